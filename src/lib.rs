@@ -1,0 +1,4 @@
+//! Rookery: a terminal monitor with an embedded Amoc-style load-testing engine.
+pub mod cli;
+pub mod engine;
+pub mod telemetry;

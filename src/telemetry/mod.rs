@@ -1,0 +1,149 @@
+//! A Rust port of the Erlang [`telemetry`](https://hexdocs.pm/telemetry) library.
+//!
+//! Every part of Rookery reports what it does by *executing* events; whoever is interested
+//! *attaches* a handler. The API follows Erlang's (`attach`, `attach_many`, `detach`,
+//! `execute`, `span`, `list_handlers`, `persist`, failing handlers, and a `telemetry_test`-style
+//! helper in [`testing`]), with Rust types:
+//!
+//! | Erlang | Rookery |
+//! |---|---|
+//! | event name `[atom()]` | [`EventName`]: interned, `Copy`, compared by pointer |
+//! | measurements / metadata `map()` | `&[Field]`, a slice of `(Key, Value)` built on the stack |
+//! | handler `fun/4` | `Fn(EventName, &[Field], &[Field], &Value)`; the last is its config |
+//! | `{error, already_exists}` etc. | [`TelemetryError`] |
+//!
+//! The free functions use the process-wide registry [`Telemetry::global`]; a [`Telemetry`]
+//! value is an independent registry with the same methods.
+//!
+//! **Extension beyond Erlang:** [`Telemetry::attach_prefix`] attaches a handler to every event
+//! under a prefix (`["amoc"]`, or `[]` for all events), including names first used later.
+//!
+//! ```
+//! use rookery::telemetry::{self, Fields, Telemetry, Value};
+//! use rookery::{event_name, fields};
+//! use std::sync::atomic::{AtomicI64, Ordering};
+//! use std::sync::Arc;
+//!
+//! let t = Telemetry::new();
+//! let seen = Arc::new(AtomicI64::new(0));
+//! let s = seen.clone();
+//! t.attach("counter", event_name!("shop", "order"), move |_name, m, _md, _cfg| {
+//!     s.fetch_add(m.get_i64("count").unwrap_or(0), Ordering::Relaxed);
+//! }, Value::Null).unwrap();
+//! t.execute(event_name!("shop", "order"), &fields!{"count" => 3}, &fields!{"user" => "ann"});
+//! assert_eq!(seen.load(Ordering::Relaxed), 3);
+//! ```
+
+mod dispatch;
+pub mod guard;
+mod name;
+mod registry;
+mod span;
+pub mod testing;
+mod value;
+
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+pub use dispatch::HANDLER_FAILURE;
+pub use name::{EventName, StaticName};
+pub use registry::{HandlerFn, HandlerId, HandlerInfo, Telemetry};
+pub use span::{ActiveSpan, SpanStop};
+pub use value::{Field, Fields, Key, Value, collect_fields, deserialize_fields, serialize_fields};
+
+/// Errors of the registry API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("a handler with id {0} is already attached")]
+    AlreadyExists(HandlerId),
+    #[error("no handler with id {0} is attached")]
+    NotFound(HandlerId),
+    #[error("bad event name: {0}")]
+    BadEventName(String),
+    #[error("event {0} appears twice in one attach_many")]
+    DuplicateEvent(String),
+}
+
+/// Nanoseconds on a monotonic clock (Erlang's `monotonic_time` in native units), counted from an
+/// arbitrary point fixed when the process first asks.
+pub fn monotonic_time() -> i64 {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    let base = *BASE.get_or_init(Instant::now);
+    i64::try_from(base.elapsed().as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// Nanoseconds since the Unix epoch (Erlang's `system_time` in native units).
+pub fn system_time() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// [`Telemetry::attach`] on the global registry.
+pub fn attach<F>(
+    id: impl Into<HandlerId>,
+    event: EventName,
+    handler: F,
+    config: Value,
+) -> Result<(), TelemetryError>
+where
+    F: Fn(EventName, &[Field], &[Field], &Value) + Send + Sync + 'static,
+{
+    Telemetry::global().attach(id, event, handler, config)
+}
+
+/// [`Telemetry::attach_many`] on the global registry.
+pub fn attach_many<F>(
+    id: impl Into<HandlerId>,
+    events: &[EventName],
+    handler: F,
+    config: Value,
+) -> Result<(), TelemetryError>
+where
+    F: Fn(EventName, &[Field], &[Field], &Value) + Send + Sync + 'static,
+{
+    Telemetry::global().attach_many(id, events, handler, config)
+}
+
+/// [`Telemetry::attach_prefix`] on the global registry.
+pub fn attach_prefix<F, S: AsRef<str>>(
+    id: impl Into<HandlerId>,
+    prefix: &[S],
+    handler: F,
+    config: Value,
+) -> Result<(), TelemetryError>
+where
+    F: Fn(EventName, &[Field], &[Field], &Value) + Send + Sync + 'static,
+{
+    Telemetry::global().attach_prefix(id, prefix, handler, config)
+}
+
+/// [`Telemetry::detach`] on the global registry.
+pub fn detach(id: impl Into<HandlerId>) -> Result<(), TelemetryError> {
+    Telemetry::global().detach(id)
+}
+
+/// [`Telemetry::execute`] on the global registry.
+#[inline]
+pub fn execute(event: EventName, measurements: &[Field], metadata: &[Field]) {
+    Telemetry::global().execute(event, measurements, metadata)
+}
+
+/// [`Telemetry::list_handlers`] on the global registry.
+pub fn list_handlers<S: AsRef<str>>(prefix: &[S]) -> Result<Vec<HandlerInfo>, TelemetryError> {
+    Telemetry::global().list_handlers(prefix)
+}
+
+/// [`Telemetry::persist`] on the global registry.
+pub fn persist() {
+    Telemetry::global().persist()
+}
+
+/// [`Telemetry::span`] on the global registry.
+pub fn span<R>(
+    prefix: EventName,
+    start_metadata: &[Field],
+    f: impl FnOnce() -> (R, SpanStop),
+) -> R {
+    Telemetry::global().span(prefix, start_metadata, f)
+}

@@ -1,0 +1,377 @@
+//! The handler registry: attach, detach, list, persist.
+//!
+//! Writes are serialised by one mutex (Erlang's single `telemetry_handler_table` gen_server) and
+//! publish an immutable [`Snapshot`]: for every interned event name, the handlers to call, in
+//! attach order. Readers never lock (see `dispatch.rs`). A snapshot is rebuilt on every write and
+//! whenever a new event name is interned while prefix handlers exist, so prefix handlers see
+//! names that did not exist when they were attached.
+
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+
+use arc_swap::ArcSwap;
+use rustc_hash::FxHashSet;
+use smol_str::SmolStr;
+
+use super::name::validate_prefix;
+use super::{EventName, Field, TelemetryError, Value};
+
+/// A handler: called with the event name, measurements, metadata and the handler's config.
+pub type HandlerFn = dyn Fn(EventName, &[Field], &[Field], &Value) + Send + Sync;
+
+/// The id a handler is attached and detached by; unique within a registry.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HandlerId(pub SmolStr);
+
+impl From<&str> for HandlerId {
+    fn from(s: &str) -> Self {
+        HandlerId(SmolStr::new(s))
+    }
+}
+impl From<String> for HandlerId {
+    fn from(s: String) -> Self {
+        HandlerId(SmolStr::from(s))
+    }
+}
+impl From<&String> for HandlerId {
+    fn from(s: &String) -> Self {
+        HandlerId(SmolStr::new(s))
+    }
+}
+impl std::fmt::Display for HandlerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What one attach call registered.
+pub(crate) struct Registration {
+    pub(crate) id: HandlerId,
+    pub(crate) function: Arc<HandlerFn>,
+    pub(crate) config: Value,
+    targets: Vec<Target>,
+}
+
+#[derive(Clone, Debug)]
+enum Target {
+    Event(EventName),
+    Prefix(Box<[SmolStr]>),
+}
+
+impl Target {
+    fn matches(&self, name: EventName) -> bool {
+        match self {
+            Target::Event(e) => *e == name,
+            Target::Prefix(p) => name.starts_with(p),
+        }
+    }
+}
+
+/// One entry of [`Telemetry::list_handlers`]: a handler as attached to one event (or prefix).
+#[derive(Clone)]
+pub struct HandlerInfo {
+    pub id: HandlerId,
+    /// The event name, or for a prefix attachment the prefix.
+    pub event_name: Vec<SmolStr>,
+    /// True for an attachment made with [`Telemetry::attach_prefix`] (a Rookery extension).
+    pub prefix: bool,
+    pub function: Arc<HandlerFn>,
+    pub config: Value,
+}
+
+impl std::fmt::Debug for HandlerInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandlerInfo")
+            .field("id", &self.id)
+            .field("event_name", &self.event_name)
+            .field("prefix", &self.prefix)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The read side: handlers per event id, immutable once published.
+pub(crate) struct Snapshot {
+    pub(crate) by_event: Vec<Box<[Arc<Registration>]>>,
+}
+
+pub(crate) struct Inner {
+    /// Unique per registry, so a thread-local cache can tell registries apart.
+    pub(crate) uid: u64,
+    pub(crate) generation: AtomicU64,
+    pub(crate) current: ArcSwap<Snapshot>,
+    /// Set by `persist`: a leaked snapshot read without reference counting.
+    pub(crate) persisted: AtomicPtr<Snapshot>,
+    writer: Mutex<Writer>,
+}
+
+#[derive(Default)]
+struct Writer {
+    registrations: Vec<Arc<Registration>>,
+    ids: FxHashSet<HandlerId>,
+    has_prefix: bool,
+    /// Snapshots replaced after `persist`; readers may still hold plain references to them.
+    retired: Vec<Arc<Snapshot>>,
+}
+
+/// A telemetry registry. [`Telemetry::global`] is the process-wide one behind the free
+/// functions of this module; separate instances keep independent handler tables (tests, and
+/// several engines in one process).
+#[derive(Clone)]
+pub struct Telemetry(pub(crate) Arc<Inner>);
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Telemetry#{}", self.0.uid)
+    }
+}
+
+fn live_registries() -> &'static Mutex<Vec<Weak<Inner>>> {
+    static LIVE: OnceLock<Mutex<Vec<Weak<Inner>>>> = OnceLock::new();
+    LIVE.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Called by the interner (with its insert lock held, before the name is visible to lookups):
+/// registries with prefix handlers rebuild so the new name is dispatched to them.
+pub(crate) fn on_new_name(_name: EventName) {
+    let live: Vec<Arc<Inner>> = {
+        let mut list = lock(live_registries());
+        list.retain(|w| w.strong_count() > 0);
+        list.iter().filter_map(Weak::upgrade).collect()
+    };
+    for inner in live {
+        let mut w = lock(&inner.writer);
+        if w.has_prefix {
+            Telemetry::publish(&inner, &mut w);
+        }
+    }
+}
+
+impl Telemetry {
+    /// A new, empty registry.
+    pub fn new() -> Telemetry {
+        static NEXT_UID: AtomicU64 = AtomicU64::new(1);
+        let inner = Arc::new(Inner {
+            uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
+            generation: AtomicU64::new(0),
+            current: ArcSwap::from_pointee(Snapshot {
+                by_event: Vec::new(),
+            }),
+            persisted: AtomicPtr::new(std::ptr::null_mut()),
+            writer: Mutex::new(Writer::default()),
+        });
+        lock(live_registries()).push(Arc::downgrade(&inner));
+        Telemetry(inner)
+    }
+
+    /// The process-wide registry.
+    pub fn global() -> &'static Telemetry {
+        static GLOBAL: OnceLock<Telemetry> = OnceLock::new();
+        GLOBAL.get_or_init(Telemetry::new)
+    }
+
+    /// Attaches `handler` to one event. Fails with [`TelemetryError::AlreadyExists`] when the id
+    /// is in use (on any event).
+    pub fn attach<F>(
+        &self,
+        id: impl Into<HandlerId>,
+        event: EventName,
+        handler: F,
+        config: Value,
+    ) -> Result<(), TelemetryError>
+    where
+        F: Fn(EventName, &[Field], &[Field], &Value) + Send + Sync + 'static,
+    {
+        self.attach_many(id, &[event], handler, config)
+    }
+
+    /// Attaches one handler, under one id, to several events. An empty list succeeds and
+    /// registers nothing (as in Erlang). The same name twice in the list is refused with
+    /// [`TelemetryError::DuplicateEvent`] rather than silently calling the handler twice.
+    pub fn attach_many<F>(
+        &self,
+        id: impl Into<HandlerId>,
+        events: &[EventName],
+        handler: F,
+        config: Value,
+    ) -> Result<(), TelemetryError>
+    where
+        F: Fn(EventName, &[Field], &[Field], &Value) + Send + Sync + 'static,
+    {
+        let mut seen = FxHashSet::default();
+        for e in events {
+            if !seen.insert(*e) {
+                return Err(TelemetryError::DuplicateEvent(e.dotted().to_owned()));
+            }
+        }
+        let targets = events.iter().map(|e| Target::Event(*e)).collect();
+        self.register(id.into(), targets, Arc::new(handler), config)
+    }
+
+    /// Rookery extension, not in Erlang's telemetry: attaches `handler` to every event whose
+    /// name starts with `prefix` (whole segments; the empty prefix means every event), including
+    /// names first used after this call. The monitor and the recorder use it to see the
+    /// events that user scenarios define.
+    pub fn attach_prefix<F, S>(
+        &self,
+        id: impl Into<HandlerId>,
+        prefix: &[S],
+        handler: F,
+        config: Value,
+    ) -> Result<(), TelemetryError>
+    where
+        F: Fn(EventName, &[Field], &[Field], &Value) + Send + Sync + 'static,
+        S: AsRef<str>,
+    {
+        validate_prefix(prefix)?;
+        let prefix: Box<[SmolStr]> = prefix.iter().map(|s| SmolStr::new(s.as_ref())).collect();
+        self.register(
+            id.into(),
+            vec![Target::Prefix(prefix)],
+            Arc::new(handler),
+            config,
+        )
+    }
+
+    fn register(
+        &self,
+        id: HandlerId,
+        targets: Vec<Target>,
+        function: Arc<HandlerFn>,
+        config: Value,
+    ) -> Result<(), TelemetryError> {
+        let mut w = lock(&self.0.writer);
+        if w.ids.contains(&id) {
+            return Err(TelemetryError::AlreadyExists(id));
+        }
+        if targets.is_empty() {
+            return Ok(());
+        }
+        w.has_prefix |= targets.iter().any(|t| matches!(t, Target::Prefix(_)));
+        w.ids.insert(id.clone());
+        w.registrations.push(Arc::new(Registration {
+            id,
+            function,
+            config,
+            targets,
+        }));
+        Self::publish(&self.0, &mut w);
+        Ok(())
+    }
+
+    /// Detaches the handler from every event it was attached to.
+    pub fn detach(&self, id: impl Into<HandlerId>) -> Result<(), TelemetryError> {
+        let id = id.into();
+        let mut w = lock(&self.0.writer);
+        if !w.ids.remove(&id) {
+            return Err(TelemetryError::NotFound(id));
+        }
+        w.registrations.retain(|r| r.id != id);
+        w.has_prefix = w
+            .registrations
+            .iter()
+            .any(|r| r.targets.iter().any(|t| matches!(t, Target::Prefix(_))));
+        Self::publish(&self.0, &mut w);
+        Ok(())
+    }
+
+    /// Handlers whose event name starts with `prefix` (whole segments; `[]` lists all). A handler
+    /// attached to several events is listed once per event, in attach order.
+    pub fn list_handlers<S: AsRef<str>>(
+        &self,
+        prefix: &[S],
+    ) -> Result<Vec<HandlerInfo>, TelemetryError> {
+        validate_prefix(prefix)?;
+        let w = lock(&self.0.writer);
+        let mut out = Vec::new();
+        for r in &w.registrations {
+            for t in &r.targets {
+                let (event_name, is_prefix): (Vec<SmolStr>, bool) = match t {
+                    Target::Event(e) => (e.segments().iter().map(SmolStr::new).collect(), false),
+                    Target::Prefix(p) => (p.to_vec(), true),
+                };
+                let matches = prefix.len() <= event_name.len()
+                    && prefix
+                        .iter()
+                        .zip(&event_name)
+                        .all(|(a, b)| a.as_ref() == b.as_str());
+                if matches {
+                    out.push(HandlerInfo {
+                        id: r.id.clone(),
+                        event_name,
+                        prefix: is_prefix,
+                        function: r.function.clone(),
+                        config: r.config.clone(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Switches this registry to its fastest read path: dispatch then reads a frozen table with
+    /// one atomic load, without reference counting. Attach and detach keep working afterwards but
+    /// cost more: each one also keeps the table it replaces for the life of the process, because
+    /// a reader may still be using it (Erlang's `persist/0` likewise makes writes expensive).
+    /// Calling it again does nothing.
+    pub fn persist(&self) {
+        let mut w = lock(&self.0.writer);
+        if !self.0.persisted.load(Ordering::Acquire).is_null() {
+            return;
+        }
+        let snap = self.0.current.load_full();
+        self.0
+            .persisted
+            .store(Arc::as_ptr(&snap).cast_mut(), Ordering::Release);
+        w.retired.push(snap);
+    }
+
+    /// True once [`persist`](Self::persist) has been called.
+    pub fn is_persisted(&self) -> bool {
+        !self.0.persisted.load(Ordering::Acquire).is_null()
+    }
+
+    fn publish(inner: &Inner, w: &mut Writer) {
+        let names = EventName::all();
+        let mut by_event: Vec<Vec<Arc<Registration>>> = vec![Vec::new(); names.len()];
+        for r in &w.registrations {
+            for t in &r.targets {
+                match t {
+                    Target::Event(e) => {
+                        if let Some(slot) = by_event.get_mut(e.id() as usize) {
+                            slot.push(r.clone());
+                        }
+                    }
+                    Target::Prefix(_) => {
+                        for n in &names {
+                            if t.matches(*n) {
+                                by_event[n.id() as usize].push(r.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let snap = Arc::new(Snapshot {
+            by_event: by_event.into_iter().map(Vec::into_boxed_slice).collect(),
+        });
+        inner.current.store(snap.clone());
+        if !inner.persisted.load(Ordering::Acquire).is_null() {
+            inner
+                .persisted
+                .store(Arc::as_ptr(&snap).cast_mut(), Ordering::Release);
+            w.retired.push(snap);
+        }
+        inner.generation.fetch_add(1, Ordering::Release);
+    }
+}

@@ -1,0 +1,232 @@
+//! Spans: `prefix ++ [start]`, then `prefix ++ [stop]` or `prefix ++ [exception]`.
+//!
+//! Follows `telemetry:span/3`:
+//! * start: measurements `monotonic_time`, `system_time`; metadata = start metadata plus
+//!   `telemetry_span_context` when the caller gave none;
+//! * stop: measurements `duration`, `monotonic_time` plus any extra measurements the function
+//!   returned (which cannot override those two); metadata = the returned stop metadata plus the
+//!   context;
+//! * exception (the function panicked): measurements `duration`, `monotonic_time`; metadata =
+//!   start metadata plus `kind` (`"panic"`), `reason`, `stacktrace` and the context; then the
+//!   panic continues.
+//!
+//! Differences from Erlang, on purpose: the context on stop and exception is the one the start
+//! event carried (Erlang gives a fresh default context to a stop whose metadata lacks the one
+//! the caller put on start), and contexts are integers from a process-wide counter.
+//!
+//! A panic inside a span is not a guarded section: it continues after the exception event, so the
+//! panic hook reports it as usual. Code that catches it (the engine, around a virtual user) wraps
+//! the span in [`guard::guarded`](super::guard::guarded) itself.
+//!
+//! **`Err` results.** A function that returns `Err` has not raised, so [`Telemetry::span_result`]
+//! emits `stop` (not `exception`) with an `error` key holding the error's `Display` text in the
+//! stop metadata, as the seed's span documentation allows. `exception` means a panic.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use futures::FutureExt;
+
+use super::guard;
+use super::registry::Telemetry;
+use super::{EventName, Field, Fields, Key, Value, monotonic_time, system_time};
+
+/// What a span function hands back for the stop event besides its result.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SpanStop {
+    /// Added to `duration` and `monotonic_time` (those two cannot be overridden).
+    pub measurements: Vec<Field>,
+    pub metadata: Vec<Field>,
+}
+
+impl SpanStop {
+    /// Stop metadata only.
+    pub fn metadata(metadata: Vec<Field>) -> SpanStop {
+        SpanStop {
+            measurements: Vec::new(),
+            metadata,
+        }
+    }
+}
+
+const CONTEXT: &str = "telemetry_span_context";
+
+/// A span whose start event has been emitted. End it with [`stop`](Self::stop) or
+/// [`exception`](Self::exception); this is what the closure-based spans are built on, and what
+/// code that cannot wrap its work in one closure uses.
+#[must_use = "a started span should be stopped"]
+#[derive(Debug)]
+pub struct ActiveSpan {
+    names: &'static [EventName; 3],
+    start_time: i64,
+    context: Value,
+}
+
+impl ActiveSpan {
+    /// The span's `telemetry_span_context`.
+    pub fn context(&self) -> &Value {
+        &self.context
+    }
+
+    /// Emits `prefix ++ [stop]`.
+    pub fn stop(self, telemetry: &Telemetry, extra_measurements: &[Field], metadata: &[Field]) {
+        let now = monotonic_time();
+        let mut m = Vec::with_capacity(2 + extra_measurements.len());
+        m.push((
+            Key::new_static("duration"),
+            Value::Int(now - self.start_time),
+        ));
+        m.push((Key::new_static("monotonic_time"), Value::Int(now)));
+        m.extend(
+            extra_measurements
+                .iter()
+                .filter(|(k, _)| k != "duration" && k != "monotonic_time")
+                .cloned(),
+        );
+        let md = with_context(metadata, &self.context);
+        telemetry.execute(self.names[1], &m, &md);
+    }
+
+    /// Emits `prefix ++ [exception]` with the start metadata and the failure's details.
+    pub fn exception(
+        self,
+        telemetry: &Telemetry,
+        start_metadata: &[Field],
+        kind: &str,
+        reason: impl Into<Value>,
+        stacktrace: Value,
+    ) {
+        let now = monotonic_time();
+        let m = [
+            (
+                Key::new_static("duration"),
+                Value::Int(now - self.start_time),
+            ),
+            (Key::new_static("monotonic_time"), Value::Int(now)),
+        ];
+        let mut md: Vec<Field> = start_metadata
+            .iter()
+            .filter(|(k, _)| k != "kind" && k != "reason" && k != "stacktrace")
+            .cloned()
+            .collect();
+        md.push((Key::new_static("kind"), Value::from(kind)));
+        md.push((Key::new_static("reason"), reason.into()));
+        md.push((Key::new_static("stacktrace"), stacktrace));
+        let md = with_context(&md, &self.context);
+        telemetry.execute(self.names[2], &m, &md);
+    }
+}
+
+fn with_context(metadata: &[Field], context: &Value) -> Vec<Field> {
+    let mut md = metadata.to_vec();
+    if !metadata.has(CONTEXT) {
+        md.push((Key::new_static(CONTEXT), context.clone()));
+    }
+    md
+}
+
+fn next_context() -> Value {
+    static NEXT: AtomicI64 = AtomicI64::new(1);
+    Value::Int(NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+impl Telemetry {
+    /// Emits `prefix ++ [start]` and returns the running span.
+    pub fn span_start(&self, prefix: EventName, start_metadata: &[Field]) -> ActiveSpan {
+        let names = prefix.span_names();
+        let start_time = monotonic_time();
+        let context = start_metadata
+            .lookup(CONTEXT)
+            .cloned()
+            .unwrap_or_else(next_context);
+        let m = [
+            (Key::new_static("monotonic_time"), Value::Int(start_time)),
+            (Key::new_static("system_time"), Value::Int(system_time())),
+        ];
+        let md = with_context(start_metadata, &context);
+        self.execute(names[0], &m, &md);
+        ActiveSpan {
+            names,
+            start_time,
+            context,
+        }
+    }
+
+    /// Runs `f` inside a span (`telemetry:span/3`). `f` returns its result and the stop data.
+    /// If `f` panics, the exception event is emitted and the panic continues.
+    pub fn span<R>(
+        &self,
+        prefix: EventName,
+        start_metadata: &[Field],
+        f: impl FnOnce() -> (R, SpanStop),
+    ) -> R {
+        let span = self.span_start(prefix, start_metadata);
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok((result, stop)) => {
+                span.stop(self, &stop.measurements, &stop.metadata);
+                result
+            }
+            Err(payload) => {
+                let reason = guard::panic_message(&*payload);
+                span.exception(
+                    self,
+                    start_metadata,
+                    "panic",
+                    reason,
+                    guard::take_last_panic_trace(),
+                );
+                resume_unwind(payload)
+            }
+        }
+    }
+
+    /// A span around a fallible function: the stop metadata is the start metadata, plus
+    /// `error` (the error's `Display` text) when `f` returns `Err`. See the module docs.
+    pub fn span_result<T, E: std::fmt::Display>(
+        &self,
+        prefix: EventName,
+        start_metadata: &[Field],
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.span(prefix, start_metadata, || {
+            let r = f();
+            let mut md = start_metadata.to_vec();
+            if let Err(e) = &r {
+                md.push((Key::new_static("error"), Value::from(e.to_string())));
+            }
+            (r, SpanStop::metadata(md))
+        })
+    }
+
+    /// [`span`](Self::span) for a future: start now, stop when it completes, exception if a
+    /// poll panics (the panic then continues).
+    pub async fn span_async<R, Fut>(
+        &self,
+        prefix: EventName,
+        start_metadata: &[Field],
+        fut: Fut,
+    ) -> R
+    where
+        Fut: Future<Output = (R, SpanStop)>,
+    {
+        let span = self.span_start(prefix, start_metadata);
+        match AssertUnwindSafe(fut).catch_unwind().await {
+            Ok((result, stop)) => {
+                span.stop(self, &stop.measurements, &stop.metadata);
+                result
+            }
+            Err(payload) => {
+                let reason = guard::panic_message(&*payload);
+                span.exception(
+                    self,
+                    start_metadata,
+                    "panic",
+                    reason,
+                    guard::take_last_panic_trace(),
+                );
+                resume_unwind(payload)
+            }
+        }
+    }
+}

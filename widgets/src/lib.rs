@@ -1,0 +1,1 @@
+//! Pure ratatui widgets for Rookery.
