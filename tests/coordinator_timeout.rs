@@ -195,3 +195,55 @@ async fn the_default_timeout_is_30_seconds_and_stop_cancels_it() {
         "no timeout after stop"
     );
 }
+
+/// Adds racing with the timer on a multi-threaded runtime: every user is handed over exactly
+/// once (by a batch or a timeout), and after the last add a timeout always follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adds_racing_the_timer_are_never_lost() {
+    use rookery::engine::coordinator::Action;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let (c, _events) = setup();
+    let delivered = Arc::new(AtomicU64::new(0));
+    let timeouts_with_users = Arc::new(AtomicU64::new(0));
+    let (d, t) = (delivered.clone(), timeouts_with_users.clone());
+    let plan = Plan::new().item(
+        7,
+        Action::batch(move |ev, batch| {
+            assert_eq!(ev.count, batch.len());
+            d.fetch_add(batch.len() as u64, Ordering::SeqCst);
+            if ev.kind == Timeout && ev.count > 0 {
+                t.fetch_add(1, Ordering::SeqCst);
+            }
+        }),
+    );
+    c.start("race", plan, Some(Duration::from_millis(2)))
+        .unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..4u64 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..2_000u64 {
+                c.add("race", w * 10_000 + i, Value::Null).unwrap();
+                if i % 97 == 0 {
+                    // Pause now and then so the timeout fires in the middle of the adds.
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // The timeout is 2 ms; allow a generous second for the last one to fire.
+    let deadline = tokio::time::Instant::now() + SECOND;
+    while c.info("race").unwrap().items[0].pending > 0 && tokio::time::Instant::now() < deadline {
+        sleep(Duration::from_millis(5)).await;
+    }
+    let info = c.info("race").unwrap();
+    assert_eq!(info.items[0].pending, 0, "a timeout followed the last add");
+    assert_eq!(delivered.load(Ordering::SeqCst), 8_000);
+    assert!(timeouts_with_users.load(Ordering::SeqCst) >= 1);
+    assert_eq!(info.adds, 8_000);
+}
