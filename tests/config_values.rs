@@ -100,3 +100,11 @@ fn values_display_as_they_are_written() {
     assert_eq!(ConfigValue::from(vec![1i64, 2]).to_string(), "[1, 2]");
     assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
 }
+
+#[test]
+fn config_is_send_sync_and_clone() {
+    fn check<T: Send + Sync + Clone + 'static>() {}
+    check::<rookery::engine::config::Config>();
+    check::<rookery::engine::config::Declarations>();
+    check::<rookery::engine::config::ExplicitSettings>();
+}

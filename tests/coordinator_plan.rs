@@ -236,3 +236,29 @@ fn actions_of_every_kind_compose_on_one_item() {
         ]
     );
 }
+
+#[test]
+fn registries_and_handles_are_send_sync_and_clone() {
+    fn check<T: Send + Sync + Clone + 'static>() {}
+    check::<rookery::engine::coordinator::Coordinators>();
+    check::<rookery::engine::coordinator::CoordinatorHandle>();
+    check::<
+        rookery::engine::coordinator::Coordinators<std::sync::Arc<dyn std::any::Any + Send + Sync>>,
+    >();
+    let (c, _events) = setup();
+    let control: Box<dyn rookery::engine::coordinator::CoordinatorControl> = Box::new(c.clone());
+    let r = Recorder::default();
+    c.start("ctl", Plan::new().item(Size::All, r.event("all")), None)
+        .unwrap();
+    add_users(&c, "ctl", 1, 2);
+    control.reset("ctl").unwrap();
+    control.stop("ctl").unwrap();
+    assert_eq!(control.list()[0].executes.reset.users, 2);
+    assert_eq!(
+        r.take(),
+        vec![
+            Call::Event("all", EventKind::Reset, 2),
+            Call::Event("all", EventKind::Stop, 0)
+        ]
+    );
+}

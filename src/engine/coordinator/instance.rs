@@ -90,7 +90,7 @@ impl<D: Clone + Send + Sync + 'static> Coordinator<D> {
             let task = rt.spawn(timer::run(
                 timer,
                 Arc::downgrade(&c),
-                |c: &Coordinator<D>| c.fire_timeout(),
+                |c: &Coordinator<D>, epoch| c.fire_timeout(epoch),
             ));
             *c.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         }
@@ -191,9 +191,10 @@ impl<D: Clone + Send + Sync + 'static> Coordinator<D> {
         Ok(())
     }
 
-    fn fire_timeout(&self) {
+    /// The timeout, decided in `epoch`: dropped if a reset came in between.
+    fn fire_timeout(&self, epoch: u64) {
         let _g = self.ops();
-        if !self.is_running() {
+        if !self.is_running() || self.timer.as_ref().is_some_and(|t| t.epoch() != epoch) {
             return;
         }
         self.notify(&COORDINATOR_TIMEOUT);

@@ -18,6 +18,8 @@ pub(crate) struct Timer {
     /// Nanoseconds after `base` of the last add.
     last: AtomicU64,
     armed: AtomicBool,
+    /// Bumped by every disarm, so a timeout decided just before a reset is dropped.
+    epoch: AtomicU64,
     /// Serialises arming and disarming against the task's fire decision.
     gate: Mutex<()>,
     wake: Notify,
@@ -30,6 +32,7 @@ impl Timer {
             base: Instant::now(),
             last: AtomicU64::new(0),
             armed: AtomicBool::new(false),
+            epoch: AtomicU64::new(0),
             gate: Mutex::new(()),
             wake: Notify::new(),
         }
@@ -68,6 +71,13 @@ impl Timer {
     pub fn disarm(&self) {
         let _g = self.gate();
         self.armed.store(false, SeqCst);
+        self.epoch.fetch_add(1, SeqCst);
+    }
+
+    /// The number of disarms so far; a timeout fires only if it is unchanged since the
+    /// timer decided to fire.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(SeqCst)
     }
 
     fn deadline(&self) -> Instant {
@@ -86,13 +96,14 @@ impl Timer {
         }
     }
 
-    /// Sleeps until the timeout is due; `false` when it was disarmed meanwhile.
-    async fn due(&self) -> bool {
+    /// Sleeps until the timeout is due and returns the epoch it is due in; `None` when it
+    /// was disarmed meanwhile.
+    async fn due(&self) -> Option<u64> {
         loop {
             sleep_until(self.deadline()).await;
             let _g = self.gate();
             if !self.armed.load(SeqCst) {
-                return false;
+                return None;
             }
             // Disarm first, then look at the last add: an add racing with us either is seen
             // here (we sleep again) or sees the timer disarmed and arms it again.
@@ -101,7 +112,7 @@ impl Timer {
                 self.armed.store(true, SeqCst);
                 continue;
             }
-            return true;
+            return Some(self.epoch.load(SeqCst));
         }
     }
 }
@@ -111,13 +122,13 @@ impl Timer {
 pub(crate) async fn run<T: Send + Sync + 'static>(
     timer: Arc<Timer>,
     owner: Weak<T>,
-    fire: impl Fn(&T) + Send + 'static,
+    fire: impl Fn(&T, u64) + Send + 'static,
 ) {
     loop {
         timer.armed().await;
-        if timer.due().await {
+        if let Some(epoch) = timer.due().await {
             let Some(o) = owner.upgrade() else { return };
-            fire(&o);
+            fire(&o, epoch);
         }
     }
 }
