@@ -318,12 +318,7 @@ fn list_settings_shows_value_and_source_without_events() {
 
 #[test]
 fn user_rate_is_an_integer_or_infinity_defaulting_to_1200() {
-    let d = || {
-        let mut d = Declarations::new();
-        d.declare(CONTROLLER, user_rate_setting(UpdateRule::Accept))
-            .unwrap();
-        d
-    };
+    let d = || rookery::engine::config::engine_declarations(UpdateRule::Accept);
     let (c, _) = resolve_with(d(), &ExplicitSettings::new(), &HashMap::new());
     assert_eq!(
         c.unwrap()

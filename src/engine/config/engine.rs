@@ -1,6 +1,6 @@
 //! Settings declared by the engine itself.
 
-use super::declare::{Setting, UpdateRule};
+use super::declare::{Declarations, Setting, UpdateRule};
 use super::value::{ConfigValue, SettingType};
 
 /// The name of the controller's user rate setting.
@@ -23,4 +23,15 @@ pub fn user_rate_setting(on_update: UpdateRule) -> Setting {
     .ty(SettingType::Rate)
     .default_value(ConfigValue::Int(DEFAULT_USER_RATE))
     .update(on_update)
+}
+
+/// Declarations holding the engine's own settings (`user_rate`, declared by
+/// [`CONTROLLER`]); scenarios add theirs with [`Declarations::declare`].
+pub fn engine_declarations(on_user_rate: UpdateRule) -> Declarations {
+    let mut d = Declarations::new();
+    // The first declaration in an empty set cannot collide, and the default is a valid rate.
+    if let Err(e) = d.declare(CONTROLLER, user_rate_setting(on_user_rate)) {
+        log::error!("engine settings: {e}");
+    }
+    d
 }

@@ -44,7 +44,9 @@ mod value;
 pub use declare::{
     Declarations, Declared, Setting, UpdateFn, UpdateRule, Verdict, Verification, VerifyFn,
 };
-pub use engine::{CONTROLLER, DEFAULT_USER_RATE, USER_RATE, user_rate_setting};
+pub use engine::{
+    CONTROLLER, DEFAULT_USER_RATE, USER_RATE, engine_declarations, user_rate_setting,
+};
 pub use error::{ConfigError, ConfigErrors, Source};
 pub use explicit::{Explicit, ExplicitSettings, RawValue, parse_set};
 pub use list::{SettingInfo, format_settings, list_settings};
