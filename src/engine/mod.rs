@@ -1,4 +1,6 @@
 //! The load-testing engine: scenarios, virtual users, throttles, coordinators, configuration
 //! and a simulated cluster. It reports everything through [`crate::telemetry`] and knows nothing
 //! of terminals.
+pub mod config;
+pub mod coordinator;
 pub mod events;
