@@ -2,3 +2,22 @@
 //! and a simulated cluster. It reports everything through [`crate::telemetry`] and knows nothing
 //! of terminals.
 pub mod events;
+
+pub mod cluster;
+pub mod controller;
+pub mod error;
+pub mod handle;
+mod node;
+pub mod pacing;
+pub mod scenario;
+pub mod status;
+pub mod user;
+mod users;
+
+pub use controller::{Controller, ControllerOptions};
+pub use error::{ControllerError, EngineError};
+pub use handle::{EngineHandle, EngineOptions};
+pub use pacing::UserRate;
+pub use scenario::{DynScenario, Scenario, ScenarioError, UserResult, boxed};
+pub use status::{ControllerStatus, NodeInfo, NodeShare, RunningInfo, UserCounts};
+pub use user::UserContext;
