@@ -311,3 +311,45 @@ fn commands_work_from_plain_threads() {
     rt.block_on(e.wait_finished(Duration::from_secs(10)))
         .unwrap();
 }
+
+#[test]
+fn the_handle_is_send_sync_and_clone() {
+    fn check<T: Send + Sync + Clone + 'static>() {}
+    check::<EngineHandle>();
+    check::<rookery::engine::Controller>();
+}
+
+#[test]
+fn commands_after_the_runtime_is_gone_do_not_hang() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let e = EngineHandle::on_runtime(
+            rt.handle().clone(),
+            rookery::engine::EngineOptions {
+                telemetry: Telemetry::new(),
+                user_rate: UserRate::Infinity,
+                ..Default::default()
+            },
+        );
+        e.start_scenario(scenario("s", Behaviour::IgnoreRemoval), UserRate::Infinity)
+            .unwrap();
+        e.add_users(10).unwrap();
+        rt.block_on(settle());
+        drop(rt);
+        // Tasks spawned now are dropped at once; they must unregister without deadlocking.
+        let added = e.add_users(10).is_ok();
+        let removed = e.remove_users(5, true).is_ok();
+        e.stop().unwrap();
+        let _ = e.kill_node("node2");
+        drop(e);
+        tx.send((added, removed)).unwrap();
+    });
+    let got = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("no deadlock");
+    assert_eq!(got, (true, true));
+}

@@ -314,3 +314,25 @@ async fn every_engine_event_names_its_node() {
         [(1, "node2"), (2, "node2"), (3, "node3"), (4, "node3")]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn user_rate_is_reported_from_the_master() {
+    let t = Telemetry::new();
+    let events = EventCollector::attach_prefix(&t, &["amoc", "throttle"]);
+    let e = engine(&t, 3);
+    e.start_scenario(scenario("s", Behaviour::Quick), UserRate::PerMinute(1200))
+        .unwrap();
+    e.set_user_rate(UserRate::Infinity).unwrap();
+    let got = events.drain();
+    let rates = named(&got, "amoc.throttle.rate");
+    assert_eq!(rates.len(), 2);
+    assert_eq!(keys(&rates[0].measurements), ["interval", "rate"]);
+    assert_eq!(rates[0].measurements.get_i64("rate"), Some(1200));
+    assert_eq!(rates[0].measurements.get_i64("interval"), Some(60_000));
+    assert_eq!(rates[1].measurements.get_str("rate"), Some("infinity"));
+    for r in rates {
+        assert_eq!(r.metadata.get_str("name"), Some("user_rate"));
+        assert_eq!(r.metadata.get_str("node"), Some("node1"));
+        assert!(r.metadata.has("monotonic_time"));
+    }
+}

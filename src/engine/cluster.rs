@@ -182,7 +182,7 @@ impl Cluster {
             return Err(EngineError::ScenarioIsRunning(s.name().clone()));
         }
         // SWAP POINT (throttle): `throttles.start("user_rate", rate)` on the master.
-        self.pacer.change_rate(rate);
+        self.set_rate(&st, rate);
         let mut errors = Vec::new();
         let mut started = 0;
         for n in st.nodes.iter().filter(|n| n.available()) {
@@ -197,6 +197,14 @@ impl Cluster {
             Ok(())
         } else {
             Err(EngineError::Nodes(errors))
+        }
+    }
+
+    /// Sets `user_rate` and reports it from the master (the throttle's `rate` event).
+    pub(crate) fn set_rate(&self, st: &ClusterState, rate: UserRate) {
+        self.pacer.change_rate(rate);
+        if let Some(master) = st.nodes.iter().find(|n| n.master) {
+            super::pacing::emit_rate(&master.emitter, rate);
         }
     }
 

@@ -22,6 +22,7 @@
 //! * **Forced removal** sends the removal signal, then cancels the users still running after
 //!   the grace period ([`ControllerOptions::grace`], 2 s by default).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -75,6 +76,9 @@ pub(crate) struct ControllerCore {
     state: Mutex<State>,
     highest: Mutex<u64>,
     users: Users,
+    /// Set (under the state lock) while terminating, so that a user ending inside a
+    /// controller call on the same thread does not take the state lock again.
+    terminating: AtomicBool,
     changed: tokio::sync::watch::Sender<u64>,
 }
 
@@ -112,6 +116,7 @@ impl Controller {
                 state: Mutex::new(State::Idle),
                 highest: Mutex::new(0),
                 users: Users::default(),
+                terminating: AtomicBool::new(false),
                 changed: tokio::sync::watch::Sender::new(0),
             }),
         }
@@ -211,15 +216,16 @@ impl Controller {
         let mut first = start;
         while first <= end {
             let last = end.min(first.saturating_add(SPAWN_CHUNK - 1));
-            let mut batch = self.core.users.batch(last - first + 1);
+            self.core.users.expect(last - first + 1);
+            let mut spawned = Vec::with_capacity((last - first + 1) as usize);
             for id in first..=last {
                 let slot = Arc::new(UserSlot::new(id));
                 let ctx = UserContext::new(env.clone(), slot.clone());
                 let guard = UserGuard::new(env.clone(), slot.clone());
                 let abort = run.spawn_user(&self.core.rt, ctx, guard);
-                batch.insert(slot, abort);
+                spawned.push((slot, abort));
             }
-            drop(batch);
+            self.core.users.insert(spawned);
             first = match last.checked_add(1) {
                 Some(n) => n,
                 None => break,
@@ -261,8 +267,9 @@ impl Controller {
             active,
             finishing: false,
         };
-        let sel = self.core.users.select(u64::MAX, true);
+        self.core.terminating.store(true, Ordering::SeqCst);
         drop(state);
+        let sel = self.core.users.select(u64::MAX, true);
         self.core.abort_after_grace(sel.abort_later);
         self.core.bump();
         self.core.maybe_finish();
@@ -348,6 +355,9 @@ impl ControllerCore {
 
     /// While terminating with no user left: run `terminate` once, then `finished`.
     fn maybe_finish(&self) {
+        if !self.terminating.load(Ordering::SeqCst) {
+            return;
+        }
         let mut state = self.lock();
         let State::Terminating { active, finishing } = &mut *state else {
             return;
@@ -360,7 +370,10 @@ impl ControllerCore {
         let name = active.name.clone();
         drop(state);
         run.terminate_on(&self.emitter);
-        *self.lock() = State::Finished(name);
+        let mut state = self.lock();
+        *state = State::Finished(name);
+        self.terminating.store(false, Ordering::SeqCst);
+        drop(state);
         self.bump();
     }
 }

@@ -146,7 +146,7 @@ impl EngineHandle {
             return Err(EngineError::MasterDown(st.master.clone()));
         }
         // SWAP POINT (throttle): `throttles.change_rate("user_rate", rate)`.
-        self.cluster.pacer.change_rate(rate);
+        self.cluster.set_rate(&st, rate);
         Ok(())
     }
 

@@ -25,6 +25,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
+
+use crate::telemetry::{Key, Value};
+
+use super::events::{Emitter, THROTTLE_RATE};
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
@@ -158,6 +162,31 @@ impl Pacer {
 impl Drop for Pacer {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// Emits `[amoc, throttle, rate]` for `user_rate` (measurements `rate` and `interval` in ms,
+/// or `rate => infinity`; metadata `name`), as the throttle does on the master at start and on
+/// every change. Goes away with the pacer when the real throttle takes over.
+pub fn emit_rate(master: &Emitter, rate: UserRate) {
+    let name = [(Key::new_static("name"), Value::atom("user_rate"))];
+    match rate {
+        UserRate::PerMinute(n) => master.emit(
+            &THROTTLE_RATE,
+            &[
+                (
+                    Key::new_static("rate"),
+                    Value::Int(i64::try_from(n).unwrap_or(i64::MAX)),
+                ),
+                (Key::new_static("interval"), Value::Int(60_000)),
+            ],
+            &name,
+        ),
+        UserRate::Infinity => master.emit(
+            &THROTTLE_RATE,
+            &[(Key::new_static("rate"), Value::atom("infinity"))],
+            &name,
+        ),
     }
 }
 

@@ -30,6 +30,8 @@ pub(crate) const STARTED: u8 = 1;
 pub(crate) const SELECTED: u8 = 2;
 /// The removal signal has been sent.
 pub(crate) const REMOVE: u8 = 4;
+/// The task has ended (or was dropped).
+pub(crate) const ENDED: u8 = 8;
 
 /// The part of a user the controller shares with its task.
 #[derive(Debug)]

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::task::AbortHandle;
 
-use super::user::{SELECTED, STARTED, UserSlot};
+use super::user::{ENDED, SELECTED, STARTED, UserSlot};
 
 struct Entry {
     slot: Arc<UserSlot>,
@@ -26,17 +26,6 @@ pub(crate) struct Users {
     running: AtomicU64,
 }
 
-/// The registry, locked while a batch of users is spawned.
-pub(crate) struct Batch<'a> {
-    map: MutexGuard<'a, BTreeMap<u64, Entry>>,
-}
-
-impl Batch<'_> {
-    pub(crate) fn insert(&mut self, slot: Arc<UserSlot>, abort: AbortHandle) {
-        self.map.insert(slot.id, Entry { slot, abort });
-    }
-}
-
 /// Users picked by a removal.
 pub(crate) struct Selection {
     pub(crate) picked: u64,
@@ -49,10 +38,21 @@ impl Users {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts `n` new waiting users and locks the registry to insert them.
-    pub(crate) fn batch(&self, n: u64) -> Batch<'_> {
+    /// Counts `n` new waiting users, before their tasks are spawned.
+    pub(crate) fn expect(&self, n: u64) {
         self.waiting.fetch_add(n, Ordering::SeqCst);
-        Batch { map: self.lock() }
+    }
+
+    /// Registers spawned users. The registry is not locked while spawning (a task spawned on
+    /// a runtime that is shutting down is dropped at once and unregisters itself), so a user
+    /// that already ended is skipped.
+    pub(crate) fn insert(&self, spawned: Vec<(Arc<UserSlot>, AbortHandle)>) {
+        let mut map = self.lock();
+        for (slot, abort) in spawned {
+            if !slot.has(ENDED) {
+                map.insert(slot.id, Entry { slot, abort });
+            }
+        }
     }
 
     /// Users still waiting on `user_rate`.
@@ -84,6 +84,7 @@ impl Users {
 
     /// A user ended; returns how many users are left.
     pub(crate) fn ended(&self, slot: &UserSlot) -> u64 {
+        slot.flags.fetch_or(ENDED, Ordering::AcqRel);
         self.lock().remove(&slot.id);
         if slot.has(STARTED) {
             self.running.fetch_sub(1, Ordering::SeqCst);
@@ -93,8 +94,19 @@ impl Users {
         self.live()
     }
 
-    /// Picks up to `count` users for removal (see the module docs).
+    /// Picks up to `count` users for removal (see the module docs). Tasks are cancelled only
+    /// after the registry is unlocked: a task dropped at once (its runtime is shutting down)
+    /// unregisters itself.
     pub(crate) fn select(&self, count: u64, force: bool) -> Selection {
+        let mut abort_now = Vec::new();
+        let sel = self.pick(count, force, &mut abort_now);
+        for h in abort_now {
+            h.abort();
+        }
+        sel
+    }
+
+    fn pick(&self, count: u64, force: bool, abort_now: &mut Vec<AbortHandle>) -> Selection {
         let map = self.lock();
         let mut sel = Selection {
             picked: 0,
@@ -105,9 +117,7 @@ impl Users {
                 break;
             }
             if e.slot.has(STARTED) && !e.slot.has(SELECTED) {
-                e.slot
-                    .flags
-                    .fetch_or(SELECTED, std::sync::atomic::Ordering::AcqRel);
+                e.slot.flags.fetch_or(SELECTED, Ordering::AcqRel);
                 e.slot.signal_removal();
                 if force {
                     sel.abort_later.push(e.abort.clone());
@@ -122,7 +132,7 @@ impl Users {
             let prev = e.slot.flags.fetch_or(SELECTED, Ordering::AcqRel);
             if prev & (SELECTED | STARTED) == 0 {
                 e.slot.signal_removal();
-                e.abort.abort();
+                abort_now.push(e.abort.clone());
                 sel.picked += 1;
             } else if prev & SELECTED == 0 {
                 // Started between the two passes: leave it for a later removal.
@@ -134,9 +144,16 @@ impl Users {
 
     /// Cancels every user now.
     pub(crate) fn abort_all(&self) {
-        for e in self.lock().values() {
-            e.slot.flags.fetch_or(SELECTED, Ordering::AcqRel);
-            e.abort.abort();
+        let handles: Vec<AbortHandle> = self
+            .lock()
+            .values()
+            .map(|e| {
+                e.slot.flags.fetch_or(SELECTED, Ordering::AcqRel);
+                e.abort.clone()
+            })
+            .collect();
+        for h in handles {
+            h.abort();
         }
     }
 }
