@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rookery::engine::{
-    EngineHandle, EngineOptions, Scenario, ScenarioError, UserContext, UserRate, UserResult,
-    boxed,
+    EngineHandle, EngineOptions, Scenario, ScenarioError, UserContext, UserRate, UserResult, boxed,
 };
 use rookery::telemetry::{Telemetry, Value};
 

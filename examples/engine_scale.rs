@@ -14,8 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rookery::engine::{
-    EngineHandle, EngineOptions, Scenario, ScenarioError, UserContext, UserRate, UserResult,
-    boxed,
+    EngineHandle, EngineOptions, Scenario, ScenarioError, UserContext, UserRate, UserResult, boxed,
 };
 use rookery::telemetry::{Telemetry, Value};
 
