@@ -210,11 +210,19 @@ impl Controller {
         drop(highest);
         let count = end - start + 1;
         self.core.emit_users(&active.name, count, "add");
-        // The status lock is held while spawning, so a concurrent stop sees every new user.
         let run = active.run.clone();
         let env = active.env.clone();
+        drop(state);
+        // Users are spawned in chunks, each under the status lock, so status queries are not
+        // blocked for long and a stop sees every user spawned so far; ids of chunks not spawned
+        // yet when a stop comes are never used.
         let mut first = start;
         while first <= end {
+            let state = self.core.lock();
+            match &*state {
+                State::Running(a) if Arc::ptr_eq(&a.env, &env) => {}
+                _ => break,
+            }
             let last = end.min(first.saturating_add(SPAWN_CHUNK - 1));
             self.core.users.expect(last - first + 1);
             let mut spawned = Vec::with_capacity((last - first + 1) as usize);
@@ -226,12 +234,12 @@ impl Controller {
                 spawned.push((slot, abort));
             }
             self.core.users.insert(spawned);
+            drop(state);
             first = match last.checked_add(1) {
                 Some(n) => n,
                 None => break,
             };
         }
-        drop(state);
         self.core.bump();
         Ok(())
     }

@@ -1,7 +1,55 @@
 //! [`EngineHandle`]: the one interface through which the front end, tests and examples drive
 //! the engine. Cloneable, `Send + Sync`; every command is a plain (non-async) method that
-//! returns a `Result`, so a terminal UI's event loop can call it directly. Only the waiting
-//! helpers are async.
+//! returns a `Result`, so a terminal UI's event loop can call it directly from any thread.
+//! Only the waiting helpers are async. Users and timers run on the tokio runtime the engine was
+//! built on.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use rookery::engine::{
+//!     EngineHandle, EngineOptions, Scenario, ScenarioError, UserContext, UserRate, UserResult,
+//!     boxed,
+//! };
+//! use rookery::telemetry::{Telemetry, Value};
+//!
+//! struct Ping;
+//!
+//! impl Scenario for Ping {
+//!     type State = String;
+//!     fn name(&self) -> &str {
+//!         "ping"
+//!     }
+//!     fn init(&self) -> Result<String, ScenarioError> {
+//!         Ok("127.0.0.1".to_owned())
+//!     }
+//!     async fn start(&self, user: UserContext, host: Arc<String>) -> UserResult {
+//!         // Work until asked to leave.
+//!         user.removed().await;
+//!         Ok(Value::from(format!("user {} pinged {host}", user.user_id())))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), rookery::engine::EngineError> {
+//! let engine = EngineHandle::start(EngineOptions {
+//!     telemetry: Telemetry::new(),
+//!     ..EngineOptions::default() // 3 nodes: node1 (master), node2, node3
+//! })?;
+//! engine.start_scenario(boxed(Ping), UserRate::Infinity)?;
+//! engine.add_users(10)?; // ids 1-5 on node2, 6-10 on node3
+//! engine
+//!     .wait_for("10 users", Duration::from_secs(5), |e| e.user_counts().running == 10)
+//!     .await?;
+//! assert_eq!(engine.remove_users(4, false)?, 4);
+//! engine.stop()?;
+//! engine.wait_finished(Duration::from_secs(5)).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Scenario callbacks (`init`, `terminate`) run inside the command that triggers them and must
+//! not call the handle themselves; a user's `start` may.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -21,7 +69,8 @@ use super::status::{ControllerStatus, NodeInfo, NodeShare, UserCounts};
 /// How to build an engine.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
-    /// Nodes in the simulated cluster: a master and `nodes - 1` workers (default 3).
+    /// Nodes in the simulated cluster: a master and `nodes - 1` workers (default 3; 0 counts
+    /// as 1, a master that then runs the users itself).
     pub nodes: usize,
     /// Where events go. Use `Telemetry::new()` in tests.
     pub telemetry: Telemetry,
