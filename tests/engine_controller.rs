@@ -94,6 +94,7 @@ async fn forced_removal(users: u64, remove: u64, picked: u64, left: u64) {
     assert_eq!(running(&c), (users, users), "still in the grace period");
     sleep(Duration::from_millis(200)).await;
     assert_eq!(running(&c), (left, users), "highest id is unchanged");
+    assert_eq!(c.counts().cancelled, picked);
 }
 
 #[tokio::test(start_paused = true)]
@@ -299,12 +300,14 @@ async fn crashing_and_failing_users_end_and_others_go_on() {
     c.add_users(1, 5).unwrap();
     settle().await;
     assert_eq!(running(&c), (0, 5));
+    assert_eq!(c.counts().failed, 5, "panics are counted");
     c.stop_scenario().unwrap();
     let c2 = controller(&Telemetry::new(), UserRate::Infinity);
     c2.start_scenario(&scenario("f", Behaviour::Fail)).unwrap();
     c2.add_users(1, 5).unwrap();
     settle().await;
     assert_eq!(running(&c2), (0, 5));
+    assert_eq!((c2.counts().failed, c2.counts().returned), (5, 0));
     assert_eq!(c.status(), ControllerStatus::Finished("p".into()));
 }
 
@@ -315,4 +318,5 @@ async fn quick_users_end_and_status_stays_running() {
     c.add_users(1, 50).unwrap();
     settle().await;
     assert_eq!(running(&c), (0, 50), "Amoc: stays running with 0 users");
+    assert_eq!(c.counts().returned, 50);
 }

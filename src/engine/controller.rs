@@ -35,7 +35,7 @@ use super::events::{CONTROLLER_USERS, Emitter};
 use super::pacing::Pacer;
 use super::scenario::{DynScenario, ScenarioRun};
 use super::status::{ControllerStatus, RunningInfo, UserCounts};
-use super::user::{RunEnv, UserContext, UserGuard, UserSlot};
+use super::user::{Outcome, RunEnv, UserContext, UserGuard, UserSlot};
 use super::users::Users;
 
 /// Settings of a controller.
@@ -135,10 +135,14 @@ impl Controller {
 
     /// Waiting and running users and the highest id.
     pub fn counts(&self) -> UserCounts {
+        let users = &self.core.users;
         UserCounts {
-            waiting: self.core.users.waiting(),
-            running: self.core.users.running(),
+            waiting: users.waiting(),
+            running: users.running(),
             highest_user_id: *self.core.highest(),
+            returned: users.ended_with(Outcome::Returned),
+            failed: users.ended_with(Outcome::Failed),
+            cancelled: users.ended_with(Outcome::Cancelled),
         }
     }
 
@@ -353,8 +357,8 @@ impl ControllerCore {
         ok
     }
 
-    pub(crate) fn user_ended(&self, slot: &UserSlot) {
-        let left = self.users.ended(slot);
+    pub(crate) fn user_ended(&self, slot: &UserSlot, outcome: Outcome) {
+        let left = self.users.ended(slot, outcome);
         self.bump();
         if left == 0 {
             self.maybe_finish();

@@ -239,7 +239,8 @@ impl EngineHandle {
         self.cluster.controller(node)
     }
 
-    /// User counts summed over the up nodes (highest id: the cluster's last id).
+    /// User counts summed over the up nodes (highest id: the cluster's last id). Users of
+    /// nodes that went down are not included.
     pub fn user_counts(&self) -> UserCounts {
         let st = self.cluster.lock();
         let mut total = UserCounts {
@@ -250,6 +251,9 @@ impl EngineHandle {
             let c = n.controller.counts();
             total.waiting += c.waiting;
             total.running += c.running;
+            total.returned += c.returned;
+            total.failed += c.failed;
+            total.cancelled += c.cancelled;
             total.highest_user_id = total.highest_user_id.max(c.highest_user_id);
         }
         total

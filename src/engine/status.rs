@@ -78,6 +78,12 @@ pub struct UserCounts {
     pub running: u64,
     /// The highest id ever given to a user.
     pub highest_user_id: u64,
+    /// Users whose `start` returned `Ok`.
+    pub returned: u64,
+    /// Users whose `start` returned `Err` or panicked.
+    pub failed: u64,
+    /// Users cancelled after they started (forced removal, stop, node down).
+    pub cancelled: u64,
 }
 
 /// One node as the cluster sees it.

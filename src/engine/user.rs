@@ -182,6 +182,18 @@ pub struct UserGuard {
     env: Arc<RunEnv>,
     slot: Arc<UserSlot>,
     span: Option<ActiveSpan>,
+    outcome: Outcome,
+}
+
+/// How a user's `start` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Returned `Ok`.
+    Returned,
+    /// Returned `Err` or panicked.
+    Failed,
+    /// Cancelled (forced removal, stop, node down), or never started.
+    Cancelled,
 }
 
 impl UserGuard {
@@ -190,10 +202,15 @@ impl UserGuard {
             env,
             slot,
             span: None,
+            outcome: Outcome::Cancelled,
         }
     }
 
     fn finish(&mut self, outcome: Result<UserResult, String>) {
+        self.outcome = match outcome {
+            Ok(Ok(_)) => Outcome::Returned,
+            _ => Outcome::Failed,
+        };
         let Some(span) = self.span.take() else {
             return;
         };
@@ -237,7 +254,7 @@ impl Drop for UserGuard {
             );
         }
         if let Some(core) = self.env.controller.upgrade() {
-            core.user_ended(&self.slot);
+            core.user_ended(&self.slot, self.outcome);
         }
     }
 }

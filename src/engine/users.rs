@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::task::AbortHandle;
 
-use super::user::{ENDED, SELECTED, STARTED, UserSlot};
+use super::user::{ENDED, Outcome, SELECTED, STARTED, UserSlot};
 
 struct Entry {
     slot: Arc<UserSlot>,
@@ -24,6 +24,8 @@ pub(crate) struct Users {
     map: Mutex<BTreeMap<u64, Entry>>,
     waiting: AtomicU64,
     running: AtomicU64,
+    /// Users that started and ended, by [`Outcome`] (returned, failed, cancelled).
+    ended: [AtomicU64; 3],
 }
 
 /// Users picked by a removal.
@@ -65,6 +67,11 @@ impl Users {
         self.running.load(Ordering::SeqCst)
     }
 
+    /// Users that started and then ended with `outcome`.
+    pub(crate) fn ended_with(&self, outcome: Outcome) -> u64 {
+        self.ended[outcome as usize].load(Ordering::SeqCst)
+    }
+
     /// Waiting plus running.
     pub(crate) fn live(&self) -> u64 {
         self.waiting() + self.running()
@@ -83,10 +90,11 @@ impl Users {
     }
 
     /// A user ended; returns how many users are left.
-    pub(crate) fn ended(&self, slot: &UserSlot) -> u64 {
+    pub(crate) fn ended(&self, slot: &UserSlot, outcome: Outcome) -> u64 {
         slot.flags.fetch_or(ENDED, Ordering::AcqRel);
         self.lock().remove(&slot.id);
         if slot.has(STARTED) {
+            self.ended[outcome as usize].fetch_add(1, Ordering::SeqCst);
             self.running.fetch_sub(1, Ordering::SeqCst);
         } else {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
