@@ -7,7 +7,7 @@
 //!
 //! * users started per second with `user_rate` infinity (3 nodes, nobody listening to events);
 //! * resident memory per idle user (RSS from `/proc/self/statm`, 100,000 users waiting for
-//!   their removal signal);
+//!   their removal signal), and per user held back by `user_rate` 0;
 //! * one million users held across the cluster, and how long stopping them takes.
 
 use std::sync::Arc;
@@ -91,26 +91,45 @@ async fn main() -> Result<(), String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
 
     println!("engine scale (3 nodes, user_rate infinity, {threads} worker threads)");
-    println!("{:<44} {:>16}", "measure", "value");
+    println!("{:<50} {:>12}", "measure", "value");
 
     let e = engine()?;
     let (mem, took) = run(&e, small).await?;
     println!(
-        "{:<44} {:>16.0}",
+        "{:<50} {:>12.0}",
         format!("users started per second ({small})"),
         small as f64 / took.as_secs_f64()
     );
     println!(
-        "{:<44} {:>16.0}",
+        "{:<50} {:>12.0}",
         format!("RSS bytes per idle user ({small})"),
         mem as f64 / small as f64
     );
     let stopped = stop(&e).await?;
     println!(
-        "{:<44} {:>16.3}",
+        "{:<50} {:>12.3}",
         format!("stop {small} users (s)"),
         stopped.as_secs_f64()
     );
+    drop(e);
+
+    // Users held back by `user_rate` 0 (waiting for their turn, not started).
+    let e = engine()?;
+    e.set_user_rate(UserRate::PerMinute(0))
+        .map_err(|err| err.to_string())?;
+    let before = rss_bytes();
+    e.add_users(small).map_err(|err| err.to_string())?;
+    e.wait_for("users to queue", Duration::from_secs(600), |h| {
+        h.user_counts().waiting == small
+    })
+    .await
+    .map_err(|err| err.to_string())?;
+    println!(
+        "{:<50} {:>12.0}",
+        format!("RSS bytes per user held by user_rate 0 ({small})"),
+        rss_bytes().saturating_sub(before) as f64 / small as f64
+    );
+    stop(&e).await?;
     drop(e);
 
     let e = engine()?;
@@ -118,23 +137,23 @@ async fn main() -> Result<(), String> {
     let (_, took) = run(&e, big).await?;
     let total = rss_bytes();
     println!(
-        "{:<44} {:>16.0}",
+        "{:<50} {:>12.0}",
         format!("users started per second ({big})"),
         big as f64 / took.as_secs_f64()
     );
     println!(
-        "{:<44} {:>16.1}",
+        "{:<50} {:>12.1}",
         format!("process RSS MiB with {big} users"),
         total as f64 / (1024.0 * 1024.0)
     );
     println!(
-        "{:<44} {:>16.0}",
+        "{:<50} {:>12.0}",
         format!("RSS bytes per idle user ({big})"),
         total.saturating_sub(base) as f64 / big as f64
     );
     let stopped = stop(&e).await?;
     println!(
-        "{:<44} {:>16.3}",
+        "{:<50} {:>12.3}",
         format!("stop {big} users (s)"),
         stopped.as_secs_f64()
     );
