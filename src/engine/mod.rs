@@ -4,3 +4,22 @@
 pub mod config;
 pub mod coordinator;
 pub mod events;
+
+pub mod cluster;
+pub mod controller;
+pub mod error;
+pub mod handle;
+mod node;
+pub mod pacing;
+pub mod scenario;
+pub mod status;
+pub mod user;
+mod users;
+
+pub use controller::{Controller, ControllerOptions};
+pub use error::{ControllerError, EngineError};
+pub use handle::{EngineHandle, EngineOptions};
+pub use pacing::UserRate;
+pub use scenario::{DynScenario, Scenario, ScenarioError, UserResult, boxed};
+pub use status::{ControllerStatus, NodeInfo, NodeShare, RunningInfo, UserCounts};
+pub use user::UserContext;
