@@ -2,3 +2,4 @@
 //! and a simulated cluster. It reports everything through [`crate::telemetry`] and knows nothing
 //! of terminals.
 pub mod events;
+pub mod throttle;
