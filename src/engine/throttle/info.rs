@@ -15,7 +15,7 @@ pub struct ThrottleInfo {
     pub paused: bool,
     /// The gradual change in progress, if any.
     pub ramp: Option<RampInfo>,
-    /// Requests waiting in the queue (the backlog).
+    /// Requests waiting in the queue (the backlog), not counting withdrawn ones.
     pub backlog: usize,
     /// Counted permits out (`run`, `acquire`, `send` not yet finished).
     pub in_flight: u64,

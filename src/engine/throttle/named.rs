@@ -254,7 +254,7 @@ impl Throttle {
                 to: r.plan.to,
                 step_interval_ms: r.plan.step_interval_ms,
             }),
-            backlog: st.queue.len(),
+            backlog: st.queue.iter().filter(|w| !w.tx.is_closed()).count(),
             in_flight: self.in_flight.load(Ordering::SeqCst),
             requests: st.requests + fast,
             executes: st.executes + fast,
