@@ -118,3 +118,83 @@ async fn amoc_case_hundred_per_second_in_half_seconds() {
         "the last at 2.99 s"
     );
 }
+
+/// The largest number of releases in any window of `interval` (half-open).
+fn max_window(rel: &[Instant], interval: Duration) -> usize {
+    let mut j = 0;
+    let mut max = 0;
+    for i in 0..rel.len() {
+        while j < rel.len() && rel[j] < rel[i] + interval {
+            j += 1;
+        }
+        max = max.max(j - i);
+    }
+    max
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_scheduler_delays_instead_of_bunching() {
+    let t = Throttles::new(Emitter::new(Telemetry::new(), "master"));
+    t.start("st", ThrottleConfig::new(Rate::Finite(100), 1000))
+        .expect("start");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    for _ in 0..50 {
+        let (t, seen) = (t.clone(), seen.clone());
+        tokio::spawn(async move {
+            while t.wait("st").await.is_ok() {
+                seen.lock().expect("not poisoned").push(Instant::now());
+            }
+        });
+    }
+    // Every 300 ms the runtime stalls for 35 ms: the scheduler wakes 3–4 instants late.
+    for _ in 0..20 {
+        sleep(Duration::from_millis(300)).await;
+        tokio::time::advance(Duration::from_millis(35)).await;
+    }
+    t.stop("st").expect("stop");
+    let rel = seen.lock().expect("not poisoned").clone();
+    assert!(
+        max_window(&rel, Duration::from_secs(1)) <= 100,
+        "no window of 1 s holds more than 100"
+    );
+    // 6.7 s elapsed: nearly everything still went through.
+    assert!(rel.len() >= 640, "{} releases", rel.len());
+}
+
+#[tokio::test(start_paused = true)]
+async fn lowering_a_rate_waits_until_the_last_interval_allows_it() {
+    let t = Throttles::new(Emitter::new(Telemetry::new(), "master"));
+    t.start("lo", ThrottleConfig::new(Rate::Finite(100), 1000))
+        .expect("start");
+    let t0 = Instant::now();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    for _ in 0..20 {
+        let (t, seen) = (t.clone(), seen.clone());
+        tokio::spawn(async move {
+            while t.wait("lo").await.is_ok() {
+                seen.lock().expect("not poisoned").push(Instant::now());
+            }
+        });
+    }
+    sleep(Duration::from_millis(995)).await;
+    t.change_rate("lo", ThrottleConfig::new(Rate::Finite(50), 1000))
+        .expect("lower");
+    sleep(Duration::from_millis(3000)).await;
+    t.stop("lo").expect("stop");
+    let rel = seen.lock().expect("not poisoned").clone();
+    let after: Vec<_> = rel
+        .iter()
+        .filter(|r| r.duration_since(t0).as_millis() >= 995)
+        .collect();
+    // Releases at 0..990 ms; the 50th last (at 500 ms) must be 1 s old: the next at 1500 ms.
+    assert_eq!(
+        after.first().map(|r| r.duration_since(t0)),
+        Some(Duration::from_millis(1500))
+    );
+    let windows: Vec<Instant> = rel
+        .iter()
+        .copied()
+        .filter(|r| r.duration_since(t0).as_millis() >= 500)
+        .collect();
+    assert!(max_window(&windows, Duration::from_secs(1)) <= 50);
+}

@@ -9,6 +9,15 @@
 //! `max(now, last release + new period)`, so a raised rate takes effect at once and a ramp keeps
 //! releasing through its steps.
 //!
+//! The instants alone bound the rate when the scheduler runs on time. A late wake-up (a loaded
+//! machine) releases the instants that fell due together, which would put more than `rate`
+//! into some window of one interval; so a paced throttle also remembers its last `rate` release
+//! times (for rates up to [`WINDOW_MAX`]) and lets a release through only when the `rate`-th
+//! last one is at least one interval old. No window of one interval, measured on actual release
+//! times, then holds more than `rate`; a stall delays releases instead of bunching them. The
+//! window survives changes: after lowering a rate, releases wait until the last interval holds
+//! fewer than the new rate (releases made at `infinity` or interval 0 are not recorded).
+//!
 //! **Parallel** (`interval = 0`): a request is released when fewer than `rate` counted permits
 //! are out; returning a permit releases the next one.
 //!
@@ -29,6 +38,9 @@ use super::gradual::GradualPlan;
 use super::named::Throttle;
 use super::permit::{Delivery, ThrottlePermit};
 use crate::engine::events::LogLevel;
+
+/// Largest rate whose release times are remembered for the strict window (8 bytes each).
+pub const WINDOW_MAX: u64 = 1 << 20;
 
 /// Events to emit once the lock is released, in order.
 #[derive(Default)]
@@ -106,6 +118,9 @@ pub(super) struct State {
     k: u64,
     next_slot: Option<Instant>,
     last: Option<Instant>,
+    /// Actual times (ns since `epoch`) of the last `rate` paced releases.
+    window: VecDeque<u64>,
+    epoch: Instant,
     warn_base: usize,
     next_warn: usize,
     idle_after: Duration,
@@ -142,6 +157,8 @@ impl State {
             k: 0,
             next_slot: Some(now),
             last: None,
+            window: VecDeque::new(),
+            epoch: now,
             warn_base: warn,
             next_warn: warn,
             idle_after,
@@ -165,6 +182,32 @@ impl State {
                 .and_then(|l| slot_time(l, 1, rate, interval_ns))
                 .map_or(now, |t| t.max(now));
             self.rebase(base);
+        }
+    }
+
+    /// The earliest instant at which a paced release may happen: the next evenly spaced
+    /// instant, and not before the `rate`-th last release is one interval old.
+    fn paced_gate(&self, rate: u64, interval_ns: u128) -> Option<Instant> {
+        let slot = self.next_slot?;
+        if rate > WINDOW_MAX || (self.window.len() as u64) < rate {
+            return Some(slot);
+        }
+        let front = u128::from(*self.window.front()?);
+        let at = u64::try_from(front + interval_ns).ok()?;
+        Some(slot.max(self.epoch.checked_add(Duration::from_nanos(at))?))
+    }
+
+    /// Books a paced release made at `now` for the instant `slot`.
+    fn paced_release(&mut self, now: Instant, slot: Instant, rate: u64, interval_ns: u128) {
+        self.last = Some(slot);
+        self.k += 1;
+        self.next_slot = slot_time(self.anchor, self.k, rate, interval_ns);
+        if rate <= WINDOW_MAX {
+            let ns = u64::try_from(now.duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX);
+            self.window.push_back(ns);
+            while self.window.len() as u64 > rate {
+                self.window.pop_front();
+            }
         }
     }
 
@@ -192,16 +235,15 @@ impl State {
                 self.last = Some(now);
             }
             Mode::Paced { rate, interval_ns } => {
-                let next = self.next_slot?;
-                if next < now {
+                if self.next_slot? < now {
                     // Unused instants passed while nobody waited: do not hand them out now.
                     self.rebase(now);
-                } else if next > now {
+                }
+                if self.paced_gate(rate, interval_ns)? > now {
                     return None;
                 }
-                self.last = self.next_slot;
-                self.k += 1;
-                self.next_slot = slot_time(self.anchor, self.k, rate, interval_ns);
+                let slot = self.next_slot?;
+                self.paced_release(now, slot, rate, interval_ns);
             }
         }
         self.executes += 1;
@@ -257,17 +299,17 @@ impl State {
                     // More than a whole interval late (a starved runtime): do not catch up.
                     self.rebase(now);
                 }
-                while let Some(next) = self.next_slot {
-                    if next > now {
+                while let Some(gate) = self.paced_gate(rate, interval_ns) {
+                    if gate > now {
                         break;
                     }
                     let Some(w) = self.queue.pop_front() else {
                         break;
                     };
-                    if self.deliver(this, w, fx) {
-                        self.last = Some(next);
-                        self.k += 1;
-                        self.next_slot = slot_time(self.anchor, self.k, rate, interval_ns);
+                    if self.deliver(this, w, fx)
+                        && let Some(slot) = self.next_slot
+                    {
+                        self.paced_release(now, slot, rate, interval_ns);
                     }
                 }
             }
@@ -314,6 +356,11 @@ impl State {
         let changed = cfg != self.config;
         if changed {
             self.config = cfg;
+            if let Rate::Finite(r) = cfg.rate {
+                while self.window.len() as u64 > r {
+                    self.window.pop_front();
+                }
+            }
             self.reanchor(now);
         }
         if changed || always_emit {
@@ -427,9 +474,9 @@ impl State {
         };
         if self.releasing()
             && !self.queue.is_empty()
-            && matches!(self.config.mode(), Mode::Paced { .. })
+            && let Mode::Paced { rate, interval_ns } = self.config.mode()
         {
-            earliest(self.next_slot);
+            earliest(self.paced_gate(rate, interval_ns));
         }
         earliest(self.ramp.as_ref().and_then(|r| r.next_at));
         d
