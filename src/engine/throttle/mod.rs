@@ -182,8 +182,10 @@ impl Throttles {
             &self.inner.options,
         )?;
         let mut map = Map::clone(&self.inner.map.load());
-        map.insert(name.into(), t);
+        map.insert(name.into(), t.clone());
         self.inner.map.store(Arc::new(map));
+        drop(_w);
+        t.announce();
         Ok(StartOutcome::Started)
     }
 
@@ -307,7 +309,8 @@ impl Throttles {
         self.get(name)?.resume()
     }
 
-    /// `change_rate(name, infinity / interval 0)` (Amoc `unlock/1`).
+    /// `change_rate(name, infinity / interval 0)` (Amoc `unlock/1`); like `change_rate`, it is
+    /// [`ThrottleError::CannotChangeRate`] during a ramp (cancel the ramp first).
     pub fn unlock(&self, name: &str) -> Result<(), ThrottleError> {
         self.change_rate(name, ThrottleConfig::unlocked())
     }

@@ -46,7 +46,7 @@ impl Drop for Throttle {
 }
 
 impl Throttle {
-    /// Creates the throttle, emits `init` and `rate`, and spawns its scheduler.
+    /// Creates the throttle and spawns its scheduler; [`announce`](Self::announce) reports it.
     pub(super) fn start(
         name: SmolStr,
         config: ThrottleConfig,
@@ -75,17 +75,22 @@ impl Throttle {
             let st = t.lock();
             t.sync_flags(&st);
         }
-        t.emitter.emit(
+        rt.spawn(scheduler(Arc::downgrade(&t), t.wake.clone()));
+        Ok(t)
+    }
+
+    /// Emits `init` and the first `rate` (once the registry lists the throttle).
+    pub(super) fn announce(&self) {
+        self.emitter.emit(
             &THROTTLE_INIT,
             &fields! {"count" => 1},
-            &fields! {"name" => t.name.clone()},
+            &fields! {"name" => self.name.clone()},
         );
-        t.flush(Effects {
+        let config = self.config();
+        self.flush(Effects {
             items: [Fx::Rate(config)].into_iter().collect(),
             wake: false,
         });
-        rt.spawn(scheduler(Arc::downgrade(&t), t.wake.clone()));
-        Ok(t)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
