@@ -491,3 +491,24 @@ fn permit_for(this: &Arc<Throttle>, counted: bool) -> ThrottlePermit {
         ThrottlePermit::uncounted()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_times_are_exact_and_never_drift() {
+        let t0 = Instant::now();
+        let ns = |k, rate, interval_ms: u64| {
+            slot_time(t0, k, rate, u128::from(interval_ms) * 1_000_000)
+                .map(|t| t.duration_since(t0).as_nanos())
+        };
+        // 7 per second: ⌈k · 10^9 / 7⌉ ns; after 7 million releases exactly 10^6 s.
+        assert_eq!(ns(1, 7, 1000), Some(142_857_143));
+        assert_eq!(ns(7_000_000, 7, 1000), Some(1_000_000 * 1_000_000_000));
+        // 200,000 per second: 5 µs apart.
+        assert_eq!(ns(3, 200_000, 1000), Some(15_000));
+        // Beyond any representable instant: never, not a panic.
+        assert_eq!(ns(u64::MAX, 1, u64::MAX), None);
+    }
+}
