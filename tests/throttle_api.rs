@@ -373,3 +373,14 @@ fn start_outside_a_runtime_is_an_error() {
         Err(ThrottleError::NoRuntime("nr".into()))
     );
 }
+
+#[test]
+fn the_registry_and_its_futures_are_shareable() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    fn sendable<T: Send>(_: &T) {}
+    shareable::<Throttles>();
+    let t = throttles();
+    // Built, not run: a `wait` future can be spawned on a multi-threaded runtime.
+    sendable(&t.wait("any"));
+    sendable(&t.run_async("any", async {}));
+}
