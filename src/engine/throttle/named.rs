@@ -266,7 +266,9 @@ impl Throttle {
         }
     }
 
+    /// `n` events of `count` 1 (the seed's shape: one per request or release).
     fn emit_count(&self, event: &crate::telemetry::StaticName, n: u64) {
+        // Nobody listens: skip building the metadata too.
         if n == 0 || !self.emitter.telemetry().has_handlers(event.get()) {
             return;
         }
