@@ -249,7 +249,8 @@ fn bench_infinity(c: &mut Criterion) {
         })
     });
     g.finish();
-    assert!(seen.load(Ordering::Relaxed) > 0);
+    // (Only true when the handler bench ran: a filter may have skipped it.)
+    let _ = seen.load(Ordering::Relaxed);
 }
 
 /// Two tasks on two worker threads waiting on the same infinity throttle, for 1 s.
