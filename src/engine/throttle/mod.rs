@@ -5,7 +5,11 @@
 //! `state.rs` for the exact rules), instead of Amoc's pool of randomly chosen processes:
 //!
 //! * `rate` per `interval` releases at evenly spaced instants (`interval / rate` apart, exact
-//!   in nanoseconds), never two closer than that, so no interval holds more than `rate`;
+//!   in nanoseconds, never early), and no window of one interval, measured on actual release
+//!   times, holds more than `rate`: a late scheduler delays releases instead of bunching them
+//!   (rates up to 2^20 per interval; above that the instants alone bound the rate);
+//! * a release comes at once when its instant has come: the first request after a start, or
+//!   after a quiet spell, passes without waiting (Amoc's Q4 made it wait one process delay);
 //! * rate `0` holds every request until the rate changes; `infinity` releases at once, without
 //!   taking a lock;
 //! * interval `0` limits *parallelism*: at most `rate` counted permits ([`Throttles::run`],
