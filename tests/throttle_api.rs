@@ -384,3 +384,18 @@ fn the_registry_and_its_futures_are_shareable() {
     sendable(&t.wait("any"));
     sendable(&t.run_async("any", async {}));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_permit_tells_when_it_was_released() {
+    let t = throttles();
+    t.start("at", cfg(100, 1000)).expect("start");
+    let t0 = Instant::now();
+    let a = t.acquire("at").await.expect("first");
+    let b = t.acquire("at").await.expect("second");
+    assert_eq!(a.released_at(), Some(t0));
+    assert_eq!(b.released_at(), Some(t0 + ms(10)));
+    t.change_rate("at", ThrottleConfig::unlocked())
+        .expect("unlock");
+    let c = t.acquire("at").await.expect("open");
+    assert_eq!(c.released_at(), None, "the lock-free path reads no clock");
+}

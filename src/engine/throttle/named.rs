@@ -125,9 +125,9 @@ impl Throttle {
             self.fast.fetch_add(1, Ordering::Relaxed);
             let permit = if counted {
                 self.in_flight.fetch_add(1, Ordering::SeqCst);
-                ThrottlePermit::counted(self.clone())
+                ThrottlePermit::counted(self.clone(), None)
             } else {
-                ThrottlePermit::uncounted()
+                ThrottlePermit::uncounted(None)
             };
             self.emit_count(&THROTTLE_REQUEST, 1);
             self.emit_count(&THROTTLE_EXECUTE, 1);

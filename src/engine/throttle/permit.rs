@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 
 use smol_str::SmolStr;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use super::error::ThrottleError;
 use super::named::Throttle;
@@ -17,18 +18,30 @@ use super::named::Throttle;
 #[must_use = "an interval-0 throttle counts the permit as running until it is dropped"]
 pub struct ThrottlePermit {
     counted: Option<Arc<Throttle>>,
+    released_at: Option<Instant>,
 }
 
 impl ThrottlePermit {
-    pub(super) const fn uncounted() -> ThrottlePermit {
-        ThrottlePermit { counted: None }
+    pub(super) const fn uncounted(released_at: Option<Instant>) -> ThrottlePermit {
+        ThrottlePermit {
+            counted: None,
+            released_at,
+        }
     }
 
     /// A permit for `throttle`, whose `in_flight` the caller has already incremented.
-    pub(super) fn counted(throttle: Arc<Throttle>) -> ThrottlePermit {
+    pub(super) fn counted(throttle: Arc<Throttle>, released_at: Option<Instant>) -> ThrottlePermit {
         ThrottlePermit {
             counted: Some(throttle),
+            released_at,
         }
+    }
+
+    /// The instant the throttle decided to release this request (the scheduler's clock when it
+    /// applied the rate). `None` when an `infinity` throttle let it through on its lock-free
+    /// path, which reads no clock.
+    pub fn released_at(&self) -> Option<Instant> {
+        self.released_at
     }
 
     /// Takes the throttle out without running `Drop`'s bookkeeping (used under the lock).
@@ -54,6 +67,7 @@ impl std::fmt::Debug for ThrottlePermit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ThrottlePermit")
             .field("counted", &self.counted.is_some())
+            .field("released_at", &self.released_at)
             .finish()
     }
 }

@@ -247,7 +247,7 @@ impl State {
             }
         }
         self.executes += 1;
-        Some(permit_for(this, counted))
+        Some(permit_for(this, counted, now))
     }
 
     /// Queues a request; warns when the queue keeps growing (at the warning size, then at each
@@ -277,7 +277,7 @@ impl State {
             Mode::Closed => {}
             Mode::Open => {
                 while let Some(w) = self.queue.pop_front() {
-                    if self.deliver(this, w, fx) {
+                    if self.deliver(this, w, now, fx) {
                         self.last = Some(now);
                     }
                 }
@@ -285,7 +285,7 @@ impl State {
             Mode::Parallel(r) => {
                 while !self.queue.is_empty() && this.in_flight.load(Ordering::SeqCst) < r {
                     if let Some(w) = self.queue.pop_front()
-                        && self.deliver(this, w, fx)
+                        && self.deliver(this, w, now, fx)
                     {
                         self.last = Some(now);
                     }
@@ -306,7 +306,7 @@ impl State {
                     let Some(w) = self.queue.pop_front() else {
                         break;
                     };
-                    if self.deliver(this, w, fx)
+                    if self.deliver(this, w, now, fx)
                         && let Some(slot) = self.next_slot
                     {
                         self.paced_release(now, slot, rate, interval_ns);
@@ -320,11 +320,11 @@ impl State {
     }
 
     /// Hands a permit to a waiter; `false` if it had given up (nothing is used then).
-    fn deliver(&mut self, this: &Arc<Throttle>, w: Waiter, fx: &mut Effects) -> bool {
+    fn deliver(&mut self, this: &Arc<Throttle>, w: Waiter, now: Instant, fx: &mut Effects) -> bool {
         if w.tx.is_closed() {
             return false;
         }
-        let permit = permit_for(this, w.counted);
+        let permit = permit_for(this, w.counted, now);
         match w.tx.send(Ok(permit)) {
             Ok(()) => {
                 self.executes += 1;
@@ -483,12 +483,12 @@ impl State {
     }
 }
 
-fn permit_for(this: &Arc<Throttle>, counted: bool) -> ThrottlePermit {
+fn permit_for(this: &Arc<Throttle>, counted: bool, now: Instant) -> ThrottlePermit {
     if counted {
         this.in_flight.fetch_add(1, Ordering::SeqCst);
-        ThrottlePermit::counted(this.clone())
+        ThrottlePermit::counted(this.clone(), Some(now))
     } else {
-        ThrottlePermit::uncounted()
+        ThrottlePermit::uncounted(Some(now))
     }
 }
 
