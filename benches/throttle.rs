@@ -3,10 +3,14 @@
 //! `cargo bench --bench throttle` prints, before criterion's runs:
 //! 1. a precision table: for 1/s, 100/s, 10,000/s and 200,000/s (interval 1 s) with enough
 //!    looping users to saturate, the releases counted in each of ten consecutive intervals of
-//!    real time, and the most releases in any one-interval window (no burst above the rate).
-//!    1/s runs on virtual time (ten real seconds would add nothing: its instants are a second
-//!    apart) and for three intervals on real time;
+//!    real time (by the instants the throttle released them, [`ThrottlePermit::released_at`]),
+//!    and the most releases in any one-interval window (no burst above the rate), both by those
+//!    instants and by the times the `execute` events reached a handler (which adds the delays
+//!    of a loaded machine between a release and its event). 1/s runs ten intervals on virtual
+//!    time and three on real time (ten real seconds would show nothing more: its instants are
+//!    a second apart);
 //! 2. the CPU time the process uses while 10,000 waiters stay parked for 2 s;
+//! 3. `wait` at `infinity` from two tasks on two worker threads for one second;
 //!
 //! then criterion measures `wait` on an `infinity` throttle (one task; and with a counting
 //! handler attached to its events).
@@ -19,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use rookery::engine::events::{Emitter, THROTTLE_EXECUTE, THROTTLE_REQUEST};
+#[allow(unused_imports)]
+use rookery::engine::throttle::ThrottlePermit; // for the doc link above
 use rookery::engine::throttle::{Rate, ThrottleConfig, Throttles};
 use rookery::telemetry::{Telemetry, Value};
 
