@@ -40,10 +40,7 @@ impl Rate {
     pub fn from_value(v: &Value) -> Option<Rate> {
         match v {
             Value::Str(s) if s == "infinity" => Some(Rate::Infinity),
-            other => other
-                .as_i64()
-                .and_then(|n| u64::try_from(n).ok())
-                .map(Rate::Finite),
+            other => non_negative(other).map(Rate::Finite),
         }
     }
 }
@@ -131,10 +128,8 @@ impl ThrottleConfig {
         match (rate, interval, interarrival) {
             (Some(r), None, None) => Ok(ThrottleConfig::per_minute(rate_of("rate", r)?)),
             (Some(r), Some(i), None) => {
-                let interval_ms = i
-                    .as_i64()
-                    .and_then(|n| u64::try_from(n).ok())
-                    .ok_or_else(|| invalid("`interval` must be an integer >= 0"))?;
+                let interval_ms =
+                    non_negative(i).ok_or_else(|| invalid("`interval` must be an integer >= 0"))?;
                 Ok(ThrottleConfig::new(rate_of("rate", r)?, interval_ms))
             }
             (None, None, Some(ia)) => {
@@ -143,6 +138,20 @@ impl ThrottleConfig {
             _ => Err(invalid(
                 "expected `rate` (with optional `interval`) or `interarrival` alone",
             )),
+        }
+    }
+
+    /// Amoc's `start(Name, Cfg | Rate)` argument: an integer (per minute) or a config map.
+    pub fn from_value(v: &Value) -> Result<ThrottleConfig, ThrottleError> {
+        match v {
+            Value::Map(m) => ThrottleConfig::from_fields(m),
+            other => non_negative(other)
+                .map(ThrottleConfig::from)
+                .ok_or_else(|| {
+                    ThrottleError::InvalidConfig(format!(
+                        "expected an integer >= 0 or a config map, not {other:?}"
+                    ))
+                }),
         }
     }
 
@@ -162,6 +171,14 @@ impl ThrottleConfig {
     /// Measurements of the `[amoc, throttle, rate]` event.
     pub(super) fn rate_measurements(&self) -> [Field; 2] {
         crate::fields! { "rate" => self.rate.to_value(), "interval" => self.interval_ms }
+    }
+}
+
+/// An integer ≥ 0 (floats are refused, as Amoc's guards do).
+pub(super) fn non_negative(v: &Value) -> Option<u64> {
+    match v {
+        Value::Int(i) => u64::try_from(*i).ok(),
+        _ => None,
     }
 }
 
@@ -195,6 +212,26 @@ pub(super) enum Mode {
 mod tests {
     use super::*;
     use crate::fields;
+
+    #[test]
+    fn bare_integer_or_map() {
+        assert_eq!(
+            ThrottleConfig::from_value(&Value::from(100)),
+            Ok(ThrottleConfig::from(100))
+        );
+        let m = Value::map(fields! {"rate" => 5, "interval" => 0});
+        assert_eq!(
+            ThrottleConfig::from_value(&m),
+            Ok(ThrottleConfig::new(Rate::Finite(5), 0))
+        );
+        // Amoc's `start(N, infinity)` is a function_clause: only an integer or a map.
+        for bad in [Value::atom("infinity"), Value::from(-3), Value::Null] {
+            assert!(matches!(
+                ThrottleConfig::from_value(&bad),
+                Err(ThrottleError::InvalidConfig(_))
+            ));
+        }
+    }
 
     #[test]
     fn normalisation_table() {
@@ -231,6 +268,8 @@ mod tests {
             &fields! {"rate" => 1, "extra" => 2}[..],
             &fields! {"rate" => 1, "interarrival" => 2}[..],
             &fields! {"rate" => "fast"}[..],
+            &fields! {"rate" => 1.5}[..],
+            &fields! {"rate" => 1.0}[..],
             &fields! {"rate" => 1, "rate" => 2}[..],
             &[][..],
         ] {

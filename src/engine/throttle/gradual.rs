@@ -7,8 +7,9 @@
 //! A plan is not materialised: [`GradualPlan::rate_at`] computes any step on demand, so a plan
 //! of 2^24 steps costs nothing.
 
-use super::config::DEFAULT_INTERVAL_MS;
+use super::config::{DEFAULT_INTERVAL_MS, non_negative};
 use super::error::ThrottleError;
+use crate::telemetry::Field;
 
 /// The rates a ramp goes through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,6 +120,97 @@ impl GradualConfig {
     }
 }
 
+/// Reads exactly the keys `keys` of an Amoc map as integers ≥ 0; `None` for a missing
+/// optional key. Any other key, or a missing required one, is an error.
+fn read_keys<const N: usize>(
+    fields: &[Field],
+    keys: [(&str, bool); N],
+    what: &str,
+) -> Result<[Option<u64>; N], ThrottleError> {
+    let invalid = |why: String| ThrottleError::InvalidConfig(format!("{what}: {why}"));
+    let mut out = [None; N];
+    for (k, v) in fields {
+        let i = keys
+            .iter()
+            .position(|(name, _)| *name == k.as_str())
+            .ok_or_else(|| invalid(format!("unexpected key `{k}`")))?;
+        if out[i].is_some() {
+            return Err(invalid(format!("duplicate key `{k}`")));
+        }
+        out[i] =
+            Some(non_negative(v).ok_or_else(|| invalid(format!("`{k}` must be an integer >= 0")))?);
+    }
+    for ((name, required), got) in keys.iter().zip(&out) {
+        if *required && got.is_none() {
+            return Err(invalid(format!("missing `{name}`")));
+        }
+    }
+    Ok(out)
+}
+
+impl GradualConfig {
+    /// Parses Amoc's map: `throttle => #{from_rate, to_rate[, interval]}` or
+    /// `#{from_interarrival, to_interarrival}`, and `plan => #{step_interval, step_count}` or
+    /// `#{duration}`. Values are checked again by [`plan`](Self::plan).
+    pub fn from_fields(fields: &[Field]) -> Result<GradualConfig, ThrottleError> {
+        let invalid = |why: &str| ThrottleError::InvalidConfig(format!("gradual change: {why}"));
+        let (mut throttle, mut plan) = (None, None);
+        for (k, v) in fields {
+            let slot = match k.as_str() {
+                "throttle" => &mut throttle,
+                "plan" => &mut plan,
+                _ => return Err(invalid(&format!("unexpected key `{k}`"))),
+            };
+            *slot = Some(
+                v.as_map()
+                    .ok_or_else(|| invalid(&format!("`{k}` must be a map")))?,
+            );
+        }
+        let throttle = throttle.ok_or_else(|| invalid("missing `throttle`"))?;
+        let plan = plan.ok_or_else(|| invalid("missing `plan`"))?;
+        let has = |m: &[Field], key: &str| m.iter().any(|(k, _)| k == key);
+        let throttle = if has(throttle, "from_interarrival") || has(throttle, "to_interarrival") {
+            let [from, to] = read_keys(
+                throttle,
+                [("from_interarrival", true), ("to_interarrival", true)],
+                "gradual throttle",
+            )?;
+            GradualRates::Interarrival {
+                from: from.unwrap_or(0),
+                to: to.unwrap_or(0),
+            }
+        } else {
+            let [from, to, interval] = read_keys(
+                throttle,
+                [("from_rate", true), ("to_rate", true), ("interval", false)],
+                "gradual throttle",
+            )?;
+            GradualRates::Rates {
+                from: from.unwrap_or(0),
+                to: to.unwrap_or(0),
+                interval_ms: interval.unwrap_or(DEFAULT_INTERVAL_MS),
+            }
+        };
+        let plan = if has(plan, "duration") {
+            let [d] = read_keys(plan, [("duration", true)], "gradual plan")?;
+            RampPlan::Duration {
+                duration_ms: d.unwrap_or(0),
+            }
+        } else {
+            let [si, sc] = read_keys(
+                plan,
+                [("step_interval", true), ("step_count", true)],
+                "gradual plan",
+            )?;
+            RampPlan::Steps {
+                step_interval_ms: si.unwrap_or(0),
+                step_count: sc.unwrap_or(0),
+            }
+        };
+        Ok(GradualConfig { throttle, plan })
+    }
+}
+
 impl GradualPlan {
     /// Number of rates (`steps + 1`).
     pub fn len(&self) -> u64 {
@@ -185,6 +277,66 @@ mod tests {
             p.map(|p| (p.step_interval_ms, p.interval_ms)),
             Some((100, 60_000))
         );
+    }
+
+    #[test]
+    fn amoc_maps() {
+        use crate::fields;
+        use crate::telemetry::Value;
+        let g = |t: &[Field], p: &[Field]| {
+            GradualConfig::from_fields(&fields! {
+                "throttle" => Value::map(t.to_vec()),
+                "plan" => Value::map(p.to_vec())
+            })
+        };
+        assert_eq!(
+            g(
+                &fields! {"from_rate" => 100, "to_rate" => 200},
+                &fields! {"step_interval" => 10, "step_count" => 4}
+            ),
+            Ok(GradualConfig {
+                throttle: GradualRates::per_minute(100, 200),
+                plan: RampPlan::Steps {
+                    step_interval_ms: 10,
+                    step_count: 4
+                },
+            })
+        );
+        assert_eq!(
+            g(
+                &fields! {"from_interarrival" => 100, "to_interarrival" => 50},
+                &fields! {"duration" => 500}
+            ),
+            Ok(GradualConfig {
+                throttle: GradualRates::Interarrival { from: 100, to: 50 },
+                plan: RampPlan::Duration { duration_ms: 500 },
+            })
+        );
+        for (t, p) in [
+            (
+                &fields! {"from_rate" => 1}[..],
+                &fields! {"duration" => 500}[..],
+            ),
+            (
+                &fields! {"from_rate" => 1, "to_rate" => -2}[..],
+                &fields! {"duration" => 500}[..],
+            ),
+            (
+                &fields! {"from_rate" => 1, "to_interarrival" => 2}[..],
+                &fields! {"duration" => 500}[..],
+            ),
+            (&fields! {"from_rate" => 1, "to_rate" => 2}[..], &[][..]),
+            (
+                &fields! {"from_rate" => 1, "to_rate" => 2}[..],
+                &fields! {"duration" => 5, "step_count" => 1}[..],
+            ),
+        ] {
+            assert!(
+                matches!(g(t, p), Err(ThrottleError::InvalidConfig(_))),
+                "{t:?} {p:?}"
+            );
+        }
+        assert!(GradualConfig::from_fields(&fields! {"throttle" => 1}).is_err());
     }
 
     #[test]
