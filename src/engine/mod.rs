@@ -13,6 +13,7 @@ mod node;
 pub mod pacing;
 pub mod scenario;
 pub mod status;
+pub mod throttle;
 pub mod user;
 mod users;
 
