@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rookery::engine::{
-    EngineHandle, EngineOptions, Scenario, ScenarioError, UserContext, UserRate, UserResult, boxed,
+    EngineHandle, EngineOptions, InitContext, Scenario, ScenarioError, UserContext, UserRate,
+    UserResult, boxed,
 };
 use rookery::telemetry::{Telemetry, Value};
 
@@ -20,7 +21,7 @@ impl Scenario for Idle {
     fn name(&self) -> &str {
         "idle"
     }
-    fn init(&self) -> Result<(), ScenarioError> {
+    fn init(&self, _ctx: &InitContext<'_>) -> Result<(), ScenarioError> {
         Ok(())
     }
     async fn start(&self, user: UserContext, _state: Arc<()>) -> UserResult {

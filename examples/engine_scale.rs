@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rookery::engine::{
-    EngineHandle, EngineOptions, Scenario, ScenarioError, UserContext, UserRate, UserResult, boxed,
+    EngineHandle, EngineOptions, InitContext, Scenario, ScenarioError, UserContext, UserRate,
+    UserResult, boxed,
 };
 use rookery::telemetry::{Telemetry, Value};
 
@@ -26,7 +27,7 @@ impl Scenario for Idle {
     fn name(&self) -> &str {
         "idle"
     }
-    fn init(&self) -> Result<(), ScenarioError> {
+    fn init(&self, _ctx: &InitContext<'_>) -> Result<(), ScenarioError> {
         Ok(())
     }
     async fn start(&self, user: UserContext, _state: Arc<()>) -> UserResult {

@@ -325,11 +325,14 @@ async fn user_rate_is_reported_from_the_master() {
     e.set_user_rate(UserRate::Infinity).unwrap();
     let got = events.drain();
     let rates = named(&got, "amoc.throttle.rate");
-    assert_eq!(rates.len(), 2);
-    assert_eq!(keys(&rates[0].measurements), ["interval", "rate"]);
-    assert_eq!(rates[0].measurements.get_i64("rate"), Some(1200));
-    assert_eq!(rates[0].measurements.get_i64("interval"), Some(60_000));
-    assert_eq!(rates[1].measurements.get_str("rate"), Some("infinity"));
+    // The engine starts `user_rate` at its configured rate (infinity in these tests), the
+    // scenario start changes it to 1200/min, and `set_user_rate` back to infinity.
+    assert_eq!(rates.len(), 3);
+    assert_eq!(rates[0].measurements.get_str("rate"), Some("infinity"));
+    assert_eq!(keys(&rates[1].measurements), ["interval", "rate"]);
+    assert_eq!(rates[1].measurements.get_i64("rate"), Some(1200));
+    assert_eq!(rates[1].measurements.get_i64("interval"), Some(60_000));
+    assert_eq!(rates[2].measurements.get_str("rate"), Some("infinity"));
     for r in rates {
         assert_eq!(r.metadata.get_str("name"), Some("user_rate"));
         assert_eq!(r.metadata.get_str("node"), Some("node1"));

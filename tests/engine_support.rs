@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use rookery::engine::controller::{Controller, ControllerOptions};
 use rookery::engine::events::Emitter;
-use rookery::engine::pacing::Pacer;
+use rookery::engine::services::Services;
 use rookery::engine::{
-    DynScenario, EngineHandle, EngineOptions, Scenario, ScenarioError, UserContext, UserRate,
-    UserResult, boxed,
+    DynScenario, EngineHandle, EngineOptions, InitContext, Scenario, ScenarioError, UserContext,
+    UserRate, UserResult, boxed,
 };
 use rookery::telemetry::{Telemetry, Value};
 use tokio::runtime::Handle;
@@ -57,7 +57,7 @@ impl Scenario for TestScenario {
         self.name
     }
 
-    fn init(&self) -> Result<i64, ScenarioError> {
+    fn init(&self, _ctx: &InitContext<'_>) -> Result<i64, ScenarioError> {
         if self.fail_init {
             Err(ScenarioError::new("init says no"))
         } else {
@@ -98,13 +98,17 @@ pub fn scenario(name: &'static str, behaviour: Behaviour) -> Arc<dyn DynScenario
     boxed(TestScenario::new(name, behaviour))
 }
 
-/// A lone controller `node1` on `t` with its own pacer at `rate`.
+/// A lone controller `node1` on `t` with its own `user_rate` throttle at `rate`.
 pub fn controller(t: &Telemetry, rate: UserRate) -> Controller {
-    let pacer = Arc::new(Pacer::new(&Handle::current(), rate));
+    let emitter = Emitter::new(t.clone(), "node1");
+    let services = Services::new(&emitter);
+    services
+        .set_user_rate(rate)
+        .expect("the user_rate throttle starts inside a runtime");
     Controller::new(
         Handle::current(),
-        Emitter::new(t.clone(), "node1"),
-        pacer,
+        emitter,
+        services,
         ControllerOptions::default(),
     )
 }

@@ -29,8 +29,8 @@ use super::controller::{Controller, ControllerOptions};
 use super::error::{ControllerError, EngineError};
 use super::events::{CLUSTER_CONNECT_NODES, CLUSTER_MASTER_NODE_DOWN, CLUSTER_NODEDOWN, Emitter};
 use super::node::{Node, cluster_event};
-use super::pacing::{Pacer, UserRate};
 use super::scenario::DynScenario;
+use super::services::{Services, UserRate};
 use super::status::{ControllerStatus, NodeInfo, NodeShare};
 
 pub(crate) struct ClusterState {
@@ -47,8 +47,8 @@ pub(crate) struct ClusterState {
 pub(crate) struct Cluster {
     pub(crate) rt: Handle,
     pub(crate) telemetry: Telemetry,
-    /// SWAP POINT (throttle): the cluster-wide `user_rate`; becomes the master's `Throttles`.
-    pub(crate) pacer: Arc<Pacer>,
+    /// Throttles (`user_rate` among them), coordinators and settings, owned by the master.
+    pub(crate) services: Services,
     options: ControllerOptions,
     state: Mutex<ClusterState>,
 }
@@ -61,11 +61,17 @@ impl Cluster {
         rate: UserRate,
         options: ControllerOptions,
     ) -> Arc<Cluster> {
-        let pacer = Arc::new(Pacer::new(&rt, rate));
+        let services = Services::new(&Emitter::new(telemetry.clone(), "node1"));
+        {
+            let _rt = rt.enter();
+            if let Err(e) = services.set_user_rate(rate) {
+                log::error!(target: "engine", "cannot start the user_rate throttle: {e}");
+            }
+        }
         let cluster = Arc::new(Cluster {
             rt,
             telemetry,
-            pacer,
+            services,
             options,
             state: Mutex::new(ClusterState {
                 nodes: Vec::new(),
@@ -104,7 +110,7 @@ impl Cluster {
         let controller = Controller::new(
             self.rt.clone(),
             emitter.clone(),
-            self.pacer.clone(),
+            self.services.clone(),
             self.options.clone(),
         );
         let master = st.nodes.is_empty();
@@ -173,6 +179,7 @@ impl Cluster {
         &self,
         scenario: Arc<dyn DynScenario>,
         rate: UserRate,
+        config: Option<super::config::Config>,
     ) -> Result<(), EngineError> {
         let mut st = self.lock();
         Self::check_master(&st)?;
@@ -181,8 +188,10 @@ impl Cluster {
         {
             return Err(EngineError::ScenarioIsRunning(s.name().clone()));
         }
-        // SWAP POINT (throttle): `throttles.start("user_rate", rate)` on the master.
-        self.set_rate(&st, rate);
+        if let Some(config) = config {
+            self.services.set_config(config);
+        }
+        self.set_rate(&st, rate)?;
         let mut errors = Vec::new();
         let mut started = 0;
         for n in st.nodes.iter().filter(|n| n.available()) {
@@ -200,12 +209,13 @@ impl Cluster {
         }
     }
 
-    /// Sets `user_rate` and reports it from the master (the throttle's `rate` event).
-    pub(crate) fn set_rate(&self, st: &ClusterState, rate: UserRate) {
-        self.pacer.change_rate(rate);
-        if let Some(master) = st.nodes.iter().find(|n| n.master) {
-            super::pacing::emit_rate(&master.emitter, rate);
-        }
+    /// Sets the cluster-wide `user_rate` throttle (which reports the `rate` event).
+    pub(crate) fn set_rate(&self, st: &ClusterState, rate: UserRate) -> Result<(), EngineError> {
+        Self::check_master(st)?;
+        let _rt = self.rt.enter();
+        self.services
+            .set_user_rate(rate)
+            .map_err(EngineError::Throttle)
     }
 
     /// The nodes that take new users (see the module docs).
@@ -361,12 +371,12 @@ impl Cluster {
         let mut st = self.lock();
         Self::check_master(&st)?;
         let idx = Self::index(&st, node)?;
-        Self::take_down(&mut st, idx);
+        self.take_down(&mut st, idx);
         Ok(())
     }
 
     /// Node `idx` goes down now: its users are cancelled, the others are told.
-    fn take_down(st: &mut ClusterState, idx: usize) {
+    fn take_down(&self, st: &mut ClusterState, idx: usize) {
         if !st.nodes[idx].up {
             return;
         }
@@ -376,6 +386,9 @@ impl Cluster {
         if st.nodes[idx].master {
             st.master_down = true;
             st.running = false;
+            // Users still waiting on a throttle get an error, as Amoc's runners do when the
+            // master's throttle processes die.
+            self.services.shut_down();
             for n in st.nodes.iter().filter(|n| n.up) {
                 cluster_event(&st.nodes, n, &st.master, &CLUSTER_MASTER_NODE_DOWN, &gone);
             }
@@ -410,7 +423,7 @@ impl Cluster {
         st.nodes[idx].stopping = true;
         let controller = st.nodes[idx].controller.clone();
         if controller.stop_scenario().is_err() {
-            Self::take_down(&mut st, idx);
+            self.take_down(&mut st, idx);
             return Ok(());
         }
         drop(st);
@@ -425,7 +438,7 @@ impl Cluster {
             }
             let mut st = cluster.lock();
             if let Some(idx) = st.nodes.iter().position(|n| n.name == name) {
-                Self::take_down(&mut st, idx);
+                cluster.take_down(&mut st, idx);
             }
         });
         Ok(())
@@ -450,12 +463,12 @@ impl Cluster {
         Ok(Self::find(&st, node)?.controller.clone())
     }
 
-    /// Cancels every user on every node and stops the pacer.
+    /// Cancels every user on every node and shuts the master's services down.
     pub(crate) fn shutdown(&self) {
         for n in self.lock().nodes.iter() {
             n.controller.halt();
         }
-        self.pacer.shutdown();
+        self.services.shut_down();
     }
 }
 

@@ -32,8 +32,8 @@ use crate::telemetry::{Key, Value};
 
 use super::error::ControllerError;
 use super::events::{CONTROLLER_USERS, Emitter};
-use super::pacing::Pacer;
 use super::scenario::{DynScenario, ScenarioRun};
+use super::services::Services;
 use super::status::{ControllerStatus, RunningInfo, UserCounts};
 use super::user::{Outcome, RunEnv, UserContext, UserGuard, UserSlot};
 use super::users::Users;
@@ -71,7 +71,7 @@ struct Active {
 pub(crate) struct ControllerCore {
     rt: Handle,
     emitter: Emitter,
-    pacer: Arc<Pacer>,
+    services: Services,
     options: ControllerOptions,
     state: Mutex<State>,
     highest: Mutex<u64>,
@@ -100,18 +100,19 @@ impl std::fmt::Debug for Controller {
 const SPAWN_CHUNK: u64 = 4096;
 
 impl Controller {
-    /// A controller for `emitter`'s node. Users start through `pacer` and run on `rt`.
+    /// A controller for `emitter`'s node. Users start through `services`' `user_rate`
+    /// throttle and run on `rt`.
     pub fn new(
         rt: Handle,
         emitter: Emitter,
-        pacer: Arc<Pacer>,
+        services: Services,
         options: ControllerOptions,
     ) -> Controller {
         Controller {
             core: Arc::new(ControllerCore {
                 rt,
                 emitter,
-                pacer,
+                services,
                 options,
                 state: Mutex::new(State::Idle),
                 highest: Mutex::new(0),
@@ -172,7 +173,7 @@ impl Controller {
             _ => return Err(ControllerError::InvalidStatus(self.core.describe(&state))),
         }
         let name = scenario.name().clone();
-        let result = scenario.init_on(&self.core.emitter);
+        let result = scenario.init_on(&self.core.emitter, &self.core.services);
         self.core.bump();
         match result {
             Ok(run) => {
@@ -180,7 +181,7 @@ impl Controller {
                     emitter: self.core.emitter.clone(),
                     scenario: name.clone(),
                     state: run.state_value().clone(),
-                    pacer: self.core.pacer.clone(),
+                    services: self.core.services.clone(),
                     controller: Arc::downgrade(&self.core),
                 });
                 *state = State::Running(Active { name, run, env });

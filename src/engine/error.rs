@@ -56,6 +56,12 @@ pub enum EngineError {
     /// The engine's runtime is gone.
     #[error("the engine has shut down")]
     ShutDown,
+    /// A throttle refused (for `user_rate`: e.g. a change during a gradual ramp).
+    #[error("throttle: {0}")]
+    Throttle(#[from] super::throttle::ThrottleError),
+    /// Settings could not be resolved or updated; every problem is listed.
+    #[error("settings: {0}")]
+    Settings(super::config::ConfigErrors),
     /// A wait for a condition ran out of time.
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),

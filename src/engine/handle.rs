@@ -8,7 +8,8 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use rookery::engine::{
-//!     EngineHandle, EngineOptions, Scenario, ScenarioError, UserContext, UserRate, UserResult,
+//!     EngineHandle, EngineOptions, InitContext, Scenario, ScenarioError, UserContext, UserRate,
+//!     UserResult,
 //!     boxed,
 //! };
 //! use rookery::telemetry::{Telemetry, Value};
@@ -20,7 +21,7 @@
 //!     fn name(&self) -> &str {
 //!         "ping"
 //!     }
-//!     fn init(&self) -> Result<String, ScenarioError> {
+//!     fn init(&self, _ctx: &InitContext<'_>) -> Result<String, ScenarioError> {
 //!         Ok("127.0.0.1".to_owned())
 //!     }
 //!     async fn start(&self, user: UserContext, host: Arc<String>) -> UserResult {
@@ -60,10 +61,14 @@ use tokio::runtime::Handle;
 use crate::telemetry::{Key, Telemetry};
 
 use super::cluster::Cluster;
+use super::config::{
+    Config, ConfigValue, EnvLookup, ExplicitSettings, UpdateRule, engine_declarations,
+};
 use super::controller::{Controller, ControllerOptions};
 use super::error::EngineError;
-use super::pacing::UserRate;
+use super::events::Emitter;
 use super::scenario::DynScenario;
+use super::services::{Services, USER_RATE, UserRate};
 use super::status::{ControllerStatus, NodeInfo, NodeShare, UserCounts};
 
 /// How to build an engine.
@@ -159,13 +164,90 @@ impl EngineHandle {
         self.start_scenario(scenario, user_rate)
     }
 
-    /// Starts `scenario` on every up node (each runs `init`) with `user_rate`.
+    /// Starts `scenario` on every up node (each runs `init`) with `user_rate` and the
+    /// defaults of every other setting (the environment is not read).
     pub fn start_scenario(
         &self,
         scenario: Arc<dyn DynScenario>,
         user_rate: UserRate,
     ) -> Result<(), EngineError> {
-        self.cluster.start_scenario(scenario, user_rate)
+        let explicit = ExplicitSettings::new().set_value(USER_RATE, user_rate.to_setting());
+        self.start_scenario_with(scenario, &explicit, &|_| None)
+    }
+
+    /// Starts `scenario` with settings: `explicit` ones (`--set`, `--settings FILE`) over the
+    /// environment (`env`, e.g. [`process_env`](super::config::process_env) for
+    /// `ROOKERY_<NAME>`) over the declared defaults. Every bad setting is reported at once in
+    /// [`EngineError::Settings`], and nothing starts.
+    pub fn start_scenario_with(
+        &self,
+        scenario: Arc<dyn DynScenario>,
+        explicit: &ExplicitSettings,
+        env: EnvLookup<'_>,
+    ) -> Result<(), EngineError> {
+        let config = self.resolve_settings(&scenario, explicit, env)?;
+        let rate = config
+            .get(USER_RATE)
+            .ok()
+            .flatten()
+            .and_then(|v| UserRate::from_setting(&v))
+            .unwrap_or_default();
+        self.cluster.start_scenario(scenario, rate, Some(config))
+    }
+
+    /// Resolves the engine's and `scenario`'s settings without starting anything.
+    pub fn resolve_settings(
+        &self,
+        scenario: &Arc<dyn DynScenario>,
+        explicit: &ExplicitSettings,
+        env: EnvLookup<'_>,
+    ) -> Result<Config, EngineError> {
+        let decls = self.declarations(scenario)?;
+        let master = Emitter::new(self.cluster.telemetry.clone(), self.master());
+        Config::resolve(decls, explicit, env, master).map_err(EngineError::Settings)
+    }
+
+    /// The engine's settings (`user_rate`) and `scenario`'s, for resolution or listing.
+    pub fn declarations(
+        &self,
+        scenario: &Arc<dyn DynScenario>,
+    ) -> Result<super::config::Declarations, EngineError> {
+        let throttles = self.cluster.services.throttles().clone();
+        let rt = self.cluster.rt.clone();
+        let on_rate = UpdateRule::call(move |_, v: ConfigValue| {
+            let Some(rate) = UserRate::from_setting(&v) else {
+                return;
+            };
+            let _rt = rt.enter();
+            if let Err(e) = throttles.change_rate(USER_RATE, rate.throttle_config()) {
+                log::warn!(target: "engine", "user_rate update to {rate} not applied: {e}");
+            }
+        });
+        let mut decls = engine_declarations(on_rate);
+        for setting in scenario.declarations() {
+            decls
+                .declare(scenario.name(), setting)
+                .map_err(|e| EngineError::Settings(e.into()))?;
+        }
+        Ok(decls)
+    }
+
+    /// Changes settings of the running scenario (Amoc's `update_settings`): unchanged values
+    /// are dropped, read-only ones refused, the rest verified now; their update functions run
+    /// in the background. Returns the names that changed.
+    pub fn update_settings(&self, settings: &ExplicitSettings) -> Result<Vec<String>, EngineError> {
+        let config = self
+            .cluster
+            .services
+            .config()
+            .ok_or(EngineError::NoScenario)?;
+        let _rt = self.cluster.rt.enter();
+        config.update(settings).map_err(EngineError::Settings)
+    }
+
+    /// The cluster's throttles, coordinators and settings (owned by the master).
+    pub fn services(&self) -> &Services {
+        &self.cluster.services
     }
 
     /// Adds `count` users over the cluster in contiguous id blocks; says who got which.
@@ -194,14 +276,12 @@ impl EngineHandle {
         if st.master_down {
             return Err(EngineError::MasterDown(st.master.clone()));
         }
-        // SWAP POINT (throttle): `throttles.change_rate("user_rate", rate)`.
-        self.cluster.set_rate(&st, rate);
-        Ok(())
+        self.cluster.set_rate(&st, rate)
     }
 
     /// The current `user_rate`.
     pub fn user_rate(&self) -> UserRate {
-        self.cluster.pacer.rate()
+        self.cluster.services.user_rate().unwrap_or_default()
     }
 
     /// A new node joins; it starts the running scenario with 0 users.

@@ -24,7 +24,11 @@ use tokio::task::AbortHandle;
 use crate::telemetry::guard::{self, Guarded};
 use crate::telemetry::{Field, Key, Value};
 
+use super::config::{ConfigError, ConfigValue, Setting};
+use super::coordinator::Coordinators;
 use super::events::{Emitter, SCENARIO_INIT, SCENARIO_TERMINATE};
+use super::services::Services;
+use super::throttle::Throttles;
 use super::user::{UserContext, UserGuard, run_user};
 
 /// A failure of a scenario callback, as text for the events.
@@ -61,8 +65,17 @@ pub trait Scenario: Send + Sync + 'static {
     /// The scenario's name: `scenario` in every event's metadata.
     fn name(&self) -> &str;
 
-    /// Prepares the state; runs once on each node where the scenario starts.
-    fn init(&self) -> Result<Self::State, ScenarioError>;
+    /// The settings this scenario declares (name, type, default, verification, update rule).
+    /// They are resolved, with the engine's own (`user_rate`), when the scenario starts; read
+    /// them with [`UserContext::setting`] or [`InitContext::setting`]. None by default.
+    fn settings(&self) -> Vec<Setting> {
+        Vec::new()
+    }
+
+    /// Prepares the state; runs once on each node where the scenario starts. `ctx` gives the
+    /// node, the settings and the cluster's throttles and coordinators (start the ones the
+    /// users need here; on the second node they already exist).
+    fn init(&self, ctx: &InitContext<'_>) -> Result<Self::State, ScenarioError>;
 
     /// One virtual user's whole life. `user` gives its id, node, removal signal and emitter.
     fn start(
@@ -87,9 +100,58 @@ pub trait Scenario: Send + Sync + 'static {
 pub trait DynScenario: Send + Sync + 'static {
     /// The scenario's name.
     fn name(&self) -> &Key;
+    /// The scenario's declared settings.
+    fn declarations(&self) -> Vec<Setting>;
     /// Runs `init` inside its span on `emitter`'s node.
     #[doc(hidden)]
-    fn init_on(&self, emitter: &Emitter) -> Result<Arc<dyn ScenarioRun>, String>;
+    fn init_on(
+        &self,
+        emitter: &Emitter,
+        services: &Services,
+    ) -> Result<Arc<dyn ScenarioRun>, String>;
+}
+
+/// What a scenario's `init` gets.
+pub struct InitContext<'a> {
+    emitter: &'a Emitter,
+    services: &'a Services,
+}
+
+impl InitContext<'_> {
+    /// The node `init` runs on.
+    pub fn node(&self) -> &str {
+        self.emitter.node()
+    }
+
+    /// Emits events on behalf of this node.
+    pub fn emitter(&self) -> &Emitter {
+        self.emitter
+    }
+
+    /// The cluster's throttles, coordinators and settings.
+    pub fn services(&self) -> &Services {
+        self.services
+    }
+
+    /// The cluster's named throttles.
+    pub fn throttles(&self) -> &Throttles {
+        self.services.throttles()
+    }
+
+    /// The cluster's coordinators.
+    pub fn coordinators(&self) -> &Coordinators<Value> {
+        self.services.coordinators()
+    }
+
+    /// The value of a declared setting (see [`UserContext::setting`]).
+    pub fn setting(&self, name: &str) -> Result<Option<ConfigValue>, ConfigError> {
+        match self.services.config() {
+            Some(config) => config.get(name),
+            None => Err(ConfigError::Undeclared {
+                name: name.to_owned(),
+            }),
+        }
+    }
 }
 
 /// A scenario initialised on one node: its state and how to spawn its users.
@@ -151,11 +213,20 @@ impl<S: Scenario> DynScenario for ScenarioBox<S> {
         &self.name
     }
 
-    fn init_on(&self, emitter: &Emitter) -> Result<Arc<dyn ScenarioRun>, String> {
+    fn declarations(&self) -> Vec<Setting> {
+        self.scenario.settings()
+    }
+
+    fn init_on(
+        &self,
+        emitter: &Emitter,
+        services: &Services,
+    ) -> Result<Arc<dyn ScenarioRun>, String> {
         let md = scenario_md(&self.name);
         let span = emitter.span_start(&SCENARIO_INIT, &md);
         let t = emitter.telemetry();
-        match catch(|| self.scenario.init()) {
+        let ctx = InitContext { emitter, services };
+        match catch(|| self.scenario.init(&ctx)) {
             Ok(Ok(state)) => {
                 let state_value = self.scenario.describe_state(&state);
                 let mut stop = md.to_vec();

@@ -22,8 +22,9 @@ use crate::telemetry::{ActiveSpan, Field, Key, Telemetry, Value};
 
 use super::controller::ControllerCore;
 use super::events::{Emitter, SCENARIO_START};
-use super::pacing::Pacer;
 use super::scenario::{Scenario, UserResult, start_caught};
+use super::services::{Services, USER_RATE};
+use super::throttle::ThrottleError;
 
 pub(crate) const STARTED: u8 = 1;
 /// Picked for removal (soft or forced); never picked twice.
@@ -67,7 +68,7 @@ pub(crate) struct RunEnv {
     pub(crate) emitter: Emitter,
     pub(crate) scenario: Key,
     pub(crate) state: Value,
-    pub(crate) pacer: Arc<Pacer>,
+    pub(crate) services: Services,
     pub(crate) controller: Weak<ControllerCore>,
 }
 
@@ -131,6 +132,35 @@ impl UserContext {
     /// The telemetry registry the engine reports to.
     pub fn telemetry(&self) -> &Telemetry {
         self.env.emitter.telemetry()
+    }
+
+    /// The cluster's throttles, coordinators and settings.
+    pub fn services(&self) -> &Services {
+        &self.env.services
+    }
+
+    /// The cluster's named throttles: `user.throttles().wait("messages").await`.
+    pub fn throttles(&self) -> &super::throttle::Throttles {
+        self.env.services.throttles()
+    }
+
+    /// The cluster's coordinators: `user.coordinators().add("pairs", user.user_id(), data)`.
+    pub fn coordinators(&self) -> &super::coordinator::Coordinators<Value> {
+        self.env.services.coordinators()
+    }
+
+    /// The value of a declared setting (`None` when it has no value). Reading an undeclared
+    /// setting is an error and emits `[amoc, config, get]`.
+    pub fn setting(
+        &self,
+        name: &str,
+    ) -> Result<Option<super::config::ConfigValue>, super::config::ConfigError> {
+        match self.env.services.config() {
+            Some(config) => config.get(name),
+            None => Err(super::config::ConfigError::Undeclared {
+                name: name.to_owned(),
+            }),
+        }
     }
 
     /// True once this user has been asked to leave (a soft or forced removal, or a stop).
@@ -266,11 +296,11 @@ pub(crate) async fn run_user<S: Scenario>(
     ctx: UserContext,
     mut guard: UserGuard,
 ) {
-    // SWAP POINT (throttle): users start through the cluster-wide `user_rate` throttle.
-    // With `crate::engine::throttle::Throttles` in `RunEnv`, this becomes
-    // `ctx.env.throttles.wait("user_rate").await`.
-    if ctx.env.pacer.wait().await.is_err() {
-        return;
+    // Users start through the cluster-wide `user_rate` throttle. As in Amoc, a missing
+    // throttle does not hold users back; a stopped one (or a lost master) ends them unstarted.
+    match ctx.env.services.throttles().wait(USER_RATE).await {
+        Ok(()) | Err(ThrottleError::NoThrottle(_)) => {}
+        Err(_) => return,
     }
     let Some(core) = ctx.env.controller.upgrade() else {
         return;
