@@ -166,10 +166,10 @@ impl Scenario for Demo {
                 .await;
             ok.map_err(|e| err(&e))?;
             sent += 1;
-            if id % 37 == 0 && sent == 3 {
+            if id.is_multiple_of(37) && sent == 3 {
                 return Err(ScenarioError::new("connection reset by peer (simulated)"));
             }
-            if sent % state.pair_every == 0 {
+            if sent.is_multiple_of(state.pair_every) {
                 let _ = user
                     .coordinators()
                     .add("pairs", id, Value::from(user.node()));
