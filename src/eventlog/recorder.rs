@@ -23,7 +23,9 @@ use flate2::write::GzEncoder;
 
 use super::LogError;
 use super::format::{Header, write_event};
-use crate::telemetry::{EventName, Field, Fields, HandlerId, Key, StaticName, Telemetry, Value};
+use crate::telemetry::{
+    EventName, Field, Fields, HandlerId, Key, StaticName, Telemetry, Value, monotonic_time,
+};
 
 /// `[rookery, recorder, dropped]`: measurements `count` (events lost since the previous such
 /// line), metadata `total` (lost since the start).
@@ -256,6 +258,8 @@ struct Shared {
     per_shard: usize,
     dropped: AtomicU64,
     start: Instant,
+    /// [`monotonic_time`] at `start`, in ns.
+    start_mono: i64,
 }
 
 fn thread_slot() -> usize {
@@ -278,6 +282,7 @@ impl Shared {
             per_shard: (capacity / n).max(1),
             dropped: AtomicU64::new(0),
             start,
+            start_mono: monotonic_time() - start.elapsed().as_nanos() as i64,
         }
     }
 
@@ -285,7 +290,14 @@ impl Shared {
     /// for the time of a `mem::swap`).
     #[inline]
     fn push(&self, name: EventName, m: &[Field], md: &[Field], wake: &Sender<()>) {
-        let t_us = self.start.elapsed().as_micros() as u64;
+        // Engine events carry the emitter's own `monotonic_time` (ns): use it rather than read
+        // the clock again. Anything implausible is bounded by the writer (see `collect`).
+        let t_us = match md.lookup("monotonic_time") {
+            Some(Value::Int(ns)) if *ns >= self.start_mono => {
+                ((ns - self.start_mono) / 1000) as u64
+            }
+            _ => self.start.elapsed().as_micros() as u64,
+        };
         let shard = &self.shards[thread_slot() % self.shards.len()];
         let mut b = shard.0.lock().unwrap_or_else(|e| e.into_inner());
         let (Ok(n_m), Ok(n_md), Ok(at)) = (
@@ -384,24 +396,27 @@ impl Writer {
             }
             batches.push(spare);
         }
+        // No event can be later than now: a `monotonic_time` from another clock is clamped.
+        let now_us = self.shared.start.elapsed().as_micros() as u64;
         // Each shard is in time order already (one thread, or a few); interleave the shards.
         self.order.clear();
         for (bi, b) in batches.iter().enumerate() {
             for (hi, h) in b.heads.iter().enumerate() {
-                self.order.push((h.t_us, bi as u32, hi as u32));
+                let t = if h.t_us > now_us { 0 } else { h.t_us };
+                self.order.push((t, bi as u32, hi as u32));
             }
         }
         if batches.len() > 1 {
             self.order.sort_by_key(|o| o.0);
         }
         let order = std::mem::take(&mut self.order);
-        for &(_, bi, hi) in &order {
+        for &(t, bi, hi) in &order {
             let b = &batches[bi as usize];
             let h = &b.heads[hi as usize];
             let at = h.at as usize;
             let m = &b.fields[at..at + h.n_m as usize];
             let md = &b.fields[at + h.n_m as usize..at + h.n_m as usize + h.n_md as usize];
-            self.encode(h.t_us, h.name, m, md);
+            self.encode(t, h.name, m, md);
             self.write_if_full()?;
         }
         self.order = order;
