@@ -172,6 +172,11 @@ impl RecorderHandle {
         self.shared.dropped()
     }
 
+    /// Events queued and not yet taken by the writer.
+    pub fn pending(&self) -> usize {
+        self.shared.len()
+    }
+
     /// Stops recording: detaches, drains the queue, flushes and closes the file.
     pub fn finish(mut self) -> Result<RecorderStats, LogError> {
         self.finish_inner()
