@@ -2,4 +2,6 @@
 pub mod cli;
 pub mod demo;
 pub mod engine;
+pub mod eventlog;
+pub mod monitor;
 pub mod telemetry;
