@@ -1,0 +1,461 @@
+//! [`MonitorState::apply`]: the reducer's hot path.
+
+use smol_str::SmolStr;
+
+use super::kinds::{ClusterKind, CoordEvent, Kind, SpanEdge, classify};
+use super::nodes::{NO_NODE, NodeIdx, NodeState};
+use super::throttle::{Rate, ThrottleState};
+use super::{
+    CoordinatorState, EMPTY_SLOT, EventRef, HandlerFailure, KEEP_WARNINGS, MonitorState, Slot,
+    Warning,
+};
+use crate::telemetry::{Field, Fields, Value};
+
+const US_PER_SEC: u64 = 1_000_000;
+
+/// The `count` measurement as an unsigned number (1 when absent, 0 when negative).
+#[inline]
+fn count_of(m: &[Field]) -> u64 {
+    match m.lookup("count") {
+        Some(v) => v.as_i64().map_or(0, |c| c.max(0) as u64),
+        None => 1,
+    }
+}
+
+/// A string-ish value: strings as they are, other scalars rendered.
+fn text(v: &Value) -> SmolStr {
+    match v {
+        Value::Str(s) => s.clone(),
+        other => SmolStr::new(other.to_string()),
+    }
+}
+
+/// A list of node names: a list of strings, a single name, or `""` (Amoc's empty list).
+fn node_list(v: Option<&Value>) -> Vec<SmolStr> {
+    match v {
+        Some(Value::List(items)) => items
+            .iter()
+            .filter_map(|i| i.as_str())
+            .map(SmolStr::new)
+            .collect(),
+        Some(Value::Str(s)) if !s.is_empty() => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+impl MonitorState {
+    /// Applies one event. Pure: no I/O, no clock. Events are expected in time order; an
+    /// earlier `t_us` than the latest is treated as the latest for the per-second series.
+    #[inline]
+    pub fn apply(&mut self, ev: &EventRef<'_>) {
+        let t = ev.t_us.max(self.last_t_us);
+        if self.first_t_us.is_none() {
+            self.first_t_us = Some(ev.t_us);
+        }
+        self.last_t_us = t;
+        let sec = t / US_PER_SEC;
+        self.events += 1;
+        self.event_series.add(sec, 1);
+
+        let id = ev.name.id() as usize;
+        if id >= self.slots.len() {
+            self.slots.resize(id + 1, EMPTY_SLOT);
+        }
+        let slot = &mut self.slots[id];
+        if slot.kind == Kind::Unseen {
+            *slot = Slot {
+                name: Some(ev.name),
+                kind: classify(ev.name),
+                count: 0,
+            };
+        }
+        slot.count += 1;
+        let kind = slot.kind;
+
+        let node = self.node_of(ev.node);
+        if node != NO_NODE {
+            let n = &mut self.nodes[node as usize];
+            n.events += 1;
+            n.up = true;
+        }
+
+        match kind {
+            Kind::Unseen | Kind::Other => {}
+            Kind::ThrottleRequest | Kind::ThrottleExecute => {
+                let Some(name) = ev.metadata.get_str("name") else {
+                    return;
+                };
+                let th = self.throttle_mut(name);
+                let c = th.node_counts(node);
+                let n = count_of(ev.measurements);
+                if kind == Kind::ThrottleRequest {
+                    c.requests += n;
+                    c.request_series.add(sec, n);
+                } else {
+                    c.executes += n;
+                    c.execute_series.add(sec, n);
+                }
+                flags(th, ev.metadata);
+            }
+            Kind::UserStart | Kind::UserStop | Kind::UserException => {
+                self.user_span(kind, node, sec, ev)
+            }
+            _ => self.apply_rare(kind, node, t, ev),
+        }
+    }
+
+    #[inline]
+    fn node_of(&mut self, name: Option<&str>) -> NodeIdx {
+        let Some(name) = name else {
+            return NO_NODE;
+        };
+        if self.last_node != NO_NODE && self.nodes[self.last_node as usize].name == name {
+            return self.last_node;
+        }
+        let idx = self.node_index(name);
+        self.last_node = idx;
+        idx
+    }
+
+    fn node_index(&mut self, name: &str) -> NodeIdx {
+        if let Some(&i) = self.node_idx.get(name) {
+            return i;
+        }
+        let i = self.nodes.len() as NodeIdx;
+        let key = SmolStr::new(name);
+        self.nodes.push(NodeState::new(key.clone()));
+        self.node_idx.insert(key, i);
+        i
+    }
+
+    #[inline]
+    fn throttle_mut(&mut self, name: &str) -> &mut ThrottleState {
+        if self.last_throttle < self.throttles.len()
+            && self.throttles[self.last_throttle].name == name
+        {
+            return &mut self.throttles[self.last_throttle];
+        }
+        let i = match self.throttle_idx.get(name) {
+            Some(&i) => i,
+            None => {
+                let key = SmolStr::new(name);
+                self.throttles.push(ThrottleState::new(key.clone()));
+                self.throttle_idx.insert(key, self.throttles.len() - 1);
+                self.throttles.len() - 1
+            }
+        };
+        self.last_throttle = i;
+        &mut self.throttles[i]
+    }
+
+    fn coordinator_mut(&mut self, name: &str) -> &mut CoordinatorState {
+        let i = match self.coordinator_idx.get(name) {
+            Some(&i) => i,
+            None => {
+                let key = SmolStr::new(name);
+                self.coordinators.push(CoordinatorState::new(key.clone()));
+                self.coordinator_idx
+                    .insert(key, self.coordinators.len() - 1);
+                self.coordinators.len() - 1
+            }
+        };
+        &mut self.coordinators[i]
+    }
+
+    #[inline]
+    fn user_span(&mut self, kind: Kind, node: NodeIdx, sec: u64, ev: &EventRef<'_>) {
+        let u = &mut self.users;
+        match kind {
+            Kind::UserStart => {
+                u.started += 1;
+                u.started_series.add(sec, 1);
+            }
+            Kind::UserStop => u.stopped += 1,
+            _ => {
+                u.exceptions += 1;
+                u.exception_series.add(sec, 1);
+            }
+        }
+        u.running_series.set(sec, u.running().max(0) as u64);
+        if node != NO_NODE {
+            let n = &mut self.nodes[node as usize];
+            match kind {
+                Kind::UserStart => n.started += 1,
+                Kind::UserStop => n.stopped += 1,
+                _ => n.exceptions += 1,
+            }
+            n.running_series.set(sec, n.running().max(0) as u64);
+        }
+        if self.scenario.is_none()
+            && let Some(s) = ev.metadata.get_str("scenario")
+        {
+            self.scenario = Some(SmolStr::new(s));
+        }
+    }
+
+    /// Everything but the per-user and per-request events.
+    #[cold]
+    fn apply_rare(&mut self, kind: Kind, node: NodeIdx, t: u64, ev: &EventRef<'_>) {
+        let md = ev.metadata;
+        match kind {
+            Kind::ControllerUsers => {
+                let n = count_of(ev.measurements);
+                let remove = md.get_str("type") == Some("remove");
+                if remove {
+                    self.users.removed += n;
+                } else {
+                    self.users.added += n;
+                }
+                if node != NO_NODE {
+                    let ns = &mut self.nodes[node as usize];
+                    if remove {
+                        ns.removed += n;
+                    } else {
+                        ns.added += n;
+                    }
+                }
+            }
+            Kind::ScenarioInit(e) | Kind::ScenarioTerminate(e) => {
+                let span = if matches!(kind, Kind::ScenarioInit(_)) {
+                    &mut self.init_span
+                } else {
+                    &mut self.terminate_span
+                };
+                match e {
+                    SpanEdge::Start => span.start += 1,
+                    SpanEdge::Stop => span.stop += 1,
+                    SpanEdge::Exception => span.exception += 1,
+                }
+                if self.scenario.is_none()
+                    && let Some(s) = md.get_str("scenario")
+                {
+                    self.scenario = Some(SmolStr::new(s));
+                }
+            }
+            Kind::ThrottleInit | Kind::ThrottleRate | Kind::ThrottleProcess => {
+                self.throttle_event(kind, node, t, ev)
+            }
+            Kind::Coordinator(e) => {
+                let name = md.get_str("name").unwrap_or("?");
+                let c = self.coordinator_mut(name);
+                match e {
+                    CoordEvent::Start => c.start += 1,
+                    CoordEvent::Stop => c.stop += 1,
+                    CoordEvent::Add => c.add += 1,
+                    CoordEvent::Reset => c.reset += 1,
+                    CoordEvent::Timeout => c.timeout += 1,
+                }
+            }
+            Kind::CoordinatorExecute => {
+                let batch = ev
+                    .measurements
+                    .get_i64("count")
+                    .map_or(0, |c| c.max(0) as u64);
+                let what = md.get_str("event").unwrap_or("?");
+                self.coordinator_executes.record(what, batch);
+                if let Some(name) = md.get_str("name") {
+                    self.coordinator_mut(name).executes.record(what, batch);
+                } else if self.coordinators.len() == 1 {
+                    self.coordinators[0].executes.record(what, batch);
+                } else {
+                    self.unattributed_executes.record(what, batch);
+                }
+            }
+            Kind::Config(k) => {
+                self.config_counts[k as usize] += 1;
+                let setting = md
+                    .lookup("setting")
+                    .or_else(|| md.lookup("variable_name"))
+                    .or_else(|| md.lookup("verification_method"))
+                    .map(text);
+                self.warn(t, ev, setting);
+            }
+            Kind::Cluster(k) => self.cluster_event(k, node, md),
+            Kind::HandlerFailure => {
+                self.handler_failures += 1;
+                let event = match md.lookup("event_name") {
+                    Some(Value::List(parts)) => SmolStr::new(
+                        parts
+                            .iter()
+                            .map(|p| p.to_string())
+                            .collect::<Vec<_>>()
+                            .join("."),
+                    ),
+                    Some(other) => text(other),
+                    None => SmolStr::default(),
+                };
+                push_bounded(
+                    &mut self.failures,
+                    HandlerFailure {
+                        t_us: t,
+                        handler_id: md.lookup("handler_id").map(text).unwrap_or_default(),
+                        event,
+                        reason: md.lookup("reason").map(text).unwrap_or_default(),
+                    },
+                );
+            }
+            Kind::RecorderDropped => {
+                self.recorder_dropped += count_of(ev.measurements);
+            }
+            Kind::Unseen
+            | Kind::Other
+            | Kind::ThrottleRequest
+            | Kind::ThrottleExecute
+            | Kind::UserStart
+            | Kind::UserStop
+            | Kind::UserException => {}
+        }
+    }
+
+    fn throttle_event(&mut self, kind: Kind, node: NodeIdx, t: u64, ev: &EventRef<'_>) {
+        let md = ev.metadata;
+        let Some(name) = md.get_str("name") else {
+            if kind == Kind::ThrottleProcess {
+                self.warn_process(t, ev, None);
+            }
+            return;
+        };
+        if kind == Kind::ThrottleRate && node != NO_NODE && !self.master_explicit {
+            // Amoc emits the rate event on the master only.
+            self.master = Some(node);
+        }
+        let th = self.throttle_mut(name);
+        flags(th, md);
+        match kind {
+            Kind::ThrottleInit => th.inits += 1,
+            Kind::ThrottleRate => {
+                th.rate_events += 1;
+                if let Some(rate) = ev.measurements.lookup("rate").and_then(Rate::from_value) {
+                    th.push_rate(t, rate);
+                }
+                if let Some(i) = ev.measurements.get_i64("interval") {
+                    th.interval_ms = Some(i);
+                }
+            }
+            _ => {
+                th.process_events += 1;
+                let msg = md.get_str("msg").unwrap_or("");
+                th.last_process_msg = Some(SmolStr::new(msg));
+                process_pause(th, md, msg);
+                let name = SmolStr::new(name);
+                self.warn_process(t, ev, Some(name));
+            }
+        }
+    }
+
+    fn warn_process(&mut self, t: u64, ev: &EventRef<'_>, throttle: Option<SmolStr>) {
+        let level = level_of(ev);
+        if matches!(level.as_str(), "debug" | "info" | "notice") {
+            return;
+        }
+        self.warn(t, ev, throttle);
+    }
+
+    fn warn(&mut self, t: u64, ev: &EventRef<'_>, setting: Option<SmolStr>) {
+        self.warnings_total += 1;
+        let w = Warning {
+            t_us: t,
+            node: ev.node.map(SmolStr::new),
+            event: ev.name,
+            level: level_of(ev),
+            msg: ev.metadata.lookup("msg").map(text).unwrap_or_default(),
+            setting,
+        };
+        push_bounded(&mut self.warnings, w);
+    }
+
+    fn cluster_event(&mut self, k: ClusterKind, node: NodeIdx, md: &[Field]) {
+        self.cluster_counts[k as usize] += 1;
+        let master = md.get_str("master").map(SmolStr::new).or_else(|| {
+            md.lookup("state")
+                .and_then(Value::as_map)
+                .and_then(|s| s.get_str("master"))
+                .map(SmolStr::new)
+        });
+        if let Some(m) = master
+            && !m.is_empty()
+            && m != "undefined"
+        {
+            let i = self.node_index(&m);
+            self.master = Some(i);
+            self.master_explicit = true;
+        }
+        let listed = node_list(md.lookup("nodes"));
+        let up = k == ClusterKind::ConnectNodes;
+        for n in &listed {
+            let i = self.node_index(n);
+            self.nodes[i as usize].up = up;
+        }
+        if k == ClusterKind::MasterNodeDown {
+            if let Some(m) = self.master {
+                self.nodes[m as usize].up = false;
+            }
+            // The node that reports it halts right after (Amoc's erlang:halt()).
+            if node != NO_NODE {
+                self.nodes[node as usize].up = false;
+            }
+        }
+    }
+}
+
+/// `paused` / `ramping` flags in any throttle event's metadata.
+#[inline]
+fn flags(th: &mut ThrottleState, md: &[Field]) {
+    if md.len() > 2 {
+        if let Some(Value::Bool(p)) = md.lookup("paused") {
+            th.paused = Some(*p);
+        }
+        if let Some(Value::Bool(r)) = md.lookup("ramping") {
+            th.ramping = Some(*r);
+        }
+    }
+}
+
+/// Pause detection from `[amoc, throttle, process]`: a `"state update"` whose state has
+/// `max_n = 0` and `delay_between_executions = infinity` is a paused process (Amoc's pause);
+/// the throttle is paused while any of its processes (`self`) is. A message mentioning pause or
+/// resume sets it directly.
+fn process_pause(th: &mut ThrottleState, md: &[Field], msg: &str) {
+    if let Some(state) = md.lookup("state").and_then(Value::as_map) {
+        let paused = state.get_i64("max_n") == Some(0)
+            && state.get_str("delay_between_executions") == Some("infinity");
+        let who = md
+            .lookup("self")
+            .map(text)
+            .unwrap_or_else(|| SmolStr::new_static("?"));
+        let pos = th.paused_procs.iter().position(|p| *p == who);
+        match (paused, pos) {
+            (true, None) => th.paused_procs.push(who),
+            (false, Some(p)) => {
+                th.paused_procs.swap_remove(p);
+            }
+            _ => {}
+        }
+        if state.has("max_n") {
+            th.paused = Some(!th.paused_procs.is_empty());
+        }
+    }
+    let lower = msg.to_ascii_lowercase();
+    if lower.contains("resume") {
+        th.paused = Some(false);
+        th.paused_procs.clear();
+    } else if lower.contains("pause") {
+        th.paused = Some(true);
+    }
+}
+
+/// `log_level` metadata, else the measurement key of a log-shaped event (`#{error => 1}`).
+fn level_of(ev: &EventRef<'_>) -> SmolStr {
+    ev.metadata
+        .get_str("log_level")
+        .map(SmolStr::new)
+        .or_else(|| ev.measurements.first().map(|(k, _)| k.clone()))
+        .unwrap_or_default()
+}
+
+fn push_bounded<T>(q: &mut std::collections::VecDeque<T>, item: T) {
+    if q.len() >= KEEP_WARNINGS {
+        q.pop_front();
+    }
+    q.push_back(item);
+}

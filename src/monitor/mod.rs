@@ -1,0 +1,364 @@
+//! The monitor state: one pure reducer over events that every pane of the TUI and the headless
+//! summary read.
+//!
+//! [`MonitorState::apply`] takes an [`EventRef`] and does no I/O and reads no clock: time comes
+//! from the event's `t_us`, so a replay and a snapshot test are deterministic. Memory is bounded
+//! however long the run: per-second series are fixed rings ([`Series`]), warning and failure
+//! lists are capped, and the tables grow only with distinct names (event names, throttles,
+//! coordinators, nodes), which a run has few of.
+//!
+//! Rules for logs recorded from a real Amoc cluster:
+//! * `[amoc, coordinator, execute]` carries no `name` in Amoc. It is attributed to its `name`
+//!   metadata when present; else to the only coordinator known when there is exactly one; else
+//!   to [`MonitorState::unattributed_executes`]. The summary's `coordinator_executes` counts all
+//!   of them by kind regardless.
+//! * Throttle request/execute are reported on the master and again on the worker node in a
+//!   cluster. Counts are kept per node; the cluster-wide figure is the master's count when the
+//!   master is known and reported any (see [`ThrottleState`]), else the sum over nodes. The
+//!   master is known from cluster-event metadata (`master`, or `state.master`) or, failing that,
+//!   from the node that emits `[amoc, throttle, rate]` (emitted on the master only).
+//! * Pids and refs are strings and are only shown; `""` is read as an empty list; a rate may be
+//!   the string `"infinity"`.
+
+mod apply;
+mod coordinator;
+mod event;
+mod feed;
+mod kinds;
+mod nodes;
+mod series;
+mod summary;
+mod throttle;
+
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
+use smol_str::SmolStr;
+
+pub use coordinator::{CoordinatorState, EXEC_KINDS, ExecByKind, ExecStats};
+pub use event::{EventRef, LoggedEvent};
+pub use feed::{DEFAULT_FEED_CAPACITY, LiveFeed};
+pub use kinds::{ConfigKind, CoordEvent};
+pub use nodes::{NO_NODE, NodeIdx, NodeState};
+pub use series::{DEFAULT_SECONDS, Series, SeriesKind};
+pub use summary::{
+    ClusterSummary, ConfigSummary, CoordinatorSummary, ExecSummary, Summary, ThrottleSummary,
+    UsersSummary,
+};
+pub use throttle::{NodeCounts, RATE_HISTORY, Rate, ThrottleState, ThrottleView};
+
+use crate::telemetry::EventName;
+use kinds::Kind;
+
+/// How many config warnings and handler failures are kept (the oldest are dropped; totals go
+/// on counting).
+pub const KEEP_WARNINGS: usize = 256;
+
+/// A log-shaped warning or error: `[amoc, config, *]`, or `[amoc, throttle, process]` at a
+/// level more severe than `info`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Warning {
+    pub t_us: u64,
+    pub node: Option<SmolStr>,
+    /// The event that carried it.
+    pub event: EventName,
+    /// `log_level` metadata, or the measurement key (`error`, `warning`, ...).
+    pub level: SmolStr,
+    pub msg: SmolStr,
+    /// `setting` (config get), `variable_name` (config env), `verification_method` (verify),
+    /// or the throttle name (process).
+    pub setting: Option<SmolStr>,
+}
+
+/// One `[telemetry, handler, failure]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HandlerFailure {
+    pub t_us: u64,
+    pub handler_id: SmolStr,
+    /// The event the handler failed on, dotted.
+    pub event: SmolStr,
+    pub reason: SmolStr,
+}
+
+/// Counts of a span (`[amoc, scenario, init | terminate, *]`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpanCounts {
+    pub start: u64,
+    pub stop: u64,
+    pub exception: u64,
+}
+
+/// Users across the cluster.
+#[derive(Clone, Debug)]
+pub struct Users {
+    /// Sum of `count` of `[amoc, controller, users]` with `type = add`.
+    pub added: u64,
+    /// The same with `type = remove`.
+    pub removed: u64,
+    /// `[amoc, scenario, start, start | stop | exception]`.
+    pub started: u64,
+    pub stopped: u64,
+    pub exceptions: u64,
+    /// Running users per second (a gauge).
+    pub running_series: Series,
+    /// Users started per second.
+    pub started_series: Series,
+    /// User exceptions per second.
+    pub exception_series: Series,
+}
+
+impl Users {
+    /// `started - stopped - exceptions` (negative if the log began mid-run).
+    pub fn running(&self) -> i64 {
+        self.started as i64 - self.stopped as i64 - self.exceptions as i64
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    name: Option<EventName>,
+    kind: Kind,
+    count: u64,
+}
+
+const EMPTY_SLOT: Slot = Slot {
+    name: None,
+    kind: Kind::Unseen,
+    count: 0,
+};
+
+/// The reducer. See the module documentation for the rules it follows.
+#[derive(Clone, Debug)]
+pub struct MonitorState {
+    events: u64,
+    first_t_us: Option<u64>,
+    last_t_us: u64,
+    /// Indexed by [`EventName::id`].
+    slots: Vec<Slot>,
+    event_series: Series,
+    users: Users,
+    /// Scenario name from the first span metadata that had one.
+    scenario: Option<SmolStr>,
+    init_span: SpanCounts,
+    terminate_span: SpanCounts,
+    throttles: Vec<ThrottleState>,
+    throttle_idx: FxHashMap<SmolStr, usize>,
+    last_throttle: usize,
+    coordinators: Vec<CoordinatorState>,
+    coordinator_idx: FxHashMap<SmolStr, usize>,
+    coordinator_executes: ExecByKind,
+    unattributed_executes: ExecByKind,
+    config_counts: [u64; 3],
+    warnings: VecDeque<Warning>,
+    warnings_total: u64,
+    cluster_counts: [u64; 3],
+    nodes: Vec<NodeState>,
+    node_idx: FxHashMap<SmolStr, NodeIdx>,
+    last_node: NodeIdx,
+    master: Option<NodeIdx>,
+    master_explicit: bool,
+    handler_failures: u64,
+    failures: VecDeque<HandlerFailure>,
+    dropped: u64,
+    recorder_dropped: u64,
+}
+
+impl Default for MonitorState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MonitorState {
+    /// An empty state.
+    pub fn new() -> Self {
+        MonitorState {
+            events: 0,
+            first_t_us: None,
+            last_t_us: 0,
+            slots: Vec::new(),
+            event_series: Series::counter(),
+            users: Users {
+                added: 0,
+                removed: 0,
+                started: 0,
+                stopped: 0,
+                exceptions: 0,
+                running_series: Series::gauge(),
+                started_series: Series::counter(),
+                exception_series: Series::counter(),
+            },
+            scenario: None,
+            init_span: SpanCounts::default(),
+            terminate_span: SpanCounts::default(),
+            throttles: Vec::new(),
+            throttle_idx: FxHashMap::default(),
+            last_throttle: usize::MAX,
+            coordinators: Vec::new(),
+            coordinator_idx: FxHashMap::default(),
+            coordinator_executes: ExecByKind::default(),
+            unattributed_executes: ExecByKind::default(),
+            config_counts: [0; 3],
+            warnings: VecDeque::new(),
+            warnings_total: 0,
+            cluster_counts: [0; 3],
+            nodes: Vec::new(),
+            node_idx: FxHashMap::default(),
+            last_node: NO_NODE,
+            master: None,
+            master_explicit: false,
+            handler_failures: 0,
+            failures: VecDeque::new(),
+            dropped: 0,
+            recorder_dropped: 0,
+        }
+    }
+
+    /// Events applied.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// How many times `name` was applied.
+    pub fn count(&self, name: EventName) -> u64 {
+        self.slots.get(name.id() as usize).map_or(0, |s| s.count)
+    }
+
+    /// Every event name seen with its count, sorted by name (user-defined ones included).
+    pub fn counts(&self) -> Vec<(EventName, u64)> {
+        let mut v: Vec<(EventName, u64)> = self
+            .slots
+            .iter()
+            .filter_map(|s| s.name.map(|n| (n, s.count)))
+            .collect();
+        v.sort_by_key(|a| a.0);
+        v
+    }
+
+    /// Time of the first and latest event, in µs since the start.
+    pub fn first_t_us(&self) -> Option<u64> {
+        self.first_t_us
+    }
+    pub fn last_t_us(&self) -> u64 {
+        self.last_t_us
+    }
+
+    /// Events per second (all names).
+    pub fn event_series(&self) -> &Series {
+        &self.event_series
+    }
+
+    pub fn users(&self) -> &Users {
+        &self.users
+    }
+
+    /// The scenario name, once a span carried one.
+    pub fn scenario(&self) -> Option<&str> {
+        self.scenario.as_deref()
+    }
+    /// `[amoc, scenario, init, *]` and `[amoc, scenario, terminate, *]` counts.
+    pub fn init_span(&self) -> SpanCounts {
+        self.init_span
+    }
+    pub fn terminate_span(&self) -> SpanCounts {
+        self.terminate_span
+    }
+
+    /// Raw throttle states, in order of first appearance.
+    pub fn throttle_states(&self) -> &[ThrottleState] {
+        &self.throttles
+    }
+
+    /// Throttles with the cluster-wide counting rule applied, in order of first appearance.
+    pub fn throttles(&self) -> impl Iterator<Item = ThrottleView<'_>> {
+        self.throttles
+            .iter()
+            .map(move |t| ThrottleView::new(t, self.master))
+    }
+
+    /// One throttle by name.
+    pub fn throttle(&self, name: &str) -> Option<ThrottleView<'_>> {
+        self.throttle_idx
+            .get(name)
+            .map(|&i| ThrottleView::new(&self.throttles[i], self.master))
+    }
+
+    /// Coordinators in order of first appearance.
+    pub fn coordinators(&self) -> &[CoordinatorState] {
+        &self.coordinators
+    }
+
+    /// One coordinator by name.
+    pub fn coordinator(&self, name: &str) -> Option<&CoordinatorState> {
+        self.coordinator_idx
+            .get(name)
+            .map(|&i| &self.coordinators[i])
+    }
+
+    /// All `[amoc, coordinator, execute]` events by kind, attributed or not.
+    pub fn coordinator_executes(&self) -> &ExecByKind {
+        &self.coordinator_executes
+    }
+
+    /// Executes that could not be attributed to a coordinator (no `name`, and zero or several
+    /// coordinators known).
+    pub fn unattributed_executes(&self) -> &ExecByKind {
+        &self.unattributed_executes
+    }
+
+    /// `[amoc, config, get | verify | env]` counts.
+    pub fn config_count(&self, kind: ConfigKind) -> u64 {
+        self.config_counts[kind as usize]
+    }
+
+    /// The last [`KEEP_WARNINGS`] warnings, oldest first.
+    pub fn warnings(&self) -> &VecDeque<Warning> {
+        &self.warnings
+    }
+    /// All warnings ever seen (including those no longer kept).
+    pub fn warnings_total(&self) -> u64 {
+        self.warnings_total
+    }
+
+    /// `connect_nodes`, `nodedown`, `master_node_down` counts.
+    pub fn cluster_counts(&self) -> (u64, u64, u64) {
+        let [a, b, c] = self.cluster_counts;
+        (a, b, c)
+    }
+
+    /// Nodes in order of first appearance.
+    pub fn nodes(&self) -> &[NodeState] {
+        &self.nodes
+    }
+
+    /// The master node, when known.
+    pub fn master(&self) -> Option<&NodeState> {
+        self.master.and_then(|i| self.nodes.get(i as usize))
+    }
+
+    /// `[telemetry, handler, failure]` events, and the last [`KEEP_WARNINGS`] of them.
+    pub fn handler_failures(&self) -> u64 {
+        self.handler_failures
+    }
+    pub fn failures(&self) -> &VecDeque<HandlerFailure> {
+        &self.failures
+    }
+
+    /// Events the live feed had to drop (its queue was full), as last reported by the feed.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+    /// Sets the dropped-events count (the live feed does).
+    pub fn set_dropped(&mut self, n: u64) {
+        self.dropped = n;
+    }
+    /// Events a recorder reported lost (`[rookery, recorder, dropped]` lines in a log).
+    pub fn recorder_dropped(&self) -> u64 {
+        self.recorder_dropped
+    }
+
+    /// Seconds from the start of the run to the latest event.
+    pub fn duration_s(&self) -> f64 {
+        self.last_t_us as f64 / 1e6
+    }
+}

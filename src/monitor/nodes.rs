@@ -1,0 +1,50 @@
+//! Per-node state.
+
+use smol_str::SmolStr;
+
+use super::series::Series;
+
+/// Index of a node in [`MonitorState::nodes`](super::MonitorState::nodes).
+pub type NodeIdx = u32;
+/// Stands for "no node" (events that carry none).
+pub const NO_NODE: NodeIdx = u32::MAX;
+
+/// Everything known about one node.
+#[derive(Clone, Debug)]
+pub struct NodeState {
+    pub name: SmolStr,
+    /// Up unless a cluster event said it went down (and it has not spoken since).
+    pub up: bool,
+    /// Events emitted by this node.
+    pub events: u64,
+    /// `[amoc, controller, users]` totals on this node.
+    pub added: u64,
+    pub removed: u64,
+    /// `[amoc, scenario, start, *]` spans on this node.
+    pub started: u64,
+    pub stopped: u64,
+    pub exceptions: u64,
+    /// Running users per second (a gauge).
+    pub running_series: Series,
+}
+
+impl NodeState {
+    pub(crate) fn new(name: SmolStr) -> Self {
+        NodeState {
+            name,
+            up: true,
+            events: 0,
+            added: 0,
+            removed: 0,
+            started: 0,
+            stopped: 0,
+            exceptions: 0,
+            running_series: Series::gauge(),
+        }
+    }
+
+    /// `started - stopped - exceptions` (negative if the log began mid-run).
+    pub fn running(&self) -> i64 {
+        self.started as i64 - self.stopped as i64 - self.exceptions as i64
+    }
+}
