@@ -4,11 +4,17 @@
 //! [`CommandSink`]).
 
 pub mod action;
+pub mod app;
+pub mod capture;
 pub mod command;
 pub mod keymap;
 pub mod keys;
+pub mod pending;
+pub mod rates;
 pub mod theme;
+pub mod view;
 
 pub use action::{Action, Section};
+pub use app::{App, AppOptions, Mode, ReplayCtl};
 pub use command::{Command, CommandSink, RecordingSink};
 pub use keymap::{Keymap, KeymapError};

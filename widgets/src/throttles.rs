@@ -52,13 +52,15 @@ pub struct ThrottleTable<'a> {
     pub selected: Option<usize>,
     pub focused: bool,
     pub styles: &'a Styles,
+    /// Throttles in all (the title's count); `rows` may be only the visible window.
+    pub total: usize,
 }
 
 const NAME_W: u16 = 16;
 
 impl Widget for ThrottleTable<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let title = format!("Throttles ({})", self.rows.len());
+        let title = format!("Throttles ({})", self.total.max(self.rows.len()));
         let block = pane::block(&title, self.focused, self.styles);
         let inner = block.inner(area);
         block.render(area, buf);
@@ -67,6 +69,7 @@ impl Widget for ThrottleTable<'_> {
         }
         let s = self.styles;
         let header = [
+            Cell::left("", 1, s.header),
             Cell::left("name", NAME_W, s.header),
             Cell::right("rate", 7, s.header),
             Cell::left("per", 5, s.header),
@@ -89,7 +92,7 @@ impl Widget for ThrottleTable<'_> {
         }
         let body = inner.height.saturating_sub(1) as usize;
         let offset = scroll_offset(self.selected, self.rows.len(), body);
-        let fixed = NAME_W + 7 + 5 + 7 + 7 + 7 + 9 + 7;
+        let fixed = 2 + NAME_W + 7 + 5 + 7 + 7 + 7 + 9 + 7;
         let spark_w = inner.width.saturating_sub(fixed) as usize;
         for (i, row) in self.rows.iter().enumerate().skip(offset).take(body) {
             let y = inner.y + 1 + (i - offset) as u16;
@@ -111,6 +114,7 @@ impl Widget for ThrottleTable<'_> {
             };
             let backlog_style = if row.backlog > 0 { s.warn } else { s.dim };
             let cells = [
+                Cell::left(if selected { "▶" } else { " " }, 1, s.accent),
                 Cell::left(row.name, NAME_W, s.base),
                 Cell::right(rate, 7, rate_style),
                 Cell::left(per, 5, s.dim),
@@ -173,6 +177,7 @@ mod tests {
             selected: Some(5),
             focused: true,
             styles: &styles,
+            total: 0,
         };
         let text = render_text(table, 90, 6);
         insta::assert_snapshot!(text);
