@@ -188,7 +188,7 @@ impl Action {
             RateDownLarge => "halve the selected throttle's rate",
             TypeRate => "type an exact rate for the selected throttle",
             TogglePause => "pause or resume the selected throttle",
-            Ramp => "ramp the selected throttle: type TARGET SECONDS",
+            Ramp => "ramp the selected throttle (type: TARGET SECONDS)",
             AddUsers => "add users",
             RemoveUsers => "remove users",
             AddNode => "add a node",

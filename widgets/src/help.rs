@@ -54,10 +54,16 @@ impl HelpOverlay<'_> {
 impl Widget for HelpOverlay<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let lines = self.lines();
-        let want_w = lines.iter().map(Line::width).max().unwrap_or(0) as u16 + 4;
-        let want_h = lines.len() as u16 + 2;
-        let w = want_w.min(area.width);
-        let h = want_h.min(area.height);
+        if area.height < 3 || area.width < 4 {
+            return;
+        }
+        // As many columns as the height needs, each as wide as the widest line.
+        let rows = (area.height - 2) as usize;
+        let cols = lines.len().div_ceil(rows).max(1);
+        let rows = lines.len().div_ceil(cols);
+        let col_w = lines.iter().map(Line::width).max().unwrap_or(0) as u16 + 3;
+        let w = (col_w * cols as u16 + 2).min(area.width);
+        let h = (rows as u16 + 2).min(area.height);
         let rect = Rect::new(
             area.x + (area.width - w) / 2,
             area.y + (area.height - h) / 2,
@@ -68,16 +74,6 @@ impl Widget for HelpOverlay<'_> {
         let block = pane::block("Help", true, self.styles);
         let inner = block.inner(rect);
         block.render(rect, buf);
-        // Two columns when the list is taller than the box.
-        let rows = inner.height as usize;
-        if rows == 0 {
-            return;
-        }
-        let col_w = if lines.len() > rows {
-            inner.width / 2
-        } else {
-            inner.width
-        };
         for (i, line) in lines.iter().enumerate() {
             let col = (i / rows) as u16;
             let x = inner.x + 1 + col * col_w;

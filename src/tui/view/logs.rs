@@ -19,13 +19,8 @@ fn severity(level: &str) -> Severity {
     }
 }
 
-pub(super) fn render(
-    area: Rect,
-    buf: &mut Buffer,
-    app: &App,
-    state: &MonitorState,
-    styles: &Styles,
-) {
+/// Draws the pane into `area`.
+pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, styles: &Styles) {
     let title = format!("Warnings ({}) & engine log", state.warnings_total());
     let block = pane::block(&title, app.log_focused, styles);
     let inner = block.inner(area);

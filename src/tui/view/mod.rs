@@ -6,6 +6,14 @@ mod panes;
 mod status;
 mod throttles;
 
+/// Each pane on its own, for tests and for embedding: `(area, buffer, app, state, styles)`.
+pub mod pane {
+    pub use super::logs::render as logs;
+    pub use super::panes::{coordinators, events, nodes, users};
+    pub use super::status::render as status;
+    pub use super::throttles::render as throttles;
+}
+
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -66,11 +74,11 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState) {
     ])
     .areas(right);
 
-    panes::users(users_a, buf, state, &styles);
+    panes::users(users_a, buf, app, state, &styles);
     panes::nodes(nodes_a, buf, app, state, &styles);
     panes::events(events_a, buf, app, state, &styles);
     throttles::render(throttle_a, buf, app, state, &styles);
-    panes::coordinators(coord_a, buf, state, &styles);
+    panes::coordinators(coord_a, buf, app, state, &styles);
     logs::render(logs_a, buf, app, state, &styles);
     status::render(status_area, buf, app, state, &styles);
 

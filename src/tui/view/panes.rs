@@ -11,7 +11,8 @@ use rookery_widgets::{
 use crate::monitor::{EXEC_KINDS, MonitorState};
 use crate::tui::app::App;
 
-pub(super) fn users(area: Rect, buf: &mut Buffer, state: &MonitorState, styles: &Styles) {
+/// Draws the pane into `area`.
+pub fn users(area: Rect, buf: &mut Buffer, _app: &App, state: &MonitorState, styles: &Styles) {
     let u = state.users();
     let per_node: Vec<(&str, u64)> = state
         .nodes()
@@ -34,13 +35,8 @@ pub(super) fn users(area: Rect, buf: &mut Buffer, state: &MonitorState, styles: 
     .render(area, buf);
 }
 
-pub(super) fn nodes(
-    area: Rect,
-    buf: &mut Buffer,
-    app: &App,
-    state: &MonitorState,
-    styles: &Styles,
-) {
+/// Draws the pane into `area`.
+pub fn nodes(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, styles: &Styles) {
     let master = state.master().map(|m| m.name.as_str());
     let rows: Vec<NodeRow> = state
         .nodes()
@@ -65,13 +61,8 @@ pub(super) fn nodes(
     .render(area, buf);
 }
 
-pub(super) fn events(
-    area: Rect,
-    buf: &mut Buffer,
-    app: &App,
-    state: &MonitorState,
-    styles: &Styles,
-) {
+/// Draws the pane into `area`.
+pub fn events(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, styles: &Styles) {
     let counts = state.counts();
     let mut rows: Vec<EventRow> = counts
         .iter()
@@ -90,7 +81,14 @@ pub(super) fn events(
     .render(area, buf);
 }
 
-pub(super) fn coordinators(area: Rect, buf: &mut Buffer, state: &MonitorState, styles: &Styles) {
+/// Draws the pane into `area`.
+pub fn coordinators(
+    area: Rect,
+    buf: &mut Buffer,
+    _app: &App,
+    state: &MonitorState,
+    styles: &Styles,
+) {
     let rows: Vec<CoordinatorRow> = state
         .coordinators()
         .iter()

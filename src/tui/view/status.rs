@@ -10,13 +10,8 @@ use crate::tui::action::Action;
 use crate::tui::app::App;
 use crate::tui::rates::recent_rate;
 
-pub(super) fn render(
-    area: Rect,
-    buf: &mut Buffer,
-    app: &App,
-    state: &MonitorState,
-    styles: &Styles,
-) {
+/// Draws the pane into `area`.
+pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, styles: &Styles) {
     let actions: &[Action] = if app.log_focused {
         &[
             Action::LogExit,

@@ -14,13 +14,8 @@ use crate::tui::rates::recent_rate;
 /// Seconds of history behind each row's sparkline.
 const HISTORY_S: usize = 60;
 
-pub(super) fn render(
-    area: Rect,
-    buf: &mut Buffer,
-    app: &App,
-    state: &MonitorState,
-    styles: &Styles,
-) {
+/// Draws the pane into `area`.
+pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, styles: &Styles) {
     // Only the rows that can be visible need their series merged.
     let selected = app.selected_throttle(state);
     let visible = area.height.saturating_sub(3) as usize;
