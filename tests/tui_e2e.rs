@@ -2,6 +2,8 @@
 //!
 //! The binary is `rookery-tui-demo` (the monitor on the stand-in engine) unless
 //! `ROOKERY_E2E_CMD` names another command, e.g. `target/debug/rookery` for the live demo.
+//! `ROOKERY_E2E_PANIC_CMD` is a command that panics on request (default: the demo with
+//! `--panic-after-ms 1500`; empty skips the panic check).
 //! Without tmux the test fails under CI (`CI` set; `.ci/run` installs tmux) and is skipped
 //! with a message elsewhere.
 
@@ -22,11 +24,14 @@ fn tmux_smoke() {
         return;
     }
     let root = env!("CARGO_MANIFEST_DIR");
-    let cmd = std::env::var("ROOKERY_E2E_CMD")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_rookery-tui-demo").to_owned());
+    let demo = env!("CARGO_BIN_EXE_rookery-tui-demo");
+    let cmd = std::env::var("ROOKERY_E2E_CMD").unwrap_or_else(|_| demo.to_owned());
+    let panic_cmd = std::env::var("ROOKERY_E2E_PANIC_CMD")
+        .unwrap_or_else(|_| format!("{demo} --panic-after-ms 1500"));
     let out = Command::new("bash")
         .arg(format!("{root}/tests/e2e/tmux_smoke.sh"))
         .env("ROOKERY_E2E_CMD", &cmd)
+        .env("ROOKERY_E2E_PANIC_CMD", &panic_cmd)
         .env("ROOKERY_E2E_OUT", format!("{root}/target/e2e"))
         .output()
         .expect("run bash");
@@ -41,4 +46,11 @@ fn tmux_smoke() {
         "{stdout}"
     );
     assert!(stdout.contains("(confirmed on screen)"), "{stdout}");
+    assert!(stdout.contains("resize: too-small message"), "{stdout}");
+    if !panic_cmd.is_empty() {
+        assert!(
+            stdout.contains("panic: exit status 101, terminal restored"),
+            "{stdout}"
+        );
+    }
 }

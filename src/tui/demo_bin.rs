@@ -1,7 +1,10 @@
 //! `rookery-tui-demo`: the monitor on the stand-in engine (`rookery::tui::demo`), for trying
 //! the keys and for the tmux end-to-end test until `rookery run` drives the real engine.
 //!
-//! Usage: `rookery-tui-demo [--theme NAME|PATH] [--users N]`
+//! Usage: `rookery-tui-demo [--theme NAME|PATH] [--users N] [--panic-after-ms N]`
+//!
+//! `--panic-after-ms` panics on purpose while the monitor runs: the end-to-end test uses it to
+//! check that a panic restores the terminal and prints its message readably.
 
 use std::process::ExitCode;
 
@@ -31,11 +34,26 @@ async fn run(args: Vec<String>) -> Result<(), String> {
     let telemetry = Telemetry::new();
     let feed = LiveFeed::attach_default(&telemetry).map_err(|e| e.to_string())?;
     let engine = DemoEngine::new(telemetry, 3, users);
+    let panic_after = match arg_value(&args, "--panic-after-ms")? {
+        Some(ms) => Some(
+            ms.parse::<u64>()
+                .map_err(|_| format!("bad --panic-after-ms `{ms}`"))?,
+        ),
+        None => None,
+    };
     tokio::spawn(engine.clone().run());
-    run_live(feed, engine, opts)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(())
+    let monitor = run_live(feed, engine, opts);
+    match panic_after {
+        None => monitor.await.map(|_| ()).map_err(|e| e.to_string()),
+        Some(ms) => {
+            tokio::select! {
+                r = monitor => r.map(|_| ()).map_err(|e| e.to_string()),
+                _ = tokio::time::sleep(std::time::Duration::from_millis(ms)) => {
+                    panic!("rookery-tui-demo: panic requested by --panic-after-ms")
+                }
+            }
+        }
+    }
 }
 
 #[tokio::main]

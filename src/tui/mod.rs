@@ -23,4 +23,4 @@ pub use action::{Action, Section};
 pub use app::{App, AppOptions, Mode, ReplayCtl};
 pub use command::{Command, CommandSink, RecordingSink};
 pub use keymap::{Keymap, KeymapError};
-pub use run::{Feed, TuiError, TuiOptions, run_live, run_loop, run_replay};
+pub use run::{Feed, LoopOutcome, TuiError, TuiOptions, run_live, run_loop, run_replay};

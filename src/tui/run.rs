@@ -102,14 +102,25 @@ impl<S: ReplaySource> Feed for ReplayDriver<S> {
     }
 }
 
-/// The loop: runs until a quit key (or the end of `keys`). Returns the final state.
+/// What a finished loop leaves behind.
+#[derive(Debug)]
+pub struct LoopOutcome {
+    /// The state as last drawn.
+    pub state: MonitorState,
+    /// Frames drawn.
+    pub frames: u64,
+    /// Ticks on which the feed was drained (one drain per frame tick).
+    pub drains: u64,
+}
+
+/// The loop: runs until a quit key (or the end of `keys`).
 pub async fn run_loop<B, K>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     feed: &mut dyn Feed,
     mut keys: K,
     fps: u32,
-) -> Result<MonitorState, TuiError>
+) -> Result<LoopOutcome, TuiError>
 where
     B: Backend,
     K: Stream<Item = std::io::Result<Event>> + Unpin,
@@ -121,12 +132,14 @@ where
     let mut last_pump = Instant::now();
     let mut last_draw: Option<Instant> = None;
     let mut dirty = true;
+    let (mut frames, mut drains) = (0u64, 0u64);
     loop {
         tokio::select! {
             _ = ticker.tick() => {
                 let now = Instant::now();
                 let applied = feed.pump(&mut state, now - last_pump);
                 last_pump = now;
+                drains += 1;
                 if applied > 0 {
                     app.observe(&state);
                     dirty = true;
@@ -143,6 +156,7 @@ where
                         .map_err(|e| TuiError::Draw(e.to_string()))?;
                     last_draw = Some(now);
                     dirty = false;
+                    frames += 1;
                 }
             }
             ev = keys.next() => match ev {
@@ -166,7 +180,11 @@ where
             }
         }
         if app.quit {
-            return Ok(state);
+            return Ok(LoopOutcome {
+                state,
+                frames,
+                drains,
+            });
         }
     }
 }
@@ -195,7 +213,7 @@ pub async fn run_live(
     if let Err(e) = sink.send(Command::Quit) {
         log::warn!(target: "tui", "the engine did not take the quit command: {e}");
     }
-    result
+    result.map(|o| o.state)
 }
 
 /// Runs the monitor on a recorded log at `speed`. Engine keys are off; replay keys pause, seek
@@ -222,6 +240,6 @@ pub async fn run_replay<S: ReplaySource>(
     drop(guard);
     match (result, driver.error()) {
         (Ok(_), Some(e)) => Err(TuiError::Replay(e.to_owned())),
-        (r, _) => r,
+        (r, _) => r.map(|o| o.state),
     }
 }

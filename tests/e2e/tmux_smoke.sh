@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end smoke test of the monitor in a real terminal (tmux), driven like a person would:
 # start it, wait for the panes, select a throttle, press rate-up, see the engine-confirmed new
-# rate on screen, quit with q, and check the exit status and that the terminal was restored
+# rate on screen, shrink and regrow the terminal, quit with q, and check the exit status and that the terminal was restored
 # (alternate screen off, canonical mode back on).
 #
 # Usage: tests/e2e/tmux_smoke.sh [COMMAND...]
@@ -75,6 +75,14 @@ echo "rate of $THROTTLE: $before -> $expected (confirmed on screen)"
 T capture-pane -p -t "$S" > "$OUT/screen.txt"
 T capture-pane -p -e -t "$S" > "$OUT/screen.ansi"
 
+# Resizing: below 80x24 a clear message, back to full size the panes again.
+T resize-window -t "$S" -x 70 -y 20
+wait_for 'Terminal too small'
+wait_for '70x20, need at least 80x24'
+T resize-window -t "$S" -x 100 -y 30
+wait_for "▶ $THROTTLE +$expected "
+echo "resize: too-small message at 70x20, panes back at 100x30"
+
 T send-keys -t "$S" q
 wait_for '^EXIT=[0-9]+'
 status=$(T capture-pane -p -t "$S" | grep -oE '^EXIT=[0-9]+' | head -1)
@@ -82,4 +90,23 @@ status=$(T capture-pane -p -t "$S" | grep -oE '^EXIT=[0-9]+' | head -1)
 wait_for '^TTY='
 [ "$(T display -p -t "$S" '#{alternate_on}')" = 0 ] || fail "alternate screen still on after exit"
 T capture-pane -p -t "$S" | grep -qE '^TTY=icanon' || fail "terminal left in raw mode"
+echo "quit: exit status 0, terminal restored"
+
+# A panic must restore the terminal too, and leave its message readable. Needs a command that
+# panics on request: ROOKERY_E2E_PANIC_CMD (default: the demo with --panic-after-ms; set it to
+# an empty string to skip this part).
+PANIC_CMD=${ROOKERY_E2E_PANIC_CMD-target/debug/rookery-tui-demo --panic-after-ms 1500}
+if [ -n "$PANIC_CMD" ]; then
+  T kill-session -t "$S"
+  T new-session -d -s "$S" -x 100 -y 30 \
+    "env XDG_CONFIG_HOME='$CONF' RUST_BACKTRACE=0 $PANIC_CMD; echo EXIT=\$?; stty -a | grep -oE -- '-?icanon' | sed 's/^/TTY=/'; sleep 60"
+  wait_for 'Throttles'
+  wait_for '^EXIT=[0-9]+'
+  T capture-pane -p -t "$S" | grep -qE '^EXIT=101' || fail "a panic should exit with 101"
+  wait_for '^TTY='
+  [ "$(T display -p -t "$S" '#{alternate_on}')" = 0 ] || fail "alternate screen still on after a panic"
+  T capture-pane -p -t "$S" | grep -qE '^TTY=icanon' || fail "terminal left in raw mode after a panic"
+  T capture-pane -p -t "$S" | grep -q 'panic requested' || fail "panic message not visible"
+  echo "panic: exit status 101, terminal restored, message visible"
+fi
 echo "PASS: exit status 0, terminal restored"
