@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod replay;
+
 /// Rookery: watch and steer an Amoc-style load test from your terminal.
 ///
 /// With no command, runs the built-in demo scenario on three simulated nodes and opens the
@@ -74,9 +76,13 @@ pub fn main() -> ExitCode {
         Command::Run(_) => {
             Err("`rookery run` is not built yet: the engine and monitor are in progress".to_owned())
         }
-        Command::Replay(_) => {
-            Err("`rookery replay` is not built yet: the event-log reader is in progress".to_owned())
-        }
+        Command::Replay(args) => match replay::run(&args) {
+            Err(e) if e.exit_code() == 2 => {
+                eprintln!("rookery: {e}");
+                return ExitCode::from(2);
+            }
+            other => other.map_err(|e| e.to_string()),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,3 +1,36 @@
-//! Event logs (format v1, JSON Lines): the recorder, the reader and replay pacing.
+//! Event logs (format v1, JSON Lines, `shared/DESIGN.md`): the [`Recorder`], the streaming
+//! [`LogReader`] and [`MergedReader`], and replay pacing ([`ReplayClock`], [`Replay`]).
+
+mod format;
+mod merge;
+mod reader;
+mod recorder;
+mod replay;
+
+use std::path::PathBuf;
 
 pub use crate::monitor::{EventRef, LoggedEvent};
+pub use format::{FORMAT_VERSION, Header, LineError, parse_event, parse_header, write_event};
+pub use merge::MergedReader;
+pub use reader::{LogReader, ReadOptions, ReadStats};
+pub use recorder::{DROPPED_EVENT, Recorder, RecorderHandle, RecorderOptions, RecorderStats};
+pub use replay::{Replay, ReplayClock, Speed, SpeedParseError};
+
+/// Errors reading or writing a log. Each names the file, and the line when there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("{}: {source}", file.display())]
+    Io {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {error}", file.display())]
+    Line {
+        file: PathBuf,
+        line: u64,
+        error: LineError,
+    },
+    #[error("the recorder's writer thread failed: {0}")]
+    Writer(String),
+}

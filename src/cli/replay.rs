@@ -1,0 +1,103 @@
+//! `rookery replay FILE... [--speed X|max] [--headless] [--skip-bad-lines]`.
+//!
+//! `--headless` reads the logs as fast as possible (pacing only matters on screen), prints the
+//! summary JSON on stdout and warnings on stderr. The paced, on-screen replay is driven by the
+//! TUI through [`crate::eventlog::Replay`].
+
+use std::io::Write;
+use std::time::Instant;
+
+use super::ReplayArgs;
+use crate::eventlog::{LogError, ReadOptions, ReadStats, Replay, Speed};
+use crate::monitor::{MonitorState, Summary};
+
+/// Why `rookery replay` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// A bad command line (exit status 2).
+    #[error("{0}")]
+    Usage(String),
+    /// Bad input or I/O (exit status 1).
+    #[error("{0}")]
+    Log(#[from] LogError),
+    /// Something else (exit status 1).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ReplayError {
+    /// The process exit status for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ReplayError::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// The read options and speed the arguments ask for.
+pub fn options(args: &ReplayArgs) -> Result<(ReadOptions, Speed), ReplayError> {
+    let speed = args
+        .speed
+        .parse::<Speed>()
+        .map_err(|e| ReplayError::Usage(e.to_string()))?;
+    Ok((
+        ReadOptions {
+            skip_bad_lines: args.skip_bad_lines,
+        },
+        speed,
+    ))
+}
+
+/// Reads every event of the logs into a fresh state, as fast as possible.
+pub fn summarize(args: &ReplayArgs) -> Result<(Summary, MonitorState, ReadStats), ReplayError> {
+    let (opts, _speed) = options(args)?;
+    let mut replay = Replay::open(&args.files, opts, Speed::Max, Instant::now())?;
+    let mut state = MonitorState::new();
+    replay.run_to_end(&mut state)?;
+    Ok((state.summary(), state, replay.stats()))
+}
+
+/// One line per warning, for stderr.
+pub fn warning_lines(stats: &ReadStats, state: &MonitorState) -> Vec<String> {
+    let mut out: Vec<String> = stats.warnings.clone();
+    if stats.more_warnings > 0 {
+        out.push(format!("... and {} more warnings", stats.more_warnings));
+    }
+    if stats.bad_lines > 0 {
+        out.push(format!("skipped {} bad lines", stats.bad_lines));
+    }
+    if stats.clamped > 0 {
+        out.push(format!(
+            "{} events had times going backwards and were clamped",
+            stats.clamped
+        ));
+    }
+    if state.recorder_dropped() > 0 {
+        out.push(format!(
+            "the recorder of this log lost {} events (its queue was full)",
+            state.recorder_dropped()
+        ));
+    }
+    out
+}
+
+/// Runs `rookery replay`. Only `--headless` is handled here; the on-screen replay belongs to
+/// the TUI.
+pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
+    if !args.headless {
+        // Validate the arguments even so, so usage errors are reported the same way.
+        options(args)?;
+        return Err(ReplayError::Other(
+            "the on-screen replay is not wired in yet; use `rookery replay --headless`".into(),
+        ));
+    }
+    let (summary, state, stats) = summarize(args)?;
+    for w in warning_lines(&stats, &state) {
+        eprintln!("rookery: warning: {w}");
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", summary.to_json_pretty())
+        .and_then(|_| out.flush())
+        .map_err(|e| ReplayError::Other(format!("writing the summary: {e}")))
+}

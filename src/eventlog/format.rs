@@ -1,0 +1,474 @@
+//! Event-log format v1 (`shared/DESIGN.md`): one header line, then one JSON event per line.
+//!
+//! ```text
+//! {"rookery_log":1,"started_at":"2026-11-21T10:00:00.123456Z","source":"rookery 0.1.0"}
+//! {"t_us":1520,"node":"node1","event":["amoc","throttle","rate"],"measurements":{"rate":600},"metadata":{"name":"m"}}
+//! ```
+//!
+//! [`parse_event`] and [`parse_header`] never panic, whatever the bytes (a fuzz target and a
+//! property test check it). [`write_event`] writes a line by hand around serde for values.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rustc_hash::{FxHashMap, FxHasher};
+use serde::Deserializer;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use smallvec::SmallVec;
+use smol_str::SmolStr;
+
+use super::LoggedEvent;
+use crate::telemetry::{EventName, Field, collect_fields};
+
+/// The format version this build writes and the newest it reads.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// The first line of a log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Header {
+    pub version: u64,
+    /// `t_us = 0` of the log's events.
+    pub started_at: DateTime<Utc>,
+    /// Who wrote it, e.g. `rookery 0.1.0`.
+    pub source: Option<String>,
+}
+
+impl Header {
+    /// A v1 header for a log written by this build, starting at `started_at`.
+    pub fn new(started_at: DateTime<Utc>) -> Header {
+        Header {
+            version: FORMAT_VERSION,
+            started_at,
+            source: Some(format!("rookery {}", env!("CARGO_PKG_VERSION"))),
+        }
+    }
+
+    /// The header line, without the newline.
+    pub fn to_line(&self) -> String {
+        let mut s = format!(
+            "{{\"rookery_log\":{},\"started_at\":\"{}\"",
+            self.version,
+            self.started_at.to_rfc3339_opts(SecondsFormat::Micros, true)
+        );
+        if let Some(src) = &self.source {
+            s.push_str(",\"source\":");
+            s.push_str(&serde_json::to_string(src).unwrap_or_else(|_| "\"?\"".into()));
+        }
+        s.push('}');
+        s
+    }
+}
+
+/// Why one line could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    /// Not valid JSON (or not UTF-8).
+    #[error("malformed line: {0}")]
+    Malformed(String),
+    /// Valid JSON, but not an event (or not a header, on line 1).
+    #[error("not an event: {0}")]
+    NotAnEvent(String),
+    /// A header with a `rookery_log` version newer than this build reads.
+    #[error(
+        "event-log format version {0} is newer than this rookery reads (version {FORMAT_VERSION}); upgrade rookery"
+    )]
+    NewerVersion(u64),
+    /// Line 1 is not a header.
+    #[error("missing header (line 1 must be {{\"rookery_log\":1,\"started_at\":...}}): {0}")]
+    MissingHeader(String),
+}
+
+/// Parses the header line.
+pub fn parse_header(line: &[u8]) -> Result<Header, LineError> {
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        rookery_log: Option<serde_json::Value>,
+        started_at: Option<String>,
+        source: Option<String>,
+    }
+    let raw: Raw = serde_json::from_slice(line).map_err(|e| {
+        if e.is_data() {
+            LineError::MissingHeader(e.to_string())
+        } else {
+            LineError::MissingHeader(format!("not JSON ({e})"))
+        }
+    })?;
+    let version = match raw.rookery_log {
+        Some(v) => v.as_u64().ok_or_else(|| {
+            LineError::MissingHeader(format!("rookery_log is {v}, not a version number"))
+        })?,
+        None => return Err(LineError::MissingHeader("no \"rookery_log\" key".into())),
+    };
+    if version > FORMAT_VERSION {
+        return Err(LineError::NewerVersion(version));
+    }
+    if version == 0 {
+        return Err(LineError::MissingHeader("rookery_log version 0".into()));
+    }
+    let started = raw
+        .started_at
+        .ok_or_else(|| LineError::MissingHeader("no \"started_at\" key".into()))?;
+    let started_at = DateTime::parse_from_rfc3339(&started)
+        .map_err(|e| LineError::MissingHeader(format!("started_at {started:?}: {e}")))?
+        .with_timezone(&Utc);
+    Ok(Header {
+        version,
+        started_at,
+        source: raw.source,
+    })
+}
+
+/// Parses one event line (without its newline).
+pub fn parse_event(line: &[u8]) -> Result<LoggedEvent, LineError> {
+    let mut de = serde_json::Deserializer::from_slice(line);
+    let raw = match (&mut de).deserialize_map(LineVisitor) {
+        Ok(r) => r,
+        Err(e) if e.is_data() => return Err(LineError::NotAnEvent(e.to_string())),
+        Err(e) => return Err(LineError::Malformed(e.to_string())),
+    };
+    if let Err(e) = de.end() {
+        return Err(LineError::Malformed(e.to_string()));
+    }
+    raw.into_event()
+}
+
+#[derive(Default)]
+struct RawLine {
+    t_us: Option<u64>,
+    node: Option<SmolStr>,
+    event: Option<EventName>,
+    bad_event: Option<String>,
+    measurements: Option<Vec<Field>>,
+    metadata: Option<Vec<Field>>,
+    header: bool,
+}
+
+impl RawLine {
+    fn into_event(self) -> Result<LoggedEvent, LineError> {
+        if self.header {
+            return Err(LineError::NotAnEvent(
+                "a header line where an event was expected".into(),
+            ));
+        }
+        if let Some(e) = self.bad_event {
+            return Err(LineError::NotAnEvent(e));
+        }
+        let Some(name) = self.event else {
+            return Err(LineError::NotAnEvent("no \"event\" key".into()));
+        };
+        let Some(t_us) = self.t_us else {
+            return Err(LineError::NotAnEvent("no \"t_us\" key".into()));
+        };
+        Ok(LoggedEvent {
+            t_us,
+            node: self.node,
+            name,
+            measurements: self.measurements.unwrap_or_default(),
+            metadata: self.metadata.unwrap_or_default(),
+        })
+    }
+}
+
+struct LineVisitor;
+
+impl<'de> Visitor<'de> for LineVisitor {
+    type Value = RawLine;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an event object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawLine, A::Error> {
+        let mut raw = RawLine::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match &*key {
+                "t_us" => raw.t_us = Some(map.next_value()?),
+                "node" => raw.node = map.next_value::<Option<SmolStr>>()?,
+                "event" => match map.next_value_seed(NameSeed)? {
+                    Ok(n) => raw.event = Some(n),
+                    Err(e) => raw.bad_event = Some(e),
+                },
+                "measurements" => raw.measurements = Some(map.next_value_seed(FieldsSeed)?),
+                "metadata" => raw.metadata = Some(map.next_value_seed(FieldsSeed)?),
+                "rookery_log" => {
+                    map.next_value::<IgnoredAny>()?;
+                    raw.header = true;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(raw)
+    }
+}
+
+struct FieldsSeed;
+
+impl<'de> DeserializeSeed<'de> for FieldsSeed {
+    type Value = Vec<Field>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Field>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Vec<Field>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<Field>, A::Error> {
+                collect_fields(&mut map)
+            }
+            // Amoc writes an empty map as `[]` in some places; accept an empty list.
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Field>, A::Error> {
+                match seq.next_element::<IgnoredAny>()? {
+                    None => Ok(Vec::new()),
+                    Some(_) => Err(de::Error::custom("expected an object, found a list")),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Reads `event`: a non-empty array of valid segments. A bad name is reported as an inner
+/// `Err` so the line is "not an event" rather than malformed JSON.
+struct NameSeed;
+
+impl<'de> DeserializeSeed<'de> for NameSeed {
+    type Value = Result<EventName, String>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Result<EventName, String>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of strings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut parts: SmallVec<[std::borrow::Cow<'de, str>; 6]> = SmallVec::new();
+                while let Some(p) = seq.next_element::<std::borrow::Cow<'de, str>>()? {
+                    parts.push(p);
+                }
+                Ok(intern_cached(&parts))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+thread_local! {
+    /// Names seen by this thread's parser, keyed by a hash of their segments, so a line costs
+    /// no allocation for its name.
+    static NAMES: RefCell<FxHashMap<u64, SmallVec<[EventName; 1]>>> =
+        RefCell::new(FxHashMap::default());
+}
+
+fn intern_cached<S: AsRef<str>>(parts: &[S]) -> Result<EventName, String> {
+    let mut h = FxHasher::default();
+    parts.len().hash(&mut h);
+    for p in parts {
+        p.as_ref().hash(&mut h);
+    }
+    let key = h.finish();
+    let same = |n: &EventName| {
+        n.segments().len() == parts.len()
+            && n.segments()
+                .iter()
+                .zip(parts)
+                .all(|(a, b)| *a == b.as_ref())
+    };
+    let hit = NAMES.with(|c| {
+        c.try_borrow()
+            .ok()
+            .and_then(|m| m.get(&key).and_then(|v| v.iter().copied().find(same)))
+    });
+    if let Some(n) = hit {
+        return Ok(n);
+    }
+    let name = EventName::new(parts).map_err(|e| e.to_string())?;
+    NAMES.with(|c| {
+        if let Ok(mut m) = c.try_borrow_mut() {
+            // Bounded: a log with absurdly many distinct names just stops being cached.
+            if m.len() < 65_536 {
+                m.entry(key).or_default().push(name);
+            }
+        }
+    });
+    Ok(name)
+}
+
+/// Appends one event line (with its newline) to `out`. When `node` is given, a `node` key in
+/// `metadata` is not repeated.
+pub fn write_event(
+    out: &mut Vec<u8>,
+    t_us: u64,
+    node: Option<&str>,
+    name: EventName,
+    measurements: &[Field],
+    metadata: &[Field],
+) {
+    out.extend_from_slice(b"{\"t_us\":");
+    write_u64(out, t_us);
+    if let Some(n) = node {
+        out.extend_from_slice(b",\"node\":");
+        write_str(out, n);
+    }
+    out.extend_from_slice(b",\"event\":");
+    out.extend_from_slice(name.json().as_bytes());
+    out.extend_from_slice(b",\"measurements\":");
+    write_fields(out, measurements, None);
+    out.extend_from_slice(b",\"metadata\":");
+    write_fields(out, metadata, node.map(|_| "node"));
+    out.extend_from_slice(b"}\n");
+}
+
+fn write_fields(out: &mut Vec<u8>, fields: &[Field], skip: Option<&str>) {
+    out.push(b'{');
+    let mut first = true;
+    for (k, v) in fields {
+        if skip == Some(k.as_str()) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_str(out, k);
+        out.push(b':');
+        match v {
+            crate::telemetry::Value::Int(i) => write_i64(out, *i),
+            crate::telemetry::Value::Str(s) => write_str(out, s),
+            other => {
+                // Serializing a Value into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, other);
+            }
+        }
+    }
+    out.push(b'}');
+}
+
+fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+fn write_i64(out: &mut Vec<u8>, n: i64) {
+    if n < 0 {
+        out.push(b'-');
+    }
+    write_u64(out, n.unsigned_abs());
+}
+
+/// A JSON string with the escapes JSON requires.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 0xf) as usize]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::{Fields, Value};
+
+    #[test]
+    fn write_then_parse_round_trips() {
+        let name = EventName::new(&["amoc", "throttle", "rate"]).unwrap();
+        let m = crate::fields! {"rate" => "infinity", "x" => 1.5};
+        let md =
+            crate::fields! {"name" => "a\"b\n\u{1}", "node" => "n1", "n" => -3, "l" => vec![1, 2]};
+        let mut out = Vec::new();
+        write_event(&mut out, 42, Some("n1"), name, &m, &md);
+        assert_eq!(*out.last().unwrap(), b'\n');
+        let ev = parse_event(&out[..out.len() - 1]).unwrap();
+        assert_eq!(ev.t_us, 42);
+        assert_eq!(ev.node.as_deref(), Some("n1"));
+        assert_eq!(ev.name, name);
+        assert_eq!(ev.measurements, m.to_vec());
+        assert_eq!(ev.metadata.get_str("name"), Some("a\"b\n\u{1}"));
+        assert!(
+            !ev.metadata.has("node"),
+            "node is written once, at the top level"
+        );
+        assert_eq!(ev.metadata.get_i64("n"), Some(-3));
+        assert_eq!(
+            ev.metadata.lookup("l"),
+            Some(&Value::list([Value::Int(1), Value::Int(2)]))
+        );
+    }
+
+    #[test]
+    fn header_round_trips_and_newer_is_refused() {
+        let h = Header::new(Utc::now());
+        let parsed = parse_header(h.to_line().as_bytes()).unwrap();
+        assert_eq!(parsed.version, 1);
+        assert_eq!(
+            parsed.started_at.timestamp_micros(),
+            h.started_at.timestamp_micros()
+        );
+        let newer = br#"{"rookery_log":2,"started_at":"2026-11-21T10:00:00Z"}"#;
+        assert_eq!(parse_header(newer), Err(LineError::NewerVersion(2)));
+        assert!(matches!(
+            parse_header(br#"{"t_us":1}"#),
+            Err(LineError::MissingHeader(_))
+        ));
+    }
+
+    #[test]
+    fn bad_lines_are_classified() {
+        assert!(matches!(
+            parse_event(b"{\"t_us\":1,"),
+            Err(LineError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_event(b"[1,2]"),
+            Err(LineError::NotAnEvent(_))
+        ));
+        assert!(matches!(
+            parse_event(b"{\"t_us\":1}"),
+            Err(LineError::NotAnEvent(_))
+        ));
+        assert!(matches!(
+            parse_event(br#"{"t_us":1,"event":[]}"#),
+            Err(LineError::NotAnEvent(_))
+        ));
+        assert!(matches!(
+            parse_event(br#"{"t_us":-1,"event":["a"]}"#),
+            Err(LineError::NotAnEvent(_))
+        ));
+        let ok = parse_event(br#"{"t_us":1,"event":["a"],"extra":{"x":[1]}}"#).unwrap();
+        assert!(ok.node.is_none() && ok.measurements.is_empty());
+    }
+}
