@@ -47,7 +47,10 @@ fn throttles_pane() {
 fn coordinators_pane() {
     let t = draw(pane::coordinators, 80, 5);
     insta::assert_snapshot!(t);
-    assert!(t.contains("rooms                 30     10"), "{t}");
+    assert!(
+        t.contains("rooms                 30           10/0/0/0    3.0        0"),
+        "{t}"
+    );
 }
 
 #[test]

@@ -17,10 +17,11 @@ use tokio::time::{Instant, MissedTickBehavior, interval};
 use super::app::{App, AppOptions, ReplayCtl};
 use super::command::{Command, CommandSink};
 use super::keymap::{Keymap, KeymapError};
-use super::replay::{ReplayDriver, ReplaySource, Speed};
+use super::replay::ReplayFeed;
 use super::terminal::TerminalGuard;
 use super::theme::{Theme, ThemeError, builtin_themes, colour_enabled};
 use super::{logging, view};
+use crate::eventlog::Replay;
 use crate::monitor::{LiveFeed, MonitorState};
 
 /// Why the monitor stopped with an error.
@@ -87,18 +88,6 @@ pub trait Feed {
 impl Feed for LiveFeed {
     fn pump(&mut self, state: &mut MonitorState, _wall: Duration) -> usize {
         self.drain_into(state)
-    }
-}
-
-impl<S: ReplaySource> Feed for ReplayDriver<S> {
-    fn pump(&mut self, state: &mut MonitorState, wall: Duration) -> usize {
-        ReplayDriver::pump(self, state, wall)
-    }
-    fn control(&mut self, ctl: ReplayCtl, state: &mut MonitorState) -> Result<(), String> {
-        ReplayDriver::control(self, ctl, state)
-    }
-    fn status(&self) -> Option<String> {
-        Some(ReplayDriver::status(self))
     }
 }
 
@@ -216,29 +205,27 @@ pub async fn run_live(
     result.map(|o| o.state)
 }
 
-/// Runs the monitor on a recorded log at `speed`. Engine keys are off; replay keys pause, seek
-/// and change speed.
-pub async fn run_replay<S: ReplaySource>(
-    source: S,
-    speed: Speed,
-    opts: TuiOptions,
-) -> Result<MonitorState, TuiError> {
+/// Runs the monitor on a replay of recorded logs (open it with
+/// [`eventlog::Replay::open`](crate::eventlog::Replay::open) and the `--speed` asked for).
+/// Engine keys are off; replay keys pause, seek and change speed. A reading error stops the
+/// replay, shows in the status bar, and is returned when the user quits.
+pub async fn run_replay(replay: Replay, opts: TuiOptions) -> Result<MonitorState, TuiError> {
     if let Err(e) = logging::init(log::LevelFilter::Info) {
         eprintln!("rookery: {e}");
     }
-    let mut driver = ReplayDriver::new(source, speed);
+    let mut feed = ReplayFeed::new(replay);
     let mut app = App::new(opts.app, None);
     let mut guard = TerminalGuard::enter()?;
     let result = run_loop(
         guard.terminal(),
         &mut app,
-        &mut driver,
+        &mut feed,
         EventStream::new(),
         opts.fps,
     )
     .await;
     drop(guard);
-    match (result, driver.error()) {
+    match (result, feed.error()) {
         (Ok(_), Some(e)) => Err(TuiError::Replay(e.to_owned())),
         (r, _) => r.map(|o| o.state),
     }

@@ -24,6 +24,8 @@ pub struct CoordinatorRow<'a> {
     pub stop: u64,
     /// Mean users per executed batch.
     pub avg_batch: f64,
+    /// `[amoc, coordinator, timeout]` events (a batch timed out waiting for users).
+    pub timeouts: u64,
     /// Whether the coordinator was stopped.
     pub stopped: bool,
 }
@@ -48,11 +50,9 @@ impl Widget for CoordinatorTable<'_> {
         let header = [
             Cell::left("name", 16, s.header),
             Cell::right("adds", 7, s.header),
-            Cell::right("coord", 6, s.header),
-            Cell::right("tmout", 6, s.header),
-            Cell::right("reset", 6, s.header),
-            Cell::right("stop", 5, s.header),
+            Cell::right("executes c/t/r/s", 18, s.header),
             Cell::right("batch", 6, s.header),
+            Cell::right("timeouts", 8, s.header),
             Cell::left("", 0, s.header),
         ];
         draw_row(buf, inner, inner.y, &header, s.base);
@@ -80,15 +80,20 @@ impl Widget for CoordinatorTable<'_> {
                 );
                 break;
             }
-            let timeout_style = if row.timeout > 0 { s.warn } else { s.dim };
+            let timeout_style = if row.timeouts > 0 { s.warn } else { s.dim };
+            let executes = format!(
+                "{}/{}/{}/{}",
+                count(row.coordinate),
+                count(row.timeout),
+                count(row.reset),
+                count(row.stop)
+            );
             let cells = [
                 Cell::left(row.name, 16, s.base),
                 Cell::right(count(row.adds), 7, s.base),
-                Cell::right(count(row.coordinate), 6, s.accent),
-                Cell::right(count(row.timeout), 6, timeout_style),
-                Cell::right(count(row.reset), 6, s.base),
-                Cell::right(count(row.stop), 5, s.base),
+                Cell::right(executes, 18, s.accent),
                 Cell::right(per_sec(row.avg_batch), 6, s.base),
+                Cell::right(count(row.timeouts), 8, timeout_style),
                 Cell::left(if row.stopped { "stopped" } else { "" }, 0, s.dim),
             ];
             draw_row(buf, inner, y, &cells, s.base);
@@ -115,6 +120,7 @@ mod tests {
                 reset: 0,
                 stop: 1,
                 avg_batch: 3.5,
+                timeouts: i as u64 * 2,
                 stopped: i == 0,
             })
             .collect();

@@ -109,6 +109,7 @@ pub fn coordinators(
                 } else {
                     users as f64 / batches as f64
                 },
+                timeouts: c.timeout,
                 stopped: !c.running() && c.stop > 0,
             }
         })
