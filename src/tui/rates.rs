@@ -13,8 +13,8 @@ pub const WINDOW_S: u64 = 5;
 
 #[derive(Clone, Debug, Default)]
 pub struct EventRates {
-    /// (event second, counts), oldest first.
-    snaps: VecDeque<(u64, FxHashMap<EventName, u64>)>,
+    /// (event second, counts by event-name id), oldest first.
+    snaps: VecDeque<(u64, FxHashMap<u32, u64>)>,
 }
 
 impl EventRates {
@@ -24,7 +24,11 @@ impl EventRates {
         if state.events() == 0 || self.snaps.back().is_some_and(|(s, _)| *s >= sec) {
             return;
         }
-        let counts: FxHashMap<EventName, u64> = state.counts().into_iter().collect();
+        let counts: FxHashMap<u32, u64> = state
+            .counts()
+            .into_iter()
+            .map(|(name, n)| (name.id(), n))
+            .collect();
         self.snaps.push_back((sec, counts));
         while self.snaps.len() > WINDOW_S as usize + 1 {
             self.snaps.pop_front();
@@ -42,7 +46,7 @@ impl EventRates {
         let now_s = state.last_t_us() as f64 / 1e6;
         match self.snaps.front() {
             Some((sec, old)) if (*sec as f64) < now_s && self.snaps.len() > 1 => {
-                let then = old.get(&name).copied().unwrap_or(0);
+                let then = old.get(&name.id()).copied().unwrap_or(0);
                 count.saturating_sub(then) as f64 / (now_s - *sec as f64)
             }
             _ => count as f64 / now_s.max(1.0),
