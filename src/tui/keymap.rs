@@ -201,6 +201,24 @@ impl Keymap {
     }
 }
 
+impl Keymap {
+    /// The bindings as a Markdown table (for the README): section, keys, what they do.
+    pub fn markdown_table(&self) -> String {
+        let mut out = String::from("| where | keys | action |\n|---|---|---|\n");
+        let entries = self.help_entries(&Section::ALL);
+        for e in entries {
+            let keys: Vec<String> = e.keys.split(", ").map(|k| format!("`{k}`")).collect();
+            out.push_str(&format!(
+                "| {} | {} | {} |\n",
+                e.section,
+                keys.join(" "),
+                e.description.replace('|', "\\|")
+            ));
+        }
+        out
+    }
+}
+
 /// Rookery's configuration directory: `$XDG_CONFIG_HOME/rookery`, else `$HOME/.config/rookery`.
 pub fn config_dir() -> Option<PathBuf> {
     let non_empty = |v: &str| {
@@ -301,6 +319,21 @@ mod tests {
                 .ends_with("keymap.toml:3: unknown action `warp` for key `w`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn markdown_table_lists_every_binding() {
+        let k = Keymap::defaults().expect("defaults");
+        let t = k.markdown_table();
+        assert!(
+            t.contains("| Live engine | `+` `=` | raise the selected throttle's rate"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| Replay | `space` | pause or resume the replay |"),
+            "{t}"
+        );
+        assert_eq!(t.lines().count(), 2 + k.help_entries(&Section::ALL).len());
     }
 
     #[test]
