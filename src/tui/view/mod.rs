@@ -20,7 +20,8 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{Clear, Widget};
 use rookery_widgets::{HelpOverlay, InputPrompt, TooSmall};
 
-use super::app::{App, InputKind, Mode};
+use super::app::{App, Mode};
+use super::input::InputKind;
 use crate::monitor::MonitorState;
 
 /// The smallest terminal the layout is drawn in.
