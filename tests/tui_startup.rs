@@ -1,5 +1,6 @@
 //! Start-up errors are clear and happen before the terminal is touched: a bad user keymap
-//! names its file and line, a bad theme names itself. Runs the demo binary without a TTY.
+//! names its file and line, a bad theme names itself, no terminal is refused. Runs the demo
+//! binary without a TTY.
 
 use std::process::Command;
 
@@ -52,5 +53,17 @@ fn unknown_or_broken_theme_is_an_error() {
             theme.display()
         )),
         "{stderr}"
+    );
+}
+
+#[test]
+fn without_a_terminal_it_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, stderr) = demo(dir.path(), &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr.trim(),
+        "rookery-tui-demo: terminal: stdout is not a terminal: the monitor needs one \
+         (use --headless for a summary)"
     );
 }

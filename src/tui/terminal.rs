@@ -1,6 +1,8 @@
 //! The terminal's lifecycle: raw mode and the alternate screen on entry, restored on every exit
 //! (return, error, `?`, panic).
 
+use std::io::IsTerminal;
+
 use ratatui::DefaultTerminal;
 
 /// Owns the terminal while the monitor runs; restores it when dropped.
@@ -16,7 +18,14 @@ impl TerminalGuard {
     /// engine catches on purpose (a crashing virtual user) stay quiet and never restore the
     /// terminal under a running monitor; any other panic reaches ratatui's hook, which restores
     /// the terminal before the message prints.
+    ///
+    /// Refuses when stdout is not a terminal (a pipe, a CI log): use the headless mode there.
     pub fn enter() -> std::io::Result<TerminalGuard> {
+        if !std::io::stdout().is_terminal() {
+            return Err(std::io::Error::other(
+                "stdout is not a terminal: the monitor needs one (use --headless for a summary)",
+            ));
+        }
         let terminal = ratatui::try_init()?;
         crate::telemetry::guard::install_panic_hook();
         Ok(TerminalGuard {
