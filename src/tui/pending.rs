@@ -57,9 +57,10 @@ impl Pending {
         self.by_throttle.get(throttle).map(|r| r.asked)
     }
 
-    /// Drops the requests the engine has answered: a rate request once a rate event arrives
-    /// after it (whatever rate it reports: the engine may clamp), a pause request once the
-    /// throttle's paused flag matches, a ramp once the throttle reports ramping or the target.
+    /// Drops the requests the engine has answered: a rate or ramp request once a rate event
+    /// arrives after it (whatever rate it reports: the engine may clamp; a ramp's first step),
+    /// a pause request once the throttle's paused state matches (a `paused` flag or the
+    /// throttle's "paused"/"resumed" process event).
     pub fn reconcile(&mut self, state: &MonitorState) {
         self.by_throttle.retain(|name, req| {
             let Some(t) = state.throttle(name) else {
@@ -69,7 +70,10 @@ impl Pending {
             match req.asked {
                 Asked::Rate(r) => !(answered_rate || rate_is(t.rate(), r)),
                 Asked::Paused(p) => t.paused() != Some(p),
-                Asked::Ramp(r) => !(t.ramping() == Some(true) || rate_is(t.rate(), r)),
+                // A ramp's first step is a rate event; Rookery's throttle may also flag it.
+                Asked::Ramp(r) => {
+                    !(answered_rate || t.ramping() == Some(true) || rate_is(t.rate(), r))
+                }
             }
         });
     }
@@ -86,5 +90,72 @@ impl Pending {
 
     pub fn is_empty(&self) -> bool {
         self.by_throttle.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::EventRef;
+    use crate::telemetry::{EventName, Key, Value};
+
+    fn ev(s: &mut MonitorState, name: &[&str], m: Vec<(Key, Value)>, md: Vec<(Key, Value)>) {
+        let t = s.last_t_us() + 1;
+        s.apply(&EventRef {
+            t_us: t,
+            node: Some("n1"),
+            name: EventName::new(name).expect("name"),
+            measurements: &m,
+            metadata: &md,
+        });
+    }
+
+    fn rate(s: &mut MonitorState, r: i64) {
+        ev(
+            s,
+            &["amoc", "throttle", "rate"],
+            vec![(Key::new("rate"), Value::Int(r))],
+            vec![(Key::new("name"), Value::from("t"))],
+        );
+    }
+
+    #[test]
+    fn answered_by_the_engine_events() {
+        let mut s = MonitorState::new();
+        rate(&mut s, 100);
+        let mut p = Pending::default();
+        p.ask("t", Asked::Rate(110), &s);
+        p.reconcile(&s);
+        assert_eq!(p.marker("t").as_deref(), Some("→110?"));
+        rate(&mut s, 105); // the engine settled elsewhere: still an answer
+        p.reconcile(&s);
+        assert!(p.is_empty());
+
+        p.ask("t", Asked::Ramp(500), &s);
+        p.reconcile(&s);
+        assert_eq!(p.rate_target("t"), Some(500));
+        rate(&mut s, 150); // first ramp step
+        p.reconcile(&s);
+        assert!(p.is_empty());
+
+        // Rookery's throttle reports a pause as a process event with this message.
+        p.ask("t", Asked::Paused(true), &s);
+        p.reconcile(&s);
+        assert_eq!(p.marker("t").as_deref(), Some("→pause?"));
+        ev(
+            &mut s,
+            &["amoc", "throttle", "process"],
+            vec![(Key::new("info"), Value::Int(1))],
+            vec![
+                (Key::new("name"), Value::from("t")),
+                (Key::new("log_level"), Value::from("info")),
+                (Key::new("msg"), Value::from("throttle paused")),
+            ],
+        );
+        p.reconcile(&s);
+        assert!(p.is_empty());
+        p.ask("t", Asked::Paused(false), &s);
+        p.cancel("t");
+        assert!(p.is_empty());
     }
 }
