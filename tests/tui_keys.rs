@@ -55,6 +55,15 @@ fn rate_up_sends_a_command_and_shows_the_rate_only_once_confirmed() {
     insta::assert_snapshot!("rate_up_confirmed", confirmed);
     assert!(row(&confirmed, "messages").contains("▶ messages             726 /1m"));
     assert!(!confirmed.contains('→'), "no pending marker left");
+
+    // The "sent" notice goes away after a few seconds of event time.
+    assert!(
+        app.notice()
+            .is_some_and(|n| n.starts_with("sent: set messages rate"))
+    );
+    rate(&mut state, 16_000, "login", 120, false);
+    app.observe(&state);
+    assert_eq!(app.notice(), None);
 }
 
 #[test]
@@ -79,6 +88,7 @@ fn large_steps_and_lower() {
 fn pause_then_confirmed_paused() {
     let mut state = scenario();
     let (mut app, sink) = live_app();
+    app.observe(&state);
     app.handle_key(key('j'), &state);
     app.handle_key(key('p'), &state);
     assert_eq!(
@@ -239,7 +249,7 @@ fn theme_cycles_and_no_color_drops_colours() {
     app.handle_key(key('t'), &state);
     assert_eq!(app.theme_name(), "light");
     assert_ne!(fg_of_title(&app), dark);
-    assert_eq!(app.notice.as_deref(), Some("theme: light"));
+    assert_eq!(app.notice(), Some("theme: light"));
 
     let mut opts = options();
     opts.colour = false;

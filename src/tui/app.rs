@@ -47,6 +47,9 @@ pub struct AppOptions {
     pub users_step: u64,
 }
 
+/// Seconds of event time a notice stays in the status bar.
+pub const NOTICE_S: u64 = 5;
+
 /// Seconds moved by one seek key.
 pub const SEEK_S: i64 = 10;
 
@@ -63,8 +66,11 @@ pub struct App {
     selected_throttle: usize,
     selected_node: usize,
     pub pending: Pending,
-    /// A one-line message for the status bar (a refused key, a failed command).
-    pub notice: Option<String>,
+    /// A one-line message for the status bar (a refused key, a failed command), and the event
+    /// time it was set at: it goes away after [`NOTICE_S`] seconds of event time.
+    notice: Option<(String, u64)>,
+    /// The latest event time seen by [`observe`](Self::observe).
+    now_us: u64,
     pub quit: bool,
     pub rates: EventRates,
     /// The replay's mode text (`REPLAY 2x`), set by the replay driver; `None` when live.
@@ -92,6 +98,7 @@ impl App {
             selected_node: 0,
             pending: Pending::default(),
             notice: None,
+            now_us: 0,
             quit: false,
             rates: EventRates::default(),
             replay_status: None,
@@ -149,24 +156,43 @@ impl App {
             .map(|i| state.throttle_states()[i].name.to_string())
     }
 
-    /// Called once per frame after new events: drops confirmed requests, samples rates.
+    /// Called once per frame after new events: drops confirmed requests, samples rates,
+    /// expires the notice.
     pub fn observe(&mut self, state: &MonitorState) {
         self.pending.reconcile(state);
         self.rates.observe(state);
+        self.now_us = state.last_t_us();
+        if self
+            .notice
+            .as_ref()
+            .is_some_and(|(_, at)| self.now_us > at + NOTICE_S * 1_000_000)
+        {
+            self.notice = None;
+        }
+    }
+
+    /// Shows `text` in the status bar for a while.
+    pub fn set_notice(&mut self, text: impl Into<String>) {
+        self.notice = Some((text.into(), self.now_us));
+    }
+
+    /// The status-bar notice, if any.
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_ref().map(|(t, _)| t.as_str())
     }
 
     fn send(&mut self, cmd: Command) -> bool {
         let Some(sink) = &self.sink else {
-            self.notice = Some("replay: engine keys are off".to_owned());
+            self.set_notice("replay: engine keys are off".to_owned());
             return false;
         };
         match sink.send(cmd.clone()) {
             Ok(()) => {
-                self.notice = Some(format!("sent: {cmd}"));
+                self.set_notice(format!("sent: {cmd}"));
                 true
             }
             Err(e) => {
-                self.notice = Some(format!("{cmd} failed: {e}"));
+                self.set_notice(format!("{cmd} failed: {e}"));
                 false
             }
         }
@@ -213,7 +239,7 @@ impl App {
             Help => self.mode = Mode::Help,
             CycleTheme => {
                 self.theme_idx = (self.theme_idx + 1) % self.themes.len().max(1);
-                self.notice = Some(format!("theme: {}", self.theme_name()));
+                self.set_notice(format!("theme: {}", self.theme_name()));
             }
             FocusLog => self.log_focused = !self.log_focused,
             SelectNext => {
@@ -246,7 +272,7 @@ impl App {
                         error: None,
                     });
                 } else {
-                    self.notice = Some("no throttle to change yet".to_owned());
+                    self.set_notice("no throttle to change yet".to_owned());
                 }
             }
             TogglePause => {
@@ -288,7 +314,7 @@ impl App {
                     let node = state.nodes()[i].name.to_string();
                     self.send(Command::KillNode { node });
                 }
-                None => self.notice = Some("no node to kill".to_owned()),
+                None => self.set_notice("no node to kill".to_owned()),
             },
             ReplayTogglePause => return Some(ReplayCtl::TogglePause),
             SeekForward => return Some(ReplayCtl::Seek(SEEK_S)),
@@ -309,7 +335,7 @@ impl App {
 
     fn step_rate(&mut self, action: Action, state: &MonitorState) {
         let Some(throttle) = self.selected_throttle_name(state) else {
-            self.notice = Some("no throttle to change yet".to_owned());
+            self.set_notice("no throttle to change yet".to_owned());
             return;
         };
         let confirmed = state.throttle(&throttle).and_then(|t| t.rate());
@@ -317,13 +343,13 @@ impl App {
             (Some(r), _) => r,
             (None, Some(Rate::Finite(r))) => r.max(0.0).round() as u64,
             (None, Some(Rate::Infinity)) => {
-                self.notice = Some(format!(
+                self.set_notice(format!(
                     "{throttle} is unlimited: type a rate with the set-rate key"
                 ));
                 return;
             }
             (None, None) => {
-                self.notice = Some(format!("{throttle}: rate not known yet"));
+                self.set_notice(format!("{throttle}: rate not known yet"));
                 return;
             }
         };

@@ -152,7 +152,7 @@ where
                 Some(Ok(Event::Key(key))) => {
                     if let Some(ctl) = app.handle_key(key, &state) {
                         if let Err(e) = feed.control(ctl, &mut state) {
-                            app.notice = Some(e);
+                            app.set_notice(e);
                         }
                         app.rates.reset();
                         app.observe(&state);

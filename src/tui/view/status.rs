@@ -52,7 +52,7 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, sty
         events_per_s: recent_rate(&state.event_series().last(6)),
         events_total: state.events(),
         dropped: state.dropped() + state.recorder_dropped(),
-        notice: app.notice.as_deref(),
+        notice: app.notice(),
         hints: &hints,
         styles,
     }
