@@ -23,8 +23,10 @@ pub struct StatusBar<'a> {
     pub elapsed_s: f64,
     pub events_per_s: f64,
     pub events_total: u64,
-    /// Events the monitor could not keep (queue full), and handler failures.
+    /// Events the monitor could not keep (its queue was full, or the recorder's).
     pub dropped: u64,
+    /// Telemetry handlers that failed (and were detached).
+    pub failures: u64,
     /// Extra notice (a command error, the theme name); drawn before the hints.
     pub notice: Option<&'a str>,
     pub hints: &'a [KeyHint],
@@ -50,6 +52,12 @@ impl Widget for StatusBar<'_> {
         if self.dropped > 0 {
             spans.push(Span::styled(
                 format!(" dropped {} ", count(self.dropped)),
+                s.error,
+            ));
+        }
+        if self.failures > 0 {
+            spans.push(Span::styled(
+                format!(" handler failures {} ", count(self.failures)),
                 s.error,
             ));
         }
@@ -90,6 +98,7 @@ mod tests {
             events_per_s: 1520.0,
             events_total: 123_456,
             dropped: 3,
+            failures: 1,
             notice: None,
             hints: &hints,
             styles: &styles,
@@ -97,6 +106,7 @@ mod tests {
         let text = render_text(bar, 80, 1);
         insta::assert_snapshot!(text);
         assert!(text.contains("dropped 3"));
+        assert!(text.contains("handler failures 1"));
         assert!(text.contains("? help"));
     }
 }

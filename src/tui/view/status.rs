@@ -52,6 +52,7 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, sty
         events_per_s: recent_rate(&state.event_series().last(6)),
         events_total: state.events(),
         dropped: state.dropped() + state.recorder_dropped(),
+        failures: state.handler_failures(),
         notice: app.notice(),
         hints: &hints,
         styles,
