@@ -20,6 +20,8 @@ pub struct Series {
     buckets: Box<[u64]>,
     /// The latest second written (index `head % len`), or `None` before the first value.
     head: Option<u64>,
+    /// `head % len`, kept so the common case (same second again) needs no division.
+    head_idx: usize,
     /// Seconds written since the first one, capped at the capacity.
     filled: usize,
 }
@@ -31,6 +33,7 @@ impl Series {
             kind,
             buckets: vec![0; seconds.max(1)].into_boxed_slice(),
             head: None,
+            head_idx: 0,
             filled: 0,
         }
     }
@@ -58,8 +61,8 @@ impl Series {
             None => {
                 self.head = Some(sec);
                 self.filled = 1;
-                let s = self.slot(sec);
-                self.buckets[s] = 0;
+                self.head_idx = self.slot(sec);
+                self.buckets[self.head_idx] = 0;
             }
             Some(h) if sec > h => self.advance_slow(h, sec),
             Some(_) => {}
@@ -80,11 +83,17 @@ impl Series {
         }
         self.filled = (self.filled as u64 + (sec - head)).min(cap) as usize;
         self.head = Some(sec);
+        self.head_idx = self.slot(sec);
     }
 
     /// Adds `n` to second `sec` (a counter). Values older than the kept window are ignored.
     #[inline]
     pub fn add(&mut self, sec: u64, n: u64) {
+        if self.head == Some(sec) {
+            let i = self.head_idx;
+            self.buckets[i] = self.buckets[i].saturating_add(n);
+            return;
+        }
         self.advance(sec);
         if let Some(h) = self.head
             && h - sec.min(h) < self.filled as u64
@@ -101,8 +110,7 @@ impl Series {
         if let Some(h) = self.head
             && sec >= h
         {
-            let i = self.slot(h);
-            self.buckets[i] = value;
+            self.buckets[self.head_idx] = value;
         }
     }
 
