@@ -155,13 +155,16 @@ impl Keymap {
             .find_map(|s| self.bindings.get(&(*s, key)).copied())
     }
 
-    /// The keys bound to `action` (in its own section), in key order.
+    /// The keys bound to `action` (in its own section): plain keys first, then by key.
     pub fn keys_for(&self, action: Action) -> Vec<Key> {
-        self.bindings
+        let mut keys: Vec<Key> = self
+            .bindings
             .iter()
             .filter(|((s, _), a)| **a == action && *s == action.section())
             .map(|((_, k), _)| *k)
-            .collect()
+            .collect();
+        keys.sort_by_key(|k| (k.mods, k.code));
+        keys
     }
 
     /// Help lines for every bound action of `sections`, grouped by section.
