@@ -190,7 +190,7 @@ fn help_overlay_lists_the_live_keymap_and_any_key_closes_it() {
     assert_eq!(app.mode, Mode::Help);
     let screen = capture::text(&app, &state, W, H);
     insta::assert_snapshot!("help", screen);
-    assert!(screen.contains("raise the selected throttle's rate by a step"));
+    assert!(screen.contains("raise the selected throttle's rate 10%"));
     assert!(
         screen.contains("q, ctrl-c") || screen.contains("q "),
         "{screen}"
