@@ -48,7 +48,7 @@ fn coordinators_pane() {
     let t = draw(pane::coordinators, 80, 5);
     insta::assert_snapshot!(t);
     assert!(
-        t.contains("rooms                 30           10/0/0/0    3.0        0"),
+        t.contains("rooms                 30       10/0/0/0    3.0        0"),
         "{t}"
     );
 }

@@ -57,7 +57,7 @@ fn whole_amoc_sample_on_screen() {
     );
     assert!(screen.contains("removed 5  failed 2"));
     assert!(
-        screen.contains("rooms                 18            4/4/0/2    3.6        2 stopped"),
+        screen.contains("rooms                 18        4/4/0/2    3.6        2 stopped"),
         "coordinator adds, executes by kind, timeouts"
     );
     assert!(screen.contains("AMOC_POSTS_PER_USER"), "config warning");

@@ -85,30 +85,31 @@ expect_exit() {
   screen | grep -qE '^TTY=icanon' || fail "terminal left in raw mode"
 }
 
-# The rate column of the selected throttle's row ("▶ name  rate /interval ...").
+# The rate column of the selected throttle's row ("▶ name  rate /interval ..." on wide
+# screens, "▶ name  rate/interval ..." on narrow ones).
 selected_rate() {
-  screen | grep -E -- "▶ $THROTTLE " | head -1 | sed -E "s/.*▶ $THROTTLE +([0-9]+) .*/\1/"
+  screen | grep -E -- "▶ $THROTTLE " | head -1 | sed -E "s/.*▶ $THROTTLE +([0-9]+)[ \/].*/\1/"
 }
 
 # 1. live
 if [ -n "$CMD" ]; then
 start "$CMD"
 wait_for 'Throttles'
-wait_for "[0-9]+ +/[0-9]+(m|s|ms) "          # a confirmed rate is on screen
+wait_for "[0-9]+ ?/[0-9]+(m|s|ms) "          # a confirmed rate is on screen
 [ "$(alternate)" = 1 ] || fail "the monitor is not on the alternate screen"
 for _ in $(seq 1 50); do                     # select the throttle
   screen | grep -qE -- "▶ $THROTTLE " && break
   T send-keys -t "$S" j
   sleep 0.1
 done
-wait_for "▶ $THROTTLE +[0-9]+ "
+wait_for "▶ $THROTTLE +[0-9]+[ /]"
 before=$(selected_rate)
 [[ "$before" =~ ^[0-9]+$ ]] || fail "could not read the rate of $THROTTLE (got '$before')"
 step=$(( before / 10 )); (( step >= 1 )) || step=1
 expected=$(( before + step ))
 T send-keys -t "$S" '+'
 # The new rate shows only once the engine's [amoc, throttle, rate] event confirms it.
-wait_for "▶ $THROTTLE +$expected "
+wait_for "▶ $THROTTLE +$expected[ /]"
 echo "live: rate of $THROTTLE $before -> $expected (confirmed on screen)"
 screen > "$OUT/screen.txt"
 T capture-pane -p -e -t "$S" > "$OUT/screen.ansi"
@@ -116,7 +117,7 @@ T resize-window -t "$S" -x 70 -y 20
 wait_for 'Terminal too small'
 wait_for '70x20, need at least 80x24'
 T resize-window -t "$S" -x 100 -y 30
-wait_for "▶ $THROTTLE +$expected "
+wait_for "▶ $THROTTLE +$expected[ /]"
 echo "live: resize: too-small message at 70x20, panes back at 100x30"
 T send-keys -t "$S" q
 expect_exit 0
@@ -149,7 +150,7 @@ fi
 if [ -n "$REPLAY_CMD" ]; then
   start "$REPLAY_CMD"
   wait_for 'REPLAY end'
-  wait_for 'login +3 /1s'
+  wait_for 'login +3 ?/1s'
   wait_for 'running 2  added 18'
   T send-keys -t "$S" Left                   # seek back 10 s: rebuilt, then played to the end
   wait_for 'REPLAY end'

@@ -47,10 +47,12 @@ impl Widget for CoordinatorTable<'_> {
         if inner.height == 0 {
             return;
         }
+        // The name gives way first so the figures fit at 80 columns.
+        let name_w = inner.width.saturating_sub(7 + 14 + 6 + 8 + 5).clamp(8, 16);
         let header = [
-            Cell::left("name", 16, s.header),
+            Cell::left("name", name_w, s.header),
             Cell::right("adds", 7, s.header),
-            Cell::right("executes c/t/r/s", 18, s.header),
+            Cell::right("exec c/t/r/s", 14, s.header),
             Cell::right("batch", 6, s.header),
             Cell::right("timeouts", 8, s.header),
             Cell::left("", 0, s.header),
@@ -89,9 +91,9 @@ impl Widget for CoordinatorTable<'_> {
                 count(row.stop)
             );
             let cells = [
-                Cell::left(row.name, 16, s.base),
+                Cell::left(row.name, name_w, s.base),
                 Cell::right(count(row.adds), 7, s.base),
-                Cell::right(executes, 18, s.accent),
+                Cell::right(executes, 14, s.accent),
                 Cell::right(per_sec(row.avg_batch), 6, s.base),
                 Cell::right(count(row.timeouts), 8, timeout_style),
                 Cell::left(if row.stopped { "stopped" } else { "" }, 0, s.dim),

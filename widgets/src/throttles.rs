@@ -57,6 +57,8 @@ pub struct ThrottleTable<'a> {
 }
 
 const NAME_W: u16 = 16;
+/// Inner width from which the table shows every column.
+const WIDE: u16 = 75;
 
 impl Widget for ThrottleTable<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
@@ -68,17 +70,33 @@ impl Widget for ThrottleTable<'_> {
             return;
         }
         let s = self.styles;
-        let header = [
-            Cell::left("", 1, s.header),
-            Cell::left("name", NAME_W, s.header),
-            Cell::right("rate", 7, s.header),
-            Cell::left("per", 5, s.header),
-            Cell::right("req/s", 7, s.header),
-            Cell::right("exec/s", 7, s.header),
-            Cell::right("backlog", 7, s.header),
-            Cell::left("state", 9, s.header),
-            Cell::left("releases", 0, s.header),
-        ];
+        // Below WIDE columns the rate and its interval share a cell, requests/s go, and the
+        // name narrows, so that state, executes/s and backlog stay visible at 80 columns.
+        let wide = inner.width >= WIDE;
+        let name_w = if wide { NAME_W } else { 10 };
+        let header: Vec<Cell> = if wide {
+            vec![
+                Cell::left("", 1, s.header),
+                Cell::left("name", name_w, s.header),
+                Cell::right("rate", 7, s.header),
+                Cell::left("per", 5, s.header),
+                Cell::right("req/s", 7, s.header),
+                Cell::right("exec/s", 7, s.header),
+                Cell::right("backlog", 7, s.header),
+                Cell::left("state", 9, s.header),
+                Cell::left("releases", 0, s.header),
+            ]
+        } else {
+            vec![
+                Cell::left("", 1, s.header),
+                Cell::left("name", name_w, s.header),
+                Cell::right("rate", 9, s.header),
+                Cell::left("state", 8, s.header),
+                Cell::right("exec/s", 6, s.header),
+                Cell::right("backlog", 7, s.header),
+                Cell::left("releases", 0, s.header),
+            ]
+        };
         draw_row(buf, inner, inner.y, &header, s.base);
         if self.rows.is_empty() {
             draw_row(
@@ -92,7 +110,7 @@ impl Widget for ThrottleTable<'_> {
         }
         let body = inner.height.saturating_sub(1) as usize;
         let offset = scroll_offset(self.selected, self.rows.len(), body);
-        let fixed = 2 + NAME_W + 7 + 5 + 7 + 7 + 7 + 9 + 7;
+        let fixed: u16 = header.iter().map(|c| c.width + 1).sum();
         let spark_w = inner.width.saturating_sub(fixed) as usize;
         for (i, row) in self.rows.iter().enumerate().skip(offset).take(body) {
             let y = inner.y + 1 + (i - offset) as u16;
@@ -113,17 +131,34 @@ impl Widget for ThrottleTable<'_> {
                 (None, ThrottleState::Running) => ("running".to_owned(), s.ok),
             };
             let backlog_style = if row.backlog > 0 { s.warn } else { s.dim };
-            let cells = [
-                Cell::left(if selected { "▶" } else { " " }, 1, s.accent),
-                Cell::left(row.name, NAME_W, s.base),
-                Cell::right(rate, 7, rate_style),
-                Cell::left(per, 5, s.dim),
-                Cell::right(per_sec(row.requests_per_s), 7, s.base),
-                Cell::right(per_sec(row.executes_per_s), 7, s.base),
-                Cell::right(count(row.backlog), 7, backlog_style),
-                Cell::left(state, 9, state_style),
-                Cell::left(spark::text(row.history, spark_w), 0, s.spark),
-            ];
+            let marker = Cell::left(if selected { "▶" } else { " " }, 1, s.accent);
+            let name = Cell::left(row.name, name_w, s.base);
+            let exec = per_sec(row.executes_per_s);
+            let backlog = Cell::right(count(row.backlog), 7, backlog_style);
+            let spark = Cell::left(spark::text(row.history, spark_w), 0, s.spark);
+            let cells = if wide {
+                vec![
+                    marker,
+                    name,
+                    Cell::right(rate, 7, rate_style),
+                    Cell::left(per, 5, s.dim),
+                    Cell::right(per_sec(row.requests_per_s), 7, s.base),
+                    Cell::right(exec, 7, s.base),
+                    backlog,
+                    Cell::left(state, 9, state_style),
+                    spark,
+                ]
+            } else {
+                vec![
+                    marker,
+                    name,
+                    Cell::right(format!("{rate}{per}"), 9, rate_style),
+                    Cell::left(state, 8, state_style),
+                    Cell::right(exec, 6, s.base),
+                    backlog,
+                    spark,
+                ]
+            };
             let row_style = if selected { s.selected } else { s.base };
             draw_row(buf, inner, y, &cells, row_style);
             if selected {
@@ -183,5 +218,15 @@ mod tests {
         insta::assert_snapshot!(text);
         assert!(text.contains("→700"), "pending change shown");
         assert!(!text.contains("user_rate"), "scrolled past the first row");
+        let narrow = ThrottleTable {
+            rows: &rows,
+            selected: Some(0),
+            focused: false,
+            styles: &styles,
+            total: 6,
+        };
+        let text = render_text(narrow, 50, 6);
+        insta::assert_snapshot!("narrow", text);
+        assert!(text.contains("▶ user_rate    6000/1m running"), "{text}");
     }
 }
