@@ -5,3 +5,4 @@ pub mod engine;
 pub mod eventlog;
 pub mod monitor;
 pub mod telemetry;
+pub mod tui;

@@ -1,0 +1,232 @@
+//! The typed actions keys are bound to (`assets/keymap.toml` names them in snake_case).
+
+use serde::Deserialize;
+
+/// Which keymap section an action belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Section {
+    /// Always available.
+    Global,
+    /// Only while watching a live engine (they send commands).
+    Live,
+    /// Only while replaying a log.
+    Replay,
+    /// While the log pane has the focus.
+    Log,
+}
+
+impl Section {
+    /// The TOML table name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Section::Global => "global",
+            Section::Live => "live",
+            Section::Replay => "replay",
+            Section::Log => "log",
+        }
+    }
+
+    /// All sections, in help order.
+    pub const ALL: [Section; 4] = [
+        Section::Global,
+        Section::Live,
+        Section::Replay,
+        Section::Log,
+    ];
+
+    /// The title in the help overlay.
+    pub const fn title(self) -> &'static str {
+        match self {
+            Section::Global => "Everywhere",
+            Section::Live => "Live engine",
+            Section::Replay => "Replay",
+            Section::Log => "Log pane (focused)",
+        }
+    }
+}
+
+/// Something a key does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Quit,
+    Help,
+    CycleTheme,
+    FocusLog,
+    SelectNext,
+    SelectPrev,
+    SelectNextNode,
+    SelectPrevNode,
+    RateUp,
+    RateDown,
+    RateUpLarge,
+    RateDownLarge,
+    TypeRate,
+    TogglePause,
+    Ramp,
+    AddUsers,
+    RemoveUsers,
+    AddNode,
+    KillNode,
+    ReplayTogglePause,
+    SeekForward,
+    SeekBack,
+    SpeedUp,
+    SpeedDown,
+    LogUp,
+    LogDown,
+    LogPageUp,
+    LogPageDown,
+    LogLevelUp,
+    LogLevelDown,
+    LogToggleTargets,
+    LogExit,
+}
+
+impl Action {
+    /// Every action, in help order.
+    pub const ALL: [Action; 32] = [
+        Action::Quit,
+        Action::Help,
+        Action::CycleTheme,
+        Action::FocusLog,
+        Action::SelectNext,
+        Action::SelectPrev,
+        Action::SelectNextNode,
+        Action::SelectPrevNode,
+        Action::RateUp,
+        Action::RateDown,
+        Action::RateUpLarge,
+        Action::RateDownLarge,
+        Action::TypeRate,
+        Action::TogglePause,
+        Action::Ramp,
+        Action::AddUsers,
+        Action::RemoveUsers,
+        Action::AddNode,
+        Action::KillNode,
+        Action::ReplayTogglePause,
+        Action::SeekForward,
+        Action::SeekBack,
+        Action::SpeedUp,
+        Action::SpeedDown,
+        Action::LogUp,
+        Action::LogDown,
+        Action::LogPageUp,
+        Action::LogPageDown,
+        Action::LogLevelUp,
+        Action::LogLevelDown,
+        Action::LogToggleTargets,
+        Action::LogExit,
+    ];
+
+    /// The section the action may be bound in.
+    pub const fn section(self) -> Section {
+        use Action::*;
+        match self {
+            Quit | Help | CycleTheme | FocusLog | SelectNext | SelectPrev | SelectNextNode
+            | SelectPrevNode => Section::Global,
+            RateUp | RateDown | RateUpLarge | RateDownLarge | TypeRate | TogglePause | Ramp
+            | AddUsers | RemoveUsers | AddNode | KillNode => Section::Live,
+            ReplayTogglePause | SeekForward | SeekBack | SpeedUp | SpeedDown => Section::Replay,
+            LogUp | LogDown | LogPageUp | LogPageDown | LogLevelUp | LogLevelDown
+            | LogToggleTargets | LogExit => Section::Log,
+        }
+    }
+
+    /// A short label for the status-bar hints.
+    pub const fn label(self) -> &'static str {
+        use Action::*;
+        match self {
+            Quit => "quit",
+            Help => "help",
+            CycleTheme => "theme",
+            FocusLog => "logs",
+            SelectNext => "next",
+            SelectPrev => "prev",
+            SelectNextNode => "node",
+            SelectPrevNode => "node",
+            RateUp => "rate+",
+            RateDown => "rate-",
+            RateUpLarge => "rate×2",
+            RateDownLarge => "rate÷2",
+            TypeRate => "set rate",
+            TogglePause => "pause",
+            Ramp => "ramp",
+            AddUsers => "+users",
+            RemoveUsers => "-users",
+            AddNode => "+node",
+            KillNode => "kill node",
+            ReplayTogglePause => "pause",
+            SeekForward => "seek+",
+            SeekBack => "seek-",
+            SpeedUp => "faster",
+            SpeedDown => "slower",
+            LogUp | LogDown => "scroll",
+            LogPageUp | LogPageDown => "page",
+            LogLevelUp | LogLevelDown => "level",
+            LogToggleTargets => "targets",
+            LogExit => "back",
+        }
+    }
+
+    /// What the action does, for the help overlay.
+    pub const fn description(self) -> &'static str {
+        use Action::*;
+        match self {
+            Quit => "quit (the terminal is restored)",
+            Help => "show or hide this help",
+            CycleTheme => "next colour theme",
+            FocusLog => "focus the log pane",
+            SelectNext => "select the next throttle",
+            SelectPrev => "select the previous throttle",
+            SelectNextNode => "select the next node",
+            SelectPrevNode => "select the previous node",
+            RateUp => "raise the selected throttle's rate 10%",
+            RateDown => "lower the selected throttle's rate 10%",
+            RateUpLarge => "double the selected throttle's rate",
+            RateDownLarge => "halve the selected throttle's rate",
+            TypeRate => "type an exact rate for it",
+            TogglePause => "pause or resume the selected throttle",
+            Ramp => "ramp it: type TARGET SECONDS",
+            AddUsers => "add users",
+            RemoveUsers => "remove users",
+            AddNode => "add a node",
+            KillNode => "kill the selected node",
+            ReplayTogglePause => "pause or resume the replay",
+            SeekForward => "seek forward 10 s",
+            SeekBack => "seek back 10 s",
+            SpeedUp => "replay twice as fast",
+            SpeedDown => "replay half as fast",
+            LogUp => "scroll up",
+            LogDown => "scroll down",
+            LogPageUp => "page up",
+            LogPageDown => "page down",
+            LogLevelUp => "more levels for the target",
+            LogLevelDown => "fewer levels for the target",
+            LogToggleTargets => "show or hide the target selector",
+            LogExit => "leave the log pane",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_action_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for a in Action::ALL {
+            assert!(seen.insert(a), "{a:?} listed twice");
+        }
+        assert_eq!(seen.len(), Action::ALL.len());
+    }
+
+    #[test]
+    fn snake_case_names() {
+        let a: Action = serde_json::from_str("\"rate_up_large\"").expect("parse");
+        assert_eq!(a, Action::RateUpLarge);
+        assert!(serde_json::from_str::<Action>("\"RateUp\"").is_err());
+    }
+}

@@ -1,0 +1,112 @@
+//! `rookery-tui-demo`: the monitor on the stand-in engine (`rookery::tui::demo`), or on a
+//! replayed log, for trying the keys and for the tmux end-to-end test until `rookery` itself
+//! drives the real engine.
+//!
+//! ```text
+//! rookery-tui-demo [--theme NAME|PATH] [--users N]
+//!                  [--panic-when-file PATH] [--caught-panic-after-ms N]
+//! rookery-tui-demo --replay FILE [--speed X|max] [--theme NAME|PATH]
+//! ```
+//!
+//! `--panic-when-file` panics on purpose, outside any guarded section, once PATH exists (the
+//! end-to-end test creates it once the monitor is up, then checks that the terminal is restored
+//! and the message readable). `--caught-panic-after-ms` has a
+//! "virtual user" panic inside a guarded section and catches it, as the engine does: the
+//! monitor must stay up and the screen clean.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use rookery::eventlog::{ReadOptions, Replay, Speed};
+use rookery::monitor::LiveFeed;
+use rookery::telemetry::Telemetry;
+use rookery::telemetry::guard::guarded;
+use rookery::tui::demo::DemoEngine;
+use rookery::tui::{TuiOptions, run_live, run_replay};
+
+fn arg_value(args: &[String], flag: &str) -> Result<Option<String>, String> {
+    match args.iter().position(|a| a == flag) {
+        None => Ok(None),
+        Some(i) => args
+            .get(i + 1)
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| format!("{flag} needs a value")),
+    }
+}
+
+fn number(args: &[String], flag: &str) -> Result<Option<u64>, String> {
+    arg_value(args, flag)?
+        .map(|v| v.parse::<u64>().map_err(|_| format!("bad {flag} `{v}`")))
+        .transpose()
+}
+
+/// A virtual user that crashes after `ms`, caught the way the engine catches user panics.
+fn crash_a_user_later(ms: u64) {
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        let caught = std::panic::catch_unwind(|| {
+            guarded(|| panic!("virtual user 7 crashed (demo)"));
+        });
+        if caught.is_err() {
+            log::warn!(target: "demo", "caught a virtual user's panic; the run goes on");
+        }
+    });
+}
+
+async fn run(args: Vec<String>) -> Result<(), String> {
+    let theme = arg_value(&args, "--theme")?;
+    let opts = TuiOptions::load(theme.as_deref()).map_err(|e| e.to_string())?;
+    if let Some(file) = arg_value(&args, "--replay")? {
+        let speed: Speed = arg_value(&args, "--speed")?
+            .unwrap_or_else(|| "1".to_owned())
+            .parse()
+            .map_err(|e: rookery::eventlog::SpeedParseError| e.to_string())?;
+        let replay = Replay::open(
+            &[file.into()],
+            ReadOptions::default(),
+            speed,
+            Instant::now(),
+        )
+        .map_err(|e| e.to_string())?;
+        return run_replay(replay, opts)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+    }
+    let users = number(&args, "--users")?.unwrap_or(12);
+    let telemetry = Telemetry::new();
+    let feed = LiveFeed::attach_default(&telemetry).map_err(|e| e.to_string())?;
+    let engine = DemoEngine::new(telemetry, 3, users);
+    tokio::spawn(engine.clone().run());
+    if let Some(ms) = number(&args, "--caught-panic-after-ms")? {
+        crash_a_user_later(ms);
+    }
+    let monitor = run_live(feed, engine, opts);
+    match arg_value(&args, "--panic-when-file")? {
+        None => monitor.await.map(|_| ()).map_err(|e| e.to_string()),
+        Some(path) => {
+            let appears = async {
+                while !std::path::Path::new(&path).exists() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            };
+            tokio::select! {
+                r = monitor => r.map(|_| ()).map_err(|e| e.to_string()),
+                _ = appears => panic!("rookery-tui-demo: panic requested by --panic-when-file"),
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rookery-tui-demo: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The monitor's loop and its two entry points, [`run_live`] and [`run_replay`].
+//!
+//! One `tokio::select!` waits on terminal events and a frame ticker (30 fps by default). Each
+//! tick drains the feed once (never one redraw per event) and redraws only when something
+//! changed, or once a second so the log pane moves. The loop is generic over the ratatui
+//! backend and the terminal-event stream so tests drive it with a `TestBackend`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{Event, EventStream};
+use futures::{Stream, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use tokio::time::{Instant, MissedTickBehavior, interval};
+
+use super::app::{App, AppOptions, ReplayCtl};
+use super::command::{Command, CommandSink};
+use super::keymap::{Keymap, KeymapError};
+use super::replay::ReplayFeed;
+use super::terminal::TerminalGuard;
+use super::theme::{Theme, ThemeError, builtin_themes, colour_enabled};
+use super::{logging, view};
+use crate::eventlog::Replay;
+use crate::monitor::{LiveFeed, MonitorState};
+
+/// Why the monitor stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum TuiError {
+    #[error("terminal: {0}")]
+    Terminal(#[from] std::io::Error),
+    #[error("keymap: {0}")]
+    Keymap(#[from] KeymapError),
+    #[error("{0}")]
+    Theme(#[from] ThemeError),
+    #[error("replay: {0}")]
+    Replay(String),
+    #[error("drawing failed: {0}")]
+    Draw(String),
+}
+
+/// How the monitor starts.
+#[derive(Clone, Debug)]
+pub struct TuiOptions {
+    pub app: AppOptions,
+    /// Frames per second at most.
+    pub fps: u32,
+}
+
+impl TuiOptions {
+    /// Options from the environment: the user's keymap over the defaults, `theme` (a built-in
+    /// name or a path; `None` = dark) first in the cycle, `NO_COLOR` honoured.
+    pub fn load(theme: Option<&str>) -> Result<TuiOptions, TuiError> {
+        let keymap = Keymap::load(Keymap::user_path().as_deref())?;
+        let mut themes = builtin_themes()?;
+        if let Some(arg) = theme {
+            let chosen = Theme::resolve(arg)?;
+            themes.retain(|t| t.name != chosen.name);
+            themes.insert(0, chosen);
+        }
+        Ok(TuiOptions {
+            app: AppOptions {
+                keymap,
+                themes,
+                colour: colour_enabled(),
+                users_step: 10,
+            },
+            fps: 30,
+        })
+    }
+}
+
+/// Where the events come from.
+pub trait Feed {
+    /// Applies what arrived since the last call; `wall` is the time since then. Returns how
+    /// many events were applied.
+    fn pump(&mut self, state: &mut MonitorState, wall: Duration) -> usize;
+    /// A replay key. Live feeds ignore them.
+    fn control(&mut self, _ctl: ReplayCtl, _state: &mut MonitorState) -> Result<(), String> {
+        Ok(())
+    }
+    /// The status-bar mode text for a replay; `None` when live.
+    fn status(&self) -> Option<String> {
+        None
+    }
+}
+
+impl Feed for LiveFeed {
+    fn pump(&mut self, state: &mut MonitorState, _wall: Duration) -> usize {
+        self.drain_into(state)
+    }
+}
+
+/// What a finished loop leaves behind.
+#[derive(Debug)]
+pub struct LoopOutcome {
+    /// The state as last drawn.
+    pub state: MonitorState,
+    /// Frames drawn.
+    pub frames: u64,
+    /// Ticks on which the feed was drained (one drain per frame tick).
+    pub drains: u64,
+}
+
+/// The loop: runs until a quit key (or the end of `keys`).
+pub async fn run_loop<B, K>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    feed: &mut dyn Feed,
+    mut keys: K,
+    fps: u32,
+) -> Result<LoopOutcome, TuiError>
+where
+    B: Backend,
+    K: Stream<Item = std::io::Result<Event>> + Unpin,
+{
+    let mut state = MonitorState::new();
+    let frame = Duration::from_secs(1) / fps.clamp(1, 240);
+    let mut ticker = interval(frame);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut last_pump = Instant::now();
+    let mut last_draw: Option<Instant> = None;
+    let mut dirty = true;
+    let (mut frames, mut drains) = (0u64, 0u64);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let now = Instant::now();
+                let applied = feed.pump(&mut state, now - last_pump);
+                last_pump = now;
+                drains += 1;
+                if applied > 0 {
+                    app.observe(&state);
+                    dirty = true;
+                }
+                let status = feed.status();
+                if status != app.replay_status {
+                    app.replay_status = status;
+                    dirty = true;
+                }
+                let stale = last_draw.is_none_or(|t| now - t >= Duration::from_secs(1));
+                if dirty || stale {
+                    terminal
+                        .draw(|f| view::draw(f, app, &state))
+                        .map_err(|e| TuiError::Draw(e.to_string()))?;
+                    last_draw = Some(now);
+                    dirty = false;
+                    frames += 1;
+                }
+            }
+            ev = keys.next() => match ev {
+                Some(Ok(Event::Key(key))) => {
+                    if let Some(ctl) = app.handle_key(key, &state) {
+                        if let Err(e) = feed.control(ctl, &mut state) {
+                            app.set_notice(e);
+                        }
+                        app.rates.reset();
+                        app.observe(&state);
+                    }
+                    dirty = true;
+                }
+                Some(Ok(Event::Resize(..))) => {
+                    // ratatui resizes its buffers on the next draw.
+                    dirty = true;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(TuiError::Terminal(e)),
+                None => app.quit = true,
+            }
+        }
+        if app.quit {
+            return Ok(LoopOutcome {
+                state,
+                frames,
+                drains,
+            });
+        }
+    }
+}
+
+/// Runs the monitor on a live engine: events from `feed`, commands to `sink`. Takes over the
+/// terminal and restores it on every exit. Sends [`Command::Quit`] when the user quits.
+pub async fn run_live(
+    mut feed: LiveFeed,
+    sink: Arc<dyn CommandSink>,
+    opts: TuiOptions,
+) -> Result<MonitorState, TuiError> {
+    if let Err(e) = logging::init(log::LevelFilter::Info) {
+        eprintln!("rookery: {e}");
+    }
+    let mut app = App::new(opts.app, Some(sink.clone()));
+    let mut guard = TerminalGuard::enter()?;
+    let result = run_loop(
+        guard.terminal(),
+        &mut app,
+        &mut feed,
+        EventStream::new(),
+        opts.fps,
+    )
+    .await;
+    drop(guard);
+    if let Err(e) = sink.send(Command::Quit) {
+        log::warn!(target: "tui", "the engine did not take the quit command: {e}");
+    }
+    result.map(|o| o.state)
+}
+
+/// Runs the monitor on a replay of recorded logs (open it with
+/// [`eventlog::Replay::open`](crate::eventlog::Replay::open) and the `--speed` asked for).
+/// Engine keys are off; replay keys pause, seek and change speed. A reading error stops the
+/// replay, shows in the status bar, and is returned when the user quits.
+pub async fn run_replay(replay: Replay, opts: TuiOptions) -> Result<MonitorState, TuiError> {
+    if let Err(e) = logging::init(log::LevelFilter::Info) {
+        eprintln!("rookery: {e}");
+    }
+    let mut feed = ReplayFeed::new(replay);
+    let mut app = App::new(opts.app, None);
+    let mut guard = TerminalGuard::enter()?;
+    let result = run_loop(
+        guard.terminal(),
+        &mut app,
+        &mut feed,
+        EventStream::new(),
+        opts.fps,
+    )
+    .await;
+    drop(guard);
+    match (result, feed.error()) {
+        (Ok(_), Some(e)) => Err(TuiError::Replay(e.to_owned())),
+        (r, _) => r.map(|o| o.state),
+    }
+}

@@ -1,0 +1,111 @@
+//! The only place that knows both the state and the widgets: lays the screen out and maps the
+//! [`MonitorState`] and the [`App`] onto `rookery-widgets` inputs.
+
+mod logs;
+mod panes;
+mod status;
+mod throttles;
+
+/// Each pane on its own, for tests and for embedding: `(area, buffer, app, state, styles)`.
+pub mod pane {
+    pub use super::logs::render as logs;
+    pub use super::panes::{coordinators, events, nodes, users};
+    pub use super::status::render as status;
+    pub use super::throttles::render as throttles;
+}
+
+use ratatui::Frame;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::widgets::{Clear, Widget};
+use rookery_widgets::{HelpOverlay, InputPrompt, TooSmall};
+
+use super::app::{App, Mode};
+use super::input::InputKind;
+use crate::monitor::MonitorState;
+
+/// The smallest terminal the layout is drawn in.
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+
+/// Draws the whole screen into a frame.
+pub fn draw(frame: &mut Frame<'_>, app: &App, state: &MonitorState) {
+    render(frame.area(), frame.buffer_mut(), app, state);
+}
+
+/// Draws the whole screen into `buf` (what [`draw`] does, for callers without a `Frame`).
+pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState) {
+    let styles = app.styles();
+    Clear.render(area, buf);
+    buf.set_style(area, styles.base);
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        TooSmall {
+            width: area.width,
+            height: area.height,
+            min_width: MIN_WIDTH,
+            min_height: MIN_HEIGHT,
+            styles: &styles,
+        }
+        .render(area, buf);
+        return;
+    }
+    let [body, status_area] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
+    let left_w = (area.width * 30 / 100).clamp(30, 44);
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(left_w), Constraint::Fill(1)]).areas(body);
+
+    let nodes_h = (state.nodes().len().clamp(1, 6) + 2) as u16;
+    let [users_a, nodes_a, events_a] = Layout::vertical([
+        Constraint::Length(9),
+        Constraint::Length(nodes_h),
+        Constraint::Fill(1),
+    ])
+    .areas(left);
+    let coord_h = (state.coordinators().len().clamp(1, 5) + 3) as u16;
+    let logs_h = if app.log_focused {
+        right.height / 2
+    } else {
+        8.min(right.height / 3).max(5)
+    };
+    let [throttle_a, coord_a, logs_a] = Layout::vertical([
+        Constraint::Min(5),
+        Constraint::Length(coord_h),
+        Constraint::Length(logs_h),
+    ])
+    .areas(right);
+
+    panes::users(users_a, buf, app, state, &styles);
+    panes::nodes(nodes_a, buf, app, state, &styles);
+    panes::events(events_a, buf, app, state, &styles);
+    throttles::render(throttle_a, buf, app, state, &styles);
+    panes::coordinators(coord_a, buf, app, state, &styles);
+    logs::render(logs_a, buf, app, state, &styles);
+    status::render(status_area, buf, app, state, &styles);
+
+    match &app.mode {
+        Mode::Normal => {}
+        Mode::Help => {
+            let entries = app.keymap.help_entries(&app.sections_for_help());
+            HelpOverlay {
+                entries: &entries,
+                styles: &styles,
+            }
+            .render(body, buf);
+        }
+        Mode::Input(input) => {
+            let label = match &input.kind {
+                InputKind::Rate { throttle } => format!("Rate for {throttle}"),
+                InputKind::Ramp { throttle } => format!("Ramp {throttle}: TARGET SECONDS"),
+            };
+            InputPrompt {
+                label: &label,
+                text: &input.text,
+                hint: "Enter sends, Esc cancels",
+                error: input.error.as_deref(),
+                styles: &styles,
+            }
+            .render(body, buf);
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! State → the status bar; the key hints come from the live keymap.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::widgets::Widget;
+use rookery_widgets::{StatusBar, Styles};
+
+use crate::monitor::MonitorState;
+use crate::tui::action::Action;
+use crate::tui::app::App;
+use crate::tui::rates::recent_rate;
+
+/// Draws the pane into `area`.
+pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, styles: &Styles) {
+    let actions: &[Action] = if app.log_focused {
+        &[
+            Action::LogExit,
+            Action::LogUp,
+            Action::LogLevelUp,
+            Action::Help,
+            Action::Quit,
+        ]
+    } else if app.is_live() {
+        &[
+            Action::Quit,
+            Action::Help,
+            Action::SelectNext,
+            Action::RateUp,
+            Action::RateDown,
+            Action::TypeRate,
+            Action::TogglePause,
+            Action::AddUsers,
+            Action::CycleTheme,
+            Action::FocusLog,
+        ]
+    } else {
+        &[
+            Action::Quit,
+            Action::Help,
+            Action::ReplayTogglePause,
+            Action::SeekForward,
+            Action::SpeedUp,
+            Action::SelectNext,
+            Action::CycleTheme,
+        ]
+    };
+    let hints = app.keymap.hints(actions);
+    let mode = app.replay_status.as_deref().unwrap_or("LIVE");
+    StatusBar {
+        mode,
+        elapsed_s: state.duration_s(),
+        events_per_s: recent_rate(&state.event_series().last(6)),
+        events_total: state.events(),
+        dropped: state.dropped() + state.recorder_dropped(),
+        failures: state.handler_failures(),
+        notice: app.notice(),
+        hints: &hints,
+        styles,
+    }
+    .render(area, buf);
+}

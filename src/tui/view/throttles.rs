@@ -1,0 +1,71 @@
+//! State → the throttles table. Rates shown are the engine's (the last rate event); a request
+//! not yet confirmed is only a marker in the state column.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::widgets::Widget;
+use rookery_widgets::throttles::Rate as ShownRate;
+use rookery_widgets::{Styles, ThrottleRow, ThrottleState, ThrottleTable};
+
+use crate::monitor::{MonitorState, Rate};
+use crate::tui::app::App;
+use crate::tui::rates::recent_rate;
+
+/// Seconds of history behind each row's sparkline.
+const HISTORY_S: usize = 60;
+
+/// Draws the pane into `area`.
+pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, styles: &Styles) {
+    // Only the rows that can be visible need their series merged.
+    let selected = app.selected_throttle(state);
+    let visible = area.height.saturating_sub(3) as usize;
+    let first = match selected {
+        Some(s) if s >= visible && visible > 0 => s + 1 - visible,
+        _ => 0,
+    };
+    let views: Vec<_> = state.throttles().skip(first).take(visible.max(1)).collect();
+    let data: Vec<(Vec<u64>, Vec<u64>, Option<String>)> = views
+        .iter()
+        .map(|t| {
+            (
+                t.request_series(6),
+                t.execute_series(HISTORY_S),
+                app.pending.marker(t.name()),
+            )
+        })
+        .collect();
+    let rows: Vec<ThrottleRow> = views
+        .iter()
+        .zip(&data)
+        .map(|(t, (req, exec, pending))| ThrottleRow {
+            name: t.name(),
+            rate: match t.rate() {
+                None => ShownRate::Unknown,
+                Some(Rate::Infinity) => ShownRate::Infinity,
+                Some(Rate::Finite(r)) => ShownRate::Finite(r.max(0.0).round() as u64),
+            },
+            interval_ms: t.interval_ms().map(|i| i.max(0) as u64),
+            requests_per_s: recent_rate(req),
+            executes_per_s: recent_rate(exec),
+            backlog: t.backlog(),
+            state: if t.paused() == Some(true) {
+                ThrottleState::Paused
+            } else if t.ramping() == Some(true) {
+                ThrottleState::Ramping
+            } else {
+                ThrottleState::Running
+            },
+            pending: pending.clone(),
+            history: exec,
+        })
+        .collect();
+    // The widget counts all throttles in its title; pass the window and fix the count.
+    ThrottleTable {
+        rows: &rows,
+        selected: selected.map(|s| s - first),
+        focused: !app.log_focused,
+        styles,
+        total: state.throttle_states().len(),
+    }
+    .render(area, buf);
+}

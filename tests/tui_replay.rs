@@ -1,0 +1,107 @@
+//! The monitor on a replay of a real Amoc log (`assets/logs/amoc-sample.jsonl`): the screen
+//! after the whole log, and the replay keys (pause, seek, speed) on the replay's clock.
+
+mod tui_support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rookery::eventlog::{ReadOptions, Replay, Speed};
+use rookery::monitor::MonitorState;
+use rookery::tui::ReplayCtl;
+use rookery::tui::capture;
+use rookery::tui::replay::ReplayFeed;
+use tui_support::*;
+
+fn sample() -> Vec<PathBuf> {
+    vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/logs/amoc-sample.jsonl")]
+}
+
+fn open(speed: Speed, now: Instant) -> ReplayFeed {
+    ReplayFeed::new(Replay::open(&sample(), ReadOptions::default(), speed, now).expect("open"))
+}
+
+#[test]
+fn whole_amoc_sample_on_screen() {
+    let now = Instant::now();
+    let mut feed = open(Speed::Max, now);
+    let mut state = MonitorState::new();
+    while !feed.finished() {
+        feed.pump_at(&mut state, now);
+    }
+    assert_eq!(state.events(), 274);
+    let mut app = replay_app();
+    app.replay_status = Some(feed.status());
+    app.observe(&state);
+    let screen = capture::text(&app, &state, W, H);
+    insta::assert_snapshot!("amoc_sample_replay", screen);
+    assert!(screen.contains("REPLAY end"));
+    // Figures from amoc-sample.truth.json.
+    let row = |name: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(&format!(" {name} ")) && l.contains('/'))
+            .unwrap_or_else(|| panic!("{name} row"))
+            .to_owned()
+    };
+    assert!(row("login").contains("      3 /1s"), "{}", row("login"));
+    assert!(row("post").contains("   2400 /1m"), "{}", row("post"));
+    assert!(
+        row("user_rate").contains("   6000 /1m"),
+        "{}",
+        row("user_rate")
+    );
+    assert!(
+        screen.contains("running 2  added 18"),
+        "users from the truth file"
+    );
+    assert!(screen.contains("removed 5  failed 2"));
+    assert!(
+        screen.contains("rooms                 18        4/4/0/2    3.6        2 stopped"),
+        "coordinator adds, executes by kind, timeouts"
+    );
+    assert!(screen.contains("AMOC_POSTS_PER_USER"), "config warning");
+}
+
+#[test]
+fn pause_seek_and_speed_keys() {
+    let t0 = Instant::now();
+    let mut feed = open(Speed::Factor(1.0), t0);
+    let mut state = MonitorState::new();
+    feed.control_at(ReplayCtl::TogglePause, &mut state, t0)
+        .expect("pause");
+    assert_eq!(feed.status(), "REPLAY 1x paused");
+    assert_eq!(
+        feed.pump_at(&mut state, t0 + Duration::from_secs(30)),
+        0,
+        "paused"
+    );
+
+    feed.control_at(ReplayCtl::Seek(10), &mut state, t0)
+        .expect("seek forward");
+    let at_10 = state.events();
+    assert!(
+        state.last_t_us() <= 10_000_000 && at_10 > 100,
+        "{at_10} events by 10 s"
+    );
+    feed.control_at(ReplayCtl::Seek(-10), &mut state, t0)
+        .expect("seek back");
+    assert!(state.events() < at_10, "rebuilt from the start");
+    assert!(state.last_t_us() <= 1_000);
+
+    feed.control_at(ReplayCtl::SpeedUp, &mut state, t0)
+        .expect("faster");
+    feed.control_at(ReplayCtl::SpeedUp, &mut state, t0)
+        .expect("faster");
+    assert_eq!(feed.status(), "REPLAY 4x paused");
+    feed.control_at(ReplayCtl::SpeedDown, &mut state, t0)
+        .expect("slower");
+    feed.control_at(ReplayCtl::TogglePause, &mut state, t0)
+        .expect("resume");
+    assert_eq!(feed.status(), "REPLAY 2x");
+    // 2x for 10 s of wall time covers the 12.4 s log.
+    feed.pump_at(&mut state, t0 + Duration::from_secs(10));
+    feed.pump_at(&mut state, t0 + Duration::from_secs(10));
+    assert!(feed.finished());
+    assert_eq!(state.events(), 274);
+}
