@@ -130,8 +130,38 @@ pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCod
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(reason) => {
-            eprintln!("rookery: {reason}");
+            eprintln!("rookery: {}", one_line(&reason));
             ExitCode::from(1)
         }
+    }
+}
+
+/// Failures are reported on one line: a multi-line reason (every bad setting, say) is folded,
+/// its lines separated by `; `.
+fn one_line(reason: &str) -> String {
+    let mut lines = reason.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut out = lines.next().unwrap_or_default().to_owned();
+    for (i, line) in lines.enumerate() {
+        out.push_str(if i == 0 && out.ends_with(':') {
+            " "
+        } else {
+            "; "
+        });
+        out.push_str(line);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn multi_line_reasons_fold_into_one_line() {
+        assert_eq!(
+            one_line("settings: 2 errors:\n  a is bad\n  b is bad\n"),
+            "settings: 2 errors: a is bad; b is bad"
+        );
+        assert_eq!(one_line("plain"), "plain");
     }
 }
