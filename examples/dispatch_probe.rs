@@ -21,6 +21,18 @@ fn main() {
     if persist {
         t.persist();
     }
+    if std::env::args().nth(2).is_some_and(|s| s == "span") {
+        let prefix = EventName::new(&["amoc", "scenario", "start"]).unwrap();
+        let names = [prefix.join("start").unwrap(), prefix.join("stop").unwrap()];
+        t.attach_many("span", &names, noop, Value::Null).unwrap();
+        let md = fields! {"user_id" => 1};
+        for _ in 0..100_000 {
+            t.span(black_box(prefix), black_box(&md), || {
+                (1, rookery::telemetry::SpanStop::default())
+            });
+        }
+        return;
+    }
     let m = fields! {"count" => 1};
     let md = fields! {"name" => "user_rate"};
     for _ in 0..1_000_000 {

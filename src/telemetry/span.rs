@@ -27,6 +27,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use futures::FutureExt;
+use smallvec::SmallVec;
 
 use super::guard;
 use super::registry::Telemetry;
@@ -72,7 +73,7 @@ impl ActiveSpan {
     /// Emits `prefix ++ [stop]`.
     pub fn stop(self, telemetry: &Telemetry, extra_measurements: &[Field], metadata: &[Field]) {
         let now = monotonic_time();
-        let mut m = Vec::with_capacity(2 + extra_measurements.len());
+        let mut m: Buf = SmallVec::with_capacity(2 + extra_measurements.len());
         m.push((
             Key::new_static("duration"),
             Value::Int(now - self.start_time),
@@ -105,7 +106,7 @@ impl ActiveSpan {
             ),
             (Key::new_static("monotonic_time"), Value::Int(now)),
         ];
-        let mut md: Vec<Field> = start_metadata
+        let mut md: Buf = start_metadata
             .iter()
             .filter(|(k, _)| k != "kind" && k != "reason" && k != "stacktrace")
             .cloned()
@@ -118,8 +119,12 @@ impl ActiveSpan {
     }
 }
 
-fn with_context(metadata: &[Field], context: &Value) -> Vec<Field> {
-    let mut md = metadata.to_vec();
+/// Fields on the stack: spans build their events without allocating for up to 8 fields.
+type Buf = SmallVec<[Field; 8]>;
+
+fn with_context(metadata: &[Field], context: &Value) -> Buf {
+    let mut md: Buf = SmallVec::with_capacity(metadata.len() + 1);
+    md.extend(metadata.iter().cloned());
     if !metadata.has(CONTEXT) {
         md.push((Key::new_static(CONTEXT), context.clone()));
     }
