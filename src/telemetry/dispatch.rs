@@ -6,14 +6,14 @@
 //!
 //! * after `persist`, the snapshot is one atomic pointer load;
 //! * otherwise each thread caches the last snapshot it used together with the registry's write
-//!   generation, and reloads it from the `ArcSwap` only after a write. This is the call-site
-//!   cache that `shared/reference/telemetry.md` §3.7 measured at 2 ns / 7 ns for 0 / 1 handler,
-//!   and it keeps two emitting threads from touching a shared cache line.
+//!   generation, and reloads it from the `ArcSwap` only after a write (the thread-local cache
+//!   that `shared/reference/telemetry.md` §3.7 measured at 2 ns / 7 ns for 0 / 1 handler). No
+//!   reference count is touched per event, so two emitting threads share no written cache line.
 //!
 //! A handler that panics is detached from all of its events, `[telemetry, handler, failure]` is
 //! emitted, and dispatch goes on with the remaining handlers. The emitter never sees the panic.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -27,14 +27,49 @@ use super::{EventName, Field, Key, StaticName, Value, monotonic_time, system_tim
 /// `[telemetry, handler, failure]`, emitted when a handler panics.
 pub static HANDLER_FAILURE: StaticName = StaticName::new(&["telemetry", "handler", "failure"]);
 
-struct Cached {
-    uid: u64,
-    generation: u64,
-    snapshot: Arc<Snapshot>,
+/// This thread's view of one registry: the last snapshot it used (kept alive by a reference
+/// count it owns) and how deep in dispatches the thread is. The snapshot is only replaced at
+/// depth 0, so a dispatch in progress never sees its handler list freed under it.
+struct Local {
+    uid: Cell<u64>,
+    generation: Cell<u64>,
+    snapshot: Cell<*const Snapshot>,
+    depth: Cell<u32>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let p = self.snapshot.get();
+        if !p.is_null() {
+            // SAFETY: `p` came from `Arc::into_raw` and this is its only owner.
+            drop(unsafe { Arc::from_raw(p) });
+        }
+    }
 }
 
 thread_local! {
-    static CACHE: RefCell<Option<Cached>> = const { RefCell::new(None) };
+    static LOCAL: Local = const {
+        Local {
+            uid: Cell::new(0),
+            generation: Cell::new(0),
+            snapshot: Cell::new(std::ptr::null()),
+            depth: Cell::new(0),
+        }
+    };
+}
+
+/// True while handlers are running on this thread (their panics are caught).
+pub(crate) fn in_dispatch() -> bool {
+    LOCAL.try_with(|l| l.depth.get() > 0).unwrap_or(false)
+}
+
+impl Snapshot {
+    #[inline]
+    fn handlers(&self, event: EventName) -> &[Arc<Registration>] {
+        self.by_event
+            .get(event.id() as usize)
+            .map_or(&[], |h| &h[..])
+    }
 }
 
 impl Telemetry {
@@ -42,13 +77,65 @@ impl Telemetry {
     /// this thread, in no promised order.
     #[inline]
     pub fn execute(&self, event: EventName, measurements: &[Field], metadata: &[Field]) {
-        self.with_snapshot(|snap| {
-            if let Some(handlers) = snap.by_event.get(event.id() as usize) {
-                for h in handlers.iter() {
-                    self.call(h, event, measurements, metadata);
+        let inner = &*self.0;
+        let persisted = inner.persisted.load(Ordering::Acquire);
+        if !persisted.is_null() {
+            // SAFETY: a persisted snapshot is kept alive by the registry's `retired` list for
+            // as long as the registry lives, and `self` keeps the registry alive.
+            let handlers = unsafe { &*persisted }.handlers(event);
+            if !handlers.is_empty() {
+                let _ = LOCAL.try_with(|l| self.run(l, handlers, event, measurements, metadata));
+            }
+            return;
+        }
+        let generation = inner.generation.load(Ordering::Acquire);
+        let done = LOCAL.try_with(|l| {
+            if l.uid.get() != inner.uid || l.generation.get() != generation {
+                if l.depth.get() > 0 {
+                    // An outer dispatch on this thread uses the cached snapshot: leave it.
+                    let snap = inner.current.load();
+                    self.run(l, snap.handlers(event), event, measurements, metadata);
+                    return;
+                }
+                let fresh = Arc::into_raw(inner.current.load_full());
+                let old = l.snapshot.replace(fresh);
+                l.uid.set(inner.uid);
+                l.generation.set(generation);
+                if !old.is_null() {
+                    // SAFETY: as in `Drop for Local`; depth is 0, so nobody borrows it.
+                    drop(unsafe { Arc::from_raw(old) });
                 }
             }
-        })
+            // SAFETY: set above or earlier, and only replaced at depth 0 on this thread.
+            let snap = unsafe { &*l.snapshot.get() };
+            let handlers = snap.handlers(event);
+            if !handlers.is_empty() {
+                self.run(l, handlers, event, measurements, metadata);
+            }
+        });
+        if done.is_err() {
+            // Thread-local storage is being torn down: read the registry directly.
+            let snap = inner.current.load();
+            for h in snap.handlers(event) {
+                self.call(h, event, measurements, metadata);
+            }
+        }
+    }
+
+    #[inline]
+    fn run(
+        &self,
+        local: &Local,
+        handlers: &[Arc<Registration>],
+        event: EventName,
+        measurements: &[Field],
+        metadata: &[Field],
+    ) {
+        local.depth.set(local.depth.get() + 1);
+        for h in handlers {
+            self.call(h, event, measurements, metadata);
+        }
+        local.depth.set(local.depth.get() - 1);
     }
 
     /// Erlang's deprecated `execute(Name, Number, Metadata)`: the number arrives as the
@@ -61,58 +148,20 @@ impl Telemetry {
     /// expensive metadata nobody reads.
     #[inline]
     pub fn has_handlers(&self, event: EventName) -> bool {
-        self.with_snapshot(|snap| {
-            snap.by_event
-                .get(event.id() as usize)
-                .is_some_and(|h| !h.is_empty())
-        })
-    }
-
-    #[inline]
-    fn with_snapshot<R>(&self, f: impl FnOnce(&Snapshot) -> R) -> R {
         let inner = &*self.0;
         let persisted = inner.persisted.load(Ordering::Acquire);
         if !persisted.is_null() {
-            // SAFETY: a persisted snapshot is kept alive by the registry's `retired` list for
-            // as long as the registry lives, and `self` keeps the registry alive.
-            return f(unsafe { &*persisted });
+            // SAFETY: see `execute`.
+            return !unsafe { &*persisted }.handlers(event).is_empty();
         }
-        let generation = inner.generation.load(Ordering::Acquire);
-        let mut f = Some(f);
-        let cached = CACHE.try_with(|cache| {
-            // Fast path: a shared borrow, so handlers may execute re-entrantly.
-            if let Ok(slot) = cache.try_borrow()
-                && let Some(c) = &*slot
-                && c.uid == inner.uid
-                && c.generation == generation
-            {
-                return Some((f.take().expect("called once"))(&c.snapshot));
-            }
-            // Refresh, unless an outer dispatch on this thread is borrowing the cache.
-            let snapshot = inner.current.load_full();
-            if let Ok(mut slot) = cache.try_borrow_mut() {
-                *slot = Some(Cached {
-                    uid: inner.uid,
-                    generation,
-                    snapshot: snapshot.clone(),
-                });
-            }
-            Some((f.take().expect("called once"))(&snapshot))
-        });
-        match cached {
-            Ok(Some(r)) => r,
-            // Thread-local storage is being torn down: read the registry directly.
-            _ => (f.take().expect("called once"))(&inner.current.load()),
-        }
+        !inner.current.load().handlers(event).is_empty()
     }
 
     #[inline]
     fn call(&self, h: &Registration, event: EventName, measurements: &[Field], metadata: &[Field]) {
-        let outcome = guard::guarded(|| {
-            catch_unwind(AssertUnwindSafe(|| {
-                (h.function)(event, measurements, metadata, &h.config)
-            }))
-        });
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            (h.function)(event, measurements, metadata, &h.config)
+        }));
         if let Err(payload) = outcome {
             self.handler_failed(h, event, &*payload);
         }

@@ -34,9 +34,9 @@ pub fn guarded<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// True inside [`guarded`] on this thread.
+/// True inside [`guarded`] on this thread, or while telemetry handlers run on it.
 pub fn is_guarded() -> bool {
-    DEPTH.with(|d| d.get() > 0)
+    DEPTH.try_with(|d| d.get() > 0).unwrap_or(false) || super::dispatch::in_dispatch()
 }
 
 /// A future whose every poll runs in a guarded section (for tasks whose panics are caught).

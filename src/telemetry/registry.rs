@@ -210,7 +210,7 @@ impl Telemetry {
     {
         let mut seen = FxHashSet::default();
         for e in events {
-            if !seen.insert(*e) {
+            if !seen.insert(e.id()) {
                 return Err(TelemetryError::DuplicateEvent(e.dotted().to_owned()));
             }
         }

@@ -1,0 +1,379 @@
+//! [`EngineHandle`]: the one interface through which the front end, tests and examples drive
+//! the engine. Cloneable, `Send + Sync`; every command is a plain (non-async) method that
+//! returns a `Result`, so a terminal UI's event loop can call it directly from any thread.
+//! Only the waiting helpers are async. Users and timers run on the tokio runtime the engine was
+//! built on.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use rookery::engine::{
+//!     EngineHandle, EngineOptions, InitContext, Scenario, ScenarioError, UserContext, UserRate,
+//!     UserResult,
+//!     boxed,
+//! };
+//! use rookery::telemetry::{Telemetry, Value};
+//!
+//! struct Ping;
+//!
+//! impl Scenario for Ping {
+//!     type State = String;
+//!     fn name(&self) -> &str {
+//!         "ping"
+//!     }
+//!     fn init(&self, _ctx: &InitContext<'_>) -> Result<String, ScenarioError> {
+//!         Ok("127.0.0.1".to_owned())
+//!     }
+//!     async fn start(&self, user: UserContext, host: Arc<String>) -> UserResult {
+//!         // Work until asked to leave.
+//!         user.removed().await;
+//!         Ok(Value::from(format!("user {} pinged {host}", user.user_id())))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), rookery::engine::EngineError> {
+//! let engine = EngineHandle::start(EngineOptions {
+//!     telemetry: Telemetry::new(),
+//!     ..EngineOptions::default() // 3 nodes: node1 (master), node2, node3
+//! })?;
+//! engine.start_scenario(boxed(Ping), UserRate::Infinity)?;
+//! engine.add_users(10)?; // ids 1-5 on node2, 6-10 on node3
+//! engine
+//!     .wait_for("10 users", Duration::from_secs(5), |e| e.user_counts().running == 10)
+//!     .await?;
+//! assert_eq!(engine.remove_users(4, false)?, 4);
+//! engine.stop()?;
+//! engine.wait_finished(Duration::from_secs(5)).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Scenario callbacks (`init`, `terminate`) run inside the command that triggers them and must
+//! not call the handle themselves; a user's `start` may.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+
+use crate::telemetry::{Key, Telemetry};
+
+use super::cluster::Cluster;
+use super::config::{
+    Config, ConfigValue, EnvLookup, ExplicitSettings, UpdateRule, engine_declarations,
+};
+use super::controller::{Controller, ControllerOptions};
+use super::error::EngineError;
+use super::events::Emitter;
+use super::scenario::DynScenario;
+use super::services::{Services, USER_RATE, UserRate};
+use super::status::{ControllerStatus, NodeInfo, NodeShare, UserCounts};
+
+/// How to build an engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Nodes in the simulated cluster: a master and `nodes - 1` workers (default 3; 0 counts
+    /// as 1, a master that then runs the users itself).
+    pub nodes: usize,
+    /// Where events go. Use `Telemetry::new()` in tests.
+    pub telemetry: Telemetry,
+    /// The initial `user_rate` (default 1200 users per minute).
+    pub user_rate: UserRate,
+    /// Grace period of forced removals and stops (default 2 s).
+    pub grace: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            nodes: 3,
+            telemetry: Telemetry::global().clone(),
+            user_rate: UserRate::default(),
+            grace: ControllerOptions::default().grace,
+        }
+    }
+}
+
+/// Drives the engine. See the module docs.
+#[derive(Clone)]
+pub struct EngineHandle {
+    cluster: Arc<Cluster>,
+    scenarios: Arc<Mutex<BTreeMap<Key, Arc<dyn DynScenario>>>>,
+}
+
+impl std::fmt::Debug for EngineHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineHandle")
+            .field("nodes", &self.nodes())
+            .finish()
+    }
+}
+
+impl EngineHandle {
+    /// Builds the cluster on the current tokio runtime.
+    pub fn start(options: EngineOptions) -> Result<EngineHandle, EngineError> {
+        let rt = Handle::try_current().map_err(|_| EngineError::NoRuntime)?;
+        Ok(EngineHandle::on_runtime(rt, options))
+    }
+
+    /// Builds the cluster on `rt` (users and timers run there; commands may come from any
+    /// thread).
+    pub fn on_runtime(rt: Handle, options: EngineOptions) -> EngineHandle {
+        let controller = ControllerOptions {
+            grace: options.grace,
+        };
+        EngineHandle {
+            cluster: Cluster::new(
+                rt,
+                options.telemetry,
+                options.nodes,
+                options.user_rate,
+                controller,
+            ),
+            scenarios: Arc::default(),
+        }
+    }
+
+    /// The registry events go to.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.cluster.telemetry
+    }
+
+    /// Registers a scenario under its name for [`start_named`](Self::start_named).
+    pub fn register(&self, scenario: Arc<dyn DynScenario>) {
+        let mut map = self.scenarios.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(scenario.name().clone(), scenario);
+    }
+
+    /// The registered scenario names.
+    pub fn scenarios(&self) -> Vec<Key> {
+        let map = self.scenarios.lock().unwrap_or_else(|e| e.into_inner());
+        map.keys().cloned().collect()
+    }
+
+    /// Starts a registered scenario by name.
+    pub fn start_named(&self, name: &str, user_rate: UserRate) -> Result<(), EngineError> {
+        let scenario = {
+            let map = self.scenarios.lock().unwrap_or_else(|e| e.into_inner());
+            map.get(name)
+                .cloned()
+                .ok_or_else(|| EngineError::NoSuchScenario(Key::new(name)))?
+        };
+        self.start_scenario(scenario, user_rate)
+    }
+
+    /// Starts `scenario` on every up node (each runs `init`) with `user_rate` and the
+    /// defaults of every other setting (the environment is not read).
+    pub fn start_scenario(
+        &self,
+        scenario: Arc<dyn DynScenario>,
+        user_rate: UserRate,
+    ) -> Result<(), EngineError> {
+        let explicit = ExplicitSettings::new().set_value(USER_RATE, user_rate.to_setting());
+        self.start_scenario_with(scenario, &explicit, &|_| None)
+    }
+
+    /// Starts `scenario` with settings: `explicit` ones (`--set`, `--settings FILE`) over the
+    /// environment (`env`, e.g. [`process_env`](super::config::process_env) for
+    /// `ROOKERY_<NAME>`) over the declared defaults. Every bad setting is reported at once in
+    /// [`EngineError::Settings`], and nothing starts.
+    pub fn start_scenario_with(
+        &self,
+        scenario: Arc<dyn DynScenario>,
+        explicit: &ExplicitSettings,
+        env: EnvLookup<'_>,
+    ) -> Result<(), EngineError> {
+        let config = self.resolve_settings(&scenario, explicit, env)?;
+        let rate = config
+            .get(USER_RATE)
+            .ok()
+            .flatten()
+            .and_then(|v| UserRate::from_setting(&v))
+            .unwrap_or_default();
+        self.cluster.start_scenario(scenario, rate, Some(config))
+    }
+
+    /// Resolves the engine's and `scenario`'s settings without starting anything.
+    pub fn resolve_settings(
+        &self,
+        scenario: &Arc<dyn DynScenario>,
+        explicit: &ExplicitSettings,
+        env: EnvLookup<'_>,
+    ) -> Result<Config, EngineError> {
+        let decls = self.declarations(scenario)?;
+        let master = Emitter::new(self.cluster.telemetry.clone(), self.master());
+        Config::resolve(decls, explicit, env, master).map_err(EngineError::Settings)
+    }
+
+    /// The engine's settings (`user_rate`) and `scenario`'s, for resolution or listing.
+    pub fn declarations(
+        &self,
+        scenario: &Arc<dyn DynScenario>,
+    ) -> Result<super::config::Declarations, EngineError> {
+        let throttles = self.cluster.services.throttles().clone();
+        let rt = self.cluster.rt.clone();
+        let on_rate = UpdateRule::call(move |_, v: ConfigValue| {
+            let Some(rate) = UserRate::from_setting(&v) else {
+                return;
+            };
+            let _rt = rt.enter();
+            if let Err(e) = throttles.change_rate(USER_RATE, rate.throttle_config()) {
+                log::warn!(target: "engine", "user_rate update to {rate} not applied: {e}");
+            }
+        });
+        let mut decls = engine_declarations(on_rate);
+        for setting in scenario.declarations() {
+            decls
+                .declare(scenario.name(), setting)
+                .map_err(|e| EngineError::Settings(e.into()))?;
+        }
+        Ok(decls)
+    }
+
+    /// Changes settings of the running scenario (Amoc's `update_settings`): unchanged values
+    /// are dropped, read-only ones refused, the rest verified now; their update functions run
+    /// in the background. Returns the names that changed.
+    pub fn update_settings(&self, settings: &ExplicitSettings) -> Result<Vec<String>, EngineError> {
+        let config = self
+            .cluster
+            .services
+            .config()
+            .ok_or(EngineError::NoScenario)?;
+        let _rt = self.cluster.rt.enter();
+        config.update(settings).map_err(EngineError::Settings)
+    }
+
+    /// The cluster's throttles, coordinators and settings (owned by the master).
+    pub fn services(&self) -> &Services {
+        &self.cluster.services
+    }
+
+    /// Adds `count` users over the cluster in contiguous id blocks; says who got which.
+    pub fn add_users(&self, count: u64) -> Result<Vec<NodeShare>, EngineError> {
+        self.cluster.add_users(count)
+    }
+
+    /// Adds `count` users on one node (the next `count` ids).
+    pub fn add_users_to(&self, node: &str, count: u64) -> Result<NodeShare, EngineError> {
+        self.cluster.add_users_to(node, count)
+    }
+
+    /// Removes up to `count` users over the cluster; returns how many were picked.
+    pub fn remove_users(&self, count: u64, force: bool) -> Result<u64, EngineError> {
+        self.cluster.remove_users(count, force)
+    }
+
+    /// Stops the scenario on every node.
+    pub fn stop(&self) -> Result<(), EngineError> {
+        self.cluster.stop()
+    }
+
+    /// Changes `user_rate` (cluster-wide); users already waiting follow the new rate.
+    pub fn set_user_rate(&self, rate: UserRate) -> Result<(), EngineError> {
+        let st = self.cluster.lock();
+        if st.master_down {
+            return Err(EngineError::MasterDown(st.master.clone()));
+        }
+        self.cluster.set_rate(&st, rate)
+    }
+
+    /// The current `user_rate`.
+    pub fn user_rate(&self) -> UserRate {
+        self.cluster.services.user_rate().unwrap_or_default()
+    }
+
+    /// A new node joins; it starts the running scenario with 0 users.
+    pub fn add_node(&self) -> Result<Key, EngineError> {
+        self.cluster.add_node()
+    }
+
+    /// Stops a node gracefully (its scenario stops, then it goes down).
+    pub fn stop_node(&self, node: &str) -> Result<(), EngineError> {
+        self.cluster.stop_node(node)
+    }
+
+    /// Kills a node: its users are cancelled and it goes down at once.
+    pub fn kill_node(&self, node: &str) -> Result<(), EngineError> {
+        self.cluster.kill_node(node)
+    }
+
+    /// Every node, up or down.
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        self.cluster.nodes()
+    }
+
+    /// The master node's name.
+    pub fn master(&self) -> Key {
+        self.cluster.lock().master.clone()
+    }
+
+    /// One node's controller status.
+    pub fn node_status(&self, node: &str) -> Result<ControllerStatus, EngineError> {
+        Ok(self.cluster.controller(node)?.status())
+    }
+
+    /// One node's controller, for Amoc's per-node API (`add_users(start, end)` ...).
+    pub fn controller(&self, node: &str) -> Result<Controller, EngineError> {
+        self.cluster.controller(node)
+    }
+
+    /// User counts summed over the up nodes (highest id: the cluster's last id). Users of
+    /// nodes that went down are not included.
+    pub fn user_counts(&self) -> UserCounts {
+        let st = self.cluster.lock();
+        let mut total = UserCounts {
+            highest_user_id: st.last_id,
+            ..UserCounts::default()
+        };
+        for n in st.nodes.iter().filter(|n| n.up) {
+            let c = n.controller.counts();
+            total.waiting += c.waiting;
+            total.running += c.running;
+            total.returned += c.returned;
+            total.failed += c.failed;
+            total.cancelled += c.cancelled;
+            total.highest_user_id = total.highest_user_id.max(c.highest_user_id);
+        }
+        total
+    }
+
+    /// Cancels every user everywhere and stops `user_rate`; the engine takes no more users.
+    pub fn shutdown(&self) {
+        self.cluster.shutdown();
+    }
+
+    /// Waits (in tokio time) until `cond` holds, checking every millisecond, at most
+    /// `timeout`.
+    pub async fn wait_for(
+        &self,
+        what: &'static str,
+        timeout: Duration,
+        cond: impl Fn(&EngineHandle) -> bool,
+    ) -> Result<(), EngineError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if cond(self) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(EngineError::Timeout(what));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Waits until every up node that ran the scenario is `finished` (or `error`/`idle`).
+    pub async fn wait_finished(&self, timeout: Duration) -> Result<(), EngineError> {
+        self.wait_for("the scenario to finish", timeout, |h| {
+            h.nodes().iter().filter(|n| n.up).all(|n| {
+                !matches!(
+                    n.status,
+                    ControllerStatus::Running(_) | ControllerStatus::Terminating(_)
+                )
+            })
+        })
+        .await
+    }
+}
