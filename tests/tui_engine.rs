@@ -50,7 +50,7 @@ async fn keys_drive_the_engine_and_the_screen_shows_its_events() {
     let mut state = MonitorState::new();
     let sink = Arc::new(EngineSink::new(engine.clone()));
     let mut app = App::new(options(), Some(sink));
-    let mut frame = |app: &mut App, state: &mut MonitorState| {
+    let frame = |app: &mut App, state: &mut MonitorState| {
         feed.drain_into(state);
         app.observe(state);
         capture::text(app, state, W, H)
