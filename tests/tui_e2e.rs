@@ -1,8 +1,8 @@
 //! Runs `tests/e2e/tmux_smoke.sh` against the monitor binary in a real terminal (tmux): live
 //! rate-up confirmed on screen, resize, quit; a caught user panic; an uncaught panic; a replay.
 //!
-//! The commands default to `rookery-tui-demo` (the monitor on the stand-in engine, and its
-//! `--replay`). Point them at `rookery` by setting `ROOKERY_E2E_CMD` (e.g.
+//! The commands default to `rookery-tui-demo` (the monitor on the engine running the built-in
+//! demo scenario, and its `--replay`). Point them at `rookery` by setting `ROOKERY_E2E_CMD` (e.g.
 //! `target/debug/rookery`), `ROOKERY_E2E_REPLAY_CMD` (e.g. `target/debug/rookery replay
 //! assets/logs/amoc-sample.jsonl --speed max`); `ROOKERY_E2E_CAUGHT_CMD` and
 //! `ROOKERY_E2E_PANIC_CMD` need commands that panic on request (the latter once the file

@@ -1,6 +1,6 @@
-//! `rookery-tui-demo`: the monitor on the stand-in engine (`rookery::tui::demo`), or on a
-//! replayed log, for trying the keys and for the tmux end-to-end test until `rookery` itself
-//! drives the real engine.
+//! `rookery-tui-demo`: the monitor on the engine running the built-in demo scenario on three
+//! simulated nodes (what `rookery` with no arguments is to do), or on a replayed log: for
+//! trying the keys and for the tmux end-to-end test until the `rookery` command line is wired.
 //!
 //! ```text
 //! rookery-tui-demo [--theme NAME|PATH] [--users N]
@@ -18,11 +18,15 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use rookery::eventlog::{ReadOptions, Replay, Speed};
+use std::sync::Arc;
+
+use rookery::demo::Demo;
+use rookery::engine::config::ExplicitSettings;
+use rookery::engine::{EngineHandle, EngineOptions, boxed};
 use rookery::monitor::LiveFeed;
 use rookery::telemetry::Telemetry;
 use rookery::telemetry::guard::guarded;
-use rookery::tui::demo::DemoEngine;
-use rookery::tui::{TuiOptions, run_live, run_replay};
+use rookery::tui::{EngineSink, TuiOptions, run_live, run_replay};
 
 fn arg_value(args: &[String], flag: &str) -> Result<Option<String>, String> {
     match args.iter().position(|a| a == flag) {
@@ -74,15 +78,29 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             .map(|_| ())
             .map_err(|e| e.to_string());
     }
+    rookery::tui::terminal::ensure_terminal().map_err(|e| format!("terminal: {e}"))?;
     let users = number(&args, "--users")?.unwrap_or(12);
+    // The monitor listens before the engine starts, so it sees every start-up event.
     let telemetry = Telemetry::new();
     let feed = LiveFeed::attach_default(&telemetry).map_err(|e| e.to_string())?;
-    let engine = DemoEngine::new(telemetry, 3, users);
-    tokio::spawn(engine.clone().run());
+    let engine = EngineHandle::start(EngineOptions {
+        telemetry,
+        ..EngineOptions::default()
+    })
+    .map_err(|e| e.to_string())?;
+    engine
+        .start_scenario_with(
+            boxed(Demo::default()),
+            &ExplicitSettings::new().set("user_rate", "600"),
+            &|_| None,
+        )
+        .map_err(|e| e.to_string())?;
+    engine.add_users(users).map_err(|e| e.to_string())?;
+    let sink = Arc::new(EngineSink::new(engine));
     if let Some(ms) = number(&args, "--caught-panic-after-ms")? {
         crash_a_user_later(ms);
     }
-    let monitor = run_live(feed, engine, opts);
+    let monitor = run_live(feed, sink, opts);
     match arg_value(&args, "--panic-when-file")? {
         None => monitor.await.map(|_| ()).map_err(|e| e.to_string()),
         Some(path) => {

@@ -14,13 +14,13 @@
 //!
 //! Layout: [`app`] (UI state and what keys do), [`view`] (state → `rookery-widgets`),
 //! [`keymap`]/[`keys`]/[`action`] (bindings), [`theme`], [`run`] (loop), [`terminal`] (restore
-//! guard), [`replay`], [`logging`] (tui-logger), [`demo`] (a stand-in engine for demos/tests).
+//! guard), [`replay`], [`logging`] (tui-logger), [`engine_sink`] (commands to an
+//! [`EngineHandle`](crate::engine::EngineHandle)).
 
 pub mod action;
 pub mod app;
 pub mod capture;
 pub mod command;
-pub mod demo;
 pub mod engine_sink;
 pub mod input;
 pub mod keymap;

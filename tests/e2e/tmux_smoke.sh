@@ -11,8 +11,9 @@
 #
 # Commands (relative to the repository root; each phase is skipped when its variable is set to
 # an empty string):
-#   ROOKERY_E2E_CMD          live monitor   (default: target/debug/rookery-tui-demo, the
-#                                            stand-in engine; the live demo: target/debug/rookery)
+#   ROOKERY_E2E_CMD          live monitor   (default: target/debug/rookery-tui-demo: the engine
+#                                            running the built-in demo scenario on 3 nodes;
+#                                            once wired, the same is target/debug/rookery)
 #   ROOKERY_E2E_CAUGHT_CMD   live monitor whose engine catches a user panic
 #   ROOKERY_E2E_PANIC_CMD    live monitor that panics once the file $ROOKERY_E2E_PANIC_FILE
 #                            exists (the script creates it when the panes are up)
