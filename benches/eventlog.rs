@@ -14,7 +14,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use rookery::engine::events::*;
 use rookery::eventlog::{Header, LogReader, ReadOptions, Recorder, RecorderOptions, write_event};
 use rookery::fields;
-use rookery::monitor::{LoggedEvent, MonitorState};
+use rookery::monitor::{LiveFeed, LoggedEvent, MonitorState};
 use rookery::telemetry::{Field, Key, Telemetry, Value};
 
 fn f(k: &'static str, v: impl Into<Value>) -> Field {
@@ -116,11 +116,12 @@ fn monitor(c: &mut Criterion) {
 
 fn read_reduce(c: &mut Criterion) {
     let events = mix(100_000);
-    let data = jsonl(&events);
-    let run = |data: &[u8]| {
+    // Leaked once so the reader can borrow it without a copy per iteration.
+    let data: &'static [u8] = Vec::leak(jsonl(&events));
+    let run = |data: &'static [u8]| {
         let mut r = LogReader::from_reader(
             "bench.jsonl",
-            Box::new(Cursor::new(data.to_vec())),
+            Box::new(Cursor::new(data)),
             ReadOptions::default(),
         )
         .expect("header");
@@ -132,9 +133,9 @@ fn read_reduce(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("read_reduce");
     g.throughput(Throughput::Elements(events.len() as u64));
-    g.bench_function("events", |b| b.iter(|| run(&data)));
+    g.bench_function("events", |b| b.iter(|| run(data)));
     g.throughput(Throughput::Bytes(data.len() as u64));
-    g.bench_function("bytes", |b| b.iter(|| run(&data)));
+    g.bench_function("bytes", |b| b.iter(|| run(data)));
     g.finish();
 }
 
@@ -189,6 +190,57 @@ fn record(c: &mut Criterion) {
         let stats = rec.finish().unwrap();
         eprintln!(
             "record/emit_with_recorder: {} events written, {} dropped",
+            stats.events, stats.dropped
+        );
+    }
+    {
+        let t = Telemetry::new();
+        let feed = LiveFeed::attach(&t, "feed", 1 << 15, Instant::now()).unwrap();
+        let e = Emitter::new(t, "node1");
+        let mut state = MonitorState::new();
+        let mut i = 0;
+        g.bench_function("emit_with_live_feed", |b| {
+            b.iter(|| {
+                i += 1;
+                emit_one(&e, i);
+                // The UI drains once per frame; here every 4096 events.
+                if i % 4096 == 0 {
+                    feed.drain_into(&mut state);
+                }
+            })
+        });
+    }
+    // Emitter cost while the writer keeps up: bursts of 10,000 events, timed, each followed by
+    // an untimed wait until the writer has taken the burst (so nothing is dropped).
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Telemetry::new();
+        let rec = Recorder::start(dir.path().join("burst.jsonl"), &t).unwrap();
+        let e = Emitter::new(t, "node1");
+        let mut i = 0;
+        g.bench_function("emit_with_recorder_keeping_up", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let burst = left.min(10_000);
+                    let start = Instant::now();
+                    for _ in 0..burst {
+                        i += 1;
+                        emit_one(&e, i);
+                    }
+                    total += start.elapsed();
+                    left -= burst;
+                    while rec.pending() > 0 {
+                        std::thread::yield_now();
+                    }
+                }
+                total
+            })
+        });
+        let stats = rec.finish().unwrap();
+        eprintln!(
+            "record/emit_with_recorder_keeping_up: {} events written, {} dropped",
             stats.events, stats.dropped
         );
     }

@@ -96,8 +96,14 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
     for w in warning_lines(&stats, &state) {
         eprintln!("rookery: warning: {w}");
     }
+    print_summary(&summary).map_err(ReplayError::Other)
+}
+
+/// Prints the summary JSON on stdout, as every `--headless` command does at its end (also for
+/// `rookery run --headless`). Warnings belong on stderr, before it.
+pub fn print_summary(summary: &Summary) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", summary.to_json_pretty())
         .and_then(|_| out.flush())
-        .map_err(|e| ReplayError::Other(format!("writing the summary: {e}")))
+        .map_err(|e| format!("writing the summary: {e}"))
 }

@@ -11,8 +11,7 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -23,6 +22,7 @@ use flate2::write::GzEncoder;
 
 use super::LogError;
 use super::format::{Header, write_event};
+use crate::monitor::queue::{EventQueue, Pushed, Taken};
 use crate::telemetry::{EventName, Field, Fields, HandlerId, Key, StaticName, Telemetry, Value};
 
 /// `[rookery, recorder, dropped]`: measurements `count` (events lost since the previous such
@@ -32,7 +32,8 @@ pub static DROPPED_EVENT: StaticName = StaticName::new(&["rookery", "recorder", 
 /// Recorder settings.
 #[derive(Clone, Debug)]
 pub struct RecorderOptions {
-    /// Events the queue holds before new ones are dropped (and counted).
+    /// Events the queue holds, per emitting-thread shard, before new ones are dropped (and
+    /// counted). The total is bounded by this times the shard count (twice the cores, ≤ 32).
     pub queue_capacity: usize,
     /// Longest time between flushes.
     pub flush_interval: Duration,
@@ -47,7 +48,7 @@ pub struct RecorderOptions {
 impl Default for RecorderOptions {
     fn default() -> Self {
         RecorderOptions {
-            queue_capacity: 1 << 16,
+            queue_capacity: 1 << 15,
             flush_interval: Duration::from_millis(100),
             handler_id: "rookery-recorder".into(),
             start: None,
@@ -98,13 +99,16 @@ impl Recorder {
             Sink::Plain(file)
         };
         let start = options.start.unwrap_or_else(Instant::now);
-        let started_at = options.started_at.unwrap_or_else(Utc::now);
+        // `started_at` is the wall time of `start` (which may be earlier, shared with a feed).
+        let started_at = options.started_at.unwrap_or_else(|| {
+            Utc::now() - chrono::Duration::from_std(start.elapsed()).unwrap_or_default()
+        });
         let mut header = Header::new(started_at).to_line();
         header.push('\n');
         sink.write_all(header.as_bytes()).map_err(io_err)?;
         sink.flush().map_err(io_err)?;
 
-        let shared = Arc::new(Shared::new(options.queue_capacity, start));
+        let shared = Arc::new(EventQueue::new(options.queue_capacity, start));
         let (wake_tx, wake_rx) = bounded::<()>(1);
         let (stop_tx, stop_rx) = bounded::<()>(1);
         let h = shared.clone();
@@ -112,7 +116,12 @@ impl Recorder {
             .attach_prefix(
                 options.handler_id.as_str(),
                 &[] as &[&str],
-                move |name, m, md, _| h.push(name, m, md, &wake_tx),
+                move |name, m, md, _| match h.push(name, m, md) {
+                    Pushed::Queued => {}
+                    Pushed::QueuedHalfFull | Pushed::Dropped => {
+                        let _ = wake_tx.try_send(());
+                    }
+                },
                 Value::Null,
             )
             .map_err(|e| LogError::Writer(e.to_string()))?;
@@ -127,13 +136,18 @@ impl Recorder {
             buf: Vec::with_capacity(BATCH_BYTES * 2),
             last_t_us: 0,
             stats: RecorderStats::default(),
-            spares: Vec::new(),
-            order: Vec::new(),
+            taken: Taken::default(),
         };
-        let thread = std::thread::Builder::new()
+        let thread = match std::thread::Builder::new()
             .name("rookery-recorder".into())
             .spawn(move || writer.run())
-            .map_err(io_err)?;
+        {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = telemetry.detach(options.handler_id.as_str());
+                return Err(io_err(e));
+            }
+        };
         Ok(RecorderHandle {
             telemetry: telemetry.clone(),
             id: HandlerId::from(options.handler_id),
@@ -153,7 +167,7 @@ pub struct RecorderHandle {
     path: PathBuf,
     stop: Option<Sender<()>>,
     thread: Option<JoinHandle<Result<RecorderStats, io::Error>>>,
-    shared: Arc<Shared>,
+    shared: Arc<EventQueue>,
 }
 
 impl RecorderHandle {
@@ -164,7 +178,12 @@ impl RecorderHandle {
 
     /// Events dropped so far because the queue was full.
     pub fn dropped(&self) -> u64 {
-        self.shared.dropped.load(Ordering::Relaxed)
+        self.shared.dropped()
+    }
+
+    /// Events queued and not yet taken by the writer.
+    pub fn pending(&self) -> usize {
+        self.shared.len()
     }
 
     /// Stops recording: detaches, drains the queue, flushes and closes the file.
@@ -229,100 +248,9 @@ impl Sink {
     }
 }
 
-/// One event's place in a [`Batch`]: its fields are `fields[at..at + n_m + n_md]`.
-struct Head {
-    t_us: u64,
-    name: EventName,
-    at: u32,
-    n_m: u16,
-    n_md: u16,
-}
-
-/// Events queued by the handler: flat storage, so queuing allocates nothing once warm.
-#[derive(Default)]
-struct Batch {
-    heads: Vec<Head>,
-    fields: Vec<Field>,
-}
-
-/// A shard on its own cache lines, so emitting threads do not share one lock.
-#[repr(align(128))]
-struct Shard(Mutex<Batch>);
-
-/// The queue between the handler and the writer: a few mutex-guarded shards (an emitting
-/// thread always uses the same one, so locks are uncontended), each bounded.
-struct Shared {
-    shards: Box<[Shard]>,
-    per_shard: usize,
-    dropped: AtomicU64,
-    start: Instant,
-}
-
-fn thread_slot() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed);
-    }
-    SLOT.try_with(|s| *s).unwrap_or(0)
-}
-
-impl Shared {
-    fn new(capacity: usize, start: Instant) -> Shared {
-        let n = std::thread::available_parallelism()
-            .map_or(4, |n| n.get() * 2)
-            .clamp(2, 32);
-        Shared {
-            shards: (0..n)
-                .map(|_| Shard(Mutex::new(Batch::default())))
-                .collect(),
-            per_shard: (capacity / n).max(1),
-            dropped: AtomicU64::new(0),
-            start,
-        }
-    }
-
-    /// The handler: O(1), never blocks on the writer (only on a shard lock the writer holds
-    /// for the time of a `mem::swap`).
-    #[inline]
-    fn push(&self, name: EventName, m: &[Field], md: &[Field], wake: &Sender<()>) {
-        let t_us = self.start.elapsed().as_micros() as u64;
-        let shard = &self.shards[thread_slot() % self.shards.len()];
-        let mut b = shard.0.lock().unwrap_or_else(|e| e.into_inner());
-        let (Ok(n_m), Ok(n_md), Ok(at)) = (
-            u16::try_from(m.len()),
-            u16::try_from(md.len()),
-            u32::try_from(b.fields.len()),
-        ) else {
-            drop(b);
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        if b.heads.len() >= self.per_shard {
-            drop(b);
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            let _ = wake.try_send(());
-            return;
-        }
-        b.fields.extend_from_slice(m);
-        b.fields.extend_from_slice(md);
-        b.heads.push(Head {
-            t_us,
-            name,
-            at,
-            n_m,
-            n_md,
-        });
-        let len = b.heads.len();
-        drop(b);
-        if len == self.per_shard / 2 {
-            let _ = wake.try_send(());
-        }
-    }
-}
-
 struct Writer {
     sink: Sink,
-    shared: Arc<Shared>,
+    shared: Arc<EventQueue>,
     wake: Receiver<()>,
     stop: Receiver<()>,
     reported: u64,
@@ -330,8 +258,7 @@ struct Writer {
     buf: Vec<u8>,
     last_t_us: u64,
     stats: RecorderStats,
-    spares: Vec<Batch>,
-    order: Vec<(u64, u32, u32)>,
+    taken: Taken,
 }
 
 /// How often the writer collects the shards when not woken.
@@ -369,48 +296,21 @@ impl Writer {
         }
     }
 
-    /// Takes every shard's batch (swapping in an empty one) and encodes them in time order.
+    /// Takes everything queued and encodes it in time order.
     fn collect(&mut self) -> io::Result<()> {
-        let mut batches: Vec<Batch> = Vec::with_capacity(self.shared.shards.len());
-        for shard in self.shared.shards.iter() {
-            let mut spare = self.spares.pop().unwrap_or_default();
-            {
-                let mut b = shard.0.lock().unwrap_or_else(|e| e.into_inner());
-                if b.heads.is_empty() {
-                    self.spares.push(spare);
-                    continue;
-                }
-                std::mem::swap(&mut *b, &mut spare);
-            }
-            batches.push(spare);
-        }
-        // Each shard is in time order already (one thread, or a few); interleave the shards.
-        self.order.clear();
-        for (bi, b) in batches.iter().enumerate() {
-            for (hi, h) in b.heads.iter().enumerate() {
-                self.order.push((h.t_us, bi as u32, hi as u32));
+        let mut taken = std::mem::take(&mut self.taken);
+        self.shared.take(&mut taken);
+        let mut result = Ok(());
+        for i in 0..taken.len() {
+            let (t, name, m, md) = taken.get(i);
+            self.encode(t, name, m, md);
+            if let Err(e) = self.write_if_full() {
+                result = Err(e);
+                break;
             }
         }
-        if batches.len() > 1 {
-            self.order.sort_by_key(|o| o.0);
-        }
-        let order = std::mem::take(&mut self.order);
-        for &(_, bi, hi) in &order {
-            let b = &batches[bi as usize];
-            let h = &b.heads[hi as usize];
-            let at = h.at as usize;
-            let m = &b.fields[at..at + h.n_m as usize];
-            let md = &b.fields[at + h.n_m as usize..at + h.n_m as usize + h.n_md as usize];
-            self.encode(h.t_us, h.name, m, md);
-            self.write_if_full()?;
-        }
-        self.order = order;
-        for mut b in batches {
-            b.heads.clear();
-            b.fields.clear();
-            self.spares.push(b);
-        }
-        Ok(())
+        self.taken = taken;
+        result
     }
 
     fn encode(&mut self, t_us: u64, name: EventName, m: &[Field], md: &[Field]) {
@@ -425,9 +325,9 @@ impl Writer {
     }
 
     fn note_dropped(&mut self) {
-        let total = self.shared.dropped.load(Ordering::Relaxed);
+        let total = self.shared.dropped();
         if total > self.reported {
-            let t = (self.shared.start.elapsed().as_micros() as u64).max(self.last_t_us);
+            let t = self.shared.now_us().max(self.last_t_us);
             self.last_t_us = t;
             let m = [(Key::new_static("count"), Value::from(total - self.reported))];
             let md = [(Key::new_static("total"), Value::from(total))];

@@ -1,69 +1,55 @@
 //! The live feed: a telemetry handler that queues every event for the UI thread.
 //!
-//! The handler does O(1) work in the emitting thread: it copies the event into a bounded
-//! channel with `try_send` and counts what does not fit. The UI thread calls
+//! The handler does O(1) work in the emitting thread: it copies the event into a bounded queue
+//! (per-thread shards of reused flat buffers, see `queue.rs`; no allocation once warm, never
+//! waiting for the UI) and counts what does not fit. The UI thread calls
 //! [`LiveFeed::drain_into`] once per frame; the drop count surfaces in
 //! [`MonitorState::dropped`].
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, TrySendError, bounded};
-use smol_str::SmolStr;
-
-use super::{LoggedEvent, MonitorState};
+use super::queue::{EventQueue, Taken};
+use super::{EventRef, MonitorState};
 use crate::telemetry::{Fields, HandlerId, Telemetry, TelemetryError, Value};
 
 /// Queue capacity used by [`LiveFeed::attach_default`].
-pub const DEFAULT_FEED_CAPACITY: usize = 65_536;
+pub const DEFAULT_FEED_CAPACITY: usize = 1 << 15;
 
 /// A handler attached to every event of a registry, and the receiving end of its queue.
 /// Detaches on drop.
 pub struct LiveFeed {
     telemetry: Telemetry,
     id: HandlerId,
-    rx: Receiver<LoggedEvent>,
-    dropped: Arc<AtomicU64>,
-    start: Instant,
+    queue: Arc<EventQueue>,
+    taken: Mutex<Taken>,
 }
 
 impl LiveFeed {
-    /// Attaches under `id` to every event (`attach_prefix` with the empty prefix). `t_us` of
-    /// each event is measured from `start`.
+    /// Attaches under `id` to every event (`attach_prefix` with the empty prefix). `capacity`
+    /// is per emitting-thread shard (see the module docs); `t_us` of
+    /// each event is measured from `start` (share it with a recorder so both agree).
     pub fn attach(
         telemetry: &Telemetry,
         id: &str,
         capacity: usize,
         start: Instant,
     ) -> Result<LiveFeed, TelemetryError> {
-        let (tx, rx) = bounded::<LoggedEvent>(capacity.max(1));
-        let dropped = Arc::new(AtomicU64::new(0));
-        let d = dropped.clone();
+        let queue = Arc::new(EventQueue::new(capacity, start));
+        let q = queue.clone();
         telemetry.attach_prefix(
             id,
             &[] as &[&str],
             move |name, m, md, _| {
-                let ev = LoggedEvent {
-                    t_us: start.elapsed().as_micros() as u64,
-                    node: md.get_str("node").map(SmolStr::new),
-                    name,
-                    measurements: m.to_vec(),
-                    metadata: md.to_vec(),
-                };
-                if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(ev)
-                {
-                    d.fetch_add(1, Ordering::Relaxed);
-                }
+                q.push(name, m, md);
             },
             Value::Null,
         )?;
         Ok(LiveFeed {
             telemetry: telemetry.clone(),
             id: HandlerId::from(id),
-            rx,
-            dropped,
-            start,
+            queue,
+            taken: Mutex::new(Taken::default()),
         })
     }
 
@@ -78,44 +64,43 @@ impl LiveFeed {
         )
     }
 
-    /// Applies every queued event to `state` and updates its dropped count. Returns how many
-    /// events were applied.
+    /// Applies every queued event to `state`, in time order, and updates its dropped count.
+    /// Returns how many events were applied.
     pub fn drain_into(&self, state: &mut MonitorState) -> usize {
-        let mut n = 0;
-        while let Ok(ev) = self.rx.try_recv() {
-            state.apply(&ev.as_ref());
-            n += 1;
+        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+        self.queue.take(&mut taken);
+        for i in 0..taken.len() {
+            let (t_us, name, measurements, metadata) = taken.get(i);
+            state.apply(&EventRef {
+                t_us,
+                node: metadata.get_str("node"),
+                name,
+                measurements,
+                metadata,
+            });
         }
         state.set_dropped(self.dropped());
-        n
-    }
-
-    /// Like [`drain_into`](Self::drain_into), but stops after `max` events so one frame never
-    /// takes too long.
-    pub fn drain_at_most(&self, state: &mut MonitorState, max: usize) -> usize {
-        let mut n = 0;
-        while n < max {
-            let Ok(ev) = self.rx.try_recv() else { break };
-            state.apply(&ev.as_ref());
-            n += 1;
-        }
-        state.set_dropped(self.dropped());
-        n
+        taken.len()
     }
 
     /// Events dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.queue.dropped()
     }
 
     /// Events waiting in the queue.
     pub fn pending(&self) -> usize {
-        self.rx.len()
+        self.queue.len()
     }
 
     /// The instant `t_us = 0` refers to.
     pub fn start(&self) -> Instant {
-        self.start
+        self.queue.start()
+    }
+
+    /// Microseconds since [`start`](Self::start), now (the live "current time" of a run).
+    pub fn now_us(&self) -> u64 {
+        self.queue.now_us()
     }
 }
 

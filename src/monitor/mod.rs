@@ -26,6 +26,7 @@ mod event;
 mod feed;
 mod kinds;
 mod nodes;
+pub(crate) mod queue;
 mod series;
 mod summary;
 mod throttle;

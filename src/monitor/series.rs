@@ -135,6 +135,30 @@ impl Series {
             .collect()
     }
 
+    /// The `n` seconds ending at `end_sec` (inclusive), oldest first, as a live view wants
+    /// them: seconds after the latest written are 0 for a counter and the latest value for a
+    /// gauge; seconds before the kept window, before the first value or before second 0
+    /// are 0. Always `n` values, `n` capped at the capacity.
+    pub fn window(&self, end_sec: u64, n: usize) -> Vec<u64> {
+        let n = n.min(self.buckets.len());
+        let first = end_sec as i128 + 1 - n as i128;
+        (first..=end_sec as i128)
+            .map(|sec| u64::try_from(sec).map_or(0, |s| self.at(s)))
+            .collect()
+    }
+
+    /// The value of one absolute second (see [`window`](Self::window) for the fill rules).
+    pub fn at(&self, sec: u64) -> u64 {
+        match self.head {
+            Some(h) if sec > h => match self.kind {
+                SeriesKind::Counter => 0,
+                SeriesKind::Gauge => self.latest(),
+            },
+            Some(h) if h - sec < self.filled as u64 => self.buckets[self.slot(sec)],
+            _ => 0,
+        }
+    }
+
     /// Every kept second, oldest first.
     pub fn values(&self) -> Vec<u64> {
         self.last(self.buckets.len())
@@ -197,6 +221,17 @@ mod tests {
         s.set(4, 2);
         assert_eq!(s.values(), vec![5, 5, 5, 2]);
         assert_eq!(s.latest(), 2);
+    }
+
+    #[test]
+    fn window_fills_past_the_head() {
+        let mut c = Series::new(SeriesKind::Counter, 8);
+        c.add(5, 2);
+        assert_eq!(c.window(7, 4), vec![0, 2, 0, 0]);
+        let mut g = Series::new(SeriesKind::Gauge, 8);
+        g.set(5, 3);
+        assert_eq!(g.window(7, 4), vec![0, 3, 3, 3]);
+        assert_eq!(g.window(1, 3), vec![0, 0, 0]);
     }
 
     #[test]

@@ -197,9 +197,29 @@ impl<'a> ThrottleView<'a> {
         let s: SmallVec<[&Series; 2]> = self.counted.iter().map(|c| &c.request_series).collect();
         Series::merged(&s, n)
     }
+    /// Requests per second for the `n` seconds ending at `end_sec`, oldest first (a live view
+    /// passes the current second so idle seconds show as 0).
+    pub fn request_window(&self, end_sec: u64, n: usize) -> Vec<u64> {
+        window_sum(self.counted.iter().map(|c| &c.request_series), end_sec, n)
+    }
+    /// Executes per second for the `n` seconds ending at `end_sec`, oldest first.
+    pub fn execute_window(&self, end_sec: u64, n: usize) -> Vec<u64> {
+        window_sum(self.counted.iter().map(|c| &c.execute_series), end_sec, n)
+    }
     /// Executes per second over the last `n` seconds, oldest first.
     pub fn execute_series(&self, n: usize) -> Vec<u64> {
         let s: SmallVec<[&Series; 2]> = self.counted.iter().map(|c| &c.execute_series).collect();
         Series::merged(&s, n)
     }
+}
+
+fn window_sum<'a>(series: impl Iterator<Item = &'a Series>, end_sec: u64, n: usize) -> Vec<u64> {
+    let n = n.min(super::series::DEFAULT_SECONDS);
+    let mut out = vec![0; n];
+    for s in series {
+        for (o, v) in out.iter_mut().zip(s.window(end_sec, n)) {
+            *o += v;
+        }
+    }
+    out
 }

@@ -1,0 +1,212 @@
+//! The queue between a telemetry handler (any emitting thread) and one consumer thread (the
+//! recorder's writer, or the UI draining the live feed).
+//!
+//! Per-thread shards of flat storage behind uncontended locks: queuing an event copies its
+//! fields into a reused buffer (no allocation once warm), never waits for the consumer (only
+//! for the `mem::swap` the consumer does under the lock), and is bounded: an event that does
+//! not fit is counted in [`EventQueue::dropped`].
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use crate::telemetry::{EventName, Field, Fields, Value, monotonic_time};
+
+/// One event's place in a [`Batch`]: its fields are `fields[at..at + n_m + n_md]`.
+struct Head {
+    t_us: u64,
+    name: EventName,
+    at: u32,
+    n_m: u16,
+    n_md: u16,
+}
+
+/// Events of one shard: flat storage.
+#[derive(Default)]
+pub(crate) struct Batch {
+    heads: Vec<Head>,
+    fields: Vec<Field>,
+}
+
+/// A shard on its own cache lines, so emitting threads do not share one lock.
+#[repr(align(128))]
+struct Shard(Mutex<Batch>);
+
+/// What [`EventQueue::push`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    Queued,
+    /// Queued, and the shard is now half full: worth waking the consumer.
+    QueuedHalfFull,
+    /// Did not fit (counted).
+    Dropped,
+}
+
+pub(crate) struct EventQueue {
+    shards: Box<[Shard]>,
+    per_shard: usize,
+    dropped: AtomicU64,
+    start: Instant,
+    /// [`monotonic_time`] at `start`, in ns.
+    start_mono: i64,
+}
+
+fn thread_slot() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    SLOT.try_with(|s| *s).unwrap_or(0)
+}
+
+impl EventQueue {
+    /// A queue holding up to `capacity` events per shard (what one emitting thread sees; the
+    /// total is bounded by `capacity` times the shard count, twice the cores, at most 32);
+    /// `t_us` counts from `start`.
+    pub(crate) fn new(capacity: usize, start: Instant) -> EventQueue {
+        let n = std::thread::available_parallelism()
+            .map_or(4, |n| n.get() * 2)
+            .clamp(2, 32);
+        EventQueue {
+            shards: (0..n)
+                .map(|_| Shard(Mutex::new(Batch::default())))
+                .collect(),
+            per_shard: capacity.max(1),
+            dropped: AtomicU64::new(0),
+            start,
+            start_mono: monotonic_time() - start.elapsed().as_nanos() as i64,
+        }
+    }
+
+    pub(crate) fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// Microseconds since `start`, now.
+    pub(crate) fn now_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
+    /// Events that did not fit.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Queues one event (the handler's whole work).
+    #[inline]
+    pub(crate) fn push(&self, name: EventName, m: &[Field], md: &[Field]) -> Pushed {
+        // Engine events carry the emitter's own `monotonic_time` (ns): use it rather than read
+        // the clock again. A value from another clock is bounded in `take`.
+        let t_us = match md.lookup("monotonic_time") {
+            Some(Value::Int(ns)) if *ns >= self.start_mono => {
+                ((ns - self.start_mono) / 1000) as u64
+            }
+            _ => self.now_us(),
+        };
+        let shard = &self.shards[thread_slot() % self.shards.len()];
+        let mut b = shard.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (Ok(n_m), Ok(n_md), Ok(at), true) = (
+            u16::try_from(m.len()),
+            u16::try_from(md.len()),
+            u32::try_from(b.fields.len() + m.len() + md.len()),
+            b.heads.len() < self.per_shard,
+        ) else {
+            drop(b);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return Pushed::Dropped;
+        };
+        let at = at - (m.len() + md.len()) as u32;
+        b.fields.extend_from_slice(m);
+        b.fields.extend_from_slice(md);
+        b.heads.push(Head {
+            t_us,
+            name,
+            at,
+            n_m,
+            n_md,
+        });
+        let len = b.heads.len();
+        drop(b);
+        if len == self.per_shard / 2 {
+            Pushed::QueuedHalfFull
+        } else {
+            Pushed::Queued
+        }
+    }
+
+    /// Events waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.0.lock().map_or(0, |b| b.heads.len()))
+            .sum()
+    }
+
+    /// Takes everything queued (swapping in buffers from `into.spares`) and orders it by time.
+    pub(crate) fn take(&self, into: &mut Taken) {
+        into.recycle();
+        for shard in self.shards.iter() {
+            let mut spare = into.spares.pop().unwrap_or_default();
+            {
+                let mut b = shard.0.lock().unwrap_or_else(|e| e.into_inner());
+                if b.heads.is_empty() {
+                    into.spares.push(spare);
+                    continue;
+                }
+                std::mem::swap(&mut *b, &mut spare);
+            }
+            into.batches.push(spare);
+        }
+        // No event can be later than now: a `monotonic_time` from another clock sorts first
+        // and is then clamped by the consumer's non-decreasing rule.
+        let now_us = self.now_us();
+        for (bi, b) in into.batches.iter().enumerate() {
+            for (hi, h) in b.heads.iter().enumerate() {
+                let t = if h.t_us > now_us { 0 } else { h.t_us };
+                into.order.push((t, bi as u32, hi as u32));
+            }
+        }
+        // Each shard is in time order already (one thread, or a few); interleave the shards.
+        if into.batches.len() > 1 {
+            into.order.sort_by_key(|o| o.0);
+        }
+    }
+}
+
+/// Events taken from an [`EventQueue`], in time order; reuse it so buffers are recycled.
+#[derive(Default)]
+pub(crate) struct Taken {
+    batches: Vec<Batch>,
+    spares: Vec<Batch>,
+    order: Vec<(u64, u32, u32)>,
+}
+
+impl Taken {
+    fn recycle(&mut self) {
+        for mut b in self.batches.drain(..) {
+            b.heads.clear();
+            b.fields.clear();
+            self.spares.push(b);
+        }
+        self.order.clear();
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// The `i`-th event in time order: `(t_us, name, measurements, metadata)`.
+    pub(crate) fn get(&self, i: usize) -> (u64, EventName, &[Field], &[Field]) {
+        let (t, bi, hi) = self.order[i];
+        let b = &self.batches[bi as usize];
+        let h = &b.heads[hi as usize];
+        let at = h.at as usize;
+        let mid = at + h.n_m as usize;
+        (
+            t,
+            h.name,
+            &b.fields[at..mid],
+            &b.fields[mid..mid + h.n_md as usize],
+        )
+    }
+}
