@@ -3,10 +3,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
 pub mod replay;
+pub mod run;
+pub mod sink;
 
 /// Rookery: watch and steer an Amoc-style load test from your terminal.
 ///
@@ -32,8 +35,8 @@ pub struct RunArgs {
     /// Scenario to run.
     #[arg(long, default_value = "demo")]
     pub scenario: String,
-    /// Virtual users to add at the start.
-    #[arg(long)]
+    /// Virtual users to add at the start [default: 40].
+    #[arg(long, value_name = "N")]
     pub users: Option<u64>,
     /// Simulated nodes in the cluster (the first is the master).
     #[arg(long, default_value_t = 3)]
@@ -44,9 +47,24 @@ pub struct RunArgs {
     /// Stop after this many seconds (default: run until stopped).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
-    /// No terminal UI: print the summary JSON on stdout when the run ends.
+    /// No terminal UI: print the summary JSON on stdout when the run ends (at --duration, or
+    /// on SIGINT/SIGTERM).
     #[arg(long)]
     pub headless: bool,
+    /// Set a scenario or engine setting, e.g. `--set user_rate=600` (repeatable; see
+    /// --list-settings). Overrides --settings and the ROOKERY_<NAME> environment variables.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    /// A TOML file of settings (`name = value` lines).
+    #[arg(long, value_name = "FILE")]
+    pub settings: Option<PathBuf>,
+    /// Print every setting of the scenario (description, type, default, the value it would
+    /// take now and where from) and exit.
+    #[arg(long)]
+    pub list_settings: bool,
+    /// Colour theme: dark, light, high-contrast, or a path to a theme file.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub theme: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -63,19 +81,44 @@ pub struct ReplayArgs {
     /// Count malformed lines instead of stopping at the first one.
     #[arg(long)]
     pub skip_bad_lines: bool,
+    /// Colour theme: dark, light, high-contrast, or a path to a theme file.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub theme: Option<String>,
 }
 
-/// Parses the command line and runs it.
+/// Users `rookery run` adds at the start when `--users` is not given.
+pub const DEFAULT_USERS: u64 = 40;
+
+/// Parses the command line and runs it with the built-in demo scenario.
 pub fn main() -> ExitCode {
+    main_with(vec![crate::engine::boxed(crate::demo::Demo::default())])
+}
+
+/// The whole Rookery command line (`run`, `replay`, `--headless`, `--record`, settings) with
+/// your own scenarios: `rookery run --scenario NAME` picks one by its name. With no command,
+/// runs the first scenario in the monitor.
+///
+/// ```no_run
+/// # use rookery::engine::{boxed, DynScenario};
+/// # use std::sync::Arc;
+/// # fn my_scenarios() -> Vec<Arc<dyn DynScenario>> { vec![boxed(rookery::demo::Demo::default())] }
+/// fn main() -> std::process::ExitCode {
+///     rookery::cli::main_with(my_scenarios())
+/// }
+/// ```
+pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Run(RunArgs {
-        scenario: "demo".into(),
-        nodes: 3,
-        ..RunArgs::default()
-    })) {
-        Command::Run(_) => {
-            Err("`rookery run` is not built yet: the engine and monitor are in progress".to_owned())
-        }
+    let command = cli.command.unwrap_or_else(|| {
+        Command::Run(RunArgs {
+            scenario: scenarios
+                .first()
+                .map_or_else(|| "demo".to_owned(), |s| s.name().to_string()),
+            nodes: 3,
+            ..RunArgs::default()
+        })
+    });
+    let result = match command {
+        Command::Run(args) => run::run(&args, &scenarios),
         Command::Replay(args) => match replay::run(&args) {
             Err(e) if e.exit_code() == 2 => {
                 eprintln!("rookery: {e}");

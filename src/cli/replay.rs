@@ -82,15 +82,29 @@ pub fn warning_lines(stats: &ReadStats, state: &MonitorState) -> Vec<String> {
     out
 }
 
-/// Runs `rookery replay`. Only `--headless` is handled here; the on-screen replay belongs to
-/// the TUI.
+/// Runs `rookery replay`: the summary with `--headless`, otherwise the monitor at the
+/// recorded pace (scaled by `--speed`).
 pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
     if !args.headless {
-        // Validate the arguments even so, so usage errors are reported the same way.
-        options(args)?;
-        return Err(ReplayError::Other(
-            "the on-screen replay is not wired in yet; use `rookery replay --headless`".into(),
-        ));
+        let (opts, speed) = options(args)?;
+        let tui = crate::tui::TuiOptions::load(args.theme.as_deref())
+            .map_err(|e| ReplayError::Other(e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ReplayError::Other(format!("cannot start the async runtime: {e}")))?;
+        return runtime.block_on(async {
+            let replay = Replay::open(
+                &args.files,
+                opts,
+                speed,
+                tokio::time::Instant::now().into_std(),
+            )?;
+            crate::tui::run_replay(replay, tui)
+                .await
+                .map(|_| ())
+                .map_err(|e| ReplayError::Other(e.to_string()))
+        });
     }
     let (summary, state, stats) = summarize(args)?;
     for w in warning_lines(&stats, &state) {

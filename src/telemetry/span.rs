@@ -162,7 +162,17 @@ impl Telemetry {
         f: impl FnOnce() -> (R, SpanStop),
     ) -> R {
         let span = self.span_start(prefix, start_metadata);
-        match catch_unwind(AssertUnwindSafe(f)) {
+        self.end_span(span, start_metadata, catch_unwind(AssertUnwindSafe(f)))
+    }
+
+    /// Emits stop for a result, or exception for a panic (which then continues).
+    fn end_span<R>(
+        &self,
+        span: ActiveSpan,
+        start_metadata: &[Field],
+        outcome: std::thread::Result<(R, SpanStop)>,
+    ) -> R {
+        match outcome {
             Ok((result, stop)) => {
                 span.stop(self, &stop.measurements, &stop.metadata);
                 result
@@ -211,22 +221,7 @@ impl Telemetry {
         Fut: Future<Output = (R, SpanStop)>,
     {
         let span = self.span_start(prefix, start_metadata);
-        match AssertUnwindSafe(fut).catch_unwind().await {
-            Ok((result, stop)) => {
-                span.stop(self, &stop.measurements, &stop.metadata);
-                result
-            }
-            Err(payload) => {
-                let reason = guard::panic_message(&*payload);
-                span.exception(
-                    self,
-                    start_metadata,
-                    "panic",
-                    reason,
-                    guard::take_last_panic_trace(),
-                );
-                resume_unwind(payload)
-            }
-        }
+        let outcome = AssertUnwindSafe(fut).catch_unwind().await;
+        self.end_span(span, start_metadata, outcome)
     }
 }

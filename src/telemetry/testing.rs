@@ -40,48 +40,37 @@ pub struct EventCollector {
 impl EventCollector {
     /// Attaches to `events` under a fresh unique id.
     pub fn attach(telemetry: &Telemetry, events: &[EventName]) -> EventCollector {
-        let (tx, rx) = unbounded();
-        let id = fresh_ref();
-        let reference = id.clone();
         // A fresh id cannot collide; a duplicate name in `events` is the caller's mistake and
         // leaves the collector attached to nothing, as Erlang's helper ignores the result.
-        let _ = telemetry.attach_many(
-            id.clone(),
-            events,
-            move |name, m, md, _| {
-                let _ = tx.send(Received {
-                    name,
-                    handler_ref: reference.clone(),
-                    measurements: m.to_vec(),
-                    metadata: md.to_vec(),
-                });
-            },
-            Value::Null,
-        );
-        EventCollector {
-            telemetry: telemetry.clone(),
-            id,
-            rx,
-        }
+        Self::attach_with(telemetry, |id, handler| {
+            let _ = telemetry.attach_many(id, events, handler, Value::Null);
+        })
     }
 
     /// Like [`attach`](Self::attach), to every event under `prefix`.
     pub fn attach_prefix(telemetry: &Telemetry, prefix: &[&str]) -> EventCollector {
+        Self::attach_with(telemetry, |id, handler| {
+            let _ = telemetry.attach_prefix(id, prefix, handler, Value::Null);
+        })
+    }
+
+    fn attach_with(
+        telemetry: &Telemetry,
+        attach: impl FnOnce(HandlerId, Box<dyn Fn(EventName, &[Field], &[Field], &Value) + Send + Sync>),
+    ) -> EventCollector {
         let (tx, rx) = unbounded();
         let id = fresh_ref();
         let reference = id.clone();
-        let _ = telemetry.attach_prefix(
+        attach(
             id.clone(),
-            prefix,
-            move |name, m, md, _| {
+            Box::new(move |name, m, md, _| {
                 let _ = tx.send(Received {
                     name,
                     handler_ref: reference.clone(),
                     measurements: m.to_vec(),
                     metadata: md.to_vec(),
                 });
-            },
-            Value::Null,
+            }),
         );
         EventCollector {
             telemetry: telemetry.clone(),

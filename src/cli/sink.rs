@@ -1,0 +1,92 @@
+//! The monitor's commands, carried out on the engine. The monitor never assumes they worked:
+//! what it shows comes from the engine's events (`[amoc, throttle, rate]` confirms a rate).
+
+use crate::engine::EngineHandle;
+use crate::engine::throttle::{GradualConfig, GradualRates, RampPlan, Rate, ThrottleConfig};
+use crate::tui::{Command, CommandSink};
+
+/// Sends the monitor's commands to an engine.
+pub struct EngineSink {
+    engine: EngineHandle,
+}
+
+impl EngineSink {
+    pub fn new(engine: EngineHandle) -> EngineSink {
+        EngineSink { engine }
+    }
+}
+
+impl CommandSink for EngineSink {
+    fn send(&self, command: Command) -> Result<(), String> {
+        let throttles = self.engine.services().throttles();
+        let interval_of = |name: &str| throttles.info(name).map(|i| i.interval_ms);
+        match command {
+            Command::SetRate {
+                throttle,
+                rate,
+                interval_ms,
+            } => {
+                let interval = match interval_ms {
+                    Some(i) => i,
+                    None => interval_of(&throttle).map_err(|e| e.to_string())?,
+                };
+                throttles
+                    .change_rate(&throttle, ThrottleConfig::new(Rate::Finite(rate), interval))
+                    .map_err(|e| e.to_string())
+            }
+            Command::Pause { throttle } => throttles
+                .pause(&throttle)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Command::Resume { throttle } => throttles
+                .resume(&throttle)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Command::StartRamp {
+                throttle,
+                to,
+                duration_ms,
+            } => {
+                let info = throttles.info(&throttle).map_err(|e| e.to_string())?;
+                let Rate::Finite(from) = info.rate else {
+                    return Err(format!("{throttle} is unlimited: set a rate before a ramp"));
+                };
+                throttles
+                    .change_rate_gradually(
+                        &throttle,
+                        GradualConfig {
+                            throttle: GradualRates::Rates {
+                                from,
+                                to,
+                                interval_ms: info.interval_ms,
+                            },
+                            plan: RampPlan::Duration { duration_ms },
+                        },
+                    )
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+            Command::AddUsers { count } => self
+                .engine
+                .add_users(count)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Command::RemoveUsers { count } => self
+                .engine
+                .remove_users(count, false)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Command::AddNode => self
+                .engine
+                .add_node()
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Command::KillNode { node } => self.engine.kill_node(&node).map_err(|e| e.to_string()),
+            Command::Quit => {
+                // The run ends with the monitor; a scenario that already stopped is fine.
+                let _ = self.engine.stop();
+                Ok(())
+            }
+        }
+    }
+}
