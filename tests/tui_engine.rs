@@ -1,5 +1,5 @@
 //! The monitor on the real engine (the built-in demo scenario, three nodes, virtual time):
-//! keys → commands through [`EngineSink`] → the engine's events → the screen.
+//! keys → commands through the engine's command sink (`cli::sink::EngineSink`) → the engine's events → the screen.
 
 mod tui_support;
 
@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use rookery::cli::sink::EngineSink;
 use rookery::demo::Demo;
 use rookery::engine::config::ExplicitSettings;
 use rookery::engine::{EngineHandle, EngineOptions, boxed};
 use rookery::monitor::{LiveFeed, MonitorState, Rate};
 use rookery::telemetry::Telemetry;
-use rookery::tui::{App, EngineSink, capture};
+use rookery::tui::{App, capture};
 use tokio::time::sleep;
 use tui_support::*;
 

@@ -1,32 +1,30 @@
-//! `rookery-tui-demo`: the monitor on the engine running the built-in demo scenario on three
-//! simulated nodes (what `rookery` with no arguments is to do), or on a replayed log: for
-//! trying the keys and for the tmux end-to-end test until the `rookery` command line is wired.
+//! `rookery-tui-demo`: a test harness for the monitor's terminal handling. It runs what
+//! `rookery` runs (the engine with the built-in demo scenario on three simulated nodes, in the
+//! monitor) and can panic on request, which `rookery` itself never should:
 //!
 //! ```text
 //! rookery-tui-demo [--theme NAME|PATH] [--users N]
 //!                  [--panic-when-file PATH] [--caught-panic-after-ms N]
-//! rookery-tui-demo --replay FILE [--speed X|max] [--theme NAME|PATH]
 //! ```
 //!
-//! `--panic-when-file` panics on purpose, outside any guarded section, once PATH exists (the
-//! end-to-end test creates it once the monitor is up, then checks that the terminal is restored
-//! and the message readable). `--caught-panic-after-ms` has a
-//! "virtual user" panic inside a guarded section and catches it, as the engine does: the
-//! monitor must stay up and the screen clean.
+//! `--panic-when-file` panics, outside any guarded section, once PATH exists (the end-to-end
+//! test creates it once the monitor is up, then checks that the terminal is restored and the
+//! message readable). `--caught-panic-after-ms` has a "virtual user" panic inside a guarded
+//! section and catches it, as the engine does: the monitor must stay up and the screen clean.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rookery::eventlog::{ReadOptions, Replay, Speed};
 use std::sync::Arc;
 
+use rookery::cli::sink::EngineSink;
 use rookery::demo::Demo;
 use rookery::engine::config::ExplicitSettings;
 use rookery::engine::{EngineHandle, EngineOptions, boxed};
 use rookery::monitor::LiveFeed;
 use rookery::telemetry::Telemetry;
 use rookery::telemetry::guard::guarded;
-use rookery::tui::{EngineSink, TuiOptions, run_live, run_replay};
+use rookery::tui::{TuiOptions, run_live};
 
 fn arg_value(args: &[String], flag: &str) -> Result<Option<String>, String> {
     match args.iter().position(|a| a == flag) {
@@ -61,23 +59,6 @@ fn crash_a_user_later(ms: u64) {
 async fn run(args: Vec<String>) -> Result<(), String> {
     let theme = arg_value(&args, "--theme")?;
     let opts = TuiOptions::load(theme.as_deref()).map_err(|e| e.to_string())?;
-    if let Some(file) = arg_value(&args, "--replay")? {
-        let speed: Speed = arg_value(&args, "--speed")?
-            .unwrap_or_else(|| "1".to_owned())
-            .parse()
-            .map_err(|e: rookery::eventlog::SpeedParseError| e.to_string())?;
-        let replay = Replay::open(
-            &[file.into()],
-            ReadOptions::default(),
-            speed,
-            Instant::now(),
-        )
-        .map_err(|e| e.to_string())?;
-        return run_replay(replay, opts)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string());
-    }
     rookery::tui::terminal::ensure_terminal().map_err(|e| format!("terminal: {e}"))?;
     let users = number(&args, "--users")?.unwrap_or(12);
     // The monitor listens before the engine starts, so it sees every start-up event.

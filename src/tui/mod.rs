@@ -14,14 +14,13 @@
 //!
 //! Layout: [`app`] (UI state and what keys do), [`view`] (state → `rookery-widgets`),
 //! [`keymap`]/[`keys`]/[`action`] (bindings), [`theme`], [`run`] (loop), [`terminal`] (restore
-//! guard), [`replay`], [`logging`] (tui-logger), [`engine_sink`] (commands to an
-//! [`EngineHandle`](crate::engine::EngineHandle)).
+//! guard), [`replay`], [`logging`] (tui-logger). The engine's [`CommandSink`] is
+//! `crate::cli::sink::EngineSink`.
 
 pub mod action;
 pub mod app;
 pub mod capture;
 pub mod command;
-pub mod engine_sink;
 pub mod input;
 pub mod keymap;
 pub mod keys;
@@ -37,7 +36,6 @@ pub mod view;
 pub use action::{Action, Section};
 pub use app::{App, AppOptions, Mode, ReplayCtl};
 pub use command::{Command, CommandSink, RecordingSink};
-pub use engine_sink::EngineSink;
 pub use input::{Input, InputKind};
 pub use keymap::{Keymap, KeymapError};
 pub use run::{Feed, LoopOutcome, TuiError, TuiOptions, run_live, run_loop, run_replay};
