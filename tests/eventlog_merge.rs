@@ -91,3 +91,13 @@ fn gzip_reads_the_same_as_plain() {
     assert_eq!(plain, gz);
     assert_eq!(gz.events, 274);
 }
+
+#[test]
+fn cluster_summary_snapshot() {
+    let mut r = MergedReader::open(&cluster(), ReadOptions::default()).expect("opens");
+    let mut s = MonitorState::new();
+    while let Some(ev) = r.next().expect("reads") {
+        s.apply(&ev.as_ref());
+    }
+    insta::assert_snapshot!("cluster_summary", s.summary().to_json_pretty());
+}

@@ -1,10 +1,10 @@
 //! Runs `tests/e2e/tmux_smoke.sh` against the monitor binary in a real terminal (tmux): live
 //! rate-up confirmed on screen, resize, quit; a caught user panic; an uncaught panic; a replay.
 //!
-//! The commands default to `rookery-tui-demo` (the monitor on the stand-in engine, and its
-//! `--replay`). Point them at `rookery` by setting `ROOKERY_E2E_CMD` (e.g.
-//! `target/debug/rookery`), `ROOKERY_E2E_REPLAY_CMD` (e.g. `target/debug/rookery replay
-//! assets/logs/amoc-sample.jsonl --speed max`); `ROOKERY_E2E_CAUGHT_CMD` and
+//! The live and replay phases run `rookery` itself (the built-in demo; `rookery replay
+//! assets/logs/amoc-sample.jsonl --speed max`); override with `ROOKERY_E2E_CMD` and
+//! `ROOKERY_E2E_REPLAY_CMD`. The panic phases use the `rookery-tui-demo` harness (the same
+//! monitor and engine, with panics on request): `ROOKERY_E2E_CAUGHT_CMD` and
 //! `ROOKERY_E2E_PANIC_CMD` need commands that panic on request (the latter once the file
 //! `ROOKERY_E2E_PANIC_FILE` exists); empty skips them.
 //! Without tmux the test fails under CI (`CI` set; `.ci/run` installs tmux) and is skipped
@@ -27,9 +27,10 @@ fn tmux_smoke() {
         return;
     }
     let root = env!("CARGO_MANIFEST_DIR");
+    let rookery = env!("CARGO_BIN_EXE_rookery");
     let demo = env!("CARGO_BIN_EXE_rookery-tui-demo");
     let var = |name: &str, default: String| std::env::var(name).unwrap_or(default);
-    let live = var("ROOKERY_E2E_CMD", demo.to_owned());
+    let live = var("ROOKERY_E2E_CMD", rookery.to_owned());
     let caught = var(
         "ROOKERY_E2E_CAUGHT_CMD",
         format!("{demo} --caught-panic-after-ms 300"),
@@ -42,7 +43,7 @@ fn tmux_smoke() {
     );
     let replay = var(
         "ROOKERY_E2E_REPLAY_CMD",
-        format!("{demo} --replay {root}/assets/logs/amoc-sample.jsonl --speed max"),
+        format!("{rookery} replay {root}/assets/logs/amoc-sample.jsonl --speed max"),
     );
     let out = Command::new("bash")
         .arg(format!("{root}/tests/e2e/tmux_smoke.sh"))

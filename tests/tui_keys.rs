@@ -103,6 +103,25 @@ fn pause_then_confirmed_paused() {
     let screen = capture::text(&app, &state, W, H);
     insta::assert_snapshot!("paused", screen);
     assert!(row(&screen, "messages").contains(" paused "));
+    // Six seconds later (other throttles keep the clock going) its rates have decayed to 0.
+    for t in (11_000..=16_000).step_by(500) {
+        apply(
+            &mut state,
+            t,
+            "node1",
+            &["amoc", "throttle", "request"],
+            &[("count", rookery::telemetry::Value::Int(1))],
+            &[("name", rookery::telemetry::Value::from("login"))],
+        );
+    }
+    app.observe(&state);
+    let later = capture::text(&app, &state, W, H);
+    assert!(
+        row(&later, "messages").contains("600 /1m       0.0     0.0      10 paused"),
+        "{}",
+        row(&later, "messages")
+    );
+
     // Pressing again resumes.
     app.handle_key(key('p'), &state);
     assert_eq!(

@@ -188,7 +188,11 @@ impl<'de> Visitor<'de> for LineVisitor {
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match &*key {
                 "t_us" => raw.t_us = Some(map.next_value()?),
-                "node" => raw.node = map.next_value::<Option<SmolStr>>()?,
+                "node" => {
+                    raw.node = map
+                        .next_value::<Option<std::borrow::Cow<'de, str>>>()?
+                        .map(SmolStr::new)
+                }
                 "event" => match map.next_value_seed(NameSeed)? {
                     Ok(n) => raw.event = Some(n),
                     Err(e) => raw.bad_event = Some(e),
@@ -224,7 +228,7 @@ impl<'de> DeserializeSeed<'de> for FieldsSeed {
                 let mut fields = Vec::with_capacity(self.0);
                 while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     let v: Value = map.next_value()?;
-                    fields.push((Key::new(k), v));
+                    fields.push((key(&k), v));
                 }
                 Ok(fields)
             }
@@ -238,6 +242,46 @@ impl<'de> DeserializeSeed<'de> for FieldsSeed {
         }
         d.deserialize_any(V(self.0))
     }
+}
+
+/// A key, without copying the common ones (a static key is a pointer).
+#[inline]
+fn key(k: &str) -> Key {
+    macro_rules! known {
+        ($($s:literal),*) => {
+            match k {
+                $($s => Key::new_static($s),)*
+                _ => Key::new(k),
+            }
+        };
+    }
+    known!(
+        "count",
+        "name",
+        "monotonic_time",
+        "system_time",
+        "duration",
+        "rate",
+        "interval",
+        "scenario",
+        "user_id",
+        "state",
+        "type",
+        "event",
+        "configured",
+        "log_level",
+        "msg",
+        "telemetry_span_context",
+        "return",
+        "kind",
+        "reason",
+        "stacktrace",
+        "nodes",
+        "setting",
+        "self",
+        "node",
+        "value"
+    )
 }
 
 /// Reads `event`: a non-empty array of valid segments. A bad name is reported as an inner

@@ -99,7 +99,10 @@ impl Recorder {
             Sink::Plain(file)
         };
         let start = options.start.unwrap_or_else(Instant::now);
-        let started_at = options.started_at.unwrap_or_else(Utc::now);
+        // `started_at` is the wall time of `start` (which may be earlier, shared with a feed).
+        let started_at = options.started_at.unwrap_or_else(|| {
+            Utc::now() - chrono::Duration::from_std(start.elapsed()).unwrap_or_default()
+        });
         let mut header = Header::new(started_at).to_line();
         header.push('\n');
         sink.write_all(header.as_bytes()).map_err(io_err)?;
@@ -135,10 +138,16 @@ impl Recorder {
             stats: RecorderStats::default(),
             taken: Taken::default(),
         };
-        let thread = std::thread::Builder::new()
+        let thread = match std::thread::Builder::new()
             .name("rookery-recorder".into())
             .spawn(move || writer.run())
-            .map_err(io_err)?;
+        {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = telemetry.detach(options.handler_id.as_str());
+                return Err(io_err(e));
+            }
+        };
         Ok(RecorderHandle {
             telemetry: telemetry.clone(),
             id: HandlerId::from(options.handler_id),

@@ -1,28 +1,30 @@
-//! `rookery-tui-demo`: the monitor on the stand-in engine (`rookery::tui::demo`), or on a
-//! replayed log, for trying the keys and for the tmux end-to-end test until `rookery` itself
-//! drives the real engine.
+//! `rookery-tui-demo`: a test harness for the monitor's terminal handling. It runs what
+//! `rookery` runs (the engine with the built-in demo scenario on three simulated nodes, in the
+//! monitor) and can panic on request, which `rookery` itself never should:
 //!
 //! ```text
 //! rookery-tui-demo [--theme NAME|PATH] [--users N]
 //!                  [--panic-when-file PATH] [--caught-panic-after-ms N]
-//! rookery-tui-demo --replay FILE [--speed X|max] [--theme NAME|PATH]
 //! ```
 //!
-//! `--panic-when-file` panics on purpose, outside any guarded section, once PATH exists (the
-//! end-to-end test creates it once the monitor is up, then checks that the terminal is restored
-//! and the message readable). `--caught-panic-after-ms` has a
-//! "virtual user" panic inside a guarded section and catches it, as the engine does: the
-//! monitor must stay up and the screen clean.
+//! `--panic-when-file` panics, outside any guarded section, once PATH exists (the end-to-end
+//! test creates it once the monitor is up, then checks that the terminal is restored and the
+//! message readable). `--caught-panic-after-ms` has a "virtual user" panic inside a guarded
+//! section and catches it, as the engine does: the monitor must stay up and the screen clean.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rookery::eventlog::{ReadOptions, Replay, Speed};
+use std::sync::Arc;
+
+use rookery::cli::sink::EngineSink;
+use rookery::demo::Demo;
+use rookery::engine::config::ExplicitSettings;
+use rookery::engine::{EngineHandle, EngineOptions, boxed};
 use rookery::monitor::LiveFeed;
 use rookery::telemetry::Telemetry;
 use rookery::telemetry::guard::guarded;
-use rookery::tui::demo::DemoEngine;
-use rookery::tui::{TuiOptions, run_live, run_replay};
+use rookery::tui::{TuiOptions, run_live};
 
 fn arg_value(args: &[String], flag: &str) -> Result<Option<String>, String> {
     match args.iter().position(|a| a == flag) {
@@ -57,32 +59,29 @@ fn crash_a_user_later(ms: u64) {
 async fn run(args: Vec<String>) -> Result<(), String> {
     let theme = arg_value(&args, "--theme")?;
     let opts = TuiOptions::load(theme.as_deref()).map_err(|e| e.to_string())?;
-    if let Some(file) = arg_value(&args, "--replay")? {
-        let speed: Speed = arg_value(&args, "--speed")?
-            .unwrap_or_else(|| "1".to_owned())
-            .parse()
-            .map_err(|e: rookery::eventlog::SpeedParseError| e.to_string())?;
-        let replay = Replay::open(
-            &[file.into()],
-            ReadOptions::default(),
-            speed,
-            Instant::now(),
-        )
-        .map_err(|e| e.to_string())?;
-        return run_replay(replay, opts)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string());
-    }
+    rookery::tui::terminal::ensure_terminal().map_err(|e| format!("terminal: {e}"))?;
     let users = number(&args, "--users")?.unwrap_or(12);
+    // The monitor listens before the engine starts, so it sees every start-up event.
     let telemetry = Telemetry::new();
     let feed = LiveFeed::attach_default(&telemetry).map_err(|e| e.to_string())?;
-    let engine = DemoEngine::new(telemetry, 3, users);
-    tokio::spawn(engine.clone().run());
+    let engine = EngineHandle::start(EngineOptions {
+        telemetry,
+        ..EngineOptions::default()
+    })
+    .map_err(|e| e.to_string())?;
+    engine
+        .start_scenario_with(
+            boxed(Demo::default()),
+            &ExplicitSettings::new().set("user_rate", "600"),
+            &|_| None,
+        )
+        .map_err(|e| e.to_string())?;
+    engine.add_users(users).map_err(|e| e.to_string())?;
+    let sink = Arc::new(EngineSink::new(engine));
     if let Some(ms) = number(&args, "--caught-panic-after-ms")? {
         crash_a_user_later(ms);
     }
-    let monitor = run_live(feed, engine, opts);
+    let monitor = run_live(feed, sink, opts);
     match arg_value(&args, "--panic-when-file")? {
         None => monitor.await.map(|_| ()).map_err(|e| e.to_string()),
         Some(path) => {

@@ -14,13 +14,13 @@
 //!
 //! Layout: [`app`] (UI state and what keys do), [`view`] (state → `rookery-widgets`),
 //! [`keymap`]/[`keys`]/[`action`] (bindings), [`theme`], [`run`] (loop), [`terminal`] (restore
-//! guard), [`replay`], [`logging`] (tui-logger), [`demo`] (a stand-in engine for demos/tests).
+//! guard), [`replay`], [`logging`] (tui-logger). The engine's [`CommandSink`] is
+//! `crate::cli::sink::EngineSink`.
 
 pub mod action;
 pub mod app;
 pub mod capture;
 pub mod command;
-pub mod demo;
 pub mod input;
 pub mod keymap;
 pub mod keys;

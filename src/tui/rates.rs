@@ -54,17 +54,28 @@ impl EventRates {
     }
 }
 
-/// The recent per-second rate of a per-second series: the mean of the last complete seconds
-/// (all but the newest, which is still filling), or the newest alone when it is all there is.
-pub fn recent_rate(series: &[u64]) -> f64 {
-    match series.len() {
-        0 => 0.0,
-        1 => series[0] as f64,
-        n => {
-            let complete = &series[n.saturating_sub(WINDOW_S as usize + 1)..n - 1];
-            complete.iter().sum::<u64>() as f64 / complete.len() as f64
-        }
+/// The second of event time the screen is at: the latest event's.
+pub fn now_sec(state: &MonitorState) -> u64 {
+    state.last_t_us() / 1_000_000
+}
+
+/// Seconds of per-second values the rate columns need: the window plus the filling second.
+pub const RATE_SPAN: usize = WINDOW_S as usize + 1;
+
+/// The recent per-second rate from `window`, the [`RATE_SPAN`] seconds ending at `now_sec`
+/// (oldest first, as `Series::window` gives them): the mean of the complete seconds (all but
+/// the newest, which is still filling), never counting seconds before the run began; at the
+/// very start, the filling second alone. A series that went quiet decays to 0.
+pub fn recent_rate(window: &[u64], now_sec: u64) -> f64 {
+    let Some((&filling, before)) = window.split_last() else {
+        return 0.0;
+    };
+    let complete = (now_sec as usize).min(before.len());
+    if complete == 0 {
+        return filling as f64;
     }
+    let slice = &before[before.len() - complete..];
+    slice.iter().sum::<u64>() as f64 / complete as f64
 }
 
 #[cfg(test)]
@@ -72,10 +83,11 @@ mod tests {
     use super::recent_rate;
 
     #[test]
-    fn recent_rate_skips_the_filling_second() {
-        assert_eq!(recent_rate(&[]), 0.0);
-        assert_eq!(recent_rate(&[7]), 7.0);
-        assert_eq!(recent_rate(&[10, 20, 1]), 15.0);
-        assert_eq!(recent_rate(&[100, 1, 2, 3, 4, 5, 0]), 3.0);
+    fn recent_rate_skips_the_filling_second_and_the_time_before_the_run() {
+        assert_eq!(recent_rate(&[], 9), 0.0);
+        assert_eq!(recent_rate(&[0, 0, 0, 0, 0, 7], 0), 7.0);
+        assert_eq!(recent_rate(&[0, 0, 0, 10, 20, 1], 2), 15.0);
+        assert_eq!(recent_rate(&[1, 2, 3, 4, 5, 0], 60), 3.0);
+        assert_eq!(recent_rate(&[0, 0, 0, 0, 0, 0], 60), 0.0, "went quiet");
     }
 }

@@ -28,11 +28,7 @@ impl TerminalGuard {
     ///
     /// Refuses when stdout is not a terminal (a pipe, a CI log): use the headless mode there.
     pub fn enter() -> std::io::Result<TerminalGuard> {
-        if !stdout().is_terminal() {
-            return Err(std::io::Error::other(
-                "stdout is not a terminal: the monitor needs one (use --headless for a summary)",
-            ));
-        }
+        ensure_terminal()?;
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if !is_guarded() {
@@ -59,6 +55,18 @@ impl Drop for TerminalGuard {
     fn drop(&mut self) {
         // Best effort: nothing useful can be done if the terminal is gone.
         let _ = ratatui::try_restore();
+    }
+}
+
+/// Fails with a clear message when stdout is not a terminal (a pipe, a CI log). Check it before
+/// starting an engine for the monitor.
+pub fn ensure_terminal() -> std::io::Result<()> {
+    if stdout().is_terminal() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(
+            "stdout is not a terminal: the monitor needs one (use --headless for a summary)",
+        ))
     }
 }
 

@@ -11,9 +11,10 @@
 #
 # Commands (relative to the repository root; each phase is skipped when its variable is set to
 # an empty string):
-#   ROOKERY_E2E_CMD          live monitor   (default: target/debug/rookery-tui-demo, the
-#                                            stand-in engine; the live demo: target/debug/rookery)
-#   ROOKERY_E2E_CAUGHT_CMD   live monitor whose engine catches a user panic
+#   ROOKERY_E2E_CMD          live monitor   (default: target/debug/rookery, the built-in demo
+#                                            scenario on 3 simulated nodes)
+#   ROOKERY_E2E_CAUGHT_CMD   live monitor whose engine catches a user panic (default: the
+#                            test harness target/debug/rookery-tui-demo, which can panic on request)
 #   ROOKERY_E2E_PANIC_CMD    live monitor that panics once the file $ROOKERY_E2E_PANIC_FILE
 #                            exists (the script creates it when the panes are up)
 #   ROOKERY_E2E_REPLAY_CMD   replay of assets/logs/amoc-sample.jsonl at max speed
@@ -24,12 +25,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 DEMO=target/debug/rookery-tui-demo
-CMD=${1:-${ROOKERY_E2E_CMD-$DEMO}}
+CMD=${1:-${ROOKERY_E2E_CMD-target/debug/rookery}}
 CAUGHT_CMD=${ROOKERY_E2E_CAUGHT_CMD-$DEMO --caught-panic-after-ms 300}
 CONF=$(mktemp -d)
 PANIC_FILE=${ROOKERY_E2E_PANIC_FILE:-$CONF/panic-now}
 PANIC_CMD=${ROOKERY_E2E_PANIC_CMD-$DEMO --panic-when-file $PANIC_FILE}
-REPLAY_CMD=${ROOKERY_E2E_REPLAY_CMD-$DEMO --replay assets/logs/amoc-sample.jsonl --speed max}
+REPLAY_CMD=${ROOKERY_E2E_REPLAY_CMD-target/debug/rookery replay assets/logs/amoc-sample.jsonl --speed max}
 THROTTLE=${ROOKERY_E2E_THROTTLE:-messages}
 TIMEOUT=${ROOKERY_E2E_TIMEOUT:-15}
 OUT=${ROOKERY_E2E_OUT:-target/e2e}

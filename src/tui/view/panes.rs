@@ -19,7 +19,9 @@ pub fn users(area: Rect, buf: &mut Buffer, _app: &App, state: &MonitorState, sty
         .iter()
         .map(|n| (n.name.as_str(), n.running().max(0) as u64))
         .collect();
-    let history = u.running_series.last(area.width as usize);
+    let history = u
+        .running_series
+        .window(crate::tui::rates::now_sec(state), area.width as usize);
     UsersPane {
         counts: UserCounts {
             running: u.running().max(0) as u64,

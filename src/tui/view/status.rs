@@ -8,7 +8,7 @@ use rookery_widgets::{StatusBar, Styles};
 use crate::monitor::MonitorState;
 use crate::tui::action::Action;
 use crate::tui::app::App;
-use crate::tui::rates::recent_rate;
+use crate::tui::rates::{RATE_SPAN, now_sec, recent_rate};
 
 /// Draws the pane into `area`.
 pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, styles: &Styles) {
@@ -49,7 +49,10 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, sty
     StatusBar {
         mode,
         elapsed_s: state.duration_s(),
-        events_per_s: recent_rate(&state.event_series().last(6)),
+        events_per_s: {
+            let now = now_sec(state);
+            recent_rate(&state.event_series().window(now, RATE_SPAN), now)
+        },
         events_total: state.events(),
         dropped: state.dropped() + state.recorder_dropped(),
         failures: state.handler_failures(),

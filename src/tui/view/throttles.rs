@@ -9,7 +9,7 @@ use rookery_widgets::{Styles, ThrottleRow, ThrottleState, ThrottleTable};
 
 use crate::monitor::{MonitorState, Rate};
 use crate::tui::app::App;
-use crate::tui::rates::recent_rate;
+use crate::tui::rates::{RATE_SPAN, now_sec, recent_rate};
 
 /// Seconds of history behind each row's sparkline.
 const HISTORY_S: usize = 60;
@@ -24,12 +24,14 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, sty
         _ => 0,
     };
     let views: Vec<_> = state.throttles().skip(first).take(visible.max(1)).collect();
+    // Every window ends at the screen's "now", so a throttle that went quiet shows zeros.
+    let now = now_sec(state);
     let data: Vec<(Vec<u64>, Vec<u64>, Option<String>)> = views
         .iter()
         .map(|t| {
             (
-                t.request_series(6),
-                t.execute_series(HISTORY_S),
+                t.request_window(now, RATE_SPAN),
+                t.execute_window(now, HISTORY_S),
                 app.pending.marker(t.name()),
             )
         })
@@ -45,8 +47,8 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, sty
                 Some(Rate::Finite(r)) => ShownRate::Finite(r.max(0.0).round() as u64),
             },
             interval_ms: t.interval_ms().map(|i| i.max(0) as u64),
-            requests_per_s: recent_rate(req),
-            executes_per_s: recent_rate(exec),
+            requests_per_s: recent_rate(req, now),
+            executes_per_s: recent_rate(&exec[exec.len().saturating_sub(RATE_SPAN)..], now),
             backlog: t.backlog(),
             state: if t.paused() == Some(true) {
                 ThrottleState::Paused
