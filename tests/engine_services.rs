@@ -221,3 +221,32 @@ async fn losing_the_master_ends_users_waiting_on_user_rate() {
     .await
     .unwrap();
 }
+
+/// A killed node's users report their ends after its `nodedown`; the monitor must keep it down
+/// (it was shown up again before), and a node added later must show up.
+#[tokio::test(start_paused = true)]
+async fn the_monitor_keeps_a_killed_node_down_while_its_users_report_their_end() {
+    let t = Telemetry::new();
+    let feed = rookery::monitor::LiveFeed::attach_default(&t).unwrap();
+    let (e, pairs) = engine(&t);
+    // Users start at once and then wait on a throttle of one message a second: running.
+    let explicit = ExplicitSettings::new()
+        .set("user_rate", "infinity")
+        .set("message_rate", "1");
+    e.start_scenario_with(boxed(Chatty { pairs }), &explicit, &|_| None)
+        .unwrap();
+    e.add_users(10).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(e.user_counts().running >= 8);
+    e.kill_node("node3").unwrap();
+    let added = e.add_node().unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut state = rookery::monitor::MonitorState::new();
+    feed.drain_into(&mut state);
+    let up = |name: &str| state.nodes().iter().find(|n| n.name == name).map(|n| n.up);
+    assert_eq!(up("node3"), Some(false));
+    assert_eq!(up("node2"), Some(true));
+    assert_eq!(up(&added), Some(true));
+    let summary = serde_json::to_value(state.summary()).unwrap();
+    assert_eq!(summary["nodes"]["node3"], "down");
+}

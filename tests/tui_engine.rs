@@ -121,9 +121,8 @@ async fn keys_drive_the_engine_and_the_screen_shows_its_events() {
         screen.contains("cluster.nodedown"),
         "the nodedown events arrived:\n{screen}"
     );
-    // (node3 shows "up" again here: the engine reports its cancelled users' exceptions from
-    // node3 after the nodedown, and MonitorState takes any event from a node as a sign of
-    // life. Reported to the integrator; the TUI draws what the state says.)
+    // node3's cancelled users report their ends after its nodedown; it stays down.
+    assert!(node3.contains(" down "), "node3 is shown down: {node3}");
 
     // A ramp starts (its first step is a rate event).
     app.handle_key(key('g'), &state);

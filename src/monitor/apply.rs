@@ -76,7 +76,9 @@ impl MonitorState {
         if node != NO_NODE {
             let n = &mut self.nodes[node as usize];
             n.events += 1;
-            n.up = true;
+            if !n.reported_down {
+                n.up = true;
+            }
         }
 
         match kind {
@@ -364,6 +366,12 @@ impl MonitorState {
         push_bounded(&mut self.warnings, w);
     }
 
+    fn set_up(&mut self, node: NodeIdx, up: bool) {
+        let n = &mut self.nodes[node as usize];
+        n.up = up;
+        n.reported_down = !up;
+    }
+
     fn cluster_event(&mut self, k: ClusterKind, node: NodeIdx, md: &[Field]) {
         self.cluster_counts[k as usize] += 1;
         let master = md.get_str("master").map(SmolStr::new).or_else(|| {
@@ -384,15 +392,19 @@ impl MonitorState {
         let up = k == ClusterKind::ConnectNodes;
         for n in &listed {
             let i = self.node_index(n);
-            self.nodes[i as usize].up = up;
+            self.set_up(i, up);
+        }
+        if up && node != NO_NODE {
+            // A node that reports a connection is itself up.
+            self.set_up(node, true);
         }
         if k == ClusterKind::MasterNodeDown {
             if let Some(m) = self.master {
-                self.nodes[m as usize].up = false;
+                self.set_up(m, false);
             }
             // The node that reports it halts right after (Amoc's erlang:halt()).
             if node != NO_NODE {
-                self.nodes[node as usize].up = false;
+                self.set_up(node, false);
             }
         }
     }

@@ -13,8 +13,12 @@ pub const NO_NODE: NodeIdx = u32::MAX;
 #[derive(Clone, Debug)]
 pub struct NodeState {
     pub name: SmolStr,
-    /// Up unless a cluster event said it went down (and it has not spoken since).
+    /// Up unless a cluster event said it went down; then only a `connect_nodes` that lists it
+    /// (or that it emits) brings it back. Events that a dead node's users emit as they are
+    /// cancelled (after its `nodedown`) do not.
     pub up: bool,
+    /// A cluster event reported this node down.
+    pub reported_down: bool,
     /// Events emitted by this node.
     pub events: u64,
     /// `[amoc, controller, users]` totals on this node.
@@ -33,6 +37,7 @@ impl NodeState {
         NodeState {
             name,
             up: true,
+            reported_down: false,
             events: 0,
             added: 0,
             removed: 0,
