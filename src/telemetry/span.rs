@@ -73,20 +73,26 @@ impl ActiveSpan {
     /// Emits `prefix ++ [stop]`.
     pub fn stop(self, telemetry: &Telemetry, extra_measurements: &[Field], metadata: &[Field]) {
         let now = monotonic_time();
+        let timing = [
+            (
+                Key::new_static("duration"),
+                Value::Int(now - self.start_time),
+            ),
+            (Key::new_static("monotonic_time"), Value::Int(now)),
+        ];
+        if extra_measurements.is_empty() {
+            emit_with_context(telemetry, self.names[1], &timing, metadata, &self.context);
+            return;
+        }
         let mut m: Buf = SmallVec::with_capacity(2 + extra_measurements.len());
-        m.push((
-            Key::new_static("duration"),
-            Value::Int(now - self.start_time),
-        ));
-        m.push((Key::new_static("monotonic_time"), Value::Int(now)));
+        m.extend(timing);
         m.extend(
             extra_measurements
                 .iter()
                 .filter(|(k, _)| k != "duration" && k != "monotonic_time")
                 .cloned(),
         );
-        let md = with_context(metadata, &self.context);
-        telemetry.execute(self.names[1], &m, &md);
+        emit_with_context(telemetry, self.names[1], &m, metadata, &self.context);
     }
 
     /// Emits `prefix ++ [exception]` with the start metadata and the failure's details.
@@ -114,21 +120,30 @@ impl ActiveSpan {
         md.push((Key::new_static("kind"), Value::from(kind)));
         md.push((Key::new_static("reason"), reason.into()));
         md.push((Key::new_static("stacktrace"), stacktrace));
-        let md = with_context(&md, &self.context);
-        telemetry.execute(self.names[2], &m, &md);
+        emit_with_context(telemetry, self.names[2], &m, &md, &self.context);
     }
 }
 
 /// Fields on the stack: spans build their events without allocating for up to 8 fields.
 type Buf = SmallVec<[Field; 8]>;
 
-fn with_context(metadata: &[Field], context: &Value) -> Buf {
+/// Executes `name` with `metadata` plus `telemetry_span_context` when it lacks one, building
+/// the fields in place (no copy at all when the caller already set the context).
+fn emit_with_context(
+    telemetry: &Telemetry,
+    name: EventName,
+    measurements: &[Field],
+    metadata: &[Field],
+    context: &Value,
+) {
+    if metadata.has(CONTEXT) {
+        telemetry.execute(name, measurements, metadata);
+        return;
+    }
     let mut md: Buf = SmallVec::with_capacity(metadata.len() + 1);
     md.extend(metadata.iter().cloned());
-    if !metadata.has(CONTEXT) {
-        md.push((Key::new_static(CONTEXT), context.clone()));
-    }
-    md
+    md.push((Key::new_static(CONTEXT), context.clone()));
+    telemetry.execute(name, measurements, &md);
 }
 
 fn next_context() -> Value {
@@ -149,8 +164,7 @@ impl Telemetry {
             (Key::new_static("monotonic_time"), Value::Int(start_time)),
             (Key::new_static("system_time"), Value::Int(system_time())),
         ];
-        let md = with_context(start_metadata, &context);
-        self.execute(names[0], &m, &md);
+        emit_with_context(self, names[0], &m, start_metadata, &context);
         ActiveSpan {
             names,
             start_time,
