@@ -316,7 +316,7 @@ fn pause_and_ramp_messages_set_throttle_flags() {
     let (_t, e, feed) = setup();
     let md = fields! {"name" => "t"};
     let mut s = MonitorState::new();
-    let mut step = |msg: &str, s: &mut MonitorState| {
+    let step = |msg: &str, s: &mut MonitorState| {
         e.emit_log(&THROTTLE_PROCESS, LogLevel::Info, msg, &md);
         feed.drain_into(s);
     };
