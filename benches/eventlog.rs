@@ -80,6 +80,29 @@ fn mix(n: usize) -> Vec<LoggedEvent> {
         .collect()
 }
 
+/// On-CPU time of this thread in ns (Linux `schedstat`), so figures taken on a shared, busy
+/// machine are not inflated by time spent waiting for a core. `None` where unavailable.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Times `iters` runs of `f` in on-CPU time (wall time if `schedstat` is missing).
+fn cpu_time(iters: u64, mut f: impl FnMut()) -> Duration {
+    let (c0, w0) = (thread_cpu_ns(), Instant::now());
+    for _ in 0..iters {
+        f();
+    }
+    match (c0, thread_cpu_ns()) {
+        (Some(a), Some(b)) if b > a => Duration::from_nanos(b - a),
+        _ => w0.elapsed(),
+    }
+}
+
 fn jsonl(events: &[LoggedEvent]) -> Vec<u8> {
     let mut out = Header::new(chrono::Utc::now()).to_line().into_bytes();
     out.push(b'\n');
@@ -126,7 +149,8 @@ fn read_reduce(c: &mut Criterion) {
         )
         .expect("header");
         let mut s = MonitorState::new();
-        while let Some(ev) = r.next().expect("reads") {
+        let mut ev = LoggedEvent::placeholder();
+        while r.next_into(&mut ev).expect("reads") {
             s.apply(&ev.as_ref());
         }
         black_box(s.events())
@@ -134,6 +158,13 @@ fn read_reduce(c: &mut Criterion) {
     let mut g = c.benchmark_group("read_reduce");
     g.throughput(Throughput::Elements(events.len() as u64));
     g.bench_function("events", |b| b.iter(|| run(data)));
+    g.bench_function("events_cpu_time", |b| {
+        b.iter_custom(|iters| {
+            cpu_time(iters, || {
+                run(data);
+            })
+        })
+    });
     g.throughput(Throughput::Bytes(data.len() as u64));
     g.bench_function("bytes", |b| b.iter(|| run(data)));
     g.finish();
@@ -174,6 +205,14 @@ fn record(c: &mut Criterion) {
                 emit_one(&e, i)
             })
         });
+        g.bench_function("emit_without_recorder_cpu_time", |b| {
+            b.iter_custom(|iters| {
+                cpu_time(iters, || {
+                    i += 1;
+                    emit_one(&e, i)
+                })
+            })
+        });
     }
     {
         let dir = tempfile::tempdir().unwrap();
@@ -210,26 +249,25 @@ fn record(c: &mut Criterion) {
             })
         });
     }
-    // Emitter cost while the writer keeps up: bursts of 10,000 events, timed, each followed by
-    // an untimed wait until the writer has taken the burst (so nothing is dropped).
+    // Emitter cost while the writer keeps up: bursts of 10,000 events, timed in the emitting
+    // thread's on-CPU time, each followed by an untimed wait until the writer has taken the
+    // burst (so nothing is dropped). Compare with `emit_without_recorder_cpu_time`.
     {
         let dir = tempfile::tempdir().unwrap();
         let t = Telemetry::new();
         let rec = Recorder::start(dir.path().join("burst.jsonl"), &t).unwrap();
         let e = Emitter::new(t, "node1");
         let mut i = 0;
-        g.bench_function("emit_with_recorder_keeping_up", |b| {
+        g.bench_function("emit_with_recorder_keeping_up_cpu_time", |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 let mut left = iters;
                 while left > 0 {
                     let burst = left.min(10_000);
-                    let start = Instant::now();
-                    for _ in 0..burst {
+                    total += cpu_time(burst, || {
                         i += 1;
                         emit_one(&e, i);
-                    }
-                    total += start.elapsed();
+                    });
                     left -= burst;
                     while rec.pending() > 0 {
                         std::thread::yield_now();

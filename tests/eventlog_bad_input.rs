@@ -235,3 +235,16 @@ fn cli_headless_merges_several_files() {
     assert_eq!(s["nodes"]["worker@h"], "down");
     assert!(stderr.is_empty(), "{stderr}");
 }
+
+#[test]
+fn cli_gzip_gives_the_same_summary() {
+    let plain = asset("amoc-sample.jsonl");
+    let gz = asset("amoc-sample.jsonl.gz");
+    let (c1, out1, err1) = rookery(&["replay", "--headless", plain.to_str().unwrap()]);
+    let (c2, out2, err2) = rookery(&["replay", "--headless", gz.to_str().unwrap()]);
+    assert_eq!((c1, c2), (0, 0), "{err1} {err2}");
+    assert_eq!(out1, out2);
+    let s: serde_json::Value = serde_json::from_str(&out1).unwrap();
+    assert_eq!(s["events"], 274);
+    assert_eq!(s["throttles"]["post"]["rate"], 2400);
+}

@@ -310,3 +310,33 @@ fn a_full_feed_counts_drops() {
         "detached on drop"
     );
 }
+
+#[test]
+fn pause_and_ramp_messages_set_throttle_flags() {
+    let (_t, e, feed) = setup();
+    let md = fields! {"name" => "t"};
+    let mut s = MonitorState::new();
+    let step = |msg: &str, s: &mut MonitorState| {
+        e.emit_log(&THROTTLE_PROCESS, LogLevel::Info, msg, &md);
+        feed.drain_into(s);
+    };
+    step("throttle paused", &mut s);
+    assert_eq!(s.throttle("t").unwrap().paused(), Some(true));
+    step("throttle resumed", &mut s);
+    assert_eq!(s.throttle("t").unwrap().paused(), Some(false));
+    assert_eq!(s.throttle("t").unwrap().ramping(), None);
+    step("gradual rate change started", &mut s);
+    assert_eq!(s.throttle("t").unwrap().ramping(), Some(true));
+    step("gradual rate change finished", &mut s);
+    assert_eq!(s.throttle("t").unwrap().ramping(), Some(false));
+    // Info-level process messages are not warnings.
+    assert_eq!(s.warnings_total(), 0);
+    // A `paused` metadata flag on any throttle event wins too.
+    e.emit(
+        &THROTTLE_RATE,
+        &fields! {"rate" => 5},
+        &fields! {"name" => "t", "paused" => true},
+    );
+    feed.drain_into(&mut s);
+    assert_eq!(s.throttle("t").unwrap().paused(), Some(true));
+}

@@ -122,11 +122,25 @@ pub fn parse_header(line: &[u8]) -> Result<Header, LineError> {
 
 /// Parses one event line (without its newline).
 pub fn parse_event(line: &[u8]) -> Result<LoggedEvent, LineError> {
+    let mut ev = LoggedEvent::placeholder();
+    parse_event_into(line, &mut ev)?;
+    Ok(ev)
+}
+
+/// [`parse_event`] into an existing event, reusing its buffers (the reader's fast path). On
+/// error `out` holds partial data.
+pub fn parse_event_into(line: &[u8], out: &mut LoggedEvent) -> Result<(), LineError> {
     // One SIMD-fast UTF-8 check for the whole line, so strings need none one by one.
     let line =
         std::str::from_utf8(line).map_err(|e| LineError::Malformed(format!("not UTF-8: {e}")))?;
+    out.measurements.clear();
+    out.metadata.clear();
     let mut de = serde_json::Deserializer::from_str(line);
-    let raw = match (&mut de).deserialize_map(LineVisitor) {
+    let visitor = LineVisitor {
+        m: &mut out.measurements,
+        md: &mut out.metadata,
+    };
+    let raw = match (&mut de).deserialize_map(visitor) {
         Ok(r) => r,
         Err(e) if e.is_data() => return Err(LineError::NotAnEvent(e.to_string())),
         Err(e) => return Err(LineError::Malformed(e.to_string())),
@@ -134,7 +148,24 @@ pub fn parse_event(line: &[u8]) -> Result<LoggedEvent, LineError> {
     if let Err(e) = de.end() {
         return Err(LineError::Malformed(e.to_string()));
     }
-    raw.into_event()
+    if raw.header {
+        return Err(LineError::NotAnEvent(
+            "a header line where an event was expected".into(),
+        ));
+    }
+    if let Some(e) = raw.bad_event {
+        return Err(LineError::NotAnEvent(e));
+    }
+    let Some(name) = raw.event else {
+        return Err(LineError::NotAnEvent("no \"event\" key".into()));
+    };
+    let Some(t_us) = raw.t_us else {
+        return Err(LineError::NotAnEvent("no \"t_us\" key".into()));
+    };
+    out.t_us = t_us;
+    out.node = raw.node;
+    out.name = name;
+    Ok(())
 }
 
 #[derive(Default)]
@@ -143,40 +174,15 @@ struct RawLine {
     node: Option<SmolStr>,
     event: Option<EventName>,
     bad_event: Option<String>,
-    measurements: Option<Vec<Field>>,
-    metadata: Option<Vec<Field>>,
     header: bool,
 }
 
-impl RawLine {
-    fn into_event(self) -> Result<LoggedEvent, LineError> {
-        if self.header {
-            return Err(LineError::NotAnEvent(
-                "a header line where an event was expected".into(),
-            ));
-        }
-        if let Some(e) = self.bad_event {
-            return Err(LineError::NotAnEvent(e));
-        }
-        let Some(name) = self.event else {
-            return Err(LineError::NotAnEvent("no \"event\" key".into()));
-        };
-        let Some(t_us) = self.t_us else {
-            return Err(LineError::NotAnEvent("no \"t_us\" key".into()));
-        };
-        Ok(LoggedEvent {
-            t_us,
-            node: self.node,
-            name,
-            measurements: self.measurements.unwrap_or_default(),
-            metadata: self.metadata.unwrap_or_default(),
-        })
-    }
+struct LineVisitor<'a> {
+    m: &'a mut Vec<Field>,
+    md: &'a mut Vec<Field>,
 }
 
-struct LineVisitor;
-
-impl<'de> Visitor<'de> for LineVisitor {
+impl<'de> Visitor<'de> for LineVisitor<'_> {
     type Value = RawLine;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -197,8 +203,8 @@ impl<'de> Visitor<'de> for LineVisitor {
                     Ok(n) => raw.event = Some(n),
                     Err(e) => raw.bad_event = Some(e),
                 },
-                "measurements" => raw.measurements = Some(map.next_value_seed(FieldsSeed(2))?),
-                "metadata" => raw.metadata = Some(map.next_value_seed(FieldsSeed(6))?),
+                "measurements" => map.next_value_seed(FieldsSeed(&mut *self.m))?,
+                "metadata" => map.next_value_seed(FieldsSeed(&mut *self.md))?,
                 "rookery_log" => {
                     map.next_value::<IgnoredAny>()?;
                     raw.header = true;
@@ -212,30 +218,33 @@ impl<'de> Visitor<'de> for LineVisitor {
     }
 }
 
-/// An object into fields; the number is the capacity to start with (JSON gives no size hint).
-struct FieldsSeed(usize);
+/// An object into a fields buffer (cleared first, capacity reused).
+struct FieldsSeed<'a>(&'a mut Vec<Field>);
 
-impl<'de> DeserializeSeed<'de> for FieldsSeed {
-    type Value = Vec<Field>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Field>, D::Error> {
-        struct V(usize);
-        impl<'de> Visitor<'de> for V {
-            type Value = Vec<Field>;
+impl<'de> DeserializeSeed<'de> for FieldsSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        struct V<'a>(&'a mut Vec<Field>);
+        impl<'de> Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<Field>, A::Error> {
-                let mut fields = Vec::with_capacity(self.0);
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+                self.0.clear();
                 while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     let v: Value = map.next_value()?;
-                    fields.push((key(&k), v));
+                    self.0.push((key(&k), v));
                 }
-                Ok(fields)
+                Ok(())
             }
             // Amoc writes an empty map as `[]` in some places; accept an empty list.
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Field>, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
                 match seq.next_element::<IgnoredAny>()? {
-                    None => Ok(Vec::new()),
+                    None => {
+                        self.0.clear();
+                        Ok(())
+                    }
                     Some(_) => Err(de::Error::custom("expected an object, found a list")),
                 }
             }

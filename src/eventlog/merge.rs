@@ -17,7 +17,8 @@ pub struct MergedReader {
     /// Microseconds added to each reader's `t_us`.
     offsets: Vec<u64>,
     heap: BinaryHeap<Reverse<(u64, usize)>>,
-    pending: Vec<Option<LoggedEvent>>,
+    /// The next event of each reader (valid while its index is in `heap`).
+    pending: Vec<LoggedEvent>,
     started_at: DateTime<Utc>,
     primed: bool,
 }
@@ -52,7 +53,7 @@ impl MergedReader {
             readers,
             offsets,
             heap: BinaryHeap::with_capacity(n),
-            pending: (0..n).map(|_| None).collect(),
+            pending: (0..n).map(|_| LoggedEvent::placeholder()).collect(),
             started_at,
             primed: false,
         }
@@ -69,10 +70,10 @@ impl MergedReader {
     }
 
     fn pull(&mut self, i: usize) -> Result<(), LogError> {
-        if let Some(mut ev) = self.readers[i].next()? {
+        let ev = &mut self.pending[i];
+        if self.readers[i].next_into(ev)? {
             ev.t_us = ev.t_us.saturating_add(self.offsets[i]);
             self.heap.push(Reverse((ev.t_us, i)));
-            self.pending[i] = Some(ev);
         }
         Ok(())
     }
@@ -80,6 +81,13 @@ impl MergedReader {
     /// The next event of the merged stream, `Ok(None)` when every file is done.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<LoggedEvent>, LogError> {
+        let mut ev = LoggedEvent::placeholder();
+        Ok(self.next_into(&mut ev)?.then_some(ev))
+    }
+
+    /// The next event into `out` (its buffers are swapped with the reader's, so a loop reusing
+    /// one event allocates nothing for them); `Ok(false)` when every file is done.
+    pub fn next_into(&mut self, out: &mut LoggedEvent) -> Result<bool, LogError> {
         if !self.primed {
             self.primed = true;
             for i in 0..self.readers.len() {
@@ -87,11 +95,11 @@ impl MergedReader {
             }
         }
         let Some(Reverse((_, i))) = self.heap.pop() else {
-            return Ok(None);
+            return Ok(false);
         };
-        let ev = self.pending[i].take();
+        std::mem::swap(out, &mut self.pending[i]);
         self.pull(i)?;
-        Ok(ev)
+        Ok(true)
     }
 
     /// Warnings and counts of all files together.

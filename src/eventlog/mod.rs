@@ -10,7 +10,9 @@ mod replay;
 use std::path::PathBuf;
 
 pub use crate::monitor::{EventRef, LoggedEvent};
-pub use format::{FORMAT_VERSION, Header, LineError, parse_event, parse_header, write_event};
+pub use format::{
+    FORMAT_VERSION, Header, LineError, parse_event, parse_event_into, parse_header, write_event,
+};
 pub use merge::MergedReader;
 pub use reader::{LogReader, ReadOptions, ReadStats};
 pub use recorder::{DROPPED_EVENT, Recorder, RecorderHandle, RecorderOptions, RecorderStats};

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 
-use super::format::{Header, LineError, parse_event, parse_header};
+use super::format::{Header, LineError, parse_event_into, parse_header};
 use super::{LogError, LoggedEvent};
 
 /// How many warnings a reader keeps word for word (the rest are only counted).
@@ -159,6 +159,13 @@ impl LogReader {
     /// The next event, `Ok(None)` at the end. After an error the reader is finished.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<LoggedEvent>, LogError> {
+        let mut ev = LoggedEvent::placeholder();
+        Ok(self.next_into(&mut ev)?.then_some(ev))
+    }
+
+    /// Reads the next event into `out`, reusing its buffers; `Ok(false)` at the end (then `out`
+    /// is unspecified). After an error the reader is finished.
+    pub fn next_into(&mut self, out: &mut LoggedEvent) -> Result<bool, LogError> {
         while !self.done {
             self.buf.clear();
             let n = match read_line(&mut *self.input, &mut self.buf) {
@@ -173,7 +180,7 @@ impl LogReader {
                             self.path.display(),
                             self.line_no
                         ));
-                        return Ok(None);
+                        return Ok(false);
                     }
                     return Err(LogError::Io {
                         file: self.path.clone(),
@@ -183,7 +190,7 @@ impl LogReader {
             };
             if n == 0 {
                 self.done = true;
-                return Ok(None);
+                return Ok(false);
             }
             self.line_no += 1;
             let complete = self.buf.last() == Some(&b'\n');
@@ -191,8 +198,9 @@ impl LogReader {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match parse_event(line) {
-                Ok(mut ev) => {
+            match parse_event_into(line, out) {
+                Ok(()) => {
+                    let ev = out;
                     if ev.t_us < self.last_t_us {
                         self.stats.clamped += 1;
                         self.stats.warn(format!(
@@ -206,7 +214,7 @@ impl LogReader {
                     }
                     self.last_t_us = ev.t_us;
                     self.stats.events += 1;
-                    return Ok(Some(ev));
+                    return Ok(true);
                 }
                 Err(error) => {
                     if !complete && self.at_eof() {
@@ -217,7 +225,7 @@ impl LogReader {
                             self.path.display(),
                             self.line_no
                         ));
-                        return Ok(None);
+                        return Ok(false);
                     }
                     if self.options.skip_bad_lines {
                         self.stats.bad_lines += 1;
@@ -237,7 +245,7 @@ impl LogReader {
                 }
             }
         }
-        Ok(None)
+        Ok(false)
     }
 
     fn at_eof(&mut self) -> bool {

@@ -177,7 +177,9 @@ pub struct Replay {
     paths: Vec<PathBuf>,
     options: ReadOptions,
     reader: MergedReader,
-    peeked: Option<LoggedEvent>,
+    /// The next event, read ahead, when `has_peeked`.
+    peeked: LoggedEvent,
+    has_peeked: bool,
     finished: bool,
     position_us: u64,
     /// The pacing; the TUI changes speed, pauses and resumes through it.
@@ -196,7 +198,8 @@ impl Replay {
             paths: paths.to_vec(),
             options,
             reader: MergedReader::open(paths, options)?,
-            peeked: None,
+            peeked: LoggedEvent::placeholder(),
+            has_peeked: false,
             finished: false,
             position_us: 0,
             clock: ReplayClock::new(speed, now),
@@ -242,22 +245,20 @@ impl Replay {
     ) -> Result<ReplayProgress, LogError> {
         let mut applied = 0;
         while applied < budget && !self.finished {
-            if self.peeked.is_none() {
-                self.peeked = self.reader.next()?;
-                if self.peeked.is_none() {
+            if !self.has_peeked {
+                self.has_peeked = self.reader.next_into(&mut self.peeked)?;
+                if !self.has_peeked {
                     self.finished = true;
                     break;
                 }
             }
-            match &self.peeked {
-                Some(ev) if ev.t_us <= due => {
-                    state.apply(&ev.as_ref());
-                    self.position_us = ev.t_us;
-                    self.peeked = None;
-                    applied += 1;
-                }
-                _ => break,
+            if self.peeked.t_us > due {
+                break;
             }
+            state.apply(&self.peeked.as_ref());
+            self.position_us = self.peeked.t_us;
+            self.has_peeked = false;
+            applied += 1;
         }
         Ok(ReplayProgress {
             applied,
@@ -268,13 +269,13 @@ impl Replay {
 
     /// Time of the next event, if any is left (reads ahead one event).
     pub fn next_t_us(&mut self) -> Result<Option<u64>, LogError> {
-        if self.peeked.is_none() && !self.finished {
-            self.peeked = self.reader.next()?;
-            if self.peeked.is_none() {
+        if !self.has_peeked && !self.finished {
+            self.has_peeked = self.reader.next_into(&mut self.peeked)?;
+            if !self.has_peeked {
                 self.finished = true;
             }
         }
-        Ok(self.peeked.as_ref().map(|e| e.t_us))
+        Ok(self.has_peeked.then_some(self.peeked.t_us))
     }
 
     /// Jumps to log time `t_us`: forward by applying events as fast as possible, backward by
@@ -288,7 +289,7 @@ impl Replay {
     ) -> Result<(), LogError> {
         if t_us < self.position_us {
             self.reader = MergedReader::open(&self.paths, self.options)?;
-            self.peeked = None;
+            self.has_peeked = false;
             self.finished = false;
             self.position_us = 0;
             *state = MonitorState::new();

@@ -97,7 +97,6 @@ impl MonitorState {
                     c.executes += n;
                     c.execute_series.add(sec, n);
                 }
-                flags(th, ev.metadata);
             }
             Kind::UserStart | Kind::UserStop | Kind::UserException => {
                 self.user_span(kind, node, sec, ev)
@@ -410,23 +409,20 @@ impl MonitorState {
     }
 }
 
-/// `paused` / `ramping` flags in any throttle event's metadata.
-#[inline]
+/// `paused` / `ramping` flags in a throttle init, rate or process event's metadata.
 fn flags(th: &mut ThrottleState, md: &[Field]) {
-    if md.len() > 2 {
-        if let Some(Value::Bool(p)) = md.lookup("paused") {
-            th.paused = Some(*p);
-        }
-        if let Some(Value::Bool(r)) = md.lookup("ramping") {
-            th.ramping = Some(*r);
-        }
+    if let Some(Value::Bool(p)) = md.lookup("paused") {
+        th.paused = Some(*p);
+    }
+    if let Some(Value::Bool(r)) = md.lookup("ramping") {
+        th.ramping = Some(*r);
     }
 }
 
 /// Pause detection from `[amoc, throttle, process]`: a `"state update"` whose state has
 /// `max_n = 0` and `delay_between_executions = infinity` is a paused process (Amoc's pause);
 /// the throttle is paused while any of its processes (`self`) is. A message mentioning pause or
-/// resume sets it directly.
+/// resume sets it directly, and one about a gradual change (ramp) sets `ramping`.
 fn process_pause(th: &mut ThrottleState, md: &[Field], msg: &str) {
     if let Some(state) = md.lookup("state").and_then(Value::as_map) {
         let paused = state.get_i64("max_n") == Some(0)
@@ -453,6 +449,14 @@ fn process_pause(th: &mut ThrottleState, md: &[Field], msg: &str) {
         th.paused_procs.clear();
     } else if lower.contains("pause") {
         th.paused = Some(true);
+    }
+    // Rookery's engine reports "gradual rate change finished | cancelled"; any other message
+    // about a gradual change means one is under way.
+    if lower.contains("gradual") || lower.contains("ramp") {
+        let over = ["finish", "cancel", "done", "stop", "complete"]
+            .iter()
+            .any(|w| lower.contains(w));
+        th.ramping = Some(!over);
     }
 }
 

@@ -47,6 +47,19 @@ pub struct LoggedEvent {
 }
 
 impl LoggedEvent {
+    /// An empty event named `[rookery, empty]`, to be filled by a parser.
+    pub fn placeholder() -> LoggedEvent {
+        static EMPTY: crate::telemetry::StaticName =
+            crate::telemetry::StaticName::new(&["rookery", "empty"]);
+        LoggedEvent {
+            t_us: 0,
+            node: None,
+            name: EMPTY.get(),
+            measurements: Vec::new(),
+            metadata: Vec::new(),
+        }
+    }
+
     /// Borrows it for [`MonitorState::apply`](super::MonitorState::apply).
     pub fn as_ref(&self) -> EventRef<'_> {
         EventRef {

@@ -129,6 +129,27 @@ const EMPTY_SLOT: Slot = Slot {
 };
 
 /// The reducer. See the module documentation for the rules it follows.
+///
+/// ```
+/// use rookery::monitor::{EventRef, MonitorState, Rate};
+/// use rookery::{event_name, fields};
+///
+/// let mut state = MonitorState::new();
+/// let md = fields! {"name" => "login"};
+/// state.apply(&EventRef {
+///     t_us: 1_000,
+///     node: Some("node1"),
+///     name: event_name!("amoc", "throttle", "rate"),
+///     measurements: &fields! {"rate" => 600, "interval" => 60_000},
+///     metadata: &md,
+/// });
+/// state.apply(&EventRef::new(2_000, event_name!("amoc", "throttle", "request"),
+///     &fields! {"count" => 1}, &md));
+/// let login = state.throttle("login").unwrap();
+/// assert_eq!(login.rate(), Some(Rate::Finite(600.0)));
+/// assert_eq!(login.requests(), 1);
+/// assert_eq!(state.summary().by_event["amoc.throttle.request"], 1);
+/// ```
 #[derive(Clone, Debug)]
 pub struct MonitorState {
     events: u64,

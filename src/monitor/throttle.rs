@@ -65,10 +65,12 @@ pub struct ThrottleState {
     pub rate_events: u64,
     /// `(t_us, rate)` of the last [`RATE_HISTORY`] rate events, oldest first.
     pub rate_history: VecDeque<(u64, Rate)>,
-    /// Paused, when known: from a `paused` metadata flag or from `[amoc, throttle, process]`
+    /// Paused, when known: from a `paused` metadata flag (on init, rate or process events), a
+    /// process message mentioning pause/resume, or from `[amoc, throttle, process]`
     /// state updates (Amoc sets `max_n = 0` and `delay_between_executions = infinity` on pause).
     pub paused: Option<bool>,
-    /// Ramping (a gradual rate change in progress), when an event says so (`ramping` metadata).
+    /// Ramping (a gradual rate change in progress), when an event says so (`ramping` metadata,
+    /// or a process message about a gradual change: "... finished/cancelled" ends it).
     pub ramping: Option<bool>,
     /// `[amoc, throttle, process]` events and the last message they carried.
     pub process_events: u64,
