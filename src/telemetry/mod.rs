@@ -77,6 +77,8 @@ pub fn system_time() -> i64 {
 /// One `clock_gettime` read (a vDSO call, no system call), without `Instant`'s arithmetic: a
 /// span reads the clock three times, and this halves what those reads cost.
 #[inline]
+// `time_t` and `c_long` are `i64` here but `i32` on 32-bit targets.
+#[allow(clippy::useless_conversion)]
 fn clock_ns(clock: libc::clockid_t) -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
