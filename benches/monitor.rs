@@ -2,7 +2,7 @@
 //!
 //! An emitter thread sends engine events (`Emitter::emit`, as the engine does) paced at
 //! 1,000,000 per second, while a consumer thread does what each mode does with the live feed:
-//! headless drains it into a `MonitorState` every 50 ms; the monitor drains it and draws the
+//! headless drains it into a `MonitorState` every 10 ms (as `rookery run --headless` does); the monitor drains it and draws the
 //! whole screen (200×60) 30 times a second. The measurement is the emitter thread's own CPU
 //! time per event (`CLOCK_THREAD_CPUTIME_ID`), so it shows what the monitor costs the engine
 //! and not how busy the machine is. Every run checks that the feed dropped nothing.
@@ -58,7 +58,7 @@ fn consumer(feed: Arc<LiveFeed>, mode: Mode, stop: Arc<AtomicBool>) -> thread::J
             (app, terminal)
         });
         let period = match mode {
-            Mode::Headless => Duration::from_millis(50),
+            Mode::Headless => Duration::from_millis(10),
             Mode::Monitor => Duration::from_millis(33),
         };
         let mut frames = 0;

@@ -22,7 +22,7 @@ use crate::tui::{TuiOptions, run_live};
 /// How long a stop may take before the run ends anyway (users get a grace period of 2 s).
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the headless run moves events from the feed's queue into the state.
-const HEADLESS_DRAIN: Duration = Duration::from_millis(50);
+const HEADLESS_DRAIN: Duration = Duration::from_millis(10);
 
 /// Runs `rookery run` with `scenarios` available by name. Errors are one-line reasons.
 pub fn run(args: &RunArgs, scenarios: &[Arc<dyn DynScenario>]) -> Result<(), String> {

@@ -14,7 +14,7 @@ use super::{EventRef, MonitorState};
 use crate::telemetry::{Fields, HandlerId, Telemetry, TelemetryError, Value};
 
 /// Queue capacity used by [`LiveFeed::attach_default`].
-pub const DEFAULT_FEED_CAPACITY: usize = 1 << 15;
+pub const DEFAULT_FEED_CAPACITY: usize = 1 << 16;
 
 /// A handler attached to every event of a registry, and the receiving end of its queue.
 /// Detaches on drop.
