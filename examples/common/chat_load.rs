@@ -4,9 +4,10 @@
 //!
 //! Shared by `examples/chat.rs` and `tests/examples_chat.rs` (included with `#[path]`).
 //!
-//! Protocol (one line each, `\n`-terminated): a client says `HELLO <id>` once, then
-//! `TO <peer> <text>`; the server counts every `TO` line and relays it to the peer's
-//! connection as `FROM <id> <text>` (or drops it if the peer is not connected).
+//! Protocol (one line each, `\n`-terminated): a client says `HELLO <id>` once and the server
+//! answers `WELCOME <id>`; then the client sends `TO <peer> <text>`, which the server counts
+//! and relays to the peer's connection as `FROM <id> <text>` (or drops if the peer is not
+//! connected).
 //!
 //! Each user connects and says hello, then until it is asked to leave: joins the `pairs`
 //! coordinator, and with the partner it is given exchanges `rounds` messages (each one waits
@@ -140,6 +141,7 @@ async fn serve_client(stream: TcpStream, counters: &Counters, peers: &Peers) {
             if let Ok(id) = id.trim().parse::<u64>() {
                 lock(peers).insert(id, tx.clone());
                 me = Some(id);
+                let _ = tx.send(format!("WELCOME {id}\n"));
             }
         } else if let Some(rest) = line.strip_prefix("TO ") {
             counters.received.fetch_add(1, Ordering::SeqCst);
@@ -308,6 +310,16 @@ impl Scenario for ChatLoad {
             .write_all(format!("HELLO {id}\n").as_bytes())
             .await
             .map_err(|e| failed("hello", e))?;
+        // Messages to this user are relayed from now on: only then may it be paired.
+        let welcome = format!("WELCOME {id}");
+        loop {
+            match lines.next_line().await {
+                Ok(Some(line)) if line == welcome => break,
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(ScenarioError::new("the server closed the connection")),
+                Err(e) => return Err(failed("hello", e)),
+            }
+        }
         let mut sent: u64 = 0;
         'pairing: while !user.removal_requested() {
             let (tx, rx) = oneshot::channel();
