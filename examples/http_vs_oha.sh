@@ -10,7 +10,8 @@
 # tmux session (160x48), quit with `q` after S seconds; requests/s = the server's count / S.
 # oha: `http --serve-only` (the same server, alone in its process), then
 # `oha -z Ss -c C --no-tui` against it; requests/s = oha's own figure (the server's count / S
-# is printed next to it). Each mode runs REPEATS times, alternating; the table shows the median.
+# is printed next to it); and oha with its TUI in tmux (requests/s = the server's count / S).
+# Each mode runs REPEATS times, alternating; the table shows the median.
 # Needs oha on PATH (`cargo install oha --locked`); without it only Rookery is measured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +52,7 @@ rookery_monitor() {
 }
 
 oha_run() {
+    rm -f "$TMP/url" "$TMP/serve_err"
     "$BIN" --serve-only >"$TMP/url" 2>"$TMP/serve_err" &
     local pid=$!
     while [ ! -s "$TMP/url" ]; do sleep 0.05; done
@@ -69,20 +71,37 @@ oha_run() {
     echo "$rps $server $SECS" | awk '{ printf "%.0f (server: %.0f)\n", $1, $2 / $3 }'
 }
 
+oha_tui() {
+    rm -f "$TMP/url" "$TMP/serve_err"
+    "$BIN" --serve-only >"$TMP/url" 2>"$TMP/serve_err" &
+    local pid=$!
+    while [ ! -s "$TMP/url" ]; do sleep 0.05; done
+    tmux new-session -d -s oha-bench -x 160 -y 48 "$OHA -z ${SECS}s -c $CONNS $(head -1 "$TMP/url")"
+    sleep "$SECS"
+    sleep 1
+    tmux kill-session -t oha-bench 2>/dev/null || true
+    kill -TERM "$pid"
+    wait "$pid" || true
+    echo "$(server_count "$TMP/serve_err") $SECS" | awk '{ printf "%.0f\n", $1 / $2 }'
+}
+
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 : >"$TMP/headless"
 : >"$TMP/monitor"
 : >"$TMP/oha"
+: >"$TMP/oha_tui"
 for i in $(seq "$REPEATS"); do
     echo "round $i/$REPEATS" >&2
     rookery_headless >>"$TMP/headless"
     [ -n "$TMUX_OK" ] && rookery_monitor >>"$TMP/monitor"
     [ -n "$OHA" ] && oha_run >>"$TMP/oha"
+    [ -n "$OHA" ] && [ -n "$TMUX_OK" ] && oha_tui >>"$TMP/oha_tui"
 done
 
 echo
-echo "$SECS s per run, $CONNS connections (users), median of $REPEATS runs; $(nproc) cores"
+echo "$SECS s per run, $CONNS connections (users), median of $REPEATS runs; $(nproc) cores;" \
+    "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| load generator | requests/s (median) | all runs |"
 echo "|---|---|---|"
@@ -94,4 +113,7 @@ if [ -s "$TMP/oha" ]; then
     echo "| oha $("$OHA" --version | awk '{print $2}') --no-tui | $(cut -d' ' -f1 "$TMP/oha" | median) | $(cut -d' ' -f1 "$TMP/oha" | paste -sd' ') |"
 else
     echo "| oha | not installed | |"
+fi
+if [ -s "$TMP/oha_tui" ]; then
+    echo "| oha, its TUI open (tmux; server's count / $SECS s) | $(median <"$TMP/oha_tui") | $(paste -sd' ' "$TMP/oha_tui") |"
 fi
