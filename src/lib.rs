@@ -50,8 +50,10 @@
 //! [`start`](engine::Scenario::start) is one virtual user's whole life, its own tokio task; it
 //! gets a [`UserContext`](engine::UserContext) (id, node, throttles, coordinators, settings,
 //! emitter, the removal signal) and should return when
-//! [`removed()`](engine::UserContext::removed) completes: a stop or removal asks users to
-//! leave and cancels those still running after a grace period (2 s). `Ok(value)` ends the
+//! [`removed()`](engine::UserContext::removed) completes (or
+//! [`removal_requested()`](engine::UserContext::removal_requested) turns true): a stop or a
+//! forced removal asks users to leave and cancels those still running after a grace period
+//! (2 s by default); a soft removal only asks. `Ok(value)` ends the
 //! user's `[amoc, scenario, start, stop]` span with `return`; `Err` or a panic ends it with
 //! `exception`, and the monitor counts a failure.
 //!
