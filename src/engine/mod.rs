@@ -1,6 +1,19 @@
 //! The load-testing engine: scenarios, virtual users, throttles, coordinators, configuration
 //! and a simulated cluster. It reports everything through [`crate::telemetry`] and knows nothing
 //! of terminals.
+//!
+//! Writing a scenario of your own: start with the crate docs ([`crate`], "Writing your own
+//! load test"). What a scenario uses, by module:
+//!
+//! | module | what |
+//! |---|---|
+//! | [`scenario`] | the [`Scenario`] trait (`settings`, `init`, `start`, `terminate`) and [`boxed`] |
+//! | [`user`] | [`UserContext`]: a user's id, node, throttles, coordinators, settings, emitter, removal signal |
+//! | [`throttle`] | named cluster-wide throttles: rates, parallelism limits, live changes, ramps |
+//! | [`coordinator`] | groups of users (pairs, rooms) and what to do with each group |
+//! | [`config`] | declared settings, and how `--set`, `--settings` and `ROOKERY_<NAME>` resolve |
+//! | [`events`] | Amoc's event names and the [`Emitter`](events::Emitter) for events of your own |
+//! | [`handle`] | [`EngineHandle`]: start a scenario, add and remove users, stop (tests use it directly) |
 pub mod config;
 pub mod coordinator;
 pub mod events;
