@@ -67,9 +67,7 @@ fn consumer(feed: Arc<LiveFeed>, mode: Mode, stop: Arc<AtomicBool>) -> thread::J
             feed.drain_into(&mut state);
             if let Some((app, terminal)) = ui.as_mut() {
                 app.observe(&state);
-                terminal
-                    .draw(|f| view::draw(f, app, &state))
-                    .expect("draw");
+                terminal.draw(|f| view::draw(f, app, &state)).expect("draw");
                 frames += 1;
             }
         }
@@ -110,13 +108,18 @@ fn emit_paced(emitter: &Emitter, events: u64) -> Duration {
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("engine_events_at_1M_per_s");
     g.sample_size(10);
-    for (label, mode) in [("headless", Mode::Headless), ("monitor_200x60_30fps", Mode::Monitor)] {
+    for (label, mode) in [
+        ("headless", Mode::Headless),
+        ("monitor_200x60_30fps", Mode::Monitor),
+    ] {
         let telemetry = Telemetry::new();
         let feed = Arc::new(LiveFeed::attach_default(&telemetry).expect("feed"));
         let stop = Arc::new(AtomicBool::new(false));
         let handle = consumer(feed.clone(), mode, stop.clone());
         let emitter = Emitter::new(telemetry.clone(), "node1");
-        g.bench_function(label, |b| b.iter_custom(|iters| emit_paced(&emitter, iters)));
+        g.bench_function(label, |b| {
+            b.iter_custom(|iters| emit_paced(&emitter, iters))
+        });
         stop.store(true, Ordering::Relaxed);
         let frames = handle.join().expect("consumer");
         assert_eq!(feed.dropped(), 0, "{label}: the feed dropped events");

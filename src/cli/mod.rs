@@ -32,9 +32,9 @@ pub enum Command {
 
 #[derive(Debug, Args, Default)]
 pub struct RunArgs {
-    /// Scenario to run.
-    #[arg(long, default_value = "demo")]
-    pub scenario: String,
+    /// Scenario to run [default: the first one the program offers: `demo` for rookery].
+    #[arg(long, value_name = "NAME")]
+    pub scenario: Option<String>,
     /// Virtual users to add at the start [default: 40].
     #[arg(long, value_name = "N")]
     pub users: Option<u64>,
@@ -107,29 +107,9 @@ pub fn main() -> ExitCode {
 /// }
 /// ```
 pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCode {
-    let matches = <Cli as clap::CommandFactory>::command().get_matches();
-    let cli =
-        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    // `run` without `--scenario` runs the first of `scenarios` (the default name, `demo`, is
-    // the built-in binary's).
-    let scenario_defaulted = matches
-        .subcommand_matches("run")
-        .and_then(|m| m.value_source("scenario"))
-        == Some(clap::parser::ValueSource::DefaultValue);
-    let command = cli.command.map(|c| match c {
-        Command::Run(mut args) if scenario_defaulted => {
-            if let Some(first) = scenarios.first() {
-                args.scenario = first.name().to_string();
-            }
-            Command::Run(args)
-        }
-        other => other,
-    });
-    let command = command.unwrap_or_else(|| {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or_else(|| {
         Command::Run(RunArgs {
-            scenario: scenarios
-                .first()
-                .map_or_else(|| "demo".to_owned(), |s| s.name().to_string()),
             nodes: 3,
             ..RunArgs::default()
         })

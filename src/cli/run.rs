@@ -26,18 +26,21 @@ const HEADLESS_DRAIN: Duration = Duration::from_millis(10);
 
 /// Runs `rookery run` with `scenarios` available by name. Errors are one-line reasons.
 pub fn run(args: &RunArgs, scenarios: &[Arc<dyn DynScenario>]) -> Result<(), String> {
-    let scenario = scenarios
-        .iter()
-        .find(|s| s.name() == args.scenario.as_str())
-        .cloned()
-        .ok_or_else(|| {
-            let names: Vec<&str> = scenarios.iter().map(|s| s.name().as_str()).collect();
-            format!(
-                "no scenario named {:?} (available: {})",
-                args.scenario,
-                names.join(", ")
-            )
-        })?;
+    let names: Vec<&str> = scenarios.iter().map(|s| s.name().as_str()).collect();
+    let scenario = match &args.scenario {
+        None => scenarios.first().cloned(),
+        Some(name) => scenarios
+            .iter()
+            .find(|s| s.name() == name.as_str())
+            .cloned(),
+    }
+    .ok_or_else(|| {
+        format!(
+            "no scenario named {:?} (available: {})",
+            args.scenario.as_deref().unwrap_or(""),
+            names.join(", ")
+        )
+    })?;
     let explicit = ExplicitSettings::from_cli(&args.set, args.settings.as_deref())
         .map_err(|e| format!("settings: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
