@@ -9,12 +9,12 @@
 //! Settings (`rookery run --list-settings`): `think_time`, `message_rate`, `login_rate`,
 //! `pair_every`, and the engine's `user_rate`.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::config::{ConfigValue, Setting, SettingType, UpdateRule, Verdict};
 use crate::engine::coordinator::{Action, Plan};
-use crate::engine::throttle::{Rate, ThrottleConfig, Throttles};
+use crate::engine::throttle::{Rate, ThrottleConfig};
 use crate::engine::{InitContext, Scenario, ScenarioError, UserContext, UserResult};
 use crate::fields;
 use crate::telemetry::{SpanStop, StaticName, Value};
@@ -25,12 +25,8 @@ pub static MESSAGE: StaticName = StaticName::new(&["demo", "message"]);
 pub static PAIRED: StaticName = StaticName::new(&["demo", "chat", "paired"]);
 
 /// The demo scenario.
-#[derive(Debug, Default, Clone)]
-pub struct Demo {
-    /// The engine's throttles, once `init` has run: the settings' update functions change
-    /// them while the test runs.
-    throttles: Arc<OnceLock<Throttles>>,
-}
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Demo;
 
 /// What `init` resolved, shared by a node's users.
 #[derive(Debug)]
@@ -50,20 +46,6 @@ fn per_minute(n: i64) -> ThrottleConfig {
     ThrottleConfig::new(Rate::Finite(u64::try_from(n).unwrap_or(0)), 60_000)
 }
 
-impl Demo {
-    /// Changes a throttle when its setting is updated while the test runs.
-    fn rate_update(&self, throttle: &'static str) -> UpdateRule {
-        let throttles = self.throttles.clone();
-        UpdateRule::call(move |_, v: ConfigValue| {
-            if let (Some(rate), Some(t)) = (v.as_i64(), throttles.get())
-                && let Err(e) = t.change_rate(throttle, per_minute(rate))
-            {
-                log::warn!(target: "demo", "{throttle} not changed: {e}");
-            }
-        })
-    }
-}
-
 impl Scenario for Demo {
     type State = DemoState;
 
@@ -81,12 +63,12 @@ impl Scenario for Demo {
                 .ty(SettingType::Int)
                 .default_value(ConfigValue::Int(3000))
                 .verify(positive)
-                .update(self.rate_update("messages")),
+                .update(UpdateRule::throttle_rate("messages", 60_000)),
             Setting::new("login_rate", "Logins per minute, cluster-wide")
                 .ty(SettingType::Int)
                 .default_value(ConfigValue::Int(600))
                 .verify(positive)
-                .update(self.rate_update("logins")),
+                .update(UpdateRule::throttle_rate("logins", 60_000)),
             Setting::new(
                 "pair_every",
                 "A user asks for a chat partner every N messages",
@@ -110,7 +92,6 @@ impl Scenario for Demo {
             .and_then(|v| v.as_duration())
             .unwrap_or(Duration::from_millis(500));
         let throttles = ctx.throttles();
-        let _ = self.throttles.set(throttles.clone());
         // Every node runs `init`; only the first start creates the cluster-wide throttles and
         // coordinator, the others find them running.
         for (name, rate) in [

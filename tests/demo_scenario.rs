@@ -20,7 +20,7 @@ async fn the_demo_sends_messages_pairs_users_and_shows_a_failure_on_three_nodes(
     .unwrap();
     let explicit = ExplicitSettings::new().set("user_rate", "6000");
     engine
-        .start_scenario_with(boxed(Demo::default()), &explicit, &|_| None)
+        .start_scenario_with(boxed(Demo), &explicit, &|_| None)
         .unwrap();
     engine.add_users(40).unwrap();
     tokio::time::sleep(Duration::from_secs(10)).await;

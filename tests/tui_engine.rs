@@ -40,7 +40,7 @@ async fn keys_drive_the_engine_and_the_screen_shows_its_events() {
     .expect("engine");
     engine
         .start_scenario_with(
-            boxed(Demo::default()),
+            boxed(Demo),
             &ExplicitSettings::new().set("user_rate", "6000"),
             &|_| None,
         )

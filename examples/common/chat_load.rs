@@ -18,13 +18,13 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rookery::engine::config::{ConfigValue, Setting, SettingType, UpdateRule, Verdict};
 use rookery::engine::coordinator::{Action, CoordinatorError, Plan};
-use rookery::engine::throttle::{Rate, ThrottleConfig, ThrottleError, Throttles};
-use rookery::engine::{InitContext, Scenario, ScenarioError, UserContext, UserResult};
+use rookery::engine::throttle::ThrottleError;
+use rookery::engine::{InitContext, Scenario, ScenarioError, UserContext, UserResult, rate_config};
 use rookery::fields;
 use rookery::telemetry::{StaticName, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -180,7 +180,6 @@ pub struct ChatLoad {
     target: SocketAddr,
     /// Shared by every node: the coordinator (started by the first node's `init`) answers here.
     waiting: Waiting,
-    throttles: Arc<OnceLock<Throttles>>,
 }
 
 impl ChatLoad {
@@ -189,7 +188,6 @@ impl ChatLoad {
         ChatLoad {
             target,
             waiting: Arc::default(),
-            throttles: Arc::default(),
         }
     }
 }
@@ -200,15 +198,6 @@ pub struct ChatState {
     target: SocketAddr,
     rounds: u64,
     waiting: Waiting,
-}
-
-/// `message_rate` as a throttle configuration: per second, or unlimited.
-pub fn per_second(v: &ConfigValue) -> Option<ThrottleConfig> {
-    let rate = match v.as_rate()? {
-        Some(n) => Rate::Finite(n),
-        None => Rate::Infinity,
-    };
-    Some(ThrottleConfig::new(rate, 1000))
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> ScenarioError {
@@ -223,18 +212,11 @@ impl Scenario for ChatLoad {
     }
 
     fn settings(&self) -> Vec<Setting> {
-        let throttles = self.throttles.clone();
         vec![
             Setting::new("message_rate", "Chat messages per second, cluster-wide")
                 .ty(SettingType::Rate)
                 .default_value(ConfigValue::Int(DEFAULT_RATE))
-                .update(UpdateRule::call(move |_, v: ConfigValue| {
-                    if let (Some(cfg), Some(t)) = (per_second(&v), throttles.get())
-                        && let Err(e) = t.change_rate(THROTTLE, cfg)
-                    {
-                        log::warn!(target: "chat", "{THROTTLE} not changed: {e}");
-                    }
-                })),
+                .update(UpdateRule::throttle_rate(THROTTLE, 1000)),
             Setting::new("rounds", "Messages each user sends to one partner")
                 .ty(SettingType::Int)
                 .default_value(ConfigValue::Int(10))
@@ -249,7 +231,7 @@ impl Scenario for ChatLoad {
         let rate = ctx
             .setting("message_rate")
             .map_err(|e| failed("message_rate", e))?
-            .and_then(|v| per_second(&v))
+            .and_then(|v| rate_config(&v, 1000))
             .ok_or_else(|| ScenarioError::new("message_rate has no rate"))?;
         let rounds = ctx
             .setting("rounds")
@@ -257,7 +239,6 @@ impl Scenario for ChatLoad {
             .and_then(|v| v.as_i64())
             .and_then(|n| u64::try_from(n).ok())
             .ok_or_else(|| ScenarioError::new("rounds has no value"))?;
-        let _ = self.throttles.set(ctx.throttles().clone());
         match ctx.throttles().start(THROTTLE, rate) {
             Ok(_) | Err(ThrottleError::WrongReconfiguration { .. }) => {}
             Err(e) => return Err(failed("throttle messages", e)),

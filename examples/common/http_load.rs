@@ -11,8 +11,8 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
@@ -20,8 +20,8 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use rookery::engine::config::{ConfigValue, Setting, SettingType, UpdateRule};
-use rookery::engine::throttle::{Rate, ThrottleConfig, ThrottleError, Throttles};
-use rookery::engine::{InitContext, Scenario, ScenarioError, UserContext, UserResult};
+use rookery::engine::throttle::ThrottleError;
+use rookery::engine::{InitContext, Scenario, ScenarioError, UserContext, UserResult, rate_config};
 use rookery::fields;
 use rookery::telemetry::{StaticName, Value};
 use tokio::net::{TcpListener, TcpStream};
@@ -98,17 +98,12 @@ async fn accept_loop(listener: TcpListener, received: Arc<AtomicU64>) {
 #[derive(Clone, Debug)]
 pub struct HttpLoad {
     target: SocketAddr,
-    /// The engine's throttles once `init` has run, for live `request_rate` updates.
-    throttles: Arc<OnceLock<Throttles>>,
 }
 
 impl HttpLoad {
     /// A scenario whose users send their requests to `target`.
     pub fn new(target: SocketAddr) -> HttpLoad {
-        HttpLoad {
-            target,
-            throttles: Arc::default(),
-        }
+        HttpLoad { target }
     }
 }
 
@@ -116,14 +111,6 @@ impl HttpLoad {
 #[derive(Debug)]
 pub struct HttpState {
     target: SocketAddr,
-}
-
-/// `request_rate` as a throttle configuration: per second, or unlimited.
-pub fn per_second(v: &ConfigValue) -> Option<ThrottleConfig> {
-    match v.as_rate()? {
-        Some(n) => Some(ThrottleConfig::new(Rate::Finite(n), 1000)),
-        None => Some(ThrottleConfig::new(Rate::Infinity, 1000)),
-    }
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> ScenarioError {
@@ -138,18 +125,11 @@ impl Scenario for HttpLoad {
     }
 
     fn settings(&self) -> Vec<Setting> {
-        let throttles = self.throttles.clone();
         vec![
             Setting::new(RATE_SETTING, "HTTP requests per second, cluster-wide")
                 .ty(SettingType::Rate)
                 .default_value(ConfigValue::Int(DEFAULT_RATE))
-                .update(UpdateRule::call(move |_, v: ConfigValue| {
-                    if let (Some(cfg), Some(t)) = (per_second(&v), throttles.get())
-                        && let Err(e) = t.change_rate(THROTTLE, cfg)
-                    {
-                        log::warn!(target: "http", "{THROTTLE} not changed: {e}");
-                    }
-                })),
+                .update(UpdateRule::throttle_rate(THROTTLE, 1000)),
         ]
     }
 
@@ -157,9 +137,8 @@ impl Scenario for HttpLoad {
         let rate = ctx
             .setting(RATE_SETTING)
             .map_err(|e| failed(RATE_SETTING, e))?
-            .and_then(|v| per_second(&v))
+            .and_then(|v| rate_config(&v, 1000))
             .ok_or_else(|| ScenarioError::new(format!("{RATE_SETTING} has no rate")))?;
-        let _ = self.throttles.set(ctx.throttles().clone());
         // Every node runs `init`; the first creates the throttle, the others find it.
         match ctx.throttles().start(THROTTLE, rate) {
             Ok(_) | Err(ThrottleError::WrongReconfiguration { .. }) => {}

@@ -91,7 +91,7 @@ pub const DEFAULT_USERS: u64 = 40;
 
 /// Parses the command line and runs it with the built-in demo scenario.
 pub fn main() -> ExitCode {
-    main_with(vec![crate::engine::boxed(crate::demo::Demo::default())])
+    main_with(vec![crate::engine::boxed(crate::demo::Demo)])
 }
 
 /// The whole Rookery command line (`run`, `replay`, `--headless`, `--record`, settings) with
@@ -101,7 +101,7 @@ pub fn main() -> ExitCode {
 /// ```no_run
 /// # use rookery::engine::{boxed, DynScenario};
 /// # use std::sync::Arc;
-/// # fn my_scenarios() -> Vec<Arc<dyn DynScenario>> { vec![boxed(rookery::demo::Demo::default())] }
+/// # fn my_scenarios() -> Vec<Arc<dyn DynScenario>> { vec![boxed(rookery::demo::Demo)] }
 /// fn main() -> std::process::ExitCode {
 ///     rookery::cli::main_with(my_scenarios())
 /// }

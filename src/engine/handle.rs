@@ -68,7 +68,7 @@ use super::controller::{Controller, ControllerOptions};
 use super::error::EngineError;
 use super::events::Emitter;
 use super::scenario::DynScenario;
-use super::services::{Services, USER_RATE, UserRate};
+use super::services::{Services, USER_RATE, UserRate, rate_config};
 use super::status::{ControllerStatus, NodeInfo, NodeShare, UserCounts};
 
 /// How to build an engine.
@@ -212,24 +212,37 @@ impl EngineHandle {
         &self,
         scenario: &Arc<dyn DynScenario>,
     ) -> Result<super::config::Declarations, EngineError> {
-        let throttles = self.cluster.services.throttles().clone();
-        let rt = self.cluster.rt.clone();
-        let on_rate = UpdateRule::call(move |_, v: ConfigValue| {
-            let Some(rate) = UserRate::from_setting(&v) else {
-                return;
-            };
-            let _rt = rt.enter();
-            if let Err(e) = throttles.change_rate(USER_RATE, rate.throttle_config()) {
-                log::warn!(target: "engine", "user_rate update to {rate} not applied: {e}");
-            }
-        });
-        let mut decls = engine_declarations(on_rate);
-        for setting in scenario.declarations() {
+        let mut decls =
+            engine_declarations(self.bind(UpdateRule::throttle_rate(USER_RATE, 60_000)));
+        for mut setting in scenario.declarations() {
+            setting.update = self.bind(setting.update);
             decls
                 .declare(scenario.name(), setting)
                 .map_err(|e| EngineError::Settings(e.into()))?;
         }
         Ok(decls)
+    }
+
+    /// Turns a [`UpdateRule::ThrottleRate`] into a function on this engine's throttles.
+    fn bind(&self, rule: UpdateRule) -> UpdateRule {
+        let UpdateRule::ThrottleRate {
+            throttle,
+            interval_ms,
+        } = rule
+        else {
+            return rule;
+        };
+        let throttles = self.cluster.services.throttles().clone();
+        let rt = self.cluster.rt.clone();
+        UpdateRule::call(move |setting, v: ConfigValue| {
+            let Some(cfg) = rate_config(&v, interval_ms) else {
+                return;
+            };
+            let _rt = rt.enter();
+            if let Err(e) = throttles.change_rate(&throttle, cfg) {
+                log::warn!(target: "engine", "{setting} = {v:?} not applied to throttle {throttle}: {e}");
+            }
+        })
     }
 
     /// Changes settings of the running scenario (Amoc's `update_settings`): unchanged values

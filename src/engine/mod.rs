@@ -34,6 +34,6 @@ pub use controller::{Controller, ControllerOptions};
 pub use error::{ControllerError, EngineError};
 pub use handle::{EngineHandle, EngineOptions};
 pub use scenario::{DynScenario, InitContext, Scenario, ScenarioError, UserResult, boxed};
-pub use services::{Services, USER_RATE, UserRate};
+pub use services::{Services, USER_RATE, UserRate, rate_config};
 pub use status::{ControllerStatus, NodeInfo, NodeShare, RunningInfo, UserCounts};
 pub use user::UserContext;

@@ -71,6 +71,16 @@ impl UserRate {
     }
 }
 
+/// A rate setting's value (an integer `>= 0`, or `infinity`) as a throttle configuration per
+/// `interval_ms`; `None` if the value is not a rate.
+pub fn rate_config(v: &super::config::ConfigValue, interval_ms: u64) -> Option<ThrottleConfig> {
+    let rate = match v.as_rate()? {
+        Some(n) => Rate::Finite(n),
+        None => Rate::Infinity,
+    };
+    Some(ThrottleConfig::new(rate, interval_ms))
+}
+
 /// What the users of every node share. Cheap to clone.
 #[derive(Clone)]
 pub struct Services {

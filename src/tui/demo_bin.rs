@@ -71,7 +71,7 @@ async fn run(args: Vec<String>) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     engine
         .start_scenario_with(
-            boxed(Demo::default()),
+            boxed(Demo),
             &ExplicitSettings::new().set("user_rate", "600"),
             &|_| None,
         )

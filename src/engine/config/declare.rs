@@ -68,6 +68,10 @@ pub enum UpdateRule {
     Accept,
     /// Stored, then the function runs on a Tokio task.
     Function(UpdateFn),
+    /// Stored, then the engine sets throttle `throttle` to the new value (an integer or
+    /// `infinity`) per `interval_ms`. The engine binds it to its throttles when the scenario
+    /// starts; a bare [`Config`](super::Config) outside an engine treats it like `Accept`.
+    ThrottleRate { throttle: String, interval_ms: u64 },
 }
 
 impl UpdateRule {
@@ -89,12 +93,22 @@ impl UpdateRule {
         UpdateRule::Function(Arc::new(move |name, v| Box::pin(f(name.to_owned(), v))))
     }
 
+    /// A rate setting that drives a throttle: an update changes `throttle`'s rate to the new
+    /// value per `interval_ms` (see [`UpdateRule::ThrottleRate`]).
+    pub fn throttle_rate(throttle: impl Into<String>, interval_ms: u64) -> UpdateRule {
+        UpdateRule::ThrottleRate {
+            throttle: throttle.into(),
+            interval_ms,
+        }
+    }
+
     /// `read-only`, `updatable` or `updatable (calls a function)`.
     pub fn describe(&self) -> &'static str {
         match self {
             UpdateRule::ReadOnly => "read-only",
             UpdateRule::Accept => "updatable",
             UpdateRule::Function(_) => "updatable (runs an update function)",
+            UpdateRule::ThrottleRate { .. } => "updatable (changes a throttle's rate)",
         }
     }
 }
