@@ -61,6 +61,18 @@ pub struct ClusterSummary {
     pub master_node_down: u64,
 }
 
+/// One span prefix of the summary: stop count, stop-duration percentiles and exact maximum in
+/// whole µs (percentiles to within 0.1 %), and the exception count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SpanSummary {
+    pub count: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    pub exceptions: u64,
+}
+
 /// The headless summary JSON (`shared/DESIGN.md`, "Headless summary"). Maps are sorted by key
 /// so the output is stable.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -77,6 +89,8 @@ pub struct Summary {
     /// `"up"` or `"down"`.
     pub nodes: BTreeMap<String, &'static str>,
     pub handler_failures: u64,
+    /// Latency per span prefix (dotted), e.g. `http.request`.
+    pub spans: BTreeMap<String, SpanSummary>,
     pub duration_s: f64,
 }
 
@@ -166,6 +180,23 @@ impl MonitorState {
                 .map(|n| (n.name.to_string(), if n.up { "up" } else { "down" }))
                 .collect(),
             handler_failures: self.handler_failures(),
+            spans: self
+                .spans()
+                .iter()
+                .map(|s| {
+                    (
+                        s.name().to_owned(),
+                        SpanSummary {
+                            count: s.count(),
+                            p50_us: s.quantile_us(0.5),
+                            p90_us: s.quantile_us(0.9),
+                            p99_us: s.quantile_us(0.99),
+                            max_us: s.max_us(),
+                            exceptions: s.exceptions(),
+                        },
+                    )
+                })
+                .collect(),
             duration_s: self.duration_s(),
         }
     }
