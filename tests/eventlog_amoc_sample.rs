@@ -171,7 +171,10 @@ fn span_latencies_come_from_the_stop_durations() {
     let user = &spans["amoc.scenario.start"];
     assert_eq!(user["count"], 14);
     assert_eq!(user["count"], truth["scenario_start_spans"]["stopped"]);
-    assert_eq!(user["exceptions"], truth["scenario_start_spans"]["exceptions"]);
+    assert_eq!(
+        user["exceptions"],
+        truth["scenario_start_spans"]["exceptions"]
+    );
 
     let d = stop_durations_us(&["amoc", "scenario", "start"]);
     assert_eq!(d.len(), 14);

@@ -63,7 +63,9 @@ impl SpanLink {
 fn prefix_of(name: EventName) -> &'static str {
     let dotted = name.dotted();
     let last = name.segments().last().map_or(0, |s| s.len());
-    dotted.get(..dotted.len().saturating_sub(last + 1)).unwrap_or(dotted)
+    dotted
+        .get(..dotted.len().saturating_sub(last + 1))
+        .unwrap_or(dotted)
 }
 
 /// A `duration` measurement in ns as whole µs, rounded up; `None` when absent or not a number.
