@@ -4,8 +4,9 @@
 //! [`MonitorState::apply`] takes an [`EventRef`] and does no I/O and reads no clock: time comes
 //! from the event's `t_us`, so a replay and a snapshot test are deterministic. Memory is bounded
 //! however long the run: per-second series are fixed rings ([`Series`]), warning and failure
-//! lists are capped, and the tables grow only with distinct names (event names, throttles,
-//! coordinators, nodes), which a run has few of.
+//! lists are capped, span latencies are fixed-size HDR histograms ([`SpanStats`]), and the
+//! tables grow only with distinct names (event names, span prefixes, throttles, coordinators,
+//! nodes), which a run has few of.
 //!
 //! Rules for logs recorded from a real Amoc cluster:
 //! * `[amoc, coordinator, execute]` carries no `name` in Amoc. It is attributed to its `name`

@@ -89,9 +89,9 @@ pub struct Summary {
     /// `"up"` or `"down"`.
     pub nodes: BTreeMap<String, &'static str>,
     pub handler_failures: u64,
-    /// Latency per span prefix (dotted), e.g. `http.request`.
-    pub spans: BTreeMap<String, SpanSummary>,
     pub duration_s: f64,
+    /// Latency per span prefix (dotted), e.g. `http.request` (added after the original keys).
+    pub spans: BTreeMap<String, SpanSummary>,
 }
 
 impl Summary {
@@ -180,6 +180,7 @@ impl MonitorState {
                 .map(|n| (n.name.to_string(), if n.up { "up" } else { "down" }))
                 .collect(),
             handler_failures: self.handler_failures(),
+            duration_s: self.duration_s(),
             spans: self
                 .spans()
                 .iter()
@@ -197,7 +198,6 @@ impl MonitorState {
                     )
                 })
                 .collect(),
-            duration_s: self.duration_s(),
         }
     }
 }
