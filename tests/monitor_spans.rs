@@ -160,3 +160,60 @@ fn real_spans_from_telemetry() {
     assert_eq!(h.count(), 5);
     assert_eq!(s.summary().spans["shop.checkout"].count, 5);
 }
+
+fn rookery_json(args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rookery"))
+        .args(args)
+        .output()
+        .expect("runs rookery");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("summary JSON")
+}
+
+#[test]
+fn headless_replay_prints_spans() {
+    let log = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/logs/amoc-sample.jsonl");
+    let s = rookery_json(&["replay", "--headless", log]);
+    let user = &s["spans"]["amoc.scenario.start"];
+    assert_eq!(user["count"], 14);
+    assert_eq!(user["exceptions"], 2);
+    assert_eq!(user["max_us"], 5_482_845);
+    // The original keys are all still there.
+    for k in [
+        "events",
+        "by_event",
+        "users",
+        "throttles",
+        "coordinators",
+        "nodes",
+        "duration_s",
+    ] {
+        assert!(s.get(k).is_some(), "{k}");
+    }
+}
+
+#[test]
+fn headless_run_reports_the_scenarios_own_spans() {
+    let s = rookery_json(&["run", "--headless", "--duration", "2", "--users", "6"]);
+    let spans = s["spans"].as_object().expect("spans");
+    let msg = spans
+        .iter()
+        .find(|(k, _)| !k.starts_with("amoc."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .expect("a span of the demo scenario's own");
+    let (name, v) = msg;
+    let count = v["count"].as_u64().expect("count");
+    assert!(count > 0, "{name}: {v}");
+    // Every stop of it carried a duration, so the span count is the stop event count.
+    assert_eq!(s["by_event"][format!("{name}.stop")], count, "{name}");
+    let (p50, p99, max) = (
+        v["p50_us"].as_u64().expect("p50"),
+        v["p99_us"].as_u64().expect("p99"),
+        v["max_us"].as_u64().expect("max"),
+    );
+    assert!(p50 <= p99 && p99 <= max, "{name}: {v}");
+}
