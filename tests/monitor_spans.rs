@@ -1,7 +1,7 @@
 //! Span latencies in the reducer: percentiles from known durations, exceptions, names that are
 //! not spans, bounded memory and the summary's `spans` key.
 
-use rookery::monitor::{EventRef, MonitorState, SPAN_MAX_US};
+use rookery::monitor::{EventRef, MAX_SPAN_PREFIXES, MonitorState, SPAN_MAX_US};
 use rookery::telemetry::{EventName, Telemetry, testing::EventCollector};
 use rookery::{event_name, fields};
 
@@ -113,6 +113,8 @@ fn memory_is_bounded_however_many_events() {
     stop(&mut s, 0, n, 1_000);
     let h = s.span("bounded.op").expect("span");
     let (slots, cap) = (h.histogram().distinct_values(), h.stop_series().capacity());
+    // 23,552 u64 counters (184 KiB) for 3 digits up to one hour, fixed from the start.
+    assert!(slots * 8 <= 200 * 1024, "{slots} counters");
     for i in 0..1_000_000u64 {
         // Spread over 0 ns .. ~4 h, and over many seconds of event time.
         let ns = (i.wrapping_mul(2_654_435_761) % 14_400_000_000_000) as i64;
@@ -216,4 +218,21 @@ fn headless_run_reports_the_scenarios_own_spans() {
         v["max_us"].as_u64().expect("max"),
     );
     assert!(p50 <= p99 && p99 <= max, "{name}: {v}");
+}
+
+#[test]
+fn the_number_of_prefixes_is_capped() {
+    let mut s = MonitorState::new();
+    let extra = 10;
+    for i in 0..MAX_SPAN_PREFIXES + extra {
+        let name = EventName::new(&[format!("cap{i}"), "stop".to_owned()]).expect("name");
+        stop(&mut s, i as u64, name, 1_000);
+        stop(&mut s, i as u64, name, 1_000);
+    }
+    assert_eq!(s.spans().len(), MAX_SPAN_PREFIXES);
+    assert_eq!(s.span("cap0").map(|h| h.count()), Some(2));
+    assert!(s.span(&format!("cap{}", MAX_SPAN_PREFIXES)).is_none());
+    // Still counted by name.
+    let last = format!("cap{}.stop", MAX_SPAN_PREFIXES + extra - 1);
+    assert_eq!(s.summary().by_event[&last], 2);
 }

@@ -15,6 +15,7 @@
 //!   latency of operations that completed.
 //! * A stop or exception without a `duration` measurement is not a span event (e.g.
 //!   `[amoc, coordinator, stop]`): it creates no prefix and is only counted in `by_event`.
+//! * At most [`MAX_SPAN_PREFIXES`] prefixes are kept, the first ones seen.
 
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
@@ -24,6 +25,10 @@ use crate::telemetry::{EventName, Fields, Value};
 
 /// The largest duration the histograms tell apart, in µs (one hour). Longer ones saturate.
 pub const SPAN_MAX_US: u64 = 3_600_000_000;
+
+/// How many span prefixes are kept (about 190 KB each: a 3-digit histogram up to one hour
+/// plus a per-second series). Stops of further prefixes are only counted in `by_event`.
+pub const MAX_SPAN_PREFIXES: usize = 256;
 
 /// Significant decimal digits the histograms keep (a value is known to within 0.1 %).
 pub const SPAN_SIGFIG: u8 = 3;
@@ -204,23 +209,29 @@ impl SpanTable {
                 self.entries[i as usize].record(end, us, sec);
                 None
             }
-            SpanLink::Pending(end) => {
-                let i = self.index(prefix_of(name));
-                self.entries[i as usize].record(end, us, sec);
-                Some(SpanLink::Linked(end, i))
-            }
+            SpanLink::Pending(end) => match self.index(prefix_of(name)) {
+                Some(i) => {
+                    self.entries[i as usize].record(end, us, sec);
+                    Some(SpanLink::Linked(end, i))
+                }
+                // The table is full: this name is no longer looked at.
+                None => Some(SpanLink::None),
+            },
         }
     }
 
     #[cold]
-    fn index(&mut self, prefix: &'static str) -> u32 {
+    fn index(&mut self, prefix: &'static str) -> Option<u32> {
         if let Some(&i) = self.idx.get(prefix) {
-            return i;
+            return Some(i);
+        }
+        if self.entries.len() >= MAX_SPAN_PREFIXES {
+            return None;
         }
         let i = self.entries.len() as u32;
         self.entries.push(SpanStats::new(prefix));
         self.idx.insert(prefix, i);
-        i
+        Some(i)
     }
 }
 
