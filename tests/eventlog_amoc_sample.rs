@@ -128,3 +128,68 @@ fn amoc_specifics_are_understood() {
     );
     assert_eq!(state.scenario(), Some("sample_chat"));
 }
+
+/// Stop durations of `prefix ++ [stop]` read straight from the log file, µs rounded up, sorted.
+fn stop_durations_us(prefix: &[&str]) -> Vec<u64> {
+    let text = std::fs::read_to_string(asset("amoc-sample.jsonl")).expect("log");
+    let mut want: Vec<J> = prefix.iter().map(|s| J::from(*s)).collect();
+    want.push(J::from("stop"));
+    let mut v: Vec<u64> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<J>(l).ok())
+        .filter(|e| e["event"].as_array() == Some(&want))
+        .map(|e| {
+            e["measurements"]["duration"]
+                .as_u64()
+                .expect("duration")
+                .div_ceil(1_000)
+        })
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+#[test]
+fn span_latencies_come_from_the_stop_durations() {
+    let truth: J = serde_json::from_str(
+        &std::fs::read_to_string(asset("amoc-sample.truth.json")).expect("truth file"),
+    )
+    .expect("truth JSON");
+    let state = replay(&[asset("amoc-sample.jsonl")]);
+    let s = serde_json::to_value(state.summary()).expect("serializes");
+    let spans = s["spans"].as_object().expect("spans");
+    // Only real spans: `amoc.coordinator.stop` has no duration, so `amoc.coordinator` is absent.
+    let keys: Vec<&str> = spans.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "amoc.scenario.init",
+            "amoc.scenario.start",
+            "amoc.scenario.terminate"
+        ]
+    );
+    let user = &spans["amoc.scenario.start"];
+    assert_eq!(user["count"], 14);
+    assert_eq!(user["count"], truth["scenario_start_spans"]["stopped"]);
+    assert_eq!(
+        user["exceptions"],
+        truth["scenario_start_spans"]["exceptions"]
+    );
+
+    let d = stop_durations_us(&["amoc", "scenario", "start"]);
+    assert_eq!(d.len(), 14);
+    assert_eq!(user["max_us"], *d.last().expect("some"));
+    for (key, q) in [("p50_us", 0.5), ("p90_us", 0.9), ("p99_us", 0.99)] {
+        // Nearest rank, as HDR histograms count it; they report the bucket's highest value,
+        // which is at most 0.1 % above (3 significant digits).
+        let exact = d[((q * d.len() as f64).ceil() as usize).max(1) - 1];
+        let ours = user[key].as_u64().expect("integer");
+        assert!(
+            ours >= exact && ours as f64 <= exact as f64 * 1.001,
+            "{key}: {ours} vs exact {exact}"
+        );
+    }
+    let init = stop_durations_us(&["amoc", "scenario", "init"]);
+    assert_eq!(spans["amoc.scenario.init"]["count"], init.len() as u64);
+    assert_eq!(spans["amoc.scenario.init"]["max_us"], init[0]);
+}

@@ -143,6 +143,10 @@ fn record_then_replay_gives_the_live_summary() {
     assert_eq!(live.users.exceptions, 20);
     assert_eq!(live.throttles["t"].requests, 2000);
     assert_eq!(live.by_event["user.defined"], 100);
+    // Span latencies survive the round trip (compared whole above) and are not empty.
+    let user = &live.spans["amoc.scenario.start"];
+    assert_eq!((user.count, user.exceptions), (80, 20));
+    assert!(user.max_us >= user.p99_us && user.p99_us >= user.p50_us && user.p50_us > 0);
     let first = bytes.split(|b| *b == b'\n').next().unwrap();
     let header: serde_json::Value = serde_json::from_slice(first).unwrap();
     assert_eq!(header["rookery_log"], 1);

@@ -88,3 +88,58 @@ fn status_bar_hints_come_from_the_keymap() {
     assert!(t.starts_with(" LIVE  0:10  505 ev"), "{t}");
     assert!(t.contains("q quit") && t.contains("+ rate+"), "{t}");
 }
+
+#[test]
+fn latency_pane_lists_custom_spans_first() {
+    use rookery::telemetry::Value;
+    let mut state = scenario();
+    let t0 = state.last_t_us() / 1000 + 1;
+    // Five seconds of 100 requests a second, 1..=100 ms each, and a failure.
+    for i in 0..500u64 {
+        let t = t0 + i * 10;
+        let node = "node1";
+        let name = ["http", "request"];
+        apply(&mut state, t, node, &[name[0], name[1], "start"], &[], &[]);
+        let ns = Value::Int(((i % 100 + 1) * 1_000_000) as i64);
+        apply(
+            &mut state,
+            t,
+            node,
+            &[name[0], name[1], "stop"],
+            &[("duration", ns)],
+            &[],
+        );
+    }
+    let bad = [("duration", Value::Int(7_000_000))];
+    apply(
+        &mut state,
+        t0 + 5_000,
+        "node1",
+        &["http", "request", "exception"],
+        &bad,
+        &[],
+    );
+    let (mut app, _) = live_app();
+    app.observe(&state);
+    let area = Rect::new(0, 0, 80, 6);
+    let mut buf = Buffer::empty(area);
+    pane::latency(area, &mut buf, &app, &state, &app.styles());
+    let t = buffer_text(&buf);
+    insta::assert_snapshot!(t);
+    let lines: Vec<&str> = t.lines().collect();
+    assert!(lines[1].contains("p50") && lines[1].contains("p90"), "{t}");
+    // http.request first (not an amoc span); 100 a second; p50/p90/p99/max in ms.
+    assert!(lines[2].contains("http.request"), "{t}");
+    let cols: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(cols[1], "500", "{t}");
+    let per_s: f64 = cols[2].parse().expect("a rate");
+    assert!((90.0..=110.0).contains(&per_s), "{t}");
+    for figure in ["50.0ms", "90.0ms", "99.0ms", "100ms"] {
+        assert!(lines[2].contains(figure), "{figure}: {t}");
+    }
+    assert!(
+        lines[2].trim_end_matches('│').ends_with('1'),
+        "one exception: {t}"
+    );
+    assert!(lines[3].contains("scenario.start"), "{t}");
+}

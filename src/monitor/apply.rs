@@ -4,6 +4,7 @@ use smol_str::SmolStr;
 
 use super::kinds::{ClusterKind, CoordEvent, Kind, SpanEdge, classify};
 use super::nodes::{NO_NODE, NodeIdx, NodeState};
+use super::spans::SpanLink;
 use super::throttle::{Rate, ThrottleState};
 use super::{
     CoordinatorState, EMPTY_SLOT, EventRef, HandlerFailure, KEEP_WARNINGS, MonitorState, Slot,
@@ -67,10 +68,17 @@ impl MonitorState {
                 name: Some(ev.name),
                 kind: classify(ev.name),
                 count: 0,
+                span: SpanLink::of(ev.name),
             };
         }
         slot.count += 1;
         let kind = slot.kind;
+        if slot.span != SpanLink::None {
+            let link = slot.span;
+            if let Some(new) = self.spans.apply(ev.name, link, ev.measurements, sec) {
+                self.slots[id].span = new;
+            }
+        }
 
         let node = self.node_of(ev.node);
         if node != NO_NODE {

@@ -4,8 +4,9 @@
 //! [`MonitorState::apply`] takes an [`EventRef`] and does no I/O and reads no clock: time comes
 //! from the event's `t_us`, so a replay and a snapshot test are deterministic. Memory is bounded
 //! however long the run: per-second series are fixed rings ([`Series`]), warning and failure
-//! lists are capped, and the tables grow only with distinct names (event names, throttles,
-//! coordinators, nodes), which a run has few of.
+//! lists are capped, span latencies are fixed-size HDR histograms ([`SpanStats`]), and the
+//! tables grow only with distinct names (event names, span prefixes, throttles, coordinators,
+//! nodes), which a run has few of.
 //!
 //! Rules for logs recorded from a real Amoc cluster:
 //! * `[amoc, coordinator, execute]` carries no `name` in Amoc. It is attributed to its `name`
@@ -28,6 +29,7 @@ mod kinds;
 mod nodes;
 pub(crate) mod queue;
 mod series;
+mod spans;
 mod summary;
 mod throttle;
 
@@ -42,14 +44,16 @@ pub use feed::{DEFAULT_FEED_CAPACITY, LiveFeed};
 pub use kinds::{ConfigKind, CoordEvent};
 pub use nodes::{NO_NODE, NodeIdx, NodeState};
 pub use series::{DEFAULT_SECONDS, Series, SeriesKind};
+pub use spans::{MAX_SPAN_PREFIXES, SPAN_MAX_US, SPAN_SIGFIG, SpanStats};
 pub use summary::{
-    ClusterSummary, ConfigSummary, CoordinatorSummary, ExecSummary, Summary, ThrottleSummary,
-    UsersSummary,
+    ClusterSummary, ConfigSummary, CoordinatorSummary, ExecSummary, SpanSummary, Summary,
+    ThrottleSummary, UsersSummary,
 };
 pub use throttle::{NodeCounts, RATE_HISTORY, Rate, ThrottleState, ThrottleView};
 
 use crate::telemetry::EventName;
 use kinds::Kind;
+use spans::{SpanLink, SpanTable};
 
 /// How many config warnings and handler failures are kept (the oldest are dropped; totals go
 /// on counting).
@@ -120,12 +124,15 @@ struct Slot {
     name: Option<EventName>,
     kind: Kind,
     count: u64,
+    /// Where the name's span durations go, if it is a span stop/exception.
+    span: SpanLink,
 }
 
 const EMPTY_SLOT: Slot = Slot {
     name: None,
     kind: Kind::Unseen,
     count: 0,
+    span: SpanLink::None,
 };
 
 /// The reducer. See the module documentation for the rules it follows.
@@ -163,6 +170,7 @@ pub struct MonitorState {
     scenario: Option<SmolStr>,
     init_span: SpanCounts,
     terminate_span: SpanCounts,
+    spans: SpanTable,
     throttles: Vec<ThrottleState>,
     throttle_idx: FxHashMap<SmolStr, usize>,
     last_throttle: usize,
@@ -213,6 +221,7 @@ impl MonitorState {
             scenario: None,
             init_span: SpanCounts::default(),
             terminate_span: SpanCounts::default(),
+            spans: SpanTable::default(),
             throttles: Vec::new(),
             throttle_idx: FxHashMap::default(),
             last_throttle: usize::MAX,
@@ -284,6 +293,17 @@ impl MonitorState {
     }
     pub fn terminate_span(&self) -> SpanCounts {
         self.terminate_span
+    }
+
+    /// Latency of every span prefix (names ending in `stop` / `exception` with a `duration`),
+    /// in order of first appearance. See [`SpanStats`] for the rules.
+    pub fn spans(&self) -> &[SpanStats] {
+        self.spans.entries()
+    }
+
+    /// One span prefix by its dotted name, e.g. `"http.request"`.
+    pub fn span(&self, prefix: &str) -> Option<&SpanStats> {
+        self.spans.get(prefix)
     }
 
     /// Raw throttle states, in order of first appearance.

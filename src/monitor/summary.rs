@@ -61,6 +61,18 @@ pub struct ClusterSummary {
     pub master_node_down: u64,
 }
 
+/// One span prefix of the summary: stop count, stop-duration percentiles and exact maximum in
+/// whole µs (percentiles to within 0.1 %), and the exception count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SpanSummary {
+    pub count: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    pub exceptions: u64,
+}
+
 /// The headless summary JSON (`shared/DESIGN.md`, "Headless summary"). Maps are sorted by key
 /// so the output is stable.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -78,6 +90,8 @@ pub struct Summary {
     pub nodes: BTreeMap<String, &'static str>,
     pub handler_failures: u64,
     pub duration_s: f64,
+    /// Latency per span prefix (dotted), e.g. `http.request` (added after the original keys).
+    pub spans: BTreeMap<String, SpanSummary>,
 }
 
 impl Summary {
@@ -167,6 +181,23 @@ impl MonitorState {
                 .collect(),
             handler_failures: self.handler_failures(),
             duration_s: self.duration_s(),
+            spans: self
+                .spans()
+                .iter()
+                .map(|s| {
+                    (
+                        s.name().to_owned(),
+                        SpanSummary {
+                            count: s.count(),
+                            p50_us: s.quantile_us(0.5),
+                            p90_us: s.quantile_us(0.9),
+                            p99_us: s.quantile_us(0.99),
+                            max_us: s.max_us(),
+                            exceptions: s.exceptions(),
+                        },
+                    )
+                })
+                .collect(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The only place that knows both the state and the widgets: lays the screen out and maps the
 //! [`MonitorState`] and the [`App`] onto `rookery-widgets` inputs.
 
+mod latency;
 mod logs;
 mod panes;
 mod status;
@@ -8,6 +9,7 @@ mod throttles;
 
 /// Each pane on its own, for tests and for embedding: `(area, buffer, app, state, styles)`.
 pub mod pane {
+    pub use super::latency::render as latency;
     pub use super::logs::render as logs;
     pub use super::panes::{coordinators, events, nodes, users};
     pub use super::status::render as status;
@@ -68,9 +70,11 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState) {
     } else {
         8.min(right.height / 3).max(5)
     };
-    let [throttle_a, coord_a, logs_a] = Layout::vertical([
+    let latency_h = (state.spans().len().clamp(1, 5) + 3) as u16;
+    let [throttle_a, coord_a, latency_a, logs_a] = Layout::vertical([
         Constraint::Min(5),
         Constraint::Length(coord_h),
+        Constraint::Length(latency_h),
         Constraint::Length(logs_h),
     ])
     .areas(right);
@@ -80,6 +84,7 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState) {
     panes::events(events_a, buf, app, state, &styles);
     throttles::render(throttle_a, buf, app, state, &styles);
     panes::coordinators(coord_a, buf, app, state, &styles);
+    latency::render(latency_a, buf, app, state, &styles);
     logs::render(logs_a, buf, app, state, &styles);
     status::render(status_area, buf, app, state, &styles);
 
