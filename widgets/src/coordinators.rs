@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
 
 use crate::fmt::{count, per_sec};
-use crate::table::{Cell, draw_row};
+use crate::table::{Cell, draw_row, draw_rows};
 use crate::{Styles, pane};
 
 /// One coordinator.
@@ -58,48 +58,37 @@ impl Widget for CoordinatorTable<'_> {
             Cell::left("", 0, s.header),
         ];
         draw_row(buf, inner, inner.y, &header, s.base);
-        if self.rows.is_empty() {
-            draw_row(
-                buf,
-                inner,
-                inner.y + 1,
-                &[Cell::left("no coordinator yet", 0, s.dim)],
-                s.base,
-            );
-            return;
-        }
-        let body = inner.height.saturating_sub(1) as usize;
-        for (i, row) in self.rows.iter().take(body).enumerate() {
-            let y = inner.y + 1 + i as u16;
-            if i + 1 == body && self.rows.len() > body {
-                let more = self.rows.len() - i;
-                draw_row(
-                    buf,
-                    inner,
-                    y,
-                    &[Cell::left(format!("… {more} more"), 0, s.dim)],
-                    s.base,
+        let body = Rect {
+            y: inner.y + 1,
+            height: inner.height.saturating_sub(1),
+            ..inner
+        };
+        draw_rows(
+            buf,
+            body,
+            self.rows,
+            Some("no coordinator yet"),
+            (s.dim, s.base),
+            |buf, row, y| {
+                let timeout_style = if row.timeouts > 0 { s.warn } else { s.dim };
+                let executes = format!(
+                    "{}/{}/{}/{}",
+                    count(row.coordinate),
+                    count(row.timeout),
+                    count(row.reset),
+                    count(row.stop)
                 );
-                break;
-            }
-            let timeout_style = if row.timeouts > 0 { s.warn } else { s.dim };
-            let executes = format!(
-                "{}/{}/{}/{}",
-                count(row.coordinate),
-                count(row.timeout),
-                count(row.reset),
-                count(row.stop)
-            );
-            let cells = [
-                Cell::left(row.name, name_w, s.base),
-                Cell::right(count(row.adds), 7, s.base),
-                Cell::right(executes, 14, s.accent),
-                Cell::right(per_sec(row.avg_batch), 6, s.base),
-                Cell::right(count(row.timeouts), 8, timeout_style),
-                Cell::left(if row.stopped { "stopped" } else { "" }, 0, s.dim),
-            ];
-            draw_row(buf, inner, y, &cells, s.base);
-        }
+                let cells = [
+                    Cell::left(row.name, name_w, s.base),
+                    Cell::right(count(row.adds), 7, s.base),
+                    Cell::right(executes, 14, s.accent),
+                    Cell::right(per_sec(row.avg_batch), 6, s.base),
+                    Cell::right(count(row.timeouts), 8, timeout_style),
+                    Cell::left(if row.stopped { "stopped" } else { "" }, 0, s.dim),
+                ];
+                draw_row(buf, inner, y, &cells, s.base);
+            },
+        );
     }
 }
 

@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
 
 use crate::fmt::{count, per_sec};
-use crate::table::{Cell, draw_row};
+use crate::table::{Cell, draw_row, draw_rows};
 use crate::{Styles, pane};
 
 /// One event name.
@@ -35,28 +35,23 @@ impl Widget for EventTable<'_> {
             return;
         }
         let name_w = inner.width.saturating_sub(6 + 1 + 6 + 1).max(4);
-        let body = inner.height as usize;
-        for (i, row) in self.rows.iter().take(body).enumerate() {
-            let y = inner.y + i as u16;
-            if i + 1 == body && self.rows.len() > body {
-                let more = self.rows.len() - i;
-                draw_row(
-                    buf,
-                    inner,
-                    y,
-                    &[Cell::left(format!("… {more} more"), 0, s.dim)],
-                    s.base,
-                );
-                break;
-            }
-            let name = row.name.strip_prefix("amoc.").unwrap_or(row.name);
-            let cells = [
-                Cell::left(name, name_w, s.base),
-                Cell::right(count(row.count), 6, s.base),
-                Cell::right(per_sec(row.per_s), 6, s.dim),
-            ];
-            draw_row(buf, inner, y, &cells, s.base);
-        }
+        let body = inner;
+        draw_rows(
+            buf,
+            body,
+            self.rows,
+            None,
+            (s.dim, s.base),
+            |buf, row, y| {
+                let name = row.name.strip_prefix("amoc.").unwrap_or(row.name);
+                let cells = [
+                    Cell::left(name, name_w, s.base),
+                    Cell::right(count(row.count), 6, s.base),
+                    Cell::right(per_sec(row.per_s), 6, s.dim),
+                ];
+                draw_row(buf, inner, y, &cells, s.base);
+            },
+        );
     }
 }
 

@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
 
 use crate::fmt::{count, per_sec};
-use crate::table::{Cell, draw_row};
+use crate::table::{Cell, draw_row, draw_rows};
 use crate::{Styles, pane};
 
 /// One span prefix. Durations are in microseconds.
@@ -94,48 +94,37 @@ impl Widget for LatencyTable<'_> {
             header.push(Cell::right("exc", COL_W, s.header));
         }
         draw_row(buf, inner, inner.y, &header, s.base);
-        if self.rows.is_empty() {
-            draw_row(
-                buf,
-                inner,
-                inner.y + 1,
-                &[Cell::left("no span yet", 0, s.dim)],
-                s.base,
-            );
-            return;
-        }
-        let body = inner.height.saturating_sub(1) as usize;
-        for (i, row) in self.rows.iter().take(body).enumerate() {
-            let y = inner.y + 1 + i as u16;
-            if i + 1 == body && self.rows.len() > body {
-                let more = self.rows.len() - i;
-                draw_row(
-                    buf,
-                    inner,
-                    y,
-                    &[Cell::left(format!("… {more} more"), 0, s.dim)],
-                    s.base,
-                );
-                break;
-            }
-            let name = row.name.strip_prefix("amoc.").unwrap_or(row.name);
-            let mut cells = vec![
-                Cell::left(name, name_w, s.base),
-                Cell::right(count(row.count), COL_W, s.base),
-                Cell::right(per_sec(row.per_s), COL_W, s.dim),
-                Cell::right(micros(row.p50_us), COL_W, s.accent),
-            ];
-            if show_p90 {
-                cells.push(Cell::right(micros(row.p90_us), COL_W, s.accent));
-            }
-            cells.push(Cell::right(micros(row.p99_us), COL_W, s.accent));
-            cells.push(Cell::right(micros(row.max_us), COL_W, s.base));
-            if show_exc {
-                let style = if row.exceptions > 0 { s.warn } else { s.dim };
-                cells.push(Cell::right(count(row.exceptions), COL_W, style));
-            }
-            draw_row(buf, inner, y, &cells, s.base);
-        }
+        let body = Rect {
+            y: inner.y + 1,
+            height: inner.height.saturating_sub(1),
+            ..inner
+        };
+        draw_rows(
+            buf,
+            body,
+            self.rows,
+            Some("no span yet"),
+            (s.dim, s.base),
+            |buf, row, y| {
+                let name = row.name.strip_prefix("amoc.").unwrap_or(row.name);
+                let mut cells = vec![
+                    Cell::left(name, name_w, s.base),
+                    Cell::right(count(row.count), COL_W, s.base),
+                    Cell::right(per_sec(row.per_s), COL_W, s.dim),
+                    Cell::right(micros(row.p50_us), COL_W, s.accent),
+                ];
+                if show_p90 {
+                    cells.push(Cell::right(micros(row.p90_us), COL_W, s.accent));
+                }
+                cells.push(Cell::right(micros(row.p99_us), COL_W, s.accent));
+                cells.push(Cell::right(micros(row.max_us), COL_W, s.base));
+                if show_exc {
+                    let style = if row.exceptions > 0 { s.warn } else { s.dim };
+                    cells.push(Cell::right(count(row.exceptions), COL_W, style));
+                }
+                draw_row(buf, inner, y, &cells, s.base);
+            },
+        );
     }
 }
 

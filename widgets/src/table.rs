@@ -93,3 +93,38 @@ mod tests {
         assert_eq!(scroll_offset(Some(5), 3, 0), 0);
     }
 }
+
+/// Draws `rows` one per line from the top of `area`: `draw(buf, row, y)` draws one. When they
+/// do not all fit, the last line says how many more there are; with no rows, `empty` (if any)
+/// is shown dimmed.
+pub fn draw_rows<T>(
+    buf: &mut Buffer,
+    area: Rect,
+    rows: &[T],
+    empty: Option<&str>,
+    (dim, base): (Style, Style),
+    mut draw: impl FnMut(&mut Buffer, &T, u16),
+) {
+    if rows.is_empty() {
+        if let Some(msg) = empty {
+            draw_row(buf, area, area.y, &[Cell::left(msg, 0, dim)], base);
+        }
+        return;
+    }
+    let body = area.height as usize;
+    for (i, row) in rows.iter().take(body).enumerate() {
+        let y = area.y + i as u16;
+        if i + 1 == body && rows.len() > body {
+            let more = rows.len() - i;
+            draw_row(
+                buf,
+                area,
+                y,
+                &[Cell::left(format!("… {more} more"), 0, dim)],
+                base,
+            );
+            break;
+        }
+        draw(buf, row, y);
+    }
+}
