@@ -56,6 +56,10 @@ async fn run_async(
     scenario: Arc<dyn DynScenario>,
     explicit: ExplicitSettings,
 ) -> Result<(), String> {
+    if !args.headless && !args.list_settings {
+        // Before anything starts or is recorded: the monitor needs a terminal.
+        crate::tui::terminal::ensure_terminal().map_err(|e| format!("terminal: {e}"))?;
+    }
     if args.list_settings {
         // A throwaway engine on its own registry: nothing is recorded or shown.
         let engine = EngineHandle::start(EngineOptions {
