@@ -95,9 +95,14 @@ impl EventQueue {
     /// Queues one event (the handler's whole work).
     #[inline]
     pub(crate) fn push(&self, name: EventName, m: &[Field], md: &[Field]) -> Pushed {
-        // Engine events carry the emitter's own `monotonic_time` (ns): use it rather than read
-        // the clock again. A value from another clock is bounded in `take`.
-        let t_us = match md.lookup("monotonic_time") {
+        // Engine events carry the emitter's own `monotonic_time` (ns) in their metadata, spans
+        // in their measurements: use it rather than read the clock again, so that every queue
+        // (the live feed, the recorder) stamps the event alike. A value from another clock is
+        // bounded in `take`.
+        let own = md
+            .lookup("monotonic_time")
+            .or_else(|| m.lookup("monotonic_time"));
+        let t_us = match own {
             Some(Value::Int(ns)) if *ns >= self.start_mono => {
                 ((ns - self.start_mono) / 1000) as u64
             }
