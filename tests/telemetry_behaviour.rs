@@ -469,3 +469,42 @@ fn event_names_are_interned_and_ordered_by_segments() {
     assert_eq!(parsed, a);
     assert!(serde_json::from_str::<EventName>("[]").is_err());
 }
+
+/// A name first used by several threads at the same moment: a prefix handler must see every
+/// one of those events (it missed some when the name became visible before the registries
+/// learnt of it).
+#[test]
+fn a_new_name_emitted_by_many_threads_at_once_reaches_prefix_handlers() {
+    let t = Telemetry::new();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = seen.clone();
+    t.attach_prefix(
+        "all",
+        &[] as &[&str],
+        move |_, _, _, _| {
+            s.fetch_add(1, Ordering::Relaxed);
+        },
+        Value::Null,
+    )
+    .unwrap();
+    const THREADS: usize = 8;
+    const ROUNDS: usize = 300;
+    for round in 0..ROUNDS {
+        let barrier = Arc::new(std::sync::Barrier::new(THREADS));
+        let workers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let t = t.clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let fresh = EventName::new(&["race", "fresh", &round.to_string()]).unwrap();
+                    t.execute(fresh, &[], &[]);
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+    }
+    assert_eq!(seen.load(Ordering::Relaxed), THREADS * ROUNDS);
+}

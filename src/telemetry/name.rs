@@ -108,8 +108,10 @@ impl EventName {
         let name = EventName(entry);
         by_id.push(name);
         drop(by_id);
-        write(&interner.by_key).insert(key.into_boxed_str(), name);
+        // Registries with prefix handlers rebuild before any other thread can find the name,
+        // so no thread emits it before those handlers are in its table.
         super::registry::on_new_name(name);
+        write(&interner.by_key).insert(key.into_boxed_str(), name);
         name
     }
 
