@@ -79,11 +79,25 @@ fn usage_errors_exit_2_and_other_failures_exit_1() {
     let (code, _, err) = rookery(&["run", "--no-such-flag"]);
     assert_eq!(code, 2, "{err}");
     let (code, _, err) = rookery(&["run", "--headless", "--scenario", "nope"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2, "an unknown scenario is a usage error");
     assert!(
         err.contains("no scenario named \"nope\"") && err.contains("demo"),
         "{err}"
     );
+    for bad in [
+        &["run", "--headless", "--duration", "inf"][..],
+        &["run", "--headless", "--duration=-1"],
+        &["run", "--headless", "--users", "99999999999"],
+        &["run", "--headless", "--nodes", "0"],
+        &["run", "--headless", "--set", "no-equals-sign"],
+    ] {
+        let (code, _, err) = rookery(bad);
+        assert_eq!(code, 2, "{bad:?}: {err}");
+        assert!(!err.contains("panicked"), "{bad:?}: {err}");
+    }
+    // A well-formed command whose settings fail is status 1.
+    let (code, _, err) = rookery(&["run", "--headless", "--set", "pair_every=0"]);
+    assert_eq!(code, 1, "{err}");
 }
 
 #[test]

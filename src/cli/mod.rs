@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod replay;
 pub mod run;
+pub mod signals;
 pub mod sink;
 
 /// Rookery: watch and steer an Amoc-style load test from your terminal.
@@ -35,17 +36,17 @@ pub struct RunArgs {
     /// Scenario to run [default: the first one the program offers: `demo` for rookery].
     #[arg(long, value_name = "NAME")]
     pub scenario: Option<String>,
-    /// Virtual users to add at the start [default: 40].
-    #[arg(long, value_name = "N")]
+    /// Virtual users to add at the start, at most 10,000,000 [default: 40].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     pub users: Option<u64>,
     /// Simulated nodes in the cluster (the first is the master).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = parse_nodes)]
     pub nodes: usize,
     /// Record every event to this file (JSON Lines, event-log format v1; `.gz` compresses).
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
     /// Stop after this many seconds (default: run until stopped).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub duration: Option<f64>,
     /// No terminal UI: print the summary JSON on stdout when the run ends (at --duration, or
     /// on SIGINT/SIGTERM).
@@ -53,7 +54,7 @@ pub struct RunArgs {
     pub headless: bool,
     /// Set a scenario or engine setting, e.g. `--set user_rate=600` (repeatable; see
     /// --list-settings). Overrides --settings and the ROOKERY_<NAME> environment variables.
-    #[arg(long = "set", value_name = "NAME=VALUE")]
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set_arg)]
     pub set: Vec<String>,
     /// A TOML file of settings (`name = value` lines).
     #[arg(long, value_name = "FILE")]
@@ -86,6 +87,29 @@ pub struct ReplayArgs {
     pub theme: Option<String>,
 }
 
+/// `--duration`: a finite, non-negative number of seconds.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a number of seconds >= 0")),
+    }
+}
+
+/// `--nodes`: 1 to 64 simulated nodes.
+fn parse_nodes(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err(format!("`{s}` is not a node count from 1 to 64")),
+    }
+}
+
+/// `--set`: `NAME=VALUE` (the value is checked against the setting's type when the run starts).
+fn parse_set_arg(s: &str) -> Result<String, String> {
+    crate::engine::config::parse_set(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| e.to_string())
+}
+
 /// Users `rookery run` adds at the start when `--users` is not given.
 pub const DEFAULT_USERS: u64 = 40;
 
@@ -115,7 +139,14 @@ pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCod
         })
     });
     let result = match command {
-        Command::Run(args) => run::run(&args, &scenarios),
+        Command::Run(args) => match run::run(&args, &scenarios) {
+            Err(run::RunError::Usage(reason)) => {
+                eprintln!("rookery: {}", one_line(&reason));
+                return ExitCode::from(2);
+            }
+            Err(run::RunError::Failed(reason)) => Err(reason),
+            Ok(()) => Ok(()),
+        },
         Command::Replay(args) => match replay::run(&args) {
             Err(e) if e.exit_code() == 2 => {
                 eprintln!("rookery: {e}");

@@ -94,16 +94,21 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
             .build()
             .map_err(|e| ReplayError::Other(format!("cannot start the async runtime: {e}")))?;
         return runtime.block_on(async {
+            let mut signals = super::signals::Signals::new()
+                .map_err(|e| ReplayError::Other(format!("cannot listen to signals: {e}")))?;
             let replay = Replay::open(
                 &args.files,
                 opts,
                 speed,
                 tokio::time::Instant::now().into_std(),
             )?;
-            crate::tui::run_replay(replay, tui)
-                .await
-                .map(|_| ())
-                .map_err(|e| ReplayError::Other(e.to_string()))
+            tokio::select! {
+                r = crate::tui::run_replay(replay, tui) => {
+                    r.map(|_| ()).map_err(|e| ReplayError::Other(e.to_string()))
+                }
+                // Cancelling the monitor drops its terminal guard, which restores the screen.
+                () = signals.recv() => Err(ReplayError::Other("terminated by a signal".into())),
+            }
         });
     }
     let (summary, state, stats) = summarize(args)?;

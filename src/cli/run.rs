@@ -1,16 +1,19 @@
 //! `rookery run`: a scenario on the embedded engine, watched in the monitor or summarised
 //! headless.
 //!
-//! Wiring, in order: a fresh telemetry registry; the monitor's feed and the recorder attach to
-//! every event before the engine exists (so its first `rate` event is seen); the engine starts
-//! with the chosen scenario and resolved settings and adds the users; then either the monitor
-//! runs until `q` or Ctrl-C, or (headless) the run lasts `--duration` or until SIGINT/SIGTERM.
-//! On every exit path the scenario is stopped, the recorder flushed, and the terminal restored.
+//! Wiring, in order: signals are listened to first (SIGINT, SIGTERM, SIGHUP), so one that
+//! arrives while the engine starts is not lost; a fresh telemetry registry; the monitor's feed
+//! and the recorder attach to every event before the engine exists (so its first `rate` event
+//! is seen); the engine starts with the chosen scenario and resolved settings and adds the
+//! users; then either the monitor runs until `q`, or (headless) the run lasts `--duration` or
+//! until a signal. On every exit path the scenario is stopped, the engine shut down, then the
+//! recorder flushed (so it has the last events), and the terminal restored.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::RunArgs;
+use super::signals::Signals;
 use super::sink::EngineSink;
 use crate::engine::config::{ExplicitSettings, format_settings, list_settings, process_env};
 use crate::engine::{DynScenario, EngineHandle, EngineOptions};
@@ -24,8 +27,23 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the headless run moves events from the feed's queue into the state.
 const HEADLESS_DRAIN: Duration = Duration::from_millis(10);
 
-/// Runs `rookery run` with `scenarios` available by name. Errors are one-line reasons.
-pub fn run(args: &RunArgs, scenarios: &[Arc<dyn DynScenario>]) -> Result<(), String> {
+/// Why `rookery run` failed.
+#[derive(Debug)]
+pub enum RunError {
+    /// The command line asks for something that does not exist (exit status 2).
+    Usage(String),
+    /// Anything else (exit status 1).
+    Failed(String),
+}
+
+impl From<String> for RunError {
+    fn from(s: String) -> Self {
+        RunError::Failed(s)
+    }
+}
+
+/// Runs `rookery run` with `scenarios` available by name.
+pub fn run(args: &RunArgs, scenarios: &[Arc<dyn DynScenario>]) -> Result<(), RunError> {
     let names: Vec<&str> = scenarios.iter().map(|s| s.name().as_str()).collect();
     let scenario = match &args.scenario {
         None => scenarios.first().cloned(),
@@ -35,11 +53,11 @@ pub fn run(args: &RunArgs, scenarios: &[Arc<dyn DynScenario>]) -> Result<(), Str
             .cloned(),
     }
     .ok_or_else(|| {
-        format!(
+        RunError::Usage(format!(
             "no scenario named {:?} (available: {})",
             args.scenario.as_deref().unwrap_or(""),
             names.join(", ")
-        )
+        ))
     })?;
     let explicit = ExplicitSettings::from_cli(&args.set, args.settings.as_deref())
         .map_err(|e| format!("settings: {e}"))?;
@@ -48,7 +66,9 @@ pub fn run(args: &RunArgs, scenarios: &[Arc<dyn DynScenario>]) -> Result<(), Str
         .thread_name("rookery-engine")
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(async move { run_async(args, scenario, explicit).await })
+    runtime
+        .block_on(async move { run_async(args, scenario, explicit).await })
+        .map_err(RunError::Failed)
 }
 
 async fn run_async(
@@ -56,26 +76,14 @@ async fn run_async(
     scenario: Arc<dyn DynScenario>,
     explicit: ExplicitSettings,
 ) -> Result<(), String> {
-    if !args.headless && !args.list_settings {
+    if args.list_settings {
+        return print_settings(&scenario, &explicit);
+    }
+    if !args.headless {
         // Before anything starts or is recorded: the monitor needs a terminal.
         crate::tui::terminal::ensure_terminal().map_err(|e| format!("terminal: {e}"))?;
     }
-    if args.list_settings {
-        // A throwaway engine on its own registry: nothing is recorded or shown.
-        let engine = EngineHandle::start(EngineOptions {
-            nodes: 1,
-            telemetry: Telemetry::new(),
-            ..EngineOptions::default()
-        })
-        .map_err(|e| e.to_string())?;
-        let decls = engine.declarations(&scenario).map_err(|e| e.to_string())?;
-        print!(
-            "{}",
-            format_settings(&list_settings(&decls, &explicit, &process_env))
-        );
-        engine.shutdown();
-        return Ok(());
-    }
+    let mut signals = Signals::new().map_err(|e| format!("cannot listen to signals: {e}"))?;
     let telemetry = Telemetry::new();
     let start = Instant::now();
     // The monitor and the recorder attach before the engine exists, so they see its first
@@ -107,27 +115,68 @@ async fn run_async(
             return Err(e.to_string());
         }
     };
-    let outcome = drive(args, &engine, scenario, &explicit, feed).await;
-    let stopped = stop(&engine).await;
-    let recorded = finish_recording(recorder);
+    let outcome = drive(args, &engine, scenario, &explicit, feed, &mut signals).await;
+    // The monitor has gone (or the headless wait ended): stop the users, unless a second
+    // signal says not to wait.
+    let stopped = tokio::select! {
+        r = stop(&engine) => r,
+        () = signals.recv() => Err("stopping the scenario: interrupted".to_owned()),
+    };
     engine.shutdown();
-    let state = outcome?;
-    stopped?;
-    recorded?;
-    if args.headless {
+    // After the shutdown, so the log has the users it cancelled.
+    let recorded = finish_recording(recorder);
+    let (mut state, feed) = outcome?;
+    if let Some(feed) = feed {
+        // Headless: the users the shutdown cancelled count too.
+        feed.drain_into(&mut state);
+        if state.dropped() > 0 {
+            eprintln!(
+                "rookery: warning: the monitor's queue was full and dropped {} events: the summary \
+                 undercounts{}",
+                state.dropped(),
+                if args.record.is_some() {
+                    " (the recording has them)"
+                } else {
+                    ""
+                }
+            );
+        }
         super::replay::print_summary(&state.summary())?;
     }
+    stopped?;
+    recorded
+}
+
+fn print_settings(
+    scenario: &Arc<dyn DynScenario>,
+    explicit: &ExplicitSettings,
+) -> Result<(), String> {
+    // A throwaway engine on its own registry: nothing is recorded or shown.
+    let engine = EngineHandle::start(EngineOptions {
+        nodes: 1,
+        telemetry: Telemetry::new(),
+        ..EngineOptions::default()
+    })
+    .map_err(|e| e.to_string())?;
+    let decls = engine.declarations(scenario).map_err(|e| e.to_string())?;
+    print!(
+        "{}",
+        format_settings(&list_settings(&decls, explicit, &process_env))
+    );
+    engine.shutdown();
     Ok(())
 }
 
-/// Starts the scenario and runs the monitor or the headless wait; returns the final state.
+/// Starts the scenario and runs the monitor or the headless wait; returns the final state, and
+/// the feed when headless (the monitor owns it otherwise).
 async fn drive(
     args: &RunArgs,
     engine: &EngineHandle,
     scenario: Arc<dyn DynScenario>,
     explicit: &ExplicitSettings,
     feed: LiveFeed,
-) -> Result<MonitorState, String> {
+    signals: &mut Signals,
+) -> Result<(MonitorState, Option<LiveFeed>), String> {
     let tui = if args.headless {
         None
     } else {
@@ -136,14 +185,42 @@ async fn drive(
     engine
         .start_scenario_with(scenario, explicit, &process_env)
         .map_err(|e| e.to_string())?;
+    // Adding many users takes a while: it runs beside the feed's consumer, so the queue is
+    // drained meanwhile and nothing is dropped.
     let users = args.users.unwrap_or(super::DEFAULT_USERS);
-    if users > 0 {
-        engine.add_users(users).map_err(|e| e.to_string())?;
-    }
+    let adding = {
+        let engine = engine.clone();
+        tokio::task::spawn_blocking(move || match users {
+            0 => Ok(()),
+            n => engine.add_users(n).map(|_| ()).map_err(|e| e.to_string()),
+        })
+    };
     let deadline = args.duration.map(Duration::from_secs_f64);
     match tui {
-        None => headless(engine, feed, deadline).await,
+        None => {
+            let mut state = MonitorState::new();
+            let mut tick = tokio::time::interval(HEADLESS_DRAIN);
+            tokio::pin!(adding);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => { feed.drain_into(&mut state); }
+                    r = &mut adding => {
+                        r.map_err(|e| format!("adding users: {e}"))??;
+                        break;
+                    }
+                }
+            }
+            let state = headless(engine, &feed, deadline, signals, state).await;
+            Ok((state, Some(feed)))
+        }
         Some(opts) => {
+            tokio::spawn(async move {
+                match adding.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => log::error!(target: "engine", "adding users: {e}"),
+                    Err(e) => log::error!(target: "engine", "adding users: {e}"),
+                }
+            });
             let sink = Arc::new(EngineSink::new(engine.clone()));
             let stop_after = {
                 let engine = engine.clone();
@@ -158,16 +235,15 @@ async fn drive(
                 }
             };
             let monitor = run_live(feed, sink, opts);
-            let term = terminated();
-            tokio::pin!(monitor, stop_after, term);
+            tokio::pin!(monitor, stop_after);
             let mut stopped = false;
             loop {
                 tokio::select! {
-                    r = &mut monitor => return r.map_err(|e| e.to_string()),
+                    r = &mut monitor => return r.map(|s| (s, None)).map_err(|e| e.to_string()),
                     // At the deadline the scenario stops; the monitor stays until `q`.
                     () = &mut stop_after, if !stopped => stopped = true,
                     // Cancelling the monitor drops its terminal guard, which restores the screen.
-                    () = &mut term => return Err("terminated by a signal".into()),
+                    () = signals.recv() => return Err("terminated by a signal".into()),
                 }
             }
         }
@@ -176,20 +252,16 @@ async fn drive(
 
 async fn headless(
     engine: &EngineHandle,
-    feed: LiveFeed,
+    feed: &LiveFeed,
     deadline: Option<Duration>,
-) -> Result<MonitorState, String> {
-    let mut state = MonitorState::new();
+    signals: &mut Signals,
+    mut state: MonitorState,
+) -> MonitorState {
     let mut tick = tokio::time::interval(HEADLESS_DRAIN);
     let end = async {
         match deadline {
-            Some(d) => {
-                tokio::select! {
-                    () = tokio::time::sleep(d) => {}
-                    () = terminated() => {}
-                }
-            }
-            None => terminated().await,
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
         }
     };
     tokio::pin!(end);
@@ -197,9 +269,11 @@ async fn headless(
         tokio::select! {
             _ = tick.tick() => { feed.drain_into(&mut state); }
             () = &mut end => break,
+            () = signals.recv() => break,
         }
     }
-    // Stop, and keep draining until the users are gone so the summary sees their last events.
+    // Stop, and keep draining until the users are gone so the summary sees their last events;
+    // a second signal stops waiting.
     let _ = engine.stop();
     let finished = engine.wait_finished(STOP_TIMEOUT);
     tokio::pin!(finished);
@@ -207,10 +281,11 @@ async fn headless(
         tokio::select! {
             _ = tick.tick() => { feed.drain_into(&mut state); }
             _ = &mut finished => break,
+            () = signals.recv() => break,
         }
     }
     feed.drain_into(&mut state);
-    Ok(state)
+    state
 }
 
 /// Stops the scenario (if it still runs) and waits for its users to end.
@@ -235,27 +310,4 @@ fn finish_recording(recorder: Option<RecorderHandle>) -> Result<(), String> {
         );
     }
     Ok(())
-}
-
-/// Completes on SIGINT or SIGTERM.
-async fn terminated() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -51,6 +51,18 @@ pub(crate) struct EventQueue {
     start_mono: i64,
 }
 
+/// `start` on the [`monotonic_time`] clock, the same for every queue given the same `start`
+/// (the live feed and the recorder must stamp an event alike): both clocks are read once per
+/// process, and every instant is placed relative to that pair.
+fn mono_of(start: Instant) -> i64 {
+    static REFERENCE: std::sync::OnceLock<(Instant, i64)> = std::sync::OnceLock::new();
+    let (r, m) = *REFERENCE.get_or_init(|| (Instant::now(), monotonic_time()));
+    match start.checked_duration_since(r) {
+        Some(d) => m + d.as_nanos() as i64,
+        None => m - r.duration_since(start).as_nanos() as i64,
+    }
+}
+
 fn thread_slot() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
@@ -74,7 +86,7 @@ impl EventQueue {
             per_shard: capacity.max(1),
             dropped: AtomicU64::new(0),
             start,
-            start_mono: monotonic_time() - start.elapsed().as_nanos() as i64,
+            start_mono: mono_of(start),
         }
     }
 
