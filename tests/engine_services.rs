@@ -250,3 +250,42 @@ async fn the_monitor_keeps_a_killed_node_down_while_its_users_report_their_end()
     let summary = serde_json::to_value(state.summary()).unwrap();
     assert_eq!(summary["nodes"]["node3"], "down");
 }
+
+/// Throttle-rate settings apply in order (the last update wins, at once), and an update puts a
+/// throttle back on its setting even after it was changed directly (from the monitor, say).
+#[tokio::test(start_paused = true)]
+async fn throttle_rate_settings_apply_in_order_and_survive_direct_changes() {
+    let t = Telemetry::new();
+    let (e, _) = engine(&t);
+    e.start_scenario(boxed(rookery::demo::Demo), UserRate::Infinity)
+        .unwrap();
+    let rate = |e: &EngineHandle| e.services().throttles().info("messages").unwrap().rate;
+    for v in 100..300 {
+        e.update_settings(&ExplicitSettings::new().set("message_rate", v.to_string()))
+            .unwrap();
+    }
+    assert_eq!(
+        rate(&e),
+        Rate::Finite(299),
+        "the last update is in force at once"
+    );
+
+    e.services()
+        .throttles()
+        .change_rate("messages", ThrottleConfig::new(Rate::Finite(5), 60_000))
+        .unwrap();
+    let changed = e
+        .update_settings(&ExplicitSettings::new().set("message_rate", "299"))
+        .unwrap();
+    assert!(changed.is_empty(), "the stored value did not change");
+    assert_eq!(
+        rate(&e),
+        Rate::Finite(299),
+        "but the throttle follows the setting again"
+    );
+
+    e.set_user_rate(UserRate::PerMinute(77)).unwrap();
+    let config = e.services().config().unwrap();
+    assert_eq!(config.get("user_rate").unwrap(), Some(ConfigValue::Int(77)));
+    assert_eq!(e.user_rate(), UserRate::PerMinute(77));
+}

@@ -51,6 +51,11 @@
 //!
 //! Scenario callbacks (`init`, `terminate`) run inside the command that triggers them and must
 //! not call the handle themselves; a user's `start` may.
+//!
+//! Telemetry handlers run in the emitting thread, and a command emits its events before it
+//! returns, sometimes while the engine holds its locks: a handler must not call the handle (it
+//! would wait for itself). Queue the work and do it elsewhere, as the monitor and the recorder
+//! do.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -61,9 +66,7 @@ use tokio::runtime::Handle;
 use crate::telemetry::{Key, Telemetry};
 
 use super::cluster::Cluster;
-use super::config::{
-    Config, ConfigValue, EnvLookup, ExplicitSettings, UpdateRule, engine_declarations,
-};
+use super::config::{Config, EnvLookup, ExplicitSettings, UpdateRule, engine_declarations};
 use super::controller::{Controller, ControllerOptions};
 use super::error::EngineError;
 use super::events::Emitter;
@@ -212,10 +215,8 @@ impl EngineHandle {
         &self,
         scenario: &Arc<dyn DynScenario>,
     ) -> Result<super::config::Declarations, EngineError> {
-        let mut decls =
-            engine_declarations(self.bind(UpdateRule::throttle_rate(USER_RATE, 60_000)));
-        for mut setting in scenario.declarations() {
-            setting.update = self.bind(setting.update);
+        let mut decls = engine_declarations(UpdateRule::throttle_rate(USER_RATE, 60_000));
+        for setting in scenario.declarations() {
             decls
                 .declare(scenario.name(), setting)
                 .map_err(|e| EngineError::Settings(e.into()))?;
@@ -223,31 +224,13 @@ impl EngineHandle {
         Ok(decls)
     }
 
-    /// Turns a [`UpdateRule::ThrottleRate`] into a function on this engine's throttles.
-    fn bind(&self, rule: UpdateRule) -> UpdateRule {
-        let UpdateRule::ThrottleRate {
-            throttle,
-            interval_ms,
-        } = rule
-        else {
-            return rule;
-        };
-        let throttles = self.cluster.services.throttles().clone();
-        let rt = self.cluster.rt.clone();
-        UpdateRule::call(move |setting, v: ConfigValue| {
-            let Some(cfg) = rate_config(&v, interval_ms) else {
-                return;
-            };
-            let _rt = rt.enter();
-            if let Err(e) = throttles.change_rate(&throttle, cfg) {
-                log::warn!(target: "engine", "{setting} = {v:?} not applied to throttle {throttle}: {e}");
-            }
-        })
-    }
-
     /// Changes settings of the running scenario (Amoc's `update_settings`): unchanged values
     /// are dropped, read-only ones refused, the rest verified now; their update functions run
     /// in the background. Returns the names that changed.
+    ///
+    /// Settings whose rule is [`UpdateRule::ThrottleRate`] are applied here, in order, before
+    /// this returns — also when the stored value is unchanged but the throttle was changed
+    /// directly since (from the monitor, say), so the throttle always ends at the value asked.
     pub fn update_settings(&self, settings: &ExplicitSettings) -> Result<Vec<String>, EngineError> {
         let config = self
             .cluster
@@ -255,7 +238,34 @@ impl EngineHandle {
             .config()
             .ok_or(EngineError::NoScenario)?;
         let _rt = self.cluster.rt.enter();
-        config.update(settings).map_err(EngineError::Settings)
+        let changed = config.update(settings).map_err(EngineError::Settings)?;
+        let throttles = self.cluster.services.throttles();
+        for e in settings.iter() {
+            let Some(d) = config.declarations().get(&e.name) else {
+                continue;
+            };
+            let UpdateRule::ThrottleRate {
+                throttle,
+                interval_ms,
+            } = &d.setting.update
+            else {
+                continue;
+            };
+            let Some(cfg) = config
+                .get(&e.name)
+                .ok()
+                .flatten()
+                .and_then(|v| rate_config(&v, *interval_ms))
+            else {
+                continue;
+            };
+            if throttles.info(throttle).map(|i| i.config()).ok() != Some(cfg) {
+                throttles
+                    .change_rate(throttle, cfg)
+                    .map_err(EngineError::Throttle)?;
+            }
+        }
+        Ok(changed)
     }
 
     /// The cluster's throttles, coordinators and settings (owned by the master).
@@ -283,12 +293,20 @@ impl EngineHandle {
         self.cluster.stop()
     }
 
-    /// Changes `user_rate` (cluster-wide); users already waiting follow the new rate.
+    /// Changes `user_rate` (cluster-wide); users already waiting follow the new rate. While a
+    /// scenario runs this goes through its settings, so `user_rate` reads back the new value.
     pub fn set_user_rate(&self, rate: UserRate) -> Result<(), EngineError> {
-        let st = self.cluster.lock();
-        if st.master_down {
-            return Err(EngineError::MasterDown(st.master.clone()));
+        {
+            let st = self.cluster.lock();
+            if st.master_down {
+                return Err(EngineError::MasterDown(st.master.clone()));
+            }
         }
+        if self.cluster.services.config().is_some() {
+            let setting = ExplicitSettings::new().set_value(USER_RATE, rate.to_setting());
+            return self.update_settings(&setting).map(|_| ());
+        }
+        let st = self.cluster.lock();
         self.cluster.set_rate(&st, rate)
     }
 

@@ -69,8 +69,9 @@ pub enum UpdateRule {
     /// Stored, then the function runs on a Tokio task.
     Function(UpdateFn),
     /// Stored, then the engine sets throttle `throttle` to the new value (an integer or
-    /// `infinity`) per `interval_ms`. The engine binds it to its throttles when the scenario
-    /// starts; a bare [`Config`](super::Config) outside an engine treats it like `Accept`.
+    /// `infinity`) per `interval_ms`, synchronously and in order, in
+    /// `EngineHandle::update_settings`; a bare [`Config`](super::Config) outside an engine treats
+    /// it like `Accept`.
     ThrottleRate { throttle: String, interval_ms: u64 },
 }
 
