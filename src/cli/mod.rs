@@ -53,7 +53,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub headless: bool,
     /// Set a scenario or engine setting, e.g. `--set user_rate=600` (repeatable; see
-    /// --list-settings). Overrides --settings and the ROOKERY_<NAME> environment variables.
+    /// --list-settings). Overrides --settings and the `ROOKERY_<NAME>` environment variables.
     #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set_arg)]
     pub set: Vec<String>,
     /// A TOML file of settings (`name = value` lines).

@@ -18,7 +18,7 @@
 //!   running; a user cancelled while waiting is taken off the waiting count (Amoc's unsigned
 //!   counters can wrap there).
 //! * **Removal** never picks a user twice and also cancels users still waiting on `user_rate`
-//!   (see [`users`](super::users)). A stop also cancels waiting users (Amoc leaves them).
+//!   (see the `users` module). A stop also cancels waiting users (Amoc leaves them).
 //! * **Forced removal** sends the removal signal, then cancels the users still running after
 //!   the grace period ([`ControllerOptions::grace`], 2 s by default).
 
