@@ -39,7 +39,7 @@ pub struct RunArgs {
     /// Virtual users to add at the start, at most 10,000,000 [default: 40].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     pub users: Option<u64>,
-    /// Simulated nodes in the cluster (the first is the master).
+    /// Simulated nodes in the cluster, 1 to 64 (the first is the master).
     #[arg(long, default_value_t = 3, value_parser = parse_nodes)]
     pub nodes: usize,
     /// Record every event to this file (JSON Lines, event-log format v1; `.gz` compresses).
@@ -49,7 +49,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub duration: Option<f64>,
     /// No terminal UI: print the summary JSON on stdout when the run ends (at --duration, or
-    /// on SIGINT/SIGTERM).
+    /// on SIGINT, SIGTERM or SIGHUP).
     #[arg(long)]
     pub headless: bool,
     /// Set a scenario or engine setting, e.g. `--set user_rate=600` (repeatable; see
