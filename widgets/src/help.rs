@@ -61,7 +61,12 @@ impl Widget for HelpOverlay<'_> {
         let rows = (area.height - 2) as usize;
         let cols = lines.len().div_ceil(rows).max(1);
         let rows = lines.len().div_ceil(cols);
-        let col_w = lines.iter().map(Line::width).max().unwrap_or(0) as u16 + 3;
+        let natural = lines.iter().map(Line::width).max().unwrap_or(0) as u16 + 3;
+        // When the columns do not fit side by side, each gets an equal share and long
+        // descriptions end in `…` (rather than the last column running off the box).
+        let col_w = natural
+            .min(area.width.saturating_sub(3) / cols as u16)
+            .max(4);
         let w = (col_w * cols as u16 + 2).min(area.width);
         let h = (rows as u16 + 2).min(area.height);
         let rect = Rect::new(
@@ -81,7 +86,11 @@ impl Widget for HelpOverlay<'_> {
                 break;
             }
             let y = inner.y + (i % rows) as u16;
-            buf.set_line(x, y, line, col_w.saturating_sub(1).min(inner.right() - x));
+            let room = col_w.saturating_sub(1).min(inner.right() - x);
+            buf.set_line(x, y, line, room);
+            if line.width() > room as usize && room > 0 {
+                buf.set_string(x + room - 1, y, "…", self.styles.dim);
+            }
         }
     }
 }
@@ -112,5 +121,33 @@ mod tests {
         insta::assert_snapshot!(text);
         assert!(text.contains("q, ctrl-c"));
         assert!(text.contains("Live"));
+    }
+
+    #[test]
+    fn narrow_columns_share_the_width_and_mark_cut_text() {
+        let styles = Styles::default();
+        let entries: Vec<HelpEntry> = (0..12)
+            .map(|i| HelpEntry {
+                section: "Live".into(),
+                keys: format!("k{i}"),
+                description: format!("a long description of what key {i} does"),
+            })
+            .collect();
+        let help = HelpOverlay {
+            entries: &entries,
+            styles: &styles,
+        };
+        let text = render_text(help, 50, 10);
+        let lines: Vec<&str> = text.lines().collect();
+        // Every row keeps both borders: no column runs off the box.
+        for line in &lines[1..lines.len() - 1] {
+            let inner = line.trim_end();
+            assert!(inner.ends_with('┃'), "row overflows: {inner:?}\n{text}");
+        }
+        assert!(text.contains('…'), "cut descriptions are marked:\n{text}");
+        assert!(
+            text.contains("k0") && text.contains("k11"),
+            "both columns show:\n{text}"
+        );
     }
 }
