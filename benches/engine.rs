@@ -8,27 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rookery::engine::{
-    EngineHandle, EngineOptions, InitContext, Scenario, ScenarioError, UserContext, UserRate,
-    UserResult, boxed,
-};
+use rookery::engine::{EngineHandle, EngineOptions, UserRate, boxed};
 use rookery::telemetry::{Telemetry, Value};
 
-struct Idle;
-
-impl Scenario for Idle {
-    type State = ();
-    fn name(&self) -> &str {
-        "idle"
-    }
-    fn init(&self, _ctx: &InitContext<'_>) -> Result<(), ScenarioError> {
-        Ok(())
-    }
-    async fn start(&self, user: UserContext, _state: Arc<()>) -> UserResult {
-        user.removed().await;
-        Ok(Value::Null)
-    }
-}
+#[path = "../examples/common/idle.rs"]
+mod idle;
+use idle::Idle;
 
 /// Starts `users` idle users on a fresh 3-node engine; returns the time until all run.
 fn start_users(rt: &tokio::runtime::Runtime, users: u64, listen: bool) -> Duration {

@@ -10,31 +10,14 @@
 //!   their removal signal), and per user held back by `user_rate` 0;
 //! * one million users held across the cluster, and how long stopping them takes.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rookery::engine::{
-    EngineHandle, EngineOptions, InitContext, Scenario, ScenarioError, UserContext, UserRate,
-    UserResult, boxed,
-};
-use rookery::telemetry::{Telemetry, Value};
+use rookery::engine::{EngineHandle, EngineOptions, UserRate, boxed};
+use rookery::telemetry::Telemetry;
 
-/// Users that wait for their removal signal, doing nothing.
-struct Idle;
-
-impl Scenario for Idle {
-    type State = ();
-    fn name(&self) -> &str {
-        "idle"
-    }
-    fn init(&self, _ctx: &InitContext<'_>) -> Result<(), ScenarioError> {
-        Ok(())
-    }
-    async fn start(&self, user: UserContext, _state: Arc<()>) -> UserResult {
-        user.removed().await;
-        Ok(Value::Null)
-    }
-}
+#[path = "common/idle.rs"]
+mod idle;
+use idle::Idle;
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();

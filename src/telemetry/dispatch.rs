@@ -154,7 +154,20 @@ impl Telemetry {
             // SAFETY: see `execute`.
             return !unsafe { &*persisted }.handlers(event).is_empty();
         }
-        !inner.current.load().handlers(event).is_empty()
+        // The thread's cached snapshot when it is current (the path `execute` takes), so an
+        // emitter that checks first does not pay a registry load per event.
+        let generation = inner.generation.load(Ordering::Acquire);
+        let cached = LOCAL.try_with(|l| {
+            (l.uid.get() == inner.uid && l.generation.get() == generation).then(|| {
+                // SAFETY: as in `execute`; the pointer is current and only replaced at depth 0
+                // by this thread, which is here.
+                !unsafe { &*l.snapshot.get() }.handlers(event).is_empty()
+            })
+        });
+        match cached {
+            Ok(Some(has)) => has,
+            _ => !inner.current.load().handlers(event).is_empty(),
+        }
     }
 
     #[inline]

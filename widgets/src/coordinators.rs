@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
 
 use crate::fmt::{count, per_sec};
-use crate::table::{Cell, draw_row, draw_rows};
+use crate::table::{Cell, draw_row, draw_table};
 use crate::{Styles, pane};
 
 /// One coordinator.
@@ -57,15 +57,10 @@ impl Widget for CoordinatorTable<'_> {
             Cell::right("timeouts", 8, s.header),
             Cell::left("", 0, s.header),
         ];
-        draw_row(buf, inner, inner.y, &header, s.base);
-        let body = Rect {
-            y: inner.y + 1,
-            height: inner.height.saturating_sub(1),
-            ..inner
-        };
-        draw_rows(
+        draw_table(
             buf,
-            body,
+            inner,
+            &header,
             self.rows,
             Some("no coordinator yet"),
             (s.dim, s.base),

@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
 
 use crate::fmt::{count, per_sec};
-use crate::table::{Cell, draw_row, draw_rows};
+use crate::table::{Cell, draw_row, draw_table};
 use crate::{Styles, pane};
 
 /// One span prefix. Durations are in microseconds.
@@ -93,15 +93,10 @@ impl Widget for LatencyTable<'_> {
         if show_exc {
             header.push(Cell::right("exc", COL_W, s.header));
         }
-        draw_row(buf, inner, inner.y, &header, s.base);
-        let body = Rect {
-            y: inner.y + 1,
-            height: inner.height.saturating_sub(1),
-            ..inner
-        };
-        draw_rows(
+        draw_table(
             buf,
-            body,
+            inner,
+            &header,
             self.rows,
             Some("no span yet"),
             (s.dim, s.base),

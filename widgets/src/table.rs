@@ -80,20 +80,6 @@ pub fn scroll_offset(selected: Option<usize>, rows: usize, height: usize) -> usi
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::scroll_offset;
-
-    #[test]
-    fn keeps_selection_visible() {
-        assert_eq!(scroll_offset(None, 100, 10), 0);
-        assert_eq!(scroll_offset(Some(3), 100, 10), 0);
-        assert_eq!(scroll_offset(Some(10), 100, 10), 1);
-        assert_eq!(scroll_offset(Some(99), 100, 10), 90);
-        assert_eq!(scroll_offset(Some(5), 3, 0), 0);
-    }
-}
-
 /// Draws `rows` one per line from the top of `area`: `draw(buf, row, y)` draws one. When they
 /// do not all fit, the last line says how many more there are; with no rows, `empty` (if any)
 /// is shown dimmed.
@@ -126,5 +112,38 @@ pub fn draw_rows<T>(
             break;
         }
         draw(buf, row, y);
+    }
+}
+
+/// A table: the `header` row at the top of `area`, then [`draw_rows`] below it.
+pub fn draw_table<T>(
+    buf: &mut Buffer,
+    area: Rect,
+    header: &[Cell],
+    rows: &[T],
+    empty: Option<&str>,
+    (dim, base): (Style, Style),
+    draw: impl FnMut(&mut Buffer, &T, u16),
+) {
+    draw_row(buf, area, area.y, header, base);
+    let body = Rect {
+        y: area.y + 1,
+        height: area.height.saturating_sub(1),
+        ..area
+    };
+    draw_rows(buf, body, rows, empty, (dim, base), draw);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scroll_offset;
+
+    #[test]
+    fn keeps_selection_visible() {
+        assert_eq!(scroll_offset(None, 100, 10), 0);
+        assert_eq!(scroll_offset(Some(3), 100, 10), 0);
+        assert_eq!(scroll_offset(Some(10), 100, 10), 1);
+        assert_eq!(scroll_offset(Some(99), 100, 10), 90);
+        assert_eq!(scroll_offset(Some(5), 3, 0), 0);
     }
 }
