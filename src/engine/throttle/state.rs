@@ -685,3 +685,258 @@ impl State {
         d
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The core against synthetic instants: no runtime, no clock, no sleeping.
+
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn per_second(rate: u64) -> ThrottleConfig {
+        ThrottleConfig::new(Rate::Finite(rate), 1000)
+    }
+
+    /// A state with `users` requests always queued, driven by hand.
+    struct Sim {
+        st: State,
+        t0: Instant,
+        now: Instant,
+        waiting: Vec<oneshot::Receiver<Delivery>>,
+        /// (released, scheduled) in ms since `t0`, as fractions of a ms are not needed here.
+        got: Vec<(u128, u128)>,
+        rates: Vec<Report>,
+    }
+
+    impl Sim {
+        fn new(cfg: ThrottleConfig) -> Sim {
+            let t0 = Instant::now();
+            Sim {
+                st: State::new(cfg, t0, Arc::default(), 1 << 30, Duration::from_secs(3600)),
+                t0,
+                now: t0,
+                waiting: Vec::new(),
+                got: Vec::new(),
+                rates: Vec::new(),
+            }
+        }
+
+        fn request(&mut self) {
+            if let Some(g) = self.st.admit_now(self.now, false) {
+                self.record(g);
+                return;
+            }
+            let (tx, rx) = oneshot::channel();
+            let mut fx = Effects::default();
+            self.st
+                .push(Waiter { tx, counted: false }, self.now, &mut fx);
+            self.waiting.push(rx);
+        }
+
+        fn record(&mut self, g: Grant) {
+            let at = |i: Instant| i.duration_since(self.t0).as_millis();
+            self.got.push((at(g.released), at(g.scheduled)));
+        }
+
+        fn collect(&mut self, fx: Effects) {
+            for item in fx.items {
+                if let Fx::Rate(r) = item {
+                    self.rates.push(r);
+                }
+            }
+            let mut still = Vec::new();
+            for mut rx in std::mem::take(&mut self.waiting) {
+                match rx.try_recv() {
+                    Ok(Ok(g)) => self.record(g),
+                    Ok(Err(e)) => panic!("unexpected {e}"),
+                    Err(_) => still.push(rx),
+                }
+            }
+            self.waiting = still;
+        }
+
+        /// Runs the scheduler's loop until `until` (ms since `t0`), keeping `users` queued.
+        fn run(&mut self, users: usize, until: u64) {
+            let end = self.t0 + ms(until);
+            loop {
+                while self.waiting.len() < users {
+                    self.request();
+                }
+                let mut fx = Effects::default();
+                self.st.advance_ramp(self.now, &mut fx);
+                self.st.pump(self.now, &mut fx);
+                self.collect(fx);
+                if self.waiting.len() < users {
+                    continue;
+                }
+                match self.st.deadline() {
+                    Some(d) if d < end => self.now = d.max(self.now),
+                    _ => break,
+                }
+            }
+            self.now = end;
+        }
+
+        fn at(&mut self, t: u64, f: impl FnOnce(&mut State, Instant, &mut Effects)) {
+            self.now = self.t0 + ms(t);
+            let mut fx = Effects::default();
+            f(&mut self.st, self.now, &mut fx);
+            self.collect(fx);
+        }
+
+        fn released_from(&self, t: u128) -> Vec<u128> {
+            self.got.iter().map(|g| g.0).filter(|r| *r >= t).collect()
+        }
+    }
+
+    #[test]
+    fn slot_times_are_exact_and_never_drift() {
+        let t0 = Instant::now();
+        let ns = |k, rate, interval_ms: u64| {
+            slot_time(t0, k, rate, u128::from(interval_ms) * 1_000_000)
+                .map(|t| t.duration_since(t0).as_nanos())
+        };
+        // 7 per second: ⌈k · 10^9 / 7⌉ ns; after 7 million releases exactly 10^6 s.
+        assert_eq!(ns(1, 7, 1000), Some(142_857_143));
+        assert_eq!(ns(7_000_000, 7, 1000), Some(1_000_000 * 1_000_000_000));
+        // 200,000 per second: 5 µs apart.
+        assert_eq!(ns(3, 200_000, 1000), Some(15_000));
+        // Beyond any representable instant: never, not a panic.
+        assert_eq!(ns(u64::MAX, 1, u64::MAX), None);
+    }
+
+    #[test]
+    fn a_decrease_follows_the_new_rate_from_the_change_on() {
+        let mut s = Sim::new(per_second(100));
+        s.run(5, 995);
+        s.at(995, |st, now, fx| {
+            st.apply_config(per_second(50), now, fx, false);
+        });
+        s.run(5, 3000);
+        let want: Vec<u128> = (0..100).map(|i| 1010 + 20 * i).collect();
+        assert_eq!(s.released_from(995), want);
+        assert_eq!(s.rates.len(), 1);
+    }
+
+    #[test]
+    fn an_increase_and_a_resume_restart_from_the_last_release() {
+        let mut s = Sim::new(per_second(2));
+        s.run(3, 1200);
+        // Releases at 0, 500, 1000; at 1200, 10/s: the next at 1000 + 100 → now (1200).
+        s.at(1200, |st, now, fx| {
+            st.apply_config(per_second(10), now, fx, false);
+        });
+        s.run(3, 1450);
+        assert_eq!(s.released_from(0), [0, 500, 1000, 1200, 1300, 1400]);
+        s.at(1450, |st, now, fx| {
+            st.pause(now, fx);
+        });
+        s.run(3, 5000);
+        assert_eq!(
+            s.released_from(1450),
+            [] as [u128; 0],
+            "nothing while paused"
+        );
+        s.at(5000, |st, now, fx| {
+            st.resume(now, fx);
+        });
+        s.run(3, 5250);
+        assert_eq!(s.released_from(1450), [5000, 5100, 5200]);
+        let paused: Vec<bool> = s.rates.iter().map(|r| r.paused).collect();
+        assert_eq!(paused, [false, true, false]);
+    }
+
+    #[test]
+    fn a_late_scheduler_never_puts_more_than_the_rate_in_an_interval() {
+        let mut s = Sim::new(per_second(10));
+        s.run(20, 1000);
+        // The scheduler wakes 450 ms late: slots 1000..1400 fell due together.
+        s.now = s.t0 + ms(1450);
+        s.run(20, 3000);
+        let rel = s.released_from(0);
+        for (i, r) in rel.iter().enumerate() {
+            let n = rel[i..].iter().take_while(|x| **x < r + 1000).count();
+            assert!(n <= 10, "window from {r} ms holds {n}: {rel:?}");
+        }
+        // The slots that fell due (1000..=1400) go at once, as the window allows, then on time.
+        assert_eq!(&rel[10..17], [1450, 1450, 1450, 1450, 1450, 1500, 1600]);
+    }
+
+    #[test]
+    fn a_ramp_replaced_and_a_decreasing_ramp_step() {
+        let mut s = Sim::new(per_second(100));
+        s.run(5, 500);
+        let plan = GradualPlan {
+            from: 100,
+            to: 10,
+            steps: 3,
+            interval_ms: 1000,
+            step_interval_ms: 1000,
+        };
+        s.at(500, |st, now, fx| {
+            assert!(st.start_ramp(plan, now, fx).is_none());
+        });
+        assert_eq!(s.rates.last().map(|r| r.ramp), Some(Some((10, 3000))));
+        s.run(5, 1700);
+        // The step to 70/s at 1500 ms: the next release one new period (14.29 ms) after the
+        // last (1490), and so on.
+        let after: Vec<u128> = s.released_from(1490);
+        assert_eq!(&after[..4], [1490, 1504, 1518, 1532]);
+        let replaced = s.at_ramp(1700, plan);
+        assert_eq!(replaced.map(|r| r.idx), Some(1));
+    }
+
+    impl Sim {
+        fn at_ramp(&mut self, t: u64, plan: GradualPlan) -> Option<Ramp> {
+            let mut out = None;
+            self.at(t, |st, now, fx| out = st.start_ramp(plan, now, fx));
+            out
+        }
+    }
+
+    #[test]
+    fn catch_up_owes_what_came_due_and_drops_beyond_its_bound() {
+        let mut s = Sim::new(per_second(10).catch_up(4));
+        s.run(0, 1000);
+        let now = s.now;
+        assert_eq!(s.st.overdue(now), 4);
+        s.request();
+        s.request();
+        assert_eq!(s.got, [(1000, 700), (1000, 800)]);
+        assert_eq!(s.st.report(now).overdue, Some(2));
+        // Rate 0 holds, and owes nothing.
+        s.at(1000, |st, now, fx| {
+            st.apply_config(per_second(0), now, fx, false);
+        });
+        assert_eq!(s.st.overdue(now + ms(5000)), 0);
+    }
+
+    #[test]
+    fn counted_grants_hold_a_parallel_place_until_returned() {
+        let in_flight = Arc::new(AtomicU64::new(0));
+        let t0 = Instant::now();
+        let mut st = State::new(
+            ThrottleConfig::new(Rate::Finite(2), 0),
+            t0,
+            in_flight.clone(),
+            100,
+            Duration::from_secs(60),
+        );
+        assert!(st.admit_now(t0, true).is_some());
+        assert!(st.admit_now(t0, true).is_some());
+        assert_eq!(st.admit_now(t0, true), None);
+        let (tx, mut rx) = oneshot::channel();
+        let mut fx = Effects::default();
+        st.push(Waiter { tx, counted: true }, t0, &mut fx);
+        st.pump(t0, &mut fx);
+        assert!(rx.try_recv().is_err(), "both places are taken");
+        in_flight.fetch_sub(1, Ordering::SeqCst);
+        st.pump(t0 + ms(3), &mut fx);
+        let g = rx.try_recv().ok().and_then(Result::ok);
+        assert_eq!(g.map(|g| (g.counted, g.released)), Some((true, t0 + ms(3))));
+        assert_eq!(in_flight.load(Ordering::SeqCst), 2);
+    }
+}
