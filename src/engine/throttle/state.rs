@@ -691,6 +691,7 @@ mod tests {
     //! The core against synthetic instants: no runtime, no clock, no sleeping.
 
     use super::*;
+    use proptest::prelude::*;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -706,9 +707,8 @@ mod tests {
         t0: Instant,
         now: Instant,
         waiting: Vec<oneshot::Receiver<Delivery>>,
-        /// (released, scheduled) in ms since `t0`, as fractions of a ms are not needed here.
-        got: Vec<(u128, u128)>,
-        rates: Vec<Report>,
+        got: Vec<Grant>,
+        rates: Vec<(Instant, Report)>,
     }
 
     impl Sim {
@@ -737,14 +737,13 @@ mod tests {
         }
 
         fn record(&mut self, g: Grant) {
-            let at = |i: Instant| i.duration_since(self.t0).as_millis();
-            self.got.push((at(g.released), at(g.scheduled)));
+            self.got.push(g);
         }
 
         fn collect(&mut self, fx: Effects) {
             for item in fx.items {
                 if let Fx::Rate(r) = item {
-                    self.rates.push(r);
+                    self.rates.push((self.now, r));
                 }
             }
             let mut still = Vec::new();
@@ -758,18 +757,24 @@ mod tests {
             self.waiting = still;
         }
 
-        /// Runs the scheduler's loop until `until` (ms since `t0`), keeping `users` queued.
+        /// Whether requests pass at once (`infinity`, running): users then stop re-requesting.
+        fn open(&self) -> bool {
+            self.st.config.rate == Rate::Infinity && self.st.releasing()
+        }
+
+        /// Runs the scheduler's loop until `until` (ms since `t0`), keeping `users` queued
+        /// (except at `infinity`, where they would never stop).
         fn run(&mut self, users: usize, until: u64) {
             let end = self.t0 + ms(until);
             loop {
-                while self.waiting.len() < users {
+                while self.waiting.len() < users && !self.open() {
                     self.request();
                 }
                 let mut fx = Effects::default();
                 self.st.advance_ramp(self.now, &mut fx);
                 self.st.pump(self.now, &mut fx);
                 self.collect(fx);
-                if self.waiting.len() < users {
+                if self.waiting.len() < users && !self.open() {
                     continue;
                 }
                 match self.st.deadline() {
@@ -788,7 +793,11 @@ mod tests {
         }
 
         fn released_from(&self, t: u128) -> Vec<u128> {
-            self.got.iter().map(|g| g.0).filter(|r| *r >= t).collect()
+            self.got
+                .iter()
+                .map(|g| g.released.duration_since(self.t0).as_millis())
+                .filter(|r| *r >= t)
+                .collect()
         }
     }
 
@@ -845,7 +854,7 @@ mod tests {
         });
         s.run(3, 5250);
         assert_eq!(s.released_from(1450), [5000, 5100, 5200]);
-        let paused: Vec<bool> = s.rates.iter().map(|r| r.paused).collect();
+        let paused: Vec<bool> = s.rates.iter().map(|r| r.1.paused).collect();
         assert_eq!(paused, [false, true, false]);
     }
 
@@ -879,7 +888,7 @@ mod tests {
         s.at(500, |st, now, fx| {
             assert!(st.start_ramp(plan, now, fx).is_none());
         });
-        assert_eq!(s.rates.last().map(|r| r.ramp), Some(Some((10, 3000))));
+        assert_eq!(s.rates.last().map(|r| r.1.ramp), Some(Some((10, 3000))));
         s.run(5, 1700);
         // The step to 70/s at 1500 ms: the next release one new period (14.29 ms) after the
         // last (1490), and so on.
@@ -905,7 +914,12 @@ mod tests {
         assert_eq!(s.st.overdue(now), 4);
         s.request();
         s.request();
-        assert_eq!(s.got, [(1000, 700), (1000, 800)]);
+        let got: Vec<_> = s
+            .got
+            .iter()
+            .map(|g| (g.released - s.t0, g.scheduled - s.t0))
+            .collect();
+        assert_eq!(got, [(ms(1000), ms(700)), (ms(1000), ms(800))]);
         assert_eq!(s.st.report(now).overdue, Some(2));
         // Rate 0 holds, and owes nothing.
         s.at(1000, |st, now, fx| {
@@ -938,5 +952,177 @@ mod tests {
         let g = rx.try_recv().ok().and_then(Result::ok);
         assert_eq!(g.map(|g| (g.counted, g.released)), Some((true, t0 + ms(3))));
         assert_eq!(in_flight.load(Ordering::SeqCst), 2);
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum Change {
+        /// Per second.
+        Rate(u64),
+        Infinity,
+        Pause,
+        Resume,
+        /// From the rate in force (or 100 at infinity) to `to` per second.
+        Ramp {
+            to: u64,
+            steps: u64,
+            step_ms: u64,
+        },
+        Cancel,
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Expect {
+        Paced(u64),
+        Nothing,
+        AtOnce,
+    }
+
+    fn expect(r: &Report) -> Expect {
+        match (r.paused, r.config.rate) {
+            (true, _) | (false, Rate::Finite(0)) => Expect::Nothing,
+            (false, Rate::Infinity) => Expect::AtOnce,
+            (false, Rate::Finite(n)) => Expect::Paced(n),
+        }
+    }
+
+    fn apply(st: &mut State, c: Change, now: Instant, fx: &mut Effects) {
+        match c {
+            Change::Rate(r) => {
+                st.ramp = None;
+                st.apply_config(per_second(r), now, fx, false);
+            }
+            Change::Infinity => {
+                st.ramp = None;
+                let cfg = ThrottleConfig::new(Rate::Infinity, 1000);
+                st.apply_config(cfg, now, fx, false);
+            }
+            Change::Pause => {
+                st.pause(now, fx);
+            }
+            Change::Resume => {
+                st.resume(now, fx);
+            }
+            Change::Ramp { to, steps, step_ms } => {
+                let from = match st.config.rate {
+                    Rate::Finite(r) => r,
+                    Rate::Infinity => 100,
+                };
+                let plan = GradualPlan {
+                    from,
+                    to,
+                    steps,
+                    interval_ms: 1000,
+                    step_interval_ms: step_ms,
+                };
+                st.start_ramp(plan, now, fx);
+            }
+            Change::Cancel => {
+                if st.ramp.take().is_some() {
+                    fx.items.push(Fx::Rate(st.report(now)));
+                }
+            }
+        }
+    }
+
+    /// Checks one stretch `[from, to)` of a paced rate: exact instants, released on time.
+    fn check_paced(rate: u64, from: Instant, to: Instant, rel: &[Grant]) -> Result<(), String> {
+        let second = 1_000_000_000u128;
+        let (lo, hi) = (second / u128::from(rate), second.div_ceil(u128::from(rate)));
+        let mut prev = from;
+        for (i, g) in rel.iter().enumerate() {
+            if g.released != g.scheduled {
+                return Err(format!("release {i} is late: {g:?}"));
+            }
+            let gap = g.scheduled.saturating_duration_since(prev).as_nanos();
+            if g.scheduled < from || gap > hi || (i > 0 && gap < lo) {
+                return Err(format!(
+                    "gap of {gap} ns before release {i} (not {lo}..={hi})"
+                ));
+            }
+            prev = g.scheduled;
+            let n = rel[i..]
+                .iter()
+                .take_while(|x| x.released < g.released + Duration::from_secs(1))
+                .count();
+            if n as u64 > rate {
+                return Err(format!("{n} in the second from release {i}"));
+            }
+        }
+        if to.duration_since(prev).as_nanos() > hi {
+            return Err(format!(
+                "nothing for {:?} before the stretch ends",
+                to - prev
+            ));
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        /// Issue 12 item 1 on the pure core, ramps included (their steps are changes too):
+        /// from every change on, releases come exactly at the new rate's instants.
+        #[test]
+        fn every_change_and_ramp_step_restarts_the_schedule_exactly(
+            start in 1u64..=400,
+            changes in prop::collection::vec(
+                (
+                    prop_oneof![
+                        4 => (0u64..=400).prop_map(Change::Rate),
+                        1 => Just(Change::Infinity),
+                        1 => Just(Change::Pause),
+                        1 => Just(Change::Resume),
+                        3 => (0u64..=400, 1u64..=12, 10u64..=400)
+                            .prop_map(|(to, steps, step_ms)| Change::Ramp { to, steps, step_ms }),
+                        1 => Just(Change::Cancel),
+                    ],
+                    1u64..=1500,
+                ),
+                1..8,
+            ),
+        ) {
+            let users = 4;
+            let mut s = Sim::new(per_second(start));
+            let start_report = s.st.report(s.t0);
+            s.rates.push((s.t0, start_report));
+            let mut at = 0;
+            for (c, gap) in &changes {
+                at += gap;
+                s.run(users, at);
+                s.at(at, |st, now, fx| apply(st, *c, now, fx));
+            }
+            at += 2000;
+            s.run(users, at);
+            let end = s.now;
+            // Stretches between the reports that changed what is expected.
+            let mut stretches: Vec<(Instant, Expect)> = Vec::new();
+            for (t, r) in &s.rates {
+                let e = expect(r);
+                if stretches.last().map(|x| x.1) != Some(e) {
+                    stretches.push((*t, e));
+                }
+            }
+            stretches.push((end, Expect::Nothing));
+            for w in stretches.windows(2) {
+                let ((from, e), (to, _)) = (w[0], w[1]);
+                let inside: Vec<Grant> = s
+                    .got
+                    .iter()
+                    .copied()
+                    .filter(|g| g.released >= from && g.released < to)
+                    .collect();
+                let res = match e {
+                    Expect::Paced(r) => check_paced(r, from, to, &inside),
+                    Expect::Nothing if !inside.is_empty() => Err("released while held".into()),
+                    Expect::AtOnce if inside.iter().any(|g| g.released != g.scheduled) => {
+                        Err("a request waited at infinity".into())
+                    }
+                    _ => Ok(()),
+                };
+                if let Err(msg) = res {
+                    prop_assert!(false, "{e:?} from {:?}: {msg}", from - s.t0);
+                }
+            }
+        }
     }
 }
