@@ -18,12 +18,15 @@ use super::sink::EngineSink;
 use crate::engine::config::{ExplicitSettings, format_settings, list_settings, process_env};
 use crate::engine::{DynScenario, EngineHandle, EngineOptions};
 use crate::eventlog::{Recorder, RecorderHandle, RecorderOptions};
-use crate::monitor::{DEFAULT_FEED_CAPACITY, LiveFeed, MonitorState};
+use crate::monitor::{LiveFeed, MonitorState};
+use crate::tap::{DEFAULT_TAP_CAPACITY, Tap, TapOptions};
 use crate::telemetry::Telemetry;
 use crate::tui::{TuiOptions, run_live};
 
 /// How long a stop may take before the run ends anyway (users get a grace period of 2 s).
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Events the monitor may fall behind the tap by before it counts them as dropped.
+const FEED_BACKLOG: usize = 1 << 20;
 /// How often the headless run moves events from the feed's queue into the state.
 const HEADLESS_DRAIN: Duration = Duration::from_millis(10);
 
@@ -85,22 +88,22 @@ async fn run_async(
     }
     let mut signals = Signals::new().map_err(|e| format!("cannot listen to signals: {e}"))?;
     let telemetry = Telemetry::new();
-    let start = Instant::now();
-    // The monitor and the recorder attach before the engine exists, so they see its first
-    // events (the `user_rate` throttle starting).
-    let feed = LiveFeed::attach(&telemetry, "rookery-monitor", DEFAULT_FEED_CAPACITY, start)
-        .map_err(|e| format!("monitor: {e}"))?;
+    // One tap feeds the monitor and the recorder (one copy per event), attached before the
+    // engine exists, so both see its first events (the `user_rate` throttle starting).
+    let tap = Tap::attach(
+        &telemetry,
+        TapOptions {
+            handler_id: "rookery-tap".into(),
+            capacity: DEFAULT_TAP_CAPACITY,
+            start: Instant::now(),
+        },
+    )
+    .map_err(|e| format!("monitor: {e}"))?;
+    let feed = LiveFeed::on_tap(&tap, FEED_BACKLOG);
     let recorder = match &args.record {
         Some(path) => Some(
-            Recorder::start_with(
-                path,
-                &telemetry,
-                RecorderOptions {
-                    start: Some(start),
-                    ..RecorderOptions::default()
-                },
-            )
-            .map_err(|e| e.to_string())?,
+            Recorder::start_on(path, &tap, RecorderOptions::default())
+                .map_err(|e| e.to_string())?,
         ),
         None => None,
     };
@@ -111,6 +114,7 @@ async fn run_async(
     }) {
         Ok(engine) => engine,
         Err(e) => {
+            tap.close();
             finish_recording(recorder)?;
             return Err(e.to_string());
         }
@@ -123,7 +127,9 @@ async fn run_async(
         () = signals.recv() => Err("stopping the scenario: interrupted".to_owned()),
     };
     engine.shutdown();
-    // After the shutdown, so the log has the users it cancelled.
+    // After the shutdown, so the log has the users it cancelled. Closing the tap hands the
+    // monitor and the recorder the same last events: the summary and the log agree.
+    tap.close();
     let recorded = finish_recording(recorder);
     let (mut state, feed) = outcome?;
     if let Some(feed) = feed {

@@ -9,13 +9,16 @@ mod replay;
 
 use std::path::PathBuf;
 
-pub use crate::monitor::{EventRef, LoggedEvent};
+pub use crate::tap::{EventRef, LoggedEvent};
 pub use format::{
     FORMAT_VERSION, Header, LineError, parse_event, parse_event_into, parse_header, write_event,
 };
 pub use merge::MergedReader;
 pub use reader::{LogReader, ReadOptions, ReadStats};
-pub use recorder::{DROPPED_EVENT, Recorder, RecorderHandle, RecorderOptions, RecorderStats};
+pub use recorder::{
+    DROPPED_EVENT, RECORDER_ERROR, Recorder, RecorderHandle, RecorderOptions, RecorderStats,
+    is_gzip_path,
+};
 pub use replay::{Replay, ReplayClock, Speed, SpeedParseError};
 
 /// Errors reading or writing a log. Each names the file, and the line when there is one.

@@ -304,7 +304,12 @@ impl MonitorState {
                 );
             }
             Kind::RecorderDropped => {
-                self.recorder_dropped += count_of(ev.measurements);
+                self.recorder_dropped = self
+                    .recorder_dropped
+                    .saturating_add(count_of(ev.measurements));
+            }
+            Kind::FeedDropped => {
+                self.dropped = self.dropped.saturating_add(count_of(ev.measurements));
             }
             Kind::Unseen
             | Kind::Other

@@ -25,6 +25,8 @@ pub(crate) enum Kind {
     Cluster(ClusterKind),
     HandlerFailure,
     RecorderDropped,
+    /// `[rookery, tap | monitor, dropped]`: events this state never saw.
+    FeedDropped,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +104,7 @@ pub(crate) fn classify(name: EventName) -> Kind {
         ["amoc", "cluster", "master_node_down"] => Cluster(ClusterKind::MasterNodeDown),
         ["telemetry", "handler", "failure"] => HandlerFailure,
         ["rookery", "recorder", "dropped"] => RecorderDropped,
+        ["rookery", "tap" | "monitor", "dropped"] => FeedDropped,
         _ => Other,
     }
 }

@@ -23,11 +23,9 @@
 
 mod apply;
 mod coordinator;
-mod event;
 mod feed;
 mod kinds;
 mod nodes;
-pub(crate) mod queue;
 mod series;
 mod spans;
 mod summary;
@@ -38,8 +36,8 @@ use std::collections::VecDeque;
 use rustc_hash::FxHashMap;
 use smol_str::SmolStr;
 
+pub use crate::tap::{EventRef, LoggedEvent};
 pub use coordinator::{CoordinatorState, EXEC_KINDS, ExecByKind, ExecStats};
-pub use event::{EventRef, LoggedEvent};
 pub use feed::{DEFAULT_FEED_CAPACITY, LiveFeed};
 pub use kinds::{ConfigKind, CoordEvent};
 pub use nodes::{NO_NODE, NodeIdx, NodeState};
@@ -386,11 +384,13 @@ impl MonitorState {
         &self.failures
     }
 
-    /// Events the live feed had to drop (its queue was full), as last reported by the feed.
+    /// Events this state never saw: the sum of the `[rookery, tap, dropped]` (the event tap's
+    /// queue was full) and `[rookery, monitor, dropped]` (the live feed fell behind) events
+    /// applied.
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
-    /// Sets the dropped-events count (the live feed does).
+    /// Sets the dropped-events count (a replay that seeks rebuilds the state and keeps it).
     pub fn set_dropped(&mut self, n: u64) {
         self.dropped = n;
     }
