@@ -301,13 +301,17 @@ impl Writer {
         result.map(|_| self.stats)
     }
 
-    /// `[rookery, recorder, error]` on the registry, for the monitor.
+    /// `[rookery, recorder, error]` on the registry, for the monitor: a log-shaped event
+    /// (measurement `error`, metadata `log_level`, `msg`, `file`, `reason`).
     fn report(&self, e: &io::Error) {
+        let file = self.path.display().to_string();
         let md = [
+            (Key::new_static("log_level"), Value::atom("error")),
             (
-                Key::new_static("file"),
-                Value::from(self.path.display().to_string()),
+                Key::new_static("msg"),
+                Value::from(format!("recording to {file} stopped: {e}")),
             ),
+            (Key::new_static("file"), Value::from(file)),
             (Key::new_static("reason"), Value::from(e.to_string())),
         ];
         self.tap.telemetry().execute(

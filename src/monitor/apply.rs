@@ -308,6 +308,10 @@ impl MonitorState {
                     .recorder_dropped
                     .saturating_add(count_of(ev.measurements));
             }
+            Kind::RookeryNotice => {
+                let file = md.lookup("file").map(text);
+                self.warn(t, ev, file);
+            }
             Kind::FeedDropped => {
                 self.dropped = self.dropped.saturating_add(count_of(ev.measurements));
             }

@@ -27,6 +27,8 @@ pub(crate) enum Kind {
     RecorderDropped,
     /// `[rookery, tap | monitor, dropped]`: events this state never saw.
     FeedDropped,
+    /// `[rookery, recorder, error]`, `[rookery, log, warning]`: shown as warnings.
+    RookeryNotice,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,6 +107,7 @@ pub(crate) fn classify(name: EventName) -> Kind {
         ["telemetry", "handler", "failure"] => HandlerFailure,
         ["rookery", "recorder", "dropped"] => RecorderDropped,
         ["rookery", "tap" | "monitor", "dropped"] => FeedDropped,
+        ["rookery", "recorder", "error"] | ["rookery", "log", "warning"] => RookeryNotice,
         _ => Other,
     }
 }
