@@ -118,12 +118,15 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
         return runtime.block_on(async {
             let mut signals = super::signals::Signals::new()
                 .map_err(|e| ReplayError::Other(format!("cannot listen to signals: {e}")))?;
+            // The monitor lists the reader's warnings (skipped lines, a truncated tail,
+            // clamped times) with the others.
             let replay = Replay::open(
                 &args.files,
                 opts,
                 speed,
                 tokio::time::Instant::now().into_std(),
-            )?;
+            )?
+            .with_warning_events();
             tokio::select! {
                 r = crate::tui::run_replay(replay, tui) => {
                     r.map(|_| ()).map_err(|e| ReplayError::Other(e.to_string()))

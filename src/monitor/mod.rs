@@ -37,6 +37,7 @@ use rustc_hash::FxHashMap;
 use smol_str::SmolStr;
 
 pub use crate::tap::{EventRef, LoggedEvent};
+pub use apply::{MAX_COORDINATORS, MAX_NODES, MAX_THROTTLES, OTHER};
 pub use coordinator::{CoordinatorState, EXEC_KINDS, ExecByKind, ExecStats};
 pub use feed::{DEFAULT_FEED_CAPACITY, LiveFeed};
 pub use kinds::{ConfigKind, CoordEvent};
@@ -113,7 +114,9 @@ pub struct Users {
 impl Users {
     /// `started - stopped - exceptions` (negative if the log began mid-run).
     pub fn running(&self) -> i64 {
-        self.started as i64 - self.stopped as i64 - self.exceptions as i64
+        // i128: no u64 count can overflow it; clamped to i64 on the way out.
+        let r = self.started as i128 - self.stopped as i128 - self.exceptions as i128;
+        r.clamp(i64::MIN as i128, i64::MAX as i128) as i64
     }
 }
 
@@ -189,6 +192,8 @@ pub struct MonitorState {
     failures: VecDeque<HandlerFailure>,
     dropped: u64,
     recorder_dropped: u64,
+    /// Names past [`MAX_THROTTLES`] / [`MAX_COORDINATORS`] / [`MAX_NODES`], by table.
+    capped: [u64; 3],
 }
 
 impl Default for MonitorState {
@@ -240,6 +245,7 @@ impl MonitorState {
             failures: VecDeque::new(),
             dropped: 0,
             recorder_dropped: 0,
+            capped: [0; 3],
         }
     }
 
@@ -397,6 +403,12 @@ impl MonitorState {
     /// Events a recorder reported lost (`[rookery, recorder, dropped]` lines in a log).
     pub fn recorder_dropped(&self) -> u64 {
         self.recorder_dropped
+    }
+
+    /// Events whose throttle, coordinator or node name came past the table's cap and were
+    /// counted under [`OTHER`] (summed over the three tables).
+    pub fn capped(&self) -> u64 {
+        self.capped.iter().fold(0u64, |a, n| a.saturating_add(*n))
     }
 
     /// Seconds from the start of the run to the latest event.
