@@ -5,7 +5,8 @@ use crate::telemetry::Key;
 use super::status::ControllerStatus;
 
 /// Why a controller (one node's users) refused an operation (Amoc's `{error, _}` results).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "error", rename_all = "snake_case")]
 pub enum ControllerError {
     /// The operation is not allowed in the current status (`{error, {invalid_status, S}}`).
     #[error("operation not allowed while the controller is {0}")]

@@ -23,6 +23,7 @@ pub mod controller;
 pub mod error;
 pub mod handle;
 mod node;
+pub mod protocol;
 pub mod scenario;
 pub mod services;
 pub mod status;
