@@ -76,6 +76,9 @@ pub enum NodeCommand {
         nodes: Vec<Key>,
         /// Every node of the cluster that is up, this one included (the `state` metadata).
         up: Vec<Key>,
+        /// Nodes of the cluster that went down before (the `state` metadata).
+        #[serde(default)]
+        down: Vec<Key>,
     },
     /// These nodes went down: the node emits `[amoc, cluster, nodedown]`, or
     /// `[amoc, cluster, master_node_down]` when `master_down` (and then ends its users and
@@ -131,7 +134,8 @@ pub enum NodeReport {
     Refused(ControllerError),
     /// Unsolicited: run `run` finished on this node (`terminate` ran).
     Finished { run: RunId },
-    /// Unsolicited: the node went down.
+    /// The node went down: unsolicited when a `Leave` finished, or as the answer to a
+    /// `Leave` with nothing to stop.
     Down,
 }
 
@@ -362,6 +366,7 @@ mod tests {
                 master: "node1".into(),
                 nodes: vec!["node1".into()],
                 up: vec!["node1".into(), "node2".into()],
+                down: vec![],
             },
             NodeCommand::PeersDown {
                 master: "node1".into(),
