@@ -279,8 +279,9 @@ impl Controller {
         Ok(sel.picked)
     }
 
-    /// Stops the scenario: every user is asked to leave and cancelled after the grace period;
-    /// when none is left, `terminate` runs and the status is `finished`.
+    /// Stops the scenario: the status is `terminating` at once; every user is asked to leave
+    /// (by a task) and cancelled after the grace period; when none is left (the users' "last
+    /// one out" signal), `terminate` runs and the status is `finished`.
     pub fn stop_scenario(&self) -> Result<(), ControllerError> {
         let mut state = self.core.lock();
         let old = std::mem::replace(&mut *state, State::Idle);
@@ -296,14 +297,18 @@ impl Controller {
             finishing: false,
         };
         drop(state);
-        let sel = self.core.users.select(u64::MAX, true);
-        self.core.abort_after_grace(sel.abort_later);
         self.core.bump();
         if self.core.users.live() == 0 {
             self.core.finish();
         } else {
+            // Asking every user to leave walks them all: a task does it, so the stop answers
+            // at once however many users there are. No user can be added meanwhile (the
+            // status is `terminating`), so the walk sees every one.
             let core = self.core.clone();
             self.core.rt.spawn(async move {
+                let sel = core.users.select(u64::MAX, true);
+                core.abort_after_grace(sel.abort_later);
+                core.bump();
                 core.users.all_out().await;
                 core.finish();
             });
