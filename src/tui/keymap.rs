@@ -52,6 +52,14 @@ pub fn sections_for(live: bool, log_focused: bool) -> Vec<Section> {
     v
 }
 
+/// The snake_case name of `action`, as keymap files spell it.
+fn serde_name(action: Action) -> String {
+    serde_json::to_value(action)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{action:?}"))
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
@@ -99,6 +107,9 @@ impl Keymap {
             line: line_of(text, span.start),
             message,
         };
+        // Bindings this file made in [global], [live] or [replay], checked once the whole file
+        // is applied (a later line may unbind the other one).
+        let mut made: Vec<(Section, Key, std::ops::Range<usize>)> = Vec::new();
         for (table, entries) in raw {
             let section = Section::ALL
                 .into_iter()
@@ -140,7 +151,35 @@ impl Keymap {
                     ));
                 }
                 self.bindings.insert((section, key), action);
+                if section != Section::Log {
+                    made.push((section, key, key_name.span()));
+                }
             }
+        }
+        for (section, key, span) in made {
+            let others: &[Section] = match section {
+                Section::Global => &[Section::Live, Section::Replay],
+                _ => &[Section::Global],
+            };
+            let (Some(mine), Some((other, theirs))) = (
+                self.bindings.get(&(section, key)),
+                others
+                    .iter()
+                    .find_map(|o| self.bindings.get(&(*o, key)).map(|a| (*o, a))),
+            ) else {
+                continue;
+            };
+            return Err(invalid(
+                span,
+                format!(
+                    "key `{key}` is bound in both [{}] ({}) and [{}] ({}): bind it in one, or \
+                     unbind the other with \"none\"",
+                    section.name(),
+                    serde_name(*mine),
+                    other.name(),
+                    serde_name(*theirs),
+                ),
+            ));
         }
         Ok(())
     }
