@@ -356,7 +356,10 @@ impl App {
                 true
             }
             Err(e) => {
-                self.set_notice(format!("{cmd} failed: {e}"));
+                let text = format!("{cmd} failed: {e}");
+                self.journal
+                    .push(self.now_us, Severity::Error, "command", text.clone());
+                self.set_notice(text);
                 false
             }
         }

@@ -349,6 +349,49 @@ mod tests {
     }
 
     #[test]
+    fn a_key_in_both_global_and_live_is_an_error_with_its_line() {
+        let mut k = Keymap::defaults().expect("defaults");
+        // `a` adds users in the defaults' [live].
+        let e = k
+            .apply_toml(
+                "[global]
+z = \"help\"
+a = \"cycle_theme\"
+",
+                "my.toml",
+            )
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "my.toml:3: key `a` is bound in both [global] (cycle_theme) and [live] (add_users): \
+             bind it in one, or unbind the other with \"none\""
+        );
+        // Unbinding the live one in the same file makes it fine, whatever the table order.
+        let mut k = Keymap::defaults().expect("defaults");
+        k.apply_toml(
+            "[live]
+a = \"none\"
+[global]
+a = \"cycle_theme\"
+",
+            "my.toml",
+        )
+        .expect("no conflict once unbound");
+        let mut k = Keymap::default();
+        let e = k
+            .apply_toml(
+                "[live]
+w = \"add_users\"
+[global]
+w = \"help\"
+",
+                "two.toml",
+            )
+            .unwrap_err();
+        assert!(e.to_string().starts_with("two.toml:4: key `w`"), "{e}");
+    }
+
+    #[test]
     fn load_reads_a_user_file_and_ignores_a_missing_one() {
         let dir = tempfile::tempdir().expect("tempdir");
         let missing = dir.path().join("nope.toml");
