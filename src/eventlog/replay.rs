@@ -206,6 +206,12 @@ impl Replay {
         })
     }
 
+    /// The files replayed and how they are read (the monitor scans them once more, on a
+    /// thread of its own, to learn the log's length).
+    pub fn source(&self) -> (&[PathBuf], ReadOptions) {
+        (&self.paths, self.options)
+    }
+
     /// The merged reader (headers, `started_at`).
     pub fn reader(&self) -> &MergedReader {
         &self.reader
