@@ -87,9 +87,6 @@ pub struct ReplayFeed {
     replay: Replay,
     error: Option<String>,
     length: Length,
-    /// Reading warnings already handed to the log pane.
-    warnings_told: usize,
-    counts_told: bool,
 }
 
 impl ReplayFeed {
@@ -99,8 +96,6 @@ impl ReplayFeed {
             replay,
             error: None,
             length,
-            warnings_told: 0,
-            counts_told: false,
         }
     }
 
@@ -126,35 +121,6 @@ impl ReplayFeed {
             "{}/{total}",
             elapsed(self.replay.position_us() as f64 / 1e6)
         )
-    }
-
-    /// Reading warnings not handed out yet (each once), and at the end the counts.
-    pub fn new_warnings(&mut self) -> Vec<String> {
-        let stats = self.replay.stats();
-        let mut out: Vec<String> = stats.warnings[self.warnings_told.min(stats.warnings.len())..]
-            .iter()
-            .map(|w| format!("reading: {w}"))
-            .collect();
-        self.warnings_told = stats.warnings.len();
-        if self.finished() && !self.counts_told {
-            self.counts_told = true;
-            if stats.bad_lines > 0 {
-                out.push(format!("{} bad lines were skipped", stats.bad_lines));
-            }
-            if stats.clamped > 0 {
-                out.push(format!(
-                    "{} events went back in time and were clamped",
-                    stats.clamped
-                ));
-            }
-            if stats.truncated_last_line {
-                out.push("a truncated last line was ignored (the recorder was stopped)".into());
-            }
-            if stats.more_warnings > 0 {
-                out.push(format!("{} more reading warnings", stats.more_warnings));
-            }
-        }
-        out
     }
 
     /// The reading error that stopped the replay, if any.
@@ -264,8 +230,5 @@ impl super::run::Feed for ReplayFeed {
     }
     fn status(&self) -> Option<String> {
         Some(format!("{} {}", ReplayFeed::status(self), self.position()))
-    }
-    fn take_warnings(&mut self) -> Vec<String> {
-        self.new_warnings()
     }
 }

@@ -97,11 +97,6 @@ pub trait Feed {
     fn now_us(&self) -> Option<u64> {
         None
     }
-    /// Warnings the feed has that the state does not (a replay's reading warnings), each
-    /// once.
-    fn take_warnings(&mut self) -> Vec<String> {
-        Vec::new()
-    }
 }
 
 impl Feed for LiveFeed {
@@ -156,11 +151,6 @@ where
                 drains += 1;
                 if let Some(t) = wall_us {
                     state.tick(t);
-                }
-                for w in feed.take_warnings() {
-                    let t = state.last_t_us();
-                    app.journal.push(t, rookery_widgets::Severity::Warning, "replay", w);
-                    dirty = true;
                 }
                 if applied > 0 || state.last_t_us() / 1_000_000 != second {
                     app.observe(&state);
