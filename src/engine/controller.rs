@@ -306,10 +306,11 @@ impl Controller {
             // status is `terminating`), so the walk sees every one.
             let core = self.core.clone();
             self.core.rt.spawn(async move {
-                let sel = core.users.select(u64::MAX, true);
+                let sel = core.users.select_all();
                 core.abort_after_grace(sel.abort_later);
                 core.bump();
                 core.users.all_out().await;
+                core.users.clear_leaving();
                 core.finish();
             });
         }
