@@ -104,6 +104,8 @@ pub(crate) struct ControllerCore {
     /// Bumped by [`Controller::halt`]: a running add stops spawning.
     halts: AtomicU64,
     changed: watch::Sender<u64>,
+    /// Bumped on status changes only (not on user counts).
+    status_changed: watch::Sender<u64>,
 }
 
 /// One node's controller. Cheap to clone; every method is synchronous and returns at once
@@ -153,6 +155,7 @@ impl Controller {
                 users: Users::default(),
                 halts: AtomicU64::new(0),
                 changed: watch::Sender::new(0),
+                status_changed: watch::Sender::new(0),
             }),
         }
     }
@@ -186,6 +189,11 @@ impl Controller {
         self.core.changed.subscribe()
     }
 
+    /// A receiver that changes whenever the status changes (not on every user's start or end).
+    pub fn subscribe_status(&self) -> watch::Receiver<u64> {
+        self.core.status_changed.subscribe()
+    }
+
     /// Amoc's `disable/0`: only from idle.
     pub fn disable(&self) -> Result<(), ControllerError> {
         let mut state = self.core.lock();
@@ -193,7 +201,7 @@ impl Controller {
             State::Idle => {
                 *state = State::Disabled;
                 drop(state);
-                self.core.bump();
+                self.core.status_bump();
                 Ok(())
             }
             _ => Err(ControllerError::InvalidStatus(self.core.describe(&state))),
@@ -234,7 +242,7 @@ impl Controller {
             }
         };
         drop(state);
-        self.core.bump();
+        self.core.status_bump();
         outcome
     }
 
@@ -305,7 +313,7 @@ impl Controller {
             finishing: false,
         };
         drop(state);
-        self.core.bump();
+        self.core.status_bump();
         if self.core.users.live() == 0 {
             self.core.finish();
         } else {
@@ -341,6 +349,11 @@ impl ControllerCore {
 
     fn highest(&self) -> u64 {
         self.highest.load(Ordering::SeqCst)
+    }
+
+    fn status_bump(&self) {
+        self.status_changed.send_modify(|n| *n = n.wrapping_add(1));
+        self.bump();
     }
 
     fn bump(&self) {
@@ -499,6 +512,6 @@ impl ControllerCore {
         drop(state);
         run.terminate_on(&self.emitter);
         *self.lock() = State::Finished(name);
-        self.bump();
+        self.status_bump();
     }
 }
