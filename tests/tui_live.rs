@@ -319,6 +319,29 @@ fn ramps_show_target_and_time_left_and_rate_zero_is_closed() {
     let row = messages_row(&screen);
     assert!(row.contains("ramping → 1200 0:30"), "{row}");
 
+    // A ramp the engine reports (`ramp_target`, `ramp_ends_in_ms`) shows without the monitor
+    // having started it.
+    apply(
+        &mut state,
+        10_600,
+        "node1",
+        &["amoc", "throttle", "rate"],
+        &[("rate", Value::Int(130)), ("interval", Value::Int(60_000))],
+        &[
+            ("name", Value::from("login")),
+            ("ramping", Value::Bool(true)),
+            ("ramp_target", Value::Int(300)),
+            ("ramp_ends_in_ms", Value::Int(9_500)),
+        ],
+    );
+    app.observe(&state);
+    let screen = capture::text(&app, &state, W, H);
+    let login = screen
+        .lines()
+        .find(|l| l.contains(" login "))
+        .expect("login row");
+    assert!(login.contains("ramping → 300 0:10"), "{login}");
+
     // A new rate replaces the ramp, and says so.
     app.handle_key(key('r'), &state);
     app.handle_key(key('0'), &state);
