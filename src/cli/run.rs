@@ -243,6 +243,10 @@ async fn drive(
                 }
             });
             let sink = Arc::new(EngineSink::new(engine.clone()));
+            let opts = crate::tui::TuiOptions {
+                run_length: deadline,
+                ..opts
+            };
             let stop_after = {
                 let engine = engine.clone();
                 async move {

@@ -217,6 +217,12 @@ impl Replay {
         })
     }
 
+    /// The files replayed and how they are read (the monitor scans them once more, on a
+    /// thread of its own, to learn the log's length).
+    pub fn source(&self) -> (&[PathBuf], ReadOptions) {
+        (&self.paths, self.options)
+    }
+
     /// Also applies every read warning to the state, as a `[rookery, log, warning]` event at
     /// the position it was found (the TUI replay lists them with the other warnings; the
     /// headless replay prints them on stderr instead).

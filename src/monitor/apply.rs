@@ -7,8 +7,8 @@ use super::nodes::{NO_NODE, NodeIdx, NodeState};
 use super::spans::SpanLink;
 use super::throttle::{Rate, ThrottleState};
 use super::{
-    CoordinatorState, EMPTY_SLOT, EventRef, HandlerFailure, KEEP_WARNINGS, MonitorState, Slot,
-    Warning,
+    CoordinatorState, EMPTY_SLOT, EventRef, HandlerFailure, KEEP_USER_FAILURES, KEEP_WARNINGS,
+    MonitorState, Slot, UserFailure, Warning,
 };
 use crate::telemetry::{Field, Fields, StaticName, Value};
 
@@ -261,8 +261,17 @@ impl MonitorState {
             _ => {
                 u.exceptions = u.exceptions.saturating_add(1);
                 u.exception_series.add(sec, 1);
+                if self.first_user_failures.len() < KEEP_USER_FAILURES {
+                    let md = ev.metadata;
+                    self.first_user_failures.push(UserFailure {
+                        t_us: ev.t_us,
+                        node: ev.node.map(SmolStr::new),
+                        reason: md.lookup("reason").map(text).unwrap_or_default(),
+                    });
+                }
             }
         }
+        let u = &mut self.users;
         u.running_series.set(sec, u.running().max(0) as u64);
         if node != NO_NODE {
             let n = &mut self.nodes[node as usize];

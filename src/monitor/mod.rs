@@ -22,6 +22,7 @@
 //!   the string `"infinity"`.
 
 mod apply;
+mod clock;
 mod coordinator;
 mod feed;
 mod kinds;
@@ -72,6 +73,19 @@ pub struct Warning {
     /// `setting` (config get), `variable_name` (config env), `verification_method` (verify),
     /// or the throttle name (process).
     pub setting: Option<SmolStr>,
+}
+
+/// How many failed users are kept with their reason (the first ones; later ones are counted
+/// in [`Users::exceptions`]).
+pub const KEEP_USER_FAILURES: usize = 5;
+
+/// A user that ended with an exception (`[amoc, scenario, start, exception]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserFailure {
+    pub t_us: u64,
+    pub node: Option<SmolStr>,
+    /// The span's `reason` metadata (empty when it had none).
+    pub reason: SmolStr,
 }
 
 /// One `[telemetry, handler, failure]`.
@@ -193,6 +207,7 @@ pub struct MonitorState {
     failures: VecDeque<HandlerFailure>,
     dropped: u64,
     recorder_dropped: u64,
+    first_user_failures: Vec<UserFailure>,
     /// Names past [`MAX_THROTTLES`] / [`MAX_COORDINATORS`] / [`MAX_NODES`], by table.
     capped: [u64; 3],
 }
@@ -246,6 +261,7 @@ impl MonitorState {
             failures: VecDeque::new(),
             dropped: 0,
             recorder_dropped: 0,
+            first_user_failures: Vec::new(),
             capped: [0; 3],
         }
     }
@@ -404,6 +420,11 @@ impl MonitorState {
     /// Events a recorder reported lost (`[rookery, recorder, dropped]` lines in a log).
     pub fn recorder_dropped(&self) -> u64 {
         self.recorder_dropped
+    }
+
+    /// The first [`KEEP_USER_FAILURES`] users that failed, with their reason.
+    pub fn first_user_failures(&self) -> &[UserFailure] {
+        &self.first_user_failures
     }
 
     /// Events whose throttle, coordinator or node name came past the table's cap and were
