@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod attach;
 pub mod replay;
 pub mod run;
 pub mod signals;
@@ -29,6 +30,8 @@ pub enum Command {
     Run(RunArgs),
     /// Replay a recorded event log in the monitor, or summarise it with --headless.
     Replay(ReplayArgs),
+    /// Watch and steer a real Amoc cluster through its Rookery bridge.
+    Attach(AttachArgs),
 }
 
 #[derive(Debug, Args, Default)]
@@ -82,6 +85,31 @@ pub struct ReplayArgs {
     /// Count malformed lines instead of stopping at the first one.
     #[arg(long)]
     pub skip_bad_lines: bool,
+    /// Colour theme: dark, light, high-contrast, or a path to a theme file.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub theme: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The bridge: amoc://HOST:PORT (`rookery_bridge:start/1` on the Amoc master says the
+    /// port).
+    #[arg(value_name = "amoc://HOST:PORT")]
+    pub url: String,
+    /// The bridge's token: needed for commands (throttle keys, users), and to watch from
+    /// another host.
+    #[arg(long, value_name = "T")]
+    pub token: Option<String>,
+    /// Record every event received to this file (event-log format v1; `.gz` compresses).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// No terminal UI: print the summary JSON on stdout at --duration, on SIGINT, SIGTERM or
+    /// SIGHUP, or when the bridge ends the stream.
+    #[arg(long)]
+    pub headless: bool,
+    /// With --headless: stop watching after this many seconds.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub duration: Option<f64>,
     /// Colour theme: dark, light, high-contrast, or a path to a theme file.
     #[arg(long, value_name = "NAME|PATH")]
     pub theme: Option<String>,
@@ -153,6 +181,14 @@ pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCod
                 return ExitCode::from(2);
             }
             other => other.map_err(|e| e.to_string()),
+        },
+        Command::Attach(args) => match attach::run(&args) {
+            Err(attach::AttachRunError::Usage(reason)) => {
+                eprintln!("rookery: {}", one_line(&reason));
+                return ExitCode::from(2);
+            }
+            Err(attach::AttachRunError::Failed(reason)) => Err(reason),
+            Ok(()) => Ok(()),
         },
     };
     match result {

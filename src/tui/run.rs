@@ -178,10 +178,11 @@ where
     }
 }
 
-/// Runs the monitor on a live engine: events from `feed`, commands to `sink`. Takes over the
-/// terminal and restores it on every exit. Sends [`Command::Quit`] when the user quits.
+/// Runs the monitor on a live engine: events from `feed` (a [`LiveFeed`], or any [`Feed`]
+/// such as an attached Amoc cluster's), commands to `sink`. Takes over the terminal and
+/// restores it on every exit. Sends [`Command::Quit`] when the user quits.
 pub async fn run_live(
-    mut feed: LiveFeed,
+    mut feed: impl Feed,
     sink: Arc<dyn CommandSink>,
     opts: TuiOptions,
 ) -> Result<MonitorState, TuiError> {
