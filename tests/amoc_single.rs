@@ -1,0 +1,257 @@
+//! `rookery attach` against a real one-node Amoc (see `amoc_support` for how it is built and
+//! run): the attached summary equals the bridge's own recording replayed; a rate change sent
+//! from Rookery reaches Amoc and comes back as Amoc's event; a wrong token is refused; the
+//! bridge outlives its clients.
+
+mod amoc_support;
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use amoc_support::{Cluster, Guard, replay_summary, rookery_cmd, wait_events};
+use rookery::attach::{AttachError, AttachOptions, Attachment, BridgeAddress, BridgeSink};
+use rookery::monitor::MonitorState;
+use rookery::tui::{Command, CommandSink};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn address(port: u16) -> BridgeAddress {
+    BridgeAddress::parse(&format!("amoc://127.0.0.1:{port}")).unwrap()
+}
+
+fn with_token(token: &str) -> AttachOptions {
+    AttachOptions {
+        token: Some(token.into()),
+        ..AttachOptions::default()
+    }
+}
+
+#[test]
+fn attached_summary_equals_the_recording_and_a_rate_change_reaches_amoc() {
+    let cluster = Cluster::start(1, "single", &[("AMOC_ROOKERY_POSTS", "3 posts")]);
+    let bridge_log = cluster.path("bridge.jsonl");
+    let client_log = cluster.path("client.jsonl.gz");
+    let port = cluster.start_bridge(&format!(
+        "token => <<\"secret\">>, record => \"{}\"",
+        bridge_log.display()
+    ));
+    // The headless client runs until the bridge ends the stream.
+    let child = rookery_cmd()
+        .args([
+            "attach",
+            &format!("amoc://127.0.0.1:{port}"),
+            "--token",
+            "secret",
+        ])
+        .args(["--headless", "--record"])
+        .arg(&client_log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting rookery attach");
+    let mut attach = Guard::new(child, "rookery attach");
+    cluster.wait_clients(1);
+
+    let master = cluster.master();
+    assert_eq!(
+        master.eval(
+            "amoc:do(rookery_test_scenario, 6, [{user_rate, 6000}, {rookery_post_rate, 600}])."
+        ),
+        "ok"
+    );
+    wait_events(&bridge_log, "amoc.scenario.start.stop", 6, WAIT);
+
+    // A rate change through the sink the monitor's keys use.
+    let (steer, _feed) = Attachment::connect(&address(port), with_token("secret")).unwrap();
+    assert!(steer.commands_allowed());
+    let steer = Arc::new(steer);
+    let sink = BridgeSink::new(steer.clone());
+    sink.send(Command::SetRate {
+        throttle: "post".into(),
+        rate: 321,
+        interval_ms: None,
+    })
+    .unwrap();
+    // Amoc's own state, read back over erl_call: the rate changed, the interval stayed.
+    master.wait_for(
+        "#{rate := R, interval := I} = amoc_throttle_controller:get_info(post), {R, I}.",
+        "{321, 60000}",
+        WAIT,
+    );
+    // An error is Amoc's answer, not a silent no-op.
+    let id = steer
+        .send(
+            &rookery::attach::BridgeCommand::Pause {
+                name: "no_such_throttle_here".into(),
+            },
+            "pause",
+        )
+        .unwrap();
+    let reply = steer.wait_reply(id, WAIT).expect("a reply");
+    assert!(reply.unwrap_err().contains("no_such_throttle_here"));
+    wait_events(&bridge_log, "amoc.throttle.rate", 4, WAIT);
+    // Add users through the bridge: they run to the end too.
+    assert_eq!(
+        master.eval("amoc_controller:get_status() =/= disabled."),
+        "true"
+    );
+    sink.send(Command::AddUsers { count: 2 }).unwrap();
+    wait_events(&bridge_log, "amoc.scenario.start.stop", 8, WAIT);
+    steer.close().unwrap();
+
+    assert_eq!(master.eval("rookery_bridge:stop()."), "ok");
+    let out = attach
+        .child
+        .wait_with_output_guarded()
+        .expect("rookery attach ends when the bridge stops");
+    assert!(
+        out.status.success(),
+        "rookery attach: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let attached: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let recorded = replay_summary(&bridge_log);
+    assert_eq!(
+        attached, recorded,
+        "attached summary vs the bridge's recording"
+    );
+    assert_eq!(
+        replay_summary(&client_log),
+        recorded,
+        "the client's recording"
+    );
+
+    // What the summary shows is Amoc's run.
+    assert_eq!(attached["users"]["added"], 8);
+    assert_eq!(attached["users"]["stopped"], 8);
+    assert_eq!(attached["throttles"]["post"]["rate"].as_f64(), Some(321.0));
+    assert_eq!(
+        attached["throttles"]["login"]["rate"].as_f64(),
+        Some(1200.0)
+    );
+    assert_eq!(attached["config"]["env"], 1, "the bad AMOC_ROOKERY_POSTS");
+    assert_eq!(attached["coordinators"]["rooms"]["add"], 8);
+    assert_eq!(attached["nodes"][&master.name], "up");
+}
+
+trait WaitGuarded {
+    fn wait_with_output_guarded(&mut self) -> std::io::Result<std::process::Output>;
+}
+
+impl WaitGuarded for std::process::Child {
+    /// Waits (at most a minute) and collects stdout and stderr; the guard still kills it.
+    fn wait_with_output_guarded(&mut self) -> std::io::Result<std::process::Output> {
+        use std::io::Read;
+        let deadline = std::time::Instant::now() + WAIT;
+        let status = loop {
+            if let Some(s) = self.try_wait()? {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(std::io::Error::other("timed out"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        if let Some(mut o) = self.stdout.take() {
+            o.read_to_end(&mut stdout)?;
+        }
+        if let Some(mut e) = self.stderr.take() {
+            e.read_to_end(&mut stderr)?;
+        }
+        Ok(std::process::Output {
+            status,
+            stdout,
+            stderr,
+        })
+    }
+}
+
+#[test]
+fn a_wrong_token_is_refused_and_the_bridge_outlives_its_clients() {
+    let cluster = Cluster::start(1, "token", &[]);
+    let port = cluster.start_bridge("token => \"secret\"");
+    let addr = address(port);
+
+    match Attachment::connect(&addr, with_token("not-the-secret")) {
+        Err(AttachError::Refused { reason, .. }) => assert_eq!(reason, "wrong token"),
+        Err(e) => panic!("refused for the wrong reason: {e}"),
+        Ok(_) => panic!("a wrong token was accepted"),
+    }
+    // The command line says so in one line, exit status 1.
+    let out = rookery_cmd()
+        .args([
+            "attach",
+            &format!("amoc://127.0.0.1:{port}"),
+            "--token",
+            "nope",
+        ])
+        .args(["--headless", "--duration", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refused the connection: wrong token"), "{err}");
+
+    // Without a token, loopback may watch but not steer.
+    let (watcher, _feed) = Attachment::connect(&addr, AttachOptions::default()).unwrap();
+    assert!(!watcher.commands_allowed());
+    let sink = BridgeSink::new(Arc::new(watcher));
+    let e = sink
+        .send(Command::Pause {
+            throttle: "user_rate".into(),
+        })
+        .unwrap_err();
+    assert!(e.contains("commands are off"), "{e}");
+    drop(sink);
+
+    // Connect, go away, come back: the bridge still streams and takes commands.
+    let master = cluster.master();
+    {
+        let (first, _feed) = Attachment::connect(&addr, with_token("secret")).unwrap();
+        cluster.wait_clients(1);
+        first.close().unwrap();
+    }
+    cluster.wait_clients(0);
+    let (again, feed) = Attachment::connect(&addr, with_token("secret")).unwrap();
+    cluster.wait_clients(1);
+    assert_eq!(
+        master.eval("amoc:do(rookery_test_scenario, 2, [{user_rate, 6000}])."),
+        "ok"
+    );
+    let id = again
+        .send(
+            &rookery::attach::BridgeCommand::ChangeRate {
+                name: "login".into(),
+                rate: 77,
+                interval_ms: Some(1000),
+            },
+            "set login",
+        )
+        .unwrap();
+    assert_eq!(again.wait_reply(id, WAIT), Some(Ok(())));
+    let mut state = MonitorState::new();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        feed.drain_into(&mut state);
+        let s = state.summary();
+        let login = serde_json::to_value(s.throttles.get("login")).unwrap();
+        if login["rate"].as_f64() == Some(77.0) && login["interval"] == 1000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no rate event for login: {}",
+            s.to_json_pretty()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        master.eval("#{rate := R} = amoc_throttle_controller:get_info(login), R."),
+        "77"
+    );
+    again.close().unwrap();
+    assert_eq!(master.eval("is_pid(whereis(rookery_bridge))."), "true");
+}
