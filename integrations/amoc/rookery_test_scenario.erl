@@ -13,10 +13,12 @@
 
 -export([init/0, start/2, positive_integer/1, update_post_rate/2]).
 
+%% Runs on every worker of a cluster: throttles live on the master, so all but the first
+%% find them `already_started'.
 init() ->
-    {ok, started} = amoc_throttle:start(login, #{rate => 1200, interval => 60000}),
-    {ok, started} = amoc_throttle:start(post, #{rate => amoc_config:get(rookery_post_rate),
-                                                interval => 60000}),
+    {ok, _} = amoc_throttle:start(login, #{rate => 1200, interval => 60000}),
+    {ok, _} = amoc_throttle:start(post, #{rate => amoc_config:get(rookery_post_rate),
+                                          interval => 60000}),
     ok = amoc_coordinator:start(rooms, [{3, fun(_Event, _Users) -> ok end}], 2),
     {ok, #{posts => amoc_config:get(rookery_posts)}}.
 
