@@ -9,7 +9,9 @@
 %% string; without one, clients may watch from loopback but not send commands), `record' (a
 %% Rookery event log, format v1; a name ending in `.gz' is compressed), `ip' (the address to
 %% listen on, loopback by default; any other needs a token), `queue' (events waiting per node
-%% before new ones are dropped and counted, default 10000) and `events' (extra telemetry
+%% before new ones are dropped and counted, default 10000), `max_rate' (events forwarded per
+%% second per node, default 5000, or `infinity'; the rest are dropped and counted) and
+%% `events' (extra telemetry
 %% events to forward, e.g. a scenario's own, as a list of lists of atoms).
 %%
 %% The bridge attaches a telemetry handler to every `[amoc, ...]' event on every node of the
@@ -45,6 +47,7 @@
 -define(FWD, rookery_bridge_fwd).
 -define(HANDLER, rookery_bridge).
 -define(DEFAULT_QUEUE, 10000).
+-define(DEFAULT_MAX_RATE, 5000).
 -define(BATCH, 500).
 %% Batches the bridge (and each client) may have waiting before new ones are dropped.
 -define(MAX_BATCHES, 200).
@@ -99,6 +102,10 @@ init(Opts) ->
         Token = opt_token(maps:get(token, Opts, undefined)),
         Ip = opt_ip(maps:get(ip, Opts, {127, 0, 0, 1})),
         Queue = opt_pos(queue, maps:get(queue, Opts, ?DEFAULT_QUEUE)),
+        MaxRate = case maps:get(max_rate, Opts, ?DEFAULT_MAX_RATE) of
+                      infinity -> infinity;
+                      R -> opt_pos(max_rate, R)
+                  end,
         Extra = opt_events(maps:get(events, Opts, [])),
         is_loopback(Ip) orelse Token =/= undefined orelse throw({token_required_to_listen_on, Ip}),
         StartedUs = erlang:system_time(microsecond),
@@ -112,7 +119,7 @@ init(Opts) ->
                  end,
         {ok, Bound} = inet:port(Listen),
         spawn_link(?MODULE, acceptor, [Listen, self()]),
-        FwdOpts = #{queue => Queue, events => events() ++ Extra},
+        FwdOpts = #{queue => Queue, max_rate => MaxRate, events => events() ++ Extra},
         ok = net_kernel:monitor_nodes(true),
         %% Every node now, before start/1 returns; nodes that connect later on nodeup.
         [reach(N, self(), FwdOpts) || N <- [node() | nodes()]],
@@ -370,24 +377,37 @@ stop_forwarder() ->
             end
     end.
 
-forwarder_init(Bridge, #{queue := Max, events := Events}, Parent) ->
+forwarder_init(Bridge, #{queue := Max, max_rate := MaxRate, events := Events}, Parent) ->
+    %% Amoc's users come first: the forwarder gets what CPU they leave (and drops the rest).
+    process_flag(priority, low),
     register(?FWD, self()),
     erlang:monitor(process, Bridge),
-    %% 1: events queued and not yet forwarded; 2: events dropped because the queue was full.
-    Counters = counters:new(2, [write_concurrency]),
+    %% 1: events queued and not yet forwarded; 2: events dropped (queue full or over the rate);
+    %% 3: the current second; 4: events forwarded in it.
+    Counters = counters:new(4, [write_concurrency]),
     _ = telemetry:detach(?HANDLER),
     ok = telemetry:attach_many(?HANDLER, Events, fun ?MODULE:handle_event/4,
-                               #{fwd => self(), counters => Counters, max => Max}),
+                               #{fwd => self(), counters => Counters, max => Max,
+                                 max_rate => MaxRate}),
     Parent ! {self(), ready},
     erlang:send_after(?TICK_MS, self(), tick),
     forwarder_loop(Bridge, Counters, atom_to_binary(node(), utf8), 0).
 
-%% The handler runs in the emitting process: a counter check and a message, nothing more.
-handle_event(Event, Measurements, Metadata, #{fwd := Fwd, counters := C, max := Max}) ->
+%% The handler runs in the emitting process: counter checks and a message, nothing more.
+%% Beyond `max_rate' events a second, or `queue' events waiting, events are counted, not sent:
+%% forwarding costs CPU that Amoc's users need.
+handle_event(Event, Measurements, Metadata,
+             #{fwd := Fwd, counters := C, max := Max, max_rate := MaxRate}) ->
     try
-        case counters:get(C, 1) < Max of
+        Sec = erlang:monotonic_time(second),
+        case counters:get(C, 3) of
+            Sec -> ok;
+            _ -> counters:put(C, 3, Sec), counters:put(C, 4, 0)
+        end,
+        case counters:get(C, 1) < Max andalso counters:get(C, 4) < MaxRate of
             true ->
                 counters:add(C, 1, 1),
+                counters:add(C, 4, 1),
                 Fwd ! {ev, erlang:system_time(microsecond), Event, Measurements, Metadata};
             false ->
                 counters:add(C, 2, 1)
@@ -724,12 +744,27 @@ key(K) ->
         false -> printed(K)
     end.
 
+%% Pids, refs, ports and funs are common (span contexts, throttle states): BIFs print them
+%% faster than io_lib.
+printed(T) when is_pid(T) -> list_to_binary(pid_to_list(T));
+printed(T) when is_reference(T) -> list_to_binary(ref_to_list(T));
+printed(T) when is_port(T) -> list_to_binary(port_to_list(T));
+printed(T) when is_function(T) -> list_to_binary(erlang:fun_to_list(T));
 printed(T) -> unicode:characters_to_binary(io_lib:format("~0tp", [T])).
 
 join([]) -> [];
 join([H | T]) -> [H | [[$, | X] || X <- T]].
 
-string(B) -> [$", escape(B, <<>>), $"].
+string(B) ->
+    case plain(B) of
+        true -> [$", B, $"];
+        false -> [$", escape(B, <<>>), $"]
+    end.
+
+%% True when nothing in B needs escaping (the common case).
+plain(<<>>) -> true;
+plain(<<C, _/binary>>) when C < 16#20; C =:= $"; C =:= $\\ -> false;
+plain(<<_, R/binary>>) -> plain(R).
 
 escape(<<>>, Acc) -> Acc;
 escape(<<$", R/binary>>, Acc) -> escape(R, <<Acc/binary, "\\\"">>);
