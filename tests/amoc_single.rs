@@ -254,4 +254,25 @@ fn a_wrong_token_is_refused_and_the_bridge_outlives_its_clients() {
     );
     again.close().unwrap();
     assert_eq!(master.eval("is_pid(whereis(rookery_bridge))."), "true");
+
+    // A bridge that may forward 1 event a second drops the rest, and says how many.
+    assert_eq!(master.eval("rookery_bridge:stop()."), "ok");
+    let port = cluster.start_bridge("token => \"secret\", max_rate => 1");
+    let (slow, feed) = Attachment::connect(&address(port), with_token("secret")).unwrap();
+    cluster.wait_clients(1);
+    assert_eq!(master.eval("amoc:add(20)."), "ok");
+    let mut state = MonitorState::new();
+    let deadline = std::time::Instant::now() + WAIT;
+    while state.recorder_dropped() == 0 {
+        feed.drain_into(&mut state);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dropped count from the bridge"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let told = master.eval("maps:get(dropped, rookery_bridge:info()) > 0.");
+    assert_eq!(told, "true");
+    assert!(state.summary().by_event.contains_key("rookery.recorder.dropped"));
+    slow.close().unwrap();
 }
