@@ -273,6 +273,11 @@ fn a_wrong_token_is_refused_and_the_bridge_outlives_its_clients() {
     }
     let told = master.eval("maps:get(dropped, rookery_bridge:info()) > 0.");
     assert_eq!(told, "true");
-    assert!(state.summary().by_event.contains_key("rookery.recorder.dropped"));
+    assert!(
+        state
+            .summary()
+            .by_event
+            .contains_key("rookery.recorder.dropped")
+    );
     slow.close().unwrap();
 }
