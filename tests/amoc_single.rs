@@ -101,10 +101,7 @@ fn attached_summary_equals_the_recording_and_a_rate_change_reaches_amoc() {
     steer.close().unwrap();
 
     assert_eq!(master.eval("rookery_bridge:stop()."), "ok");
-    let out = attach
-        .child
-        .wait_with_output_guarded()
-        .expect("rookery attach ends when the bridge stops");
+    let out = attach.wait_output(WAIT);
     assert!(
         out.status.success(),
         "rookery attach: {}",
@@ -133,40 +130,6 @@ fn attached_summary_equals_the_recording_and_a_rate_change_reaches_amoc() {
     assert_eq!(attached["config"]["env"], 1, "the bad AMOC_ROOKERY_POSTS");
     assert_eq!(attached["coordinators"]["rooms"]["add"], 8);
     assert_eq!(attached["nodes"][&master.name], "up");
-}
-
-trait WaitGuarded {
-    fn wait_with_output_guarded(&mut self) -> std::io::Result<std::process::Output>;
-}
-
-impl WaitGuarded for std::process::Child {
-    /// Waits (at most a minute) and collects stdout and stderr; the guard still kills it.
-    fn wait_with_output_guarded(&mut self) -> std::io::Result<std::process::Output> {
-        use std::io::Read;
-        let deadline = std::time::Instant::now() + WAIT;
-        let status = loop {
-            if let Some(s) = self.try_wait()? {
-                break s;
-            }
-            if std::time::Instant::now() > deadline {
-                return Err(std::io::Error::other("timed out"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let mut stdout = Vec::new();
-        let mut stderr = Vec::new();
-        if let Some(mut o) = self.stdout.take() {
-            o.read_to_end(&mut stdout)?;
-        }
-        if let Some(mut e) = self.stderr.take() {
-            e.read_to_end(&mut stderr)?;
-        }
-        Ok(std::process::Output {
-            status,
-            stdout,
-            stderr,
-        })
-    }
 }
 
 #[test]

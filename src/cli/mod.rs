@@ -138,6 +138,14 @@ fn parse_set_arg(s: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Sleeps for `duration`, or forever when there is none (a `--duration` that may be absent).
+pub(crate) async fn sleep_or_forever(duration: Option<std::time::Duration>) {
+    match duration {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Users `rookery run` adds at the start when `--users` is not given.
 pub const DEFAULT_USERS: u64 = 40;
 

@@ -199,6 +199,31 @@ impl Guard {
         self.child.id()
     }
 
+    /// Waits (at most `within`, else the test fails) for it to exit, with what it printed.
+    pub fn wait_output(&mut self, within: Duration) -> std::process::Output {
+        use std::io::Read;
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("waiting for a child") {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "{} did not exit", self.what);
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        if let Some(mut o) = self.child.stdout.take() {
+            o.read_to_end(&mut stdout).expect("reading stdout");
+        }
+        if let Some(mut e) = self.child.stderr.take() {
+            e.read_to_end(&mut stderr).expect("reading stderr");
+        }
+        std::process::Output {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+
     /// Kills it now (like `kill -9`).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -212,7 +237,6 @@ impl Drop for Guard {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
-        let _ = &self.what;
     }
 }
 
