@@ -197,3 +197,37 @@ fn refusals_and_strangers_are_reported_in_one_line() {
         "{e}"
     );
 }
+
+#[test]
+fn bad_command_lines_are_usage_errors() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rookery"))
+            .arg("attach")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for (args, says) in [
+        (&["http://127.0.0.1:1"][..], "does not start with amoc://"),
+        (&["amoc://127.0.0.1"][..], "no port"),
+        (
+            &["amoc://127.0.0.1:1", "--duration", "5"][..],
+            "--duration goes with --headless",
+        ),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    // Nobody there: a failure (1), not a usage error.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = run(&[&format!("amoc://127.0.0.1:{port}"), "--headless"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("rookery: cannot connect to"));
+}
