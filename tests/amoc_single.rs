@@ -170,8 +170,34 @@ fn a_wrong_token_is_refused_and_the_bridge_outlives_its_clients() {
     assert!(e.contains("commands are off"), "{e}");
     drop(sink);
 
-    // Connect, go away, come back: the bridge still streams and takes commands.
+    // The bridge's own JSON encoder, on awkward terms, read by serde_json.
     let master = cluster.master();
+    let json_file = cluster.path("encoded.json");
+    let written = master.eval(&format!(
+        "file:write_file(\"{}\", rookery_bridge:encode(#{{q => <<\"a\\\"b\\\\c\\nd\\te\", 1, 0>>, \
+         u => [99, 97, 102, 233], t => {{ok, [1, 2.5, -3]}}, n => undefined, b => true, \
+         i => infinity, e => [], l => [a | b], bin => <<255>>, p => self()}})).",
+        json_file.display()
+    ));
+    assert_eq!(written, "ok");
+    let json = std::fs::read_to_string(&json_file).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json)
+        .unwrap_or_else(|e| panic!("the bridge's JSON does not parse ({e}): {json}"));
+    assert_eq!(v["q"], "a\"b\\c\nd\te\u{1}\u{0}");
+    assert_eq!(v["u"], "café");
+    assert_eq!(v["t"], serde_json::json!(["ok", [1, 2.5, -3]]));
+    assert_eq!(v["n"], serde_json::Value::Null);
+    assert_eq!(v["b"], true);
+    assert_eq!(v["i"], "infinity");
+    assert_eq!(v["e"], serde_json::json!([]));
+    assert_eq!(v["l"], "[a|b]");
+    assert!(
+        v["bin"].as_str().unwrap().starts_with("<<"),
+        "not UTF-8: printed"
+    );
+    assert!(v["p"].as_str().unwrap().starts_with('<'));
+
+    // Connect, go away, come back: the bridge still streams and takes commands.
     {
         let (first, _feed) = Attachment::connect(&addr, with_token("secret")).unwrap();
         cluster.wait_clients(1);
