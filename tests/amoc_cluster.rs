@@ -34,6 +34,12 @@ fn wait_summary(
     }
 }
 
+/// Users that ended, normally or not.
+fn ended(summary: &serde_json::Value) -> u64 {
+    summary["users"]["stopped"].as_u64().unwrap_or(0)
+        + summary["users"]["exceptions"].as_u64().unwrap_or(0)
+}
+
 fn forwarders(master: &Node) -> String {
     master.eval(
         "[is_pid(rpc:call(N, erlang, whereis, [rookery_bridge_fwd])) || N <- lists:sort(nodes())].",
@@ -72,9 +78,8 @@ fn the_bridge_watches_and_steers_a_three_node_cluster() {
         "amoc_dist:do/3 returned {started}"
     );
     let mut state = MonitorState::new();
-    wait_summary(&feed, &mut state, "6 users ended", |s| {
-        s["users"]["stopped"] == 6
-    });
+    wait_summary(&feed, &mut state, "6 users ended", |s| ended(s) == 6);
+    assert_eq!(state.summary().users.exceptions, 0, "a user crashed");
     // The users ran on the workers, and their events say so.
     for w in &workers {
         assert_eq!(state.summary().nodes.get(w.as_str()), Some(&"up"), "{w}");
@@ -91,15 +96,24 @@ fn the_bridge_watches_and_steers_a_three_node_cluster() {
     // Users added from Rookery go to the workers (amoc_dist on the master).
     sink.send(Command::AddUsers { count: 4 }).unwrap();
     wait_summary(&feed, &mut state, "10 users ended", |s| {
-        s["users"]["stopped"] == 10 && s["users"]["added"] == 10
+        ended(s) == 10 && s["users"]["added"] == 10
     });
+    assert_eq!(state.summary().users.exceptions, 0, "a user crashed");
     assert_eq!(
         master.eval("[element(1, rpc:call(N, amoc_controller, get_status, [])) || N <- lists:sort(nodes())]."),
         "[running, running]"
     );
 
-    // A node that joins later is reached too.
-    let late = Node::start(&cluster.epmd, "clul", &cluster.master().cookie.clone(), &[]);
+    // A node that joins later is reached too, even without the bridge on its code path: the
+    // master sends it the module.
+    let late = Node::start_with(
+        &cluster.epmd,
+        "clul",
+        &cluster.master().cookie.clone(),
+        &[],
+        false,
+    );
+    assert_eq!(late.eval("code:which(rookery_bridge)."), "non_existing");
     let late_name = late.name.clone();
     cluster.nodes.push(late);
     cluster
@@ -109,6 +123,12 @@ fn the_bridge_watches_and_steers_a_three_node_cluster() {
         &format!("is_pid(rpc:call('{late_name}', erlang, whereis, [rookery_bridge_fwd]))."),
         "true",
         WAIT,
+    );
+    assert_eq!(
+        cluster.master().eval(&format!(
+            "rpc:call('{late_name}', rookery_bridge, module_info, [md5]) =:= rookery_bridge:module_info(md5)."
+        )),
+        "true"
     );
 
     // A worker killed outright shows as down, from Amoc's own [amoc, cluster, nodedown].

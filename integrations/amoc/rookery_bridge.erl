@@ -224,19 +224,23 @@ report_drops(St) ->
                  false -> []
              end,
     write_record(St#st.file, Common),
-    Clients = maps:map(
-        fun(Pid, C = #{dropped := D, reported := R}) ->
+    {Clients, Sent} = maps:fold(
+        fun(Pid, C = #{dropped := D, reported := R}, {Acc, Any}) ->
                 Own = case D > R of
                           true -> [dropped_line(Now, D - R, D)];
                           false -> []
                       end,
                 case Common ++ Own of
-                    [] -> ok;
-                    Data -> Pid ! {lines, Data}
-                end,
-                C#{reported := D}
-        end, St#st.clients),
-    St#st{reported = Total, last_us = Now, clients = Clients}.
+                    [] -> {Acc#{Pid => C}, Any};
+                    Data -> Pid ! {lines, Data}, {Acc#{Pid => C#{reported := D}}, true}
+                end
+        end, {#{}, Common =/= []}, St#st.clients),
+    %% Only a line written moves the clock on: later events must not be stamped before it.
+    Last = case Sent of
+               true -> Now;
+               false -> St#st.last_us
+           end,
+    St#st{reported = Total, last_us = Last, clients = Clients}.
 
 dropped_line(T, Count, Total) ->
     [<<"{\"t_us\":">>, integer_to_binary(T), <<",\"node\":">>, encode(node()),

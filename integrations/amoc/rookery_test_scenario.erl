@@ -23,10 +23,21 @@ init() ->
     {ok, #{posts => amoc_config:get(rookery_posts)}}.
 
 start(Id, #{posts := Posts}) ->
-    ok = amoc_throttle:wait(login),
+    ok = wait(login, 500),
     amoc_coordinator:add(rooms, Id),
-    [ok = amoc_throttle:wait(post) || _ <- lists:seq(1, Posts)],
+    [ok = wait(post, 500) || _ <- lists:seq(1, Posts)],
     ok.
+
+%% A worker learns of the master's throttle processes through pg, a moment after init/0: a
+%% user that starts sooner finds none yet.
+wait(Name, Tries) ->
+    case amoc_throttle:wait(Name) of
+        {error, no_throttle_process_registered} when Tries > 0 ->
+            timer:sleep(10),
+            wait(Name, Tries - 1);
+        Other ->
+            Other
+    end.
 
 positive_integer(V) -> is_integer(V) andalso V > 0.
 

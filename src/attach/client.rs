@@ -12,7 +12,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, bounded};
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
@@ -315,7 +315,8 @@ impl AttachFeed {
 
     /// True once the stream has ended and every event it brought has been drained.
     pub fn finished(&self) -> bool {
-        matches!(self.rx.try_recv(), Err(TryRecvError::Disconnected))
+        // The reader sets `closed` after its last event is queued.
+        lock(&self.shared.closed).is_some() && self.rx.is_empty()
     }
 
     /// Why the stream ended, once it has.

@@ -292,6 +292,18 @@ impl Node {
     /// Starts `erl -sname NAME@localhost` with `env` set (e.g. a bad `AMOC_…` value), waits
     /// until it answers, and starts the amoc application on it.
     pub fn start(epmd: &Epmd, prefix: &str, cookie: &str, env: &[(&str, &str)]) -> Node {
+        Self::start_with(epmd, prefix, cookie, env, true)
+    }
+
+    /// [`start`](Self::start) with or without the bridge and the test scenario on the code
+    /// path (without: only what the master sends it).
+    pub fn start_with(
+        epmd: &Epmd,
+        prefix: &str,
+        cookie: &str,
+        env: &[(&str, &str)],
+        with_beams: bool,
+    ) -> Node {
         let build = amoc();
         let short = unique_name(prefix);
         let name = format!("{short}@localhost");
@@ -303,7 +315,7 @@ impl Node {
             .arg("-pa")
             .arg(&build.amoc_ebin)
             .arg(&build.telemetry_ebin)
-            .arg(beams())
+            .args(with_beams.then(beams))
             .env("ERL_EPMD_PORT", epmd.port.to_string())
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log file"))
