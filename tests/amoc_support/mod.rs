@@ -438,20 +438,30 @@ impl Cluster {
                 )
             })
             .collect();
-        if n > 1 {
-            let workers: Vec<String> = nodes[1..].iter().map(|w| format!("'{}'", w.name)).collect();
+        // One worker at a time, each settled before the next. Told of two new nodes at once,
+        // the workers would ping each other with synchronous calls at the same moment, which
+        // blocks both amoc_cluster servers for the 5 s call timeout, again and again (an Amoc
+        // defect); a user asking amoc_cluster for the master meanwhile crashes on the timeout.
+        for i in 1..n {
             nodes[0].eval(&format!(
-                "amoc_cluster:connect_nodes([{}]).",
-                workers.join(",")
+                "amoc_cluster:connect_nodes(['{}']).",
+                nodes[i].name
             ));
-            nodes[0].wait_for(
-                &format!(
-                    "lists:sort(maps:get(connected, amoc_cluster:get_status())) =:= lists:sort([{}]).",
-                    workers.join(",")
-                ),
-                "true",
-                Duration::from_secs(30),
-            );
+            for node in &nodes[..=i] {
+                node.wait_for(
+                    &format!(
+                        "#{{connected := C, to_ack := A}} = amoc_cluster:get_status(), \
+                         {{A, lists:sort([node() | C])}} =:= {{[], lists:sort([{}])}}.",
+                        nodes[..=i]
+                            .iter()
+                            .map(|n| format!("'{}'", n.name))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                    "true",
+                    Duration::from_secs(60),
+                );
+            }
         }
         let dir = tempfile::Builder::new()
             .prefix("rookery-amoc-test")
