@@ -9,11 +9,37 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::AttachArgs;
 use super::signals::Signals;
 use crate::attach::{AttachFeed, AttachOptions, Attachment, BridgeAddress, BridgeSink};
 use crate::monitor::MonitorState;
 use crate::tui::{TuiOptions, run_live};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The bridge: amoc://HOST:PORT (`rookery_bridge:start/1` on the Amoc master says the
+    /// port).
+    #[arg(value_name = "amoc://HOST:PORT")]
+    pub url: String,
+    /// The bridge's token: needed for commands (throttle keys, users), and to watch from
+    /// another host.
+    #[arg(long, value_name = "T")]
+    pub token: Option<String>,
+    /// Record every event received to this file (event-log format v1; `.gz` compresses).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// No terminal UI: print the summary JSON on stdout at --duration, on SIGINT, SIGTERM or
+    /// SIGHUP, or when the bridge ends the stream.
+    #[arg(long)]
+    pub headless: bool,
+    /// With --headless: stop watching after this many seconds.
+    #[arg(long, value_name = "SECS", value_parser = super::parse_seconds)]
+    pub duration: Option<f64>,
+    /// Colour theme: dark, light, high-contrast, or a path to a theme file.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub theme: Option<String>,
+}
 
 /// How often the headless client moves events from the queue into the state.
 const HEADLESS_DRAIN: Duration = Duration::from_millis(10);

@@ -13,6 +13,8 @@ pub mod run;
 pub mod signals;
 pub mod sink;
 
+pub use attach::AttachArgs;
+
 /// Rookery: watch and steer an Amoc-style load test from your terminal.
 ///
 /// With no command, runs the built-in demo scenario on three simulated nodes and opens the
@@ -85,31 +87,6 @@ pub struct ReplayArgs {
     /// Count malformed lines instead of stopping at the first one.
     #[arg(long)]
     pub skip_bad_lines: bool,
-    /// Colour theme: dark, light, high-contrast, or a path to a theme file.
-    #[arg(long, value_name = "NAME|PATH")]
-    pub theme: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct AttachArgs {
-    /// The bridge: amoc://HOST:PORT (`rookery_bridge:start/1` on the Amoc master says the
-    /// port).
-    #[arg(value_name = "amoc://HOST:PORT")]
-    pub url: String,
-    /// The bridge's token: needed for commands (throttle keys, users), and to watch from
-    /// another host.
-    #[arg(long, value_name = "T")]
-    pub token: Option<String>,
-    /// Record every event received to this file (event-log format v1; `.gz` compresses).
-    #[arg(long, value_name = "FILE")]
-    pub record: Option<PathBuf>,
-    /// No terminal UI: print the summary JSON on stdout at --duration, on SIGINT, SIGTERM or
-    /// SIGHUP, or when the bridge ends the stream.
-    #[arg(long)]
-    pub headless: bool,
-    /// With --headless: stop watching after this many seconds.
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
-    pub duration: Option<f64>,
     /// Colour theme: dark, light, high-contrast, or a path to a theme file.
     #[arg(long, value_name = "NAME|PATH")]
     pub theme: Option<String>,
