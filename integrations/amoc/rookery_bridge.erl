@@ -27,7 +27,7 @@
 %%     `"commands":true|false', or `{"error":"..."}' and the connection closes;</li>
 %% <li>bridge: event lines exactly as in the event log (`{"t_us":...,"node":...,"event":...}');</li>
 %% <li>client: `{"id":N,"cmd":"change_rate","name":"login","rate":R,"interval":Ms}' (and
-%%     `ramp', `pause', `resume', `add_users', `remove_users', `update_settings');
+%%     `ramp', `pause', `resume', `add_users', `remove_users', `update_settings', `settings');
 %%     bridge: `{"reply":N,"ok":true}' or `{"reply":N,"error":"..."}'.</li>
 %% </ul>
 %% It needs only OTP 25, telemetry and Amoc (it has its own small JSON encoder and decoder).
@@ -588,6 +588,8 @@ command(Line, Allowed) ->
         end,
     case Result of
         ok -> [<<"{\"reply\":">>, encode(Id), <<",\"ok\":true}\n">>];
+        {ok, {settings, L}} ->
+            [<<"{\"reply\":">>, encode(Id), <<",\"ok\":true,\"settings\":">>, encode(L), <<"}\n">>];
         {ok, _} -> [<<"{\"reply\":">>, encode(Id), <<",\"ok\":true}\n">>];
         {error, E} ->
             [<<"{\"reply\":">>, encode(Id), <<",\"error\":">>,
@@ -651,6 +653,21 @@ run(<<"update_settings">>, M) ->
     case clustered() of
         true -> amoc_dist:update_settings(Settings);
         false -> amoc_controller:update_settings(Settings)
+    end;
+run(<<"settings">>, _M) ->
+    %% Settings live where the scenario runs: a worker of a cluster, or this node.
+    Node = case clustered() of
+               true -> hd(amoc_cluster:slave_nodes() ++ [node()]);
+               false -> node()
+           end,
+    case rpc:call(Node, ets, tab2list, [amoc_config], ?RPC_TIMEOUT) of
+        Params when is_list(Params) ->
+            {ok, {settings, [#{name => Name, module => Mod, value => printed(Value),
+                               description => Description, updatable => Update =/= read_only}
+                             || {module_parameter, Name, Mod, Value, Description, _, Update}
+                                    <- lists:sort(Params)]}};
+        Error ->
+            {error, {no_settings_on, Node, Error}}
     end;
 run(Cmd, _) ->
     {error, {unknown_command, Cmd}}.

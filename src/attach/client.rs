@@ -62,8 +62,9 @@ pub enum AttachError {
     Log(#[from] LogError),
 }
 
-/// Amoc's answer to a command: ok, or its error as Erlang printed it.
-pub type Reply = Result<(), String>;
+/// Amoc's answer to a command: the reply object (`{"reply":N,"ok":true,…}`), or Amoc's
+/// error as Erlang printed it.
+pub type Reply = Result<serde_json::Value, String>;
 
 /// What the reader thread and the handle share.
 #[derive(Default)]
@@ -96,6 +97,8 @@ pub struct AttachFeed {
     rx: Receiver<LoggedEvent>,
     shared: Arc<Shared>,
     end_noted: bool,
+    /// `t_us = 0` of the bridge's events.
+    started_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Attachment {
@@ -176,6 +179,7 @@ impl Attachment {
             rx,
             shared: shared.clone(),
             end_noted: false,
+            started_at: header.started_at,
         };
         Ok((
             Attachment {
@@ -339,6 +343,12 @@ impl crate::tui::Feed for AttachFeed {
         }
         n
     }
+
+    /// The bridge's clock: microseconds since it started (the live screen's "now").
+    fn now_us(&self) -> Option<u64> {
+        let since = chrono::Utc::now() - self.started_at;
+        Some(since.num_microseconds().unwrap_or(0).max(0) as u64)
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -402,7 +412,7 @@ fn read_loop(
             Incoming::Reply { id, result } => {
                 let what = lock(&shared.asked).remove(&id).unwrap_or_default();
                 match &result {
-                    Ok(()) => log::info!(target: "amoc", "{what}: ok"),
+                    Ok(_) => log::info!(target: "amoc", "{what}: ok"),
                     Err(e) => log::error!(target: "amoc", "{what}: Amoc answered {e}"),
                 }
                 lock(&shared.replies).insert(id, result);

@@ -18,6 +18,10 @@ pub enum BridgeCommand {
         rate: u64,
         interval_ms: Option<u64>,
     },
+    /// `amoc_throttle:change_rate/2` to an infinite rate, keeping the interval.
+    Unlimit { name: String },
+    /// The declared settings and their values (from a node that runs the scenario).
+    Settings,
     /// `amoc_throttle:change_rate_gradually/2` from the throttle's current rate (the bridge
     /// reads it) to `to`, keeping its interval, over `duration_ms`.
     Ramp {
@@ -61,6 +65,10 @@ impl BridgeCommand {
                 }
                 v
             }
+            BridgeCommand::Unlimit { name } => {
+                json!({"cmd": "change_rate", "name": name, "rate": "infinity"})
+            }
+            BridgeCommand::Settings => json!({"cmd": "settings"}),
             BridgeCommand::Ramp {
                 name,
                 to,
@@ -114,8 +122,11 @@ pub fn hello_line(token: Option<&str>) -> String {
 pub enum Incoming<'a> {
     /// An event line, to parse with [`parse_event`](crate::eventlog::parse_event).
     Event(&'a [u8]),
-    /// The answer to command `id`: `Ok` or Amoc's error.
-    Reply { id: u64, result: Result<(), String> },
+    /// The answer to command `id`: `Ok` with the whole reply object, or Amoc's error.
+    Reply {
+        id: u64,
+        result: Result<Value, String>,
+    },
     /// The bridge refused the connection.
     Refused(String),
     /// Not understood.
@@ -136,7 +147,7 @@ pub fn classify(line: &[u8]) -> Incoming<'_> {
         let id = id.as_u64().unwrap_or(0);
         let result = match v.get("error") {
             Some(e) => Err(e.as_str().map_or_else(|| e.to_string(), str::to_owned)),
-            None => Ok(()),
+            None => Ok(v.clone()),
         };
         return Incoming::Reply { id, result };
     }
@@ -191,7 +202,7 @@ mod tests {
             classify(br#"{"reply":3,"ok":true}"#),
             Incoming::Reply {
                 id: 3,
-                result: Ok(())
+                result: Ok(json!({"reply": 3, "ok": true}))
             }
         );
         assert_eq!(
