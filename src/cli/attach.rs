@@ -111,6 +111,11 @@ async fn run_async(
                 );
             }
             let sink = Arc::new(BridgeSink::new(attachment.clone()));
+            // Its headline would say the run stopped: quitting here only disconnects.
+            let opts = TuiOptions {
+                print_summary: false,
+                ..opts
+            };
             let monitor = run_live(feed, sink, opts);
             tokio::select! {
                 r = monitor => r.map(|_| None).map_err(|e| e.to_string()),
