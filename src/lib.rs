@@ -312,6 +312,7 @@
 //! assert_eq!(count("shop.pair.met"), 2, "4 users make 2 pairs");
 //! # }
 //! ```
+pub mod attach;
 pub mod cli;
 pub mod demo;
 pub mod engine;

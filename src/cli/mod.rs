@@ -12,10 +12,13 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod attach;
 pub mod replay;
 pub mod run;
 pub mod signals;
 pub mod sink;
+
+pub use attach::AttachArgs;
 
 /// Rookery: watch and steer an Amoc-style load test from your terminal.
 ///
@@ -44,6 +47,8 @@ pub enum CliCommand {
     Run(RunArgs),
     /// Replay a recorded event log in the monitor, or summarise it with --headless.
     Replay(ReplayArgs),
+    /// Watch and steer a real Amoc cluster through its Rookery bridge.
+    Attach(AttachArgs),
 }
 
 #[derive(Debug, Args, Default)]
@@ -138,6 +143,14 @@ fn parse_set_arg(s: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Sleeps for `duration`, or forever when there is none (a `--duration` that may be absent).
+pub(crate) async fn sleep_or_forever(duration: Option<std::time::Duration>) {
+    match duration {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Users `rookery run` adds at the start when `--users` is not given.
 pub const DEFAULT_USERS: u64 = 40;
 
@@ -176,6 +189,14 @@ pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCod
                 return ExitCode::from(2);
             }
             other => other.map_err(|e| e.to_string()),
+        },
+        Command::Attach(args) => match attach::run(&args) {
+            Err(attach::AttachRunError::Usage(reason)) => {
+                eprintln!("rookery: {}", one_line(&reason));
+                return ExitCode::from(2);
+            }
+            Err(attach::AttachRunError::Failed(reason)) => Err(reason),
+            Ok(()) => Ok(()),
         },
     };
     match result {

@@ -285,12 +285,7 @@ async fn headless(
     mut state: MonitorState,
 ) -> MonitorState {
     let mut tick = tokio::time::interval(HEADLESS_DRAIN);
-    let end = async {
-        match deadline {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
-        }
-    };
+    let end = super::sleep_or_forever(deadline);
     tokio::pin!(end);
     loop {
         tokio::select! {
