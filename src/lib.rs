@@ -316,6 +316,7 @@ pub mod cli;
 pub mod demo;
 pub mod engine;
 pub mod eventlog;
+pub mod http;
 pub mod monitor;
 pub mod telemetry;
 pub mod tui;

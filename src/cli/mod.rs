@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod http;
 pub mod replay;
 pub mod run;
 pub mod signals;
@@ -29,6 +30,8 @@ pub enum Command {
     Run(RunArgs),
     /// Replay a recorded event log in the monitor, or summarise it with --headless.
     Replay(ReplayArgs),
+    /// Load a URL: the built-in `http` scenario (every option of `run` works too).
+    Http(http::HttpArgs),
 }
 
 #[derive(Debug, Args, Default)]
@@ -115,7 +118,10 @@ pub const DEFAULT_USERS: u64 = 40;
 
 /// Parses the command line and runs it with the built-in demo scenario.
 pub fn main() -> ExitCode {
-    main_with(vec![crate::engine::boxed(crate::demo::Demo)])
+    main_with(vec![
+        crate::engine::boxed(crate::demo::Demo),
+        crate::engine::boxed(crate::http::HttpScenario::new()),
+    ])
 }
 
 /// The whole Rookery command line (`run`, `replay`, `--headless`, `--record`, settings) with
@@ -139,25 +145,23 @@ pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCod
         })
     });
     let result = match command {
-        Command::Run(args) => match run::run(&args, &scenarios) {
-            Err(run::RunError::Usage(reason)) => {
-                eprintln!("rookery: {}", one_line(&reason));
-                return ExitCode::from(2);
+        Command::Run(args) => run::run(&args, &scenarios),
+        Command::Http(args) => http::run(args),
+        Command::Replay(args) => replay::run(&args).map_err(|e| {
+            if e.exit_code() == 2 {
+                run::RunError::Usage(e.to_string())
+            } else {
+                run::RunError::Failed(e.to_string())
             }
-            Err(run::RunError::Failed(reason)) => Err(reason),
-            Ok(()) => Ok(()),
-        },
-        Command::Replay(args) => match replay::run(&args) {
-            Err(e) if e.exit_code() == 2 => {
-                eprintln!("rookery: {e}");
-                return ExitCode::from(2);
-            }
-            other => other.map_err(|e| e.to_string()),
-        },
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(reason) => {
+        Err(run::RunError::Usage(reason)) => {
+            eprintln!("rookery: {}", one_line(&reason));
+            ExitCode::from(2)
+        }
+        Err(run::RunError::Failed(reason)) => {
             eprintln!("rookery: {}", one_line(&reason));
             ExitCode::from(1)
         }
