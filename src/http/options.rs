@@ -213,6 +213,9 @@ fn parse_url(url: &str, place: String) -> Result<Target, OptionsError> {
         place: place.clone(),
         reason: reason.to_owned(),
     };
+    if !url.contains("://") {
+        return Err(bad("it needs a scheme, e.g. http://HOST/PATH"));
+    }
     let uri: Uri = url
         .parse()
         .map_err(|e: hyper::http::uri::InvalidUri| OptionsError::BadUrl {

@@ -109,6 +109,12 @@ impl MonitorState {
             Kind::UserStart | Kind::UserStop | Kind::UserException => {
                 self.user_span(kind, node, sec, ev)
             }
+            Kind::Http(e) => self.http.get_or_insert_with(Default::default).apply(
+                e,
+                sec,
+                ev.measurements,
+                ev.metadata,
+            ),
             _ => self.apply_rare(kind, node, t, ev),
         }
     }
@@ -312,7 +318,8 @@ impl MonitorState {
             | Kind::ThrottleExecute
             | Kind::UserStart
             | Kind::UserStop
-            | Kind::UserException => {}
+            | Kind::UserException
+            | Kind::Http(_) => {}
         }
     }
 

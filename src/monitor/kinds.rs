@@ -25,6 +25,8 @@ pub(crate) enum Kind {
     Cluster(ClusterKind),
     HandlerFailure,
     RecorderDropped,
+    /// `[http, request, _]` and `[http, backlog]` (the built-in http scenario).
+    Http(super::http::HttpEvent),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +104,7 @@ pub(crate) fn classify(name: EventName) -> Kind {
         ["amoc", "cluster", "master_node_down"] => Cluster(ClusterKind::MasterNodeDown),
         ["telemetry", "handler", "failure"] => HandlerFailure,
         ["rookery", "recorder", "dropped"] => RecorderDropped,
+        ["http", ..] => super::http::classify(name).map_or(Other, Http),
         _ => Other,
     }
 }

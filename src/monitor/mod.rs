@@ -25,6 +25,7 @@ mod apply;
 mod coordinator;
 mod event;
 mod feed;
+mod http;
 mod kinds;
 mod nodes;
 pub(crate) mod queue;
@@ -41,6 +42,10 @@ use smol_str::SmolStr;
 pub use coordinator::{CoordinatorState, EXEC_KINDS, ExecByKind, ExecStats};
 pub use event::{EventRef, LoggedEvent};
 pub use feed::{DEFAULT_FEED_CAPACITY, LiveFeed};
+pub use http::{
+    BacklogSummary, HttpStats, HttpSummary, LATE_START_US, Percentiles, UNSERVED_AFTER_S,
+    WINDOW_SECONDS,
+};
 pub use kinds::{ConfigKind, CoordEvent};
 pub use nodes::{NO_NODE, NodeIdx, NodeState};
 pub use series::{DEFAULT_SECONDS, Series, SeriesKind};
@@ -191,6 +196,8 @@ pub struct MonitorState {
     failures: VecDeque<HandlerFailure>,
     dropped: u64,
     recorder_dropped: u64,
+    /// Made by the first `http` event.
+    http: Option<Box<HttpStats>>,
 }
 
 impl Default for MonitorState {
@@ -242,6 +249,7 @@ impl MonitorState {
             failures: VecDeque::new(),
             dropped: 0,
             recorder_dropped: 0,
+            http: None,
         }
     }
 
@@ -397,6 +405,11 @@ impl MonitorState {
     /// Events a recorder reported lost (`[rookery, recorder, dropped]` lines in a log).
     pub fn recorder_dropped(&self) -> u64 {
         self.recorder_dropped
+    }
+
+    /// What the built-in `http` scenario's events say, once there was one.
+    pub fn http(&self) -> Option<&HttpStats> {
+        self.http.as_deref()
     }
 
     /// Seconds from the start of the run to the latest event.
