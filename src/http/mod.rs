@@ -37,7 +37,7 @@ mod pacing;
 mod scenario;
 mod tls;
 
-pub use client::{Response, UserClient};
+pub use client::{Connector, Response, UserClient};
 pub use error::{ErrorClass, RequestError};
 pub use options::{HttpOptions, HttpSpec, OptionsError, Target, parse_header};
 pub use scenario::{
