@@ -1,22 +1,37 @@
-//! One throttle's mutable state and its scheduling rules, run under the throttle's lock.
+//! The pure scheduling core of one throttle: its state and rules. It reads no clock and needs
+//! no runtime: every operation takes the instant `now`, hands released requests their
+//! [`Grant`] through their (runtime-free) oneshot channel, and returns the events to emit as
+//! [`Effects`], which the caller emits once its lock is released. `named.rs` wraps it in a
+//! mutex and a scheduler task; the unit tests below drive it with synthetic instants.
 //!
 //! **Paced** (`rate > 0`, `interval > 0`): releases happen at exact, evenly spaced instants
 //! `anchor + ⌈k · interval / rate⌉` (k = 0, 1, …), computed in integer nanoseconds so nothing
 //! drifts. A release never comes earlier than its instant, so no window of one interval holds
 //! more than `rate` releases. Unused instants do not accumulate: a request that finds the queue
-//! empty after the next instant has passed re-anchors the sequence at "now". On every change of
-//! configuration (a `change_rate`, a ramp step, a resume) the next instant becomes
-//! `max(now, last release + new period)`, so a raised rate takes effect at once and a ramp keeps
-//! releasing through its steps.
+//! empty after the next instant has passed re-anchors the sequence at "now" (unless the
+//! throttle catches up, below). On every change (a `change_rate`, a ramp step, a resume) the
+//! sequence restarts at the new rate: the next instant becomes `max(now, last release's instant
+//! + new period)`, so releases follow the new rate from the change on, in both directions.
 //!
 //! The instants alone bound the rate when the scheduler runs on time. A late wake-up (a loaded
 //! machine) releases the instants that fell due together, which would put more than `rate`
-//! into some window of one interval; so a paced throttle also remembers its last `rate` release
-//! times (for rates up to [`WINDOW_MAX`]) and lets a release through only when the `rate`-th
-//! last one is at least one interval old. No window of one interval, measured on actual release
-//! times, then holds more than `rate`; a stall delays releases instead of bunching them. The
-//! window survives changes: after lowering a rate, releases wait until the last interval holds
-//! fewer than the new rate (releases made at `infinity` or interval 0 are not recorded).
+//! into some window of one interval; so a paced throttle also remembers the actual times of its
+//! last `rate` releases *since the last change* (for rates up to [`WINDOW_MAX`]) and lets a
+//! release through only when the `rate`-th last one is at least one interval old. No window of
+//! one interval that starts after a change then holds more than the new rate; a stall delays
+//! releases instead of bunching them. The memory starts empty at each change: releases made at
+//! an earlier rate do not count against the new one (counting them was issue 12's bug: after a
+//! decrease they filled the new, smaller window, which held every release until they were one
+//! interval old and then let them out at the pace the old ones aged, i.e. at the old rate).
+//!
+//! **Catch-up** (opt-in, [`ThrottleConfig::catch_up`], paced only): instants that came due
+//! while nobody waited are owed rather than lost, up to `catch_up` of them (older ones are
+//! dropped); a request that finds owed instants is released at once, its grant carrying the
+//! owed instant as `scheduled` (so it is late). Owed instants are released as fast as requests
+//! come, without the window rule; the total released over any span from the start stays
+//! within the instants' count. A change keeps what is owed (with the instants it was owed
+//! at); a change to rate 0, infinity or interval 0 drops it; a pause keeps it and owes nothing
+//! while paused.
 //!
 //! **Parallel** (`interval = 0`): a request is released when fewer than `rate` counted permits
 //! are out; returning a permit releases the next one.
@@ -25,22 +40,33 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use smallvec::SmallVec;
 use tokio::sync::oneshot;
-use tokio::time::Instant;
 
 use super::config::{Mode, Rate, ThrottleConfig};
 use super::error::ThrottleError;
 use super::gradual::GradualPlan;
-use super::named::Throttle;
-use super::permit::{Delivery, ThrottlePermit};
 use crate::engine::events::LogLevel;
 
 /// Largest rate whose release times are remembered for the strict window (8 bytes each).
 pub const WINDOW_MAX: u64 = 1 << 20;
+
+/// What a released request receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Grant {
+    /// The instant the release was due (its slot), before any lateness.
+    pub scheduled: Instant,
+    /// The instant the throttle released it.
+    pub released: Instant,
+    /// Whether it holds a parallelism place (counted in `in_flight`) until its permit drops.
+    pub counted: bool,
+}
+
+/// What a queued request's channel carries.
+pub(super) type Delivery = Result<Grant, ThrottleError>;
 
 /// Events to emit once the lock is released, in order.
 #[derive(Default)]
@@ -53,13 +79,24 @@ pub(super) struct Effects {
 pub(super) enum Fx {
     Request,
     Execute(u64),
-    Rate(ThrottleConfig),
+    Rate(Report),
     Log {
         level: LogLevel,
         msg: &'static str,
         backlog: Option<usize>,
-        config: ThrottleConfig,
+        report: Report,
     },
+}
+
+/// The throttle's state as its events report it (the metadata keys of `rate` and `process`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Report {
+    pub config: ThrottleConfig,
+    pub paused: bool,
+    /// The running ramp's target rate and the time until its last step, in ms.
+    pub ramp: Option<(u64, u64)>,
+    /// Instants owed to the next requests (catch-up throttles only).
+    pub overdue: Option<u64>,
 }
 
 impl Effects {
@@ -71,12 +108,12 @@ impl Effects {
         }
     }
 
-    pub fn log(&mut self, level: LogLevel, msg: &'static str, st: &State) {
+    pub fn log(&mut self, level: LogLevel, msg: &'static str, report: Report) {
         self.items.push(Fx::Log {
             level,
             msg,
             backlog: None,
-            config: st.config,
+            report,
         });
     }
 }
@@ -103,6 +140,23 @@ impl Ramp {
         let ms = self.plan.step_interval_ms.checked_mul(i)?;
         self.started.checked_add(Duration::from_millis(ms))
     }
+
+    /// Time until the last step, in ms (saturating).
+    pub fn ends_in_ms(&self, now: Instant) -> u64 {
+        self.step_time(self.plan.steps).map_or(u64::MAX, |end| {
+            u64::try_from(end.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
+        })
+    }
+}
+
+/// Owed instants `anchor + ⌈k · interval / rate⌉` for `k` in `from..to` (catch-up).
+#[derive(Clone, Copy)]
+struct Owed {
+    anchor: Instant,
+    rate: u64,
+    interval_ns: u128,
+    from: u64,
+    to: u64,
 }
 
 pub(super) struct State {
@@ -114,13 +168,19 @@ pub(super) struct State {
     /// Requests and releases that went through the lock (the lock-free path counts its own).
     pub requests: u64,
     pub executes: u64,
+    /// Counted permits out, shared with the permits (which return their place without the
+    /// lock) and with the lock-free path.
+    in_flight: Arc<AtomicU64>,
     anchor: Instant,
     k: u64,
     next_slot: Option<Instant>,
+    /// The instant (slot) of the last release, or of the last instant owed.
     last: Option<Instant>,
-    /// Actual times (ns since `epoch`) of the last `rate` paced releases.
+    /// Actual times (ns since `epoch`) of the last `rate` paced releases since the last change.
     window: VecDeque<u64>,
     epoch: Instant,
+    owed: VecDeque<Owed>,
+    owed_total: u64,
     warn_base: usize,
     next_warn: usize,
     idle_after: Duration,
@@ -141,6 +201,7 @@ impl State {
     pub fn new(
         config: ThrottleConfig,
         now: Instant,
+        in_flight: Arc<AtomicU64>,
         backlog_warning: usize,
         idle_after: Duration,
     ) -> State {
@@ -153,12 +214,15 @@ impl State {
             ramp: None,
             requests: 0,
             executes: 0,
+            in_flight,
             anchor: now,
             k: 0,
             next_slot: Some(now),
             last: None,
             window: VecDeque::new(),
             epoch: now,
+            owed: VecDeque::new(),
+            owed_total: 0,
             warn_base: warn,
             next_warn: warn,
             idle_after,
@@ -168,14 +232,27 @@ impl State {
         }
     }
 
+    /// What the events report about this throttle at `now`.
+    pub fn report(&self, now: Instant) -> Report {
+        Report {
+            config: self.config,
+            paused: self.paused,
+            ramp: self.ramp.as_ref().map(|r| (r.plan.to, r.ends_in_ms(now))),
+            overdue: (self.config.catch_up > 0).then_some(self.owed_total),
+        }
+    }
+
     fn rebase(&mut self, at: Instant) {
         self.anchor = at;
         self.k = 0;
         self.next_slot = Some(at);
     }
 
-    /// Re-anchors a paced sequence after a change: next release at `max(now, last + period)`.
+    /// Restarts the paced sequence after a change: next release at `max(now, last + period)`,
+    /// with an empty window (releases made before the change do not count against the new
+    /// rate).
     fn reanchor(&mut self, now: Instant) {
+        self.window.clear();
         if let Mode::Paced { rate, interval_ns } = self.config.mode() {
             let base = self
                 .last
@@ -183,6 +260,91 @@ impl State {
                 .map_or(now, |t| t.max(now));
             self.rebase(base);
         }
+    }
+
+    fn catching_up(&self) -> bool {
+        self.config.catch_up > 0 && matches!(self.config.mode(), Mode::Paced { .. })
+    }
+
+    /// Catch-up: every instant due by `now` becomes owed (at most `catch_up` are kept).
+    fn accrue(&mut self, now: Instant) {
+        let Mode::Paced { rate, interval_ns } = self.config.mode() else {
+            return;
+        };
+        if self.config.catch_up == 0 || !self.releasing() {
+            return;
+        }
+        match self.next_slot {
+            Some(next) if next <= now => {}
+            _ => return,
+        }
+        // The last due index: ⌈j · I / r⌉ ≤ x  ⇔  j ≤ ⌊x · r / I⌋.
+        let x = now.duration_since(self.anchor).as_nanos();
+        let Some(j) = x
+            .checked_mul(u128::from(rate))
+            .map(|v| v / interval_ns)
+            .and_then(|j| u64::try_from(j).ok())
+        else {
+            return;
+        };
+        if j < self.k {
+            return;
+        }
+        let cap = self.config.catch_up;
+        let to = j.saturating_add(1);
+        let from = self.k.max(to.saturating_sub(cap));
+        match self.owed.back_mut() {
+            Some(b) if b.anchor == self.anchor && b.rate == rate && b.to == from => b.to = to,
+            _ => self.owed.push_back(Owed {
+                anchor: self.anchor,
+                rate,
+                interval_ns,
+                from,
+                to,
+            }),
+        }
+        self.owed_total = self.owed_total.saturating_add(to - from);
+        self.last = slot_time(self.anchor, j, rate, interval_ns);
+        self.k = to;
+        self.next_slot = slot_time(self.anchor, self.k, rate, interval_ns);
+        while self.owed_total > cap {
+            let Some(front) = self.owed.front_mut() else {
+                break;
+            };
+            let drop = (self.owed_total - cap).min(front.to - front.from);
+            front.from += drop;
+            self.owed_total -= drop;
+            if front.from == front.to {
+                self.owed.pop_front();
+            }
+        }
+    }
+
+    /// The oldest owed instant.
+    fn owed_front(&self) -> Option<Instant> {
+        let o = self.owed.front()?;
+        slot_time(o.anchor, o.from, o.rate, o.interval_ns)
+    }
+
+    fn pop_owed(&mut self) {
+        if let Some(front) = self.owed.front_mut() {
+            front.from += 1;
+            self.owed_total -= 1;
+            if front.from >= front.to {
+                self.owed.pop_front();
+            }
+        }
+    }
+
+    fn drop_owed(&mut self) {
+        self.owed.clear();
+        self.owed_total = 0;
+    }
+
+    /// Instants owed to the next requests at `now` (catch-up throttles; 0 otherwise).
+    pub fn overdue(&mut self, now: Instant) -> u64 {
+        self.accrue(now);
+        self.owed_total
     }
 
     /// The earliest instant at which a paced release may happen: the next evenly spaced
@@ -216,23 +378,24 @@ impl State {
     }
 
     /// Lets a new request through at once if the queue is empty and the throttle allows it now.
-    pub fn admit_now(
-        &mut self,
-        this: &Arc<Throttle>,
-        now: Instant,
-        counted: bool,
-    ) -> Option<ThrottlePermit> {
+    pub fn admit_now(&mut self, now: Instant, counted: bool) -> Option<Grant> {
         if !self.queue.is_empty() || !self.releasing() {
             return None;
         }
-        match self.config.mode() {
+        let scheduled = match self.config.mode() {
             Mode::Closed => return None,
-            Mode::Open => self.last = Some(now),
+            Mode::Open => now,
             Mode::Parallel(r) => {
-                if this.in_flight.load(Ordering::SeqCst) >= r {
+                if self.in_flight.load(Ordering::SeqCst) >= r {
                     return None;
                 }
-                self.last = Some(now);
+                now
+            }
+            Mode::Paced { .. } if self.config.catch_up > 0 => {
+                self.accrue(now);
+                let at = self.owed_front()?;
+                self.pop_owed();
+                at
             }
             Mode::Paced { rate, interval_ns } => {
                 if self.next_slot? < now {
@@ -244,15 +407,26 @@ impl State {
                 }
                 let slot = self.next_slot?;
                 self.paced_release(now, slot, rate, interval_ns);
+                slot
             }
+        };
+        if !matches!(self.config.mode(), Mode::Paced { .. }) {
+            self.last = Some(now);
+        }
+        if counted {
+            self.in_flight.fetch_add(1, Ordering::SeqCst);
         }
         self.executes += 1;
-        Some(permit_for(this, counted, now))
+        Some(Grant {
+            scheduled,
+            released: now,
+            counted,
+        })
     }
 
     /// Queues a request; warns when the queue keeps growing (at the warning size, then at each
     /// doubling).
-    pub fn push(&mut self, w: Waiter, fx: &mut Effects) {
+    pub fn push(&mut self, w: Waiter, now: Instant, fx: &mut Effects) {
         if self.queue.is_empty() {
             fx.wake = true;
         }
@@ -262,14 +436,14 @@ impl State {
                 level: LogLevel::Warning,
                 msg: "throttle queue keeps growing: requests arrive faster than the rate releases them",
                 backlog: Some(self.queue.len()),
-                config: self.config,
+                report: self.report(now),
             });
             self.next_warn = self.next_warn.saturating_mul(2);
         }
     }
 
     /// Releases every queued request that the configuration allows at `now`.
-    pub fn pump(&mut self, this: &Arc<Throttle>, now: Instant, fx: &mut Effects) {
+    pub fn pump(&mut self, now: Instant, fx: &mut Effects) {
         if !self.releasing() {
             return;
         }
@@ -277,17 +451,28 @@ impl State {
             Mode::Closed => {}
             Mode::Open => {
                 while let Some(w) = self.queue.pop_front() {
-                    if self.deliver(this, w, now, fx) {
+                    if self.deliver(w, now, now, fx) {
                         self.last = Some(now);
                     }
                 }
             }
             Mode::Parallel(r) => {
-                while !self.queue.is_empty() && this.in_flight.load(Ordering::SeqCst) < r {
+                while !self.queue.is_empty() && self.in_flight.load(Ordering::SeqCst) < r {
                     if let Some(w) = self.queue.pop_front()
-                        && self.deliver(this, w, now, fx)
+                        && self.deliver(w, now, now, fx)
                     {
                         self.last = Some(now);
+                    }
+                }
+            }
+            Mode::Paced { .. } if self.config.catch_up > 0 => {
+                self.accrue(now);
+                while let Some(at) = self.owed_front() {
+                    let Some(w) = self.queue.pop_front() else {
+                        break;
+                    };
+                    if self.deliver(w, at, now, fx) {
+                        self.pop_owed();
                     }
                 }
             }
@@ -303,12 +488,10 @@ impl State {
                     if gate > now {
                         break;
                     }
-                    let Some(w) = self.queue.pop_front() else {
+                    let (Some(w), Some(slot)) = (self.queue.pop_front(), self.next_slot) else {
                         break;
                     };
-                    if self.deliver(this, w, now, fx)
-                        && let Some(slot) = self.next_slot
-                    {
+                    if self.deliver(w, slot, now, fx) {
                         self.paced_release(now, slot, rate, interval_ns);
                     }
                 }
@@ -319,66 +502,74 @@ impl State {
         }
     }
 
-    /// Hands a permit to a waiter; `false` if it had given up (nothing is used then).
-    fn deliver(&mut self, this: &Arc<Throttle>, w: Waiter, now: Instant, fx: &mut Effects) -> bool {
+    /// Hands a grant to a waiter; `false` if it had given up (nothing is used then).
+    fn deliver(&mut self, w: Waiter, scheduled: Instant, now: Instant, fx: &mut Effects) -> bool {
         if w.tx.is_closed() {
             return false;
         }
-        let permit = permit_for(this, w.counted, now);
-        match w.tx.send(Ok(permit)) {
-            Ok(()) => {
-                self.executes += 1;
-                fx.execute();
-                true
-            }
-            Err(back) => {
-                // The waiter left in between. Undo the count here: dropping the permit would
-                // take this lock again.
-                if let Ok(p) = back
-                    && p.disarm().is_some()
-                {
-                    this.in_flight.fetch_sub(1, Ordering::SeqCst);
-                }
-                false
-            }
+        if w.counted {
+            self.in_flight.fetch_add(1, Ordering::SeqCst);
         }
+        let grant = Grant {
+            scheduled,
+            released: now,
+            counted: w.counted,
+        };
+        if w.tx.send(Ok(grant)).is_err() {
+            // The waiter left in between: its place was never handed out.
+            if w.counted {
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            }
+            return false;
+        }
+        self.executes += 1;
+        fx.execute();
+        true
+    }
+
+    /// `cfg` with this throttle's catch-up setting when `cfg` sets none (a rate change keeps
+    /// the open model the throttle was started with).
+    pub fn keep_catch_up(&self, mut cfg: ThrottleConfig) -> ThrottleConfig {
+        if cfg.catch_up == 0 {
+            cfg.catch_up = self.config.catch_up;
+        }
+        cfg
     }
 
     /// Sets a configuration; emits the rate event if it changed (or always, for a ramp step).
     pub fn apply_config(
         &mut self,
-        this: &Arc<Throttle>,
         cfg: ThrottleConfig,
         now: Instant,
         fx: &mut Effects,
         always_emit: bool,
     ) -> bool {
+        let cfg = self.keep_catch_up(cfg);
         let changed = cfg != self.config;
         if changed {
+            // What came due under the old configuration stays owed.
+            self.accrue(now);
             self.config = cfg;
-            if let Rate::Finite(r) = cfg.rate {
-                while self.window.len() as u64 > r {
-                    self.window.pop_front();
-                }
+            if !self.catching_up() {
+                self.drop_owed();
             }
             self.reanchor(now);
         }
         if changed || always_emit {
-            fx.items.push(Fx::Rate(cfg));
+            fx.items.push(Fx::Rate(self.report(now)));
         }
-        self.pump(this, now, fx);
-        this.sync_flags(self);
+        self.pump(now, fx);
         fx.wake = true;
         changed
     }
 
+    /// Starts a ramp; a running one is replaced, and returned.
     pub fn start_ramp(
         &mut self,
-        this: &Arc<Throttle>,
         plan: GradualPlan,
         now: Instant,
         fx: &mut Effects,
-    ) {
+    ) -> Option<Ramp> {
         let first = ThrottleConfig::new(Rate::Finite(plan.from), plan.interval_ms);
         let mut ramp = Ramp {
             plan,
@@ -387,12 +578,13 @@ impl State {
             next_at: None,
         };
         ramp.next_at = ramp.step_time(1);
-        self.ramp = Some(ramp);
-        self.apply_config(this, first, now, fx, true);
+        let old = self.ramp.replace(ramp);
+        self.apply_config(first, now, fx, true);
+        old
     }
 
     /// Applies every ramp step that is due.
-    pub fn advance_ramp(&mut self, this: &Arc<Throttle>, now: Instant, fx: &mut Effects) {
+    pub fn advance_ramp(&mut self, now: Instant, fx: &mut Effects) {
         loop {
             let Some(r) = self.ramp.as_mut() else { return };
             match r.next_at {
@@ -406,43 +598,50 @@ impl State {
             r.next_at = if done { None } else { r.step_time(idx + 1) };
             let rate = plan.rate_at(idx).unwrap_or(plan.to);
             let cfg = ThrottleConfig::new(Rate::Finite(rate), plan.interval_ms);
-            self.apply_config(this, cfg, now, fx, true);
             if done {
                 self.ramp = None;
-                fx.log(LogLevel::Info, "gradual rate change finished", self);
+            }
+            self.apply_config(cfg, now, fx, true);
+            if done {
+                fx.log(
+                    LogLevel::Info,
+                    "gradual rate change finished",
+                    self.report(now),
+                );
             }
         }
     }
 
-    pub fn pause(&mut self, this: &Arc<Throttle>) -> bool {
+    pub fn pause(&mut self, now: Instant, fx: &mut Effects) -> bool {
         if self.paused {
             return false;
         }
+        self.accrue(now);
         self.paused = true;
-        this.sync_flags(self);
+        fx.items.push(Fx::Rate(self.report(now)));
         true
     }
 
-    pub fn resume(&mut self, this: &Arc<Throttle>, now: Instant, fx: &mut Effects) -> bool {
+    pub fn resume(&mut self, now: Instant, fx: &mut Effects) -> bool {
         if !self.paused {
             return false;
         }
         self.paused = false;
         self.reanchor(now);
-        self.pump(this, now, fx);
-        this.sync_flags(self);
+        fx.items.push(Fx::Rate(self.report(now)));
+        self.pump(now, fx);
         fx.wake = true;
         true
     }
 
     /// Fails every queued request with `err` and stops the throttle for good.
-    pub fn stop(&mut self, this: &Arc<Throttle>, err: ThrottleError, fx: &mut Effects) {
+    pub fn stop(&mut self, err: ThrottleError, fx: &mut Effects) {
         self.stopped = Some(err.clone());
         self.ramp = None;
+        self.drop_owed();
         for w in self.queue.drain(..) {
             let _ = w.tx.send(Err(err.clone()));
         }
-        this.sync_flags(self);
         fx.wake = true;
     }
 
@@ -455,7 +654,7 @@ impl State {
         if total == self.idle_seen && self.queue.is_empty() {
             if !self.idle_reported {
                 self.idle_reported = true;
-                fx.log(LogLevel::Debug, "throttle is idle", self);
+                fx.log(LogLevel::Debug, "throttle is idle", self.report(now));
             }
         } else {
             self.idle_reported = false;
@@ -476,39 +675,13 @@ impl State {
             && !self.queue.is_empty()
             && let Mode::Paced { rate, interval_ns } = self.config.mode()
         {
-            earliest(self.paced_gate(rate, interval_ns));
+            if self.config.catch_up > 0 {
+                earliest(self.next_slot);
+            } else {
+                earliest(self.paced_gate(rate, interval_ns));
+            }
         }
         earliest(self.ramp.as_ref().and_then(|r| r.next_at));
         d
-    }
-}
-
-fn permit_for(this: &Arc<Throttle>, counted: bool, now: Instant) -> ThrottlePermit {
-    if counted {
-        this.in_flight.fetch_add(1, Ordering::SeqCst);
-        ThrottlePermit::counted(this.clone(), Some(now))
-    } else {
-        ThrottlePermit::uncounted(Some(now))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slot_times_are_exact_and_never_drift() {
-        let t0 = Instant::now();
-        let ns = |k, rate, interval_ms: u64| {
-            slot_time(t0, k, rate, u128::from(interval_ms) * 1_000_000)
-                .map(|t| t.duration_since(t0).as_nanos())
-        };
-        // 7 per second: ⌈k · 10^9 / 7⌉ ns; after 7 million releases exactly 10^6 s.
-        assert_eq!(ns(1, 7, 1000), Some(142_857_143));
-        assert_eq!(ns(7_000_000, 7, 1000), Some(1_000_000 * 1_000_000_000));
-        // 200,000 per second: 5 µs apart.
-        assert_eq!(ns(3, 200_000, 1000), Some(15_000));
-        // Beyond any representable instant: never, not a panic.
-        assert_eq!(ns(u64::MAX, 1, u64::MAX), None);
     }
 }
