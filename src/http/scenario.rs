@@ -8,9 +8,9 @@ use tokio::time::Instant;
 use super::client::{Connector, UserClient};
 use super::events::{BYTES_IN, BYTES_OUT, CLASS, LATENCY, REQUEST, START_DELAY, STATUS};
 use super::options::HttpSpec;
-use super::pacing::next_due;
+use super::pacing::{CATCH_UP, next_due, report_backlog};
 use crate::engine::config::{ConfigError, ConfigValue, Setting, SettingType, UpdateRule};
-use crate::engine::throttle::{Rate, ThrottleError};
+use crate::engine::throttle::{Rate, StartOutcome, ThrottleError};
 use crate::engine::{InitContext, Scenario, ScenarioError, UserContext, UserResult, rate_config};
 use crate::telemetry::{Key, Value};
 
@@ -68,6 +68,8 @@ pub struct HttpState {
     urls: Vec<Value>,
     method: Value,
     bytes_out: i64,
+    /// The `[http, backlog]` report, on the node that started the throttle.
+    reporter: Option<tokio::task::AbortHandle>,
 }
 
 fn path_text(p: &Option<std::path::PathBuf>) -> Option<String> {
@@ -197,17 +199,23 @@ impl Scenario for HttpScenario {
             .setting(RATE_SETTING)
             .map_err(|e| ScenarioError::new(format!("{RATE_SETTING}: {e}")))?
             .and_then(|v| rate_config(&v, 1000))
-            .ok_or_else(|| ScenarioError::new(format!("{RATE_SETTING} has no rate")))?;
-        // Every node runs `init`; the first starts the throttle, the others find it.
-        match ctx.throttles().start(THROTTLE, rate) {
-            Ok(_) | Err(ThrottleError::WrongReconfiguration { .. }) => {}
+            .ok_or_else(|| ScenarioError::new(format!("{RATE_SETTING} has no rate")))?
+            .catch_up(CATCH_UP);
+        // Every node runs `init`; the first starts the throttle (and reports its backlog),
+        // the others find it.
+        let reporter = match ctx.throttles().start(THROTTLE, rate) {
+            Ok(StartOutcome::Started) => {
+                report_backlog(ctx.throttles().clone(), THROTTLE, ctx.emitter().clone())
+            }
+            Ok(_) | Err(ThrottleError::WrongReconfiguration { .. }) => None,
             Err(e) => return Err(ScenarioError::new(format!("throttle {THROTTLE}: {e}"))),
-        }
+        };
         Ok(HttpState {
             connector,
             urls,
             method,
             bytes_out,
+            reporter,
         })
     }
 
@@ -233,7 +241,7 @@ impl Scenario for HttpScenario {
             let i = next;
             next = (next + 1) % n;
             let sent_at = Instant::now();
-            let due = due.map_or(sent_at, |d| d.min(sent_at));
+            let due = due.min(sent_at);
             let delay = nanos(sent_at - due);
             let start_md = [
                 (Key::new_static("user_id"), id.clone()),
@@ -278,6 +286,13 @@ impl Scenario for HttpScenario {
             }
         }
         Ok(Value::from(answered))
+    }
+
+    fn terminate(&self, state: &HttpState) -> UserResult {
+        if let Some(r) = &state.reporter {
+            r.abort();
+        }
+        Ok(Value::atom("ok"))
     }
 }
 
