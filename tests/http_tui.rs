@@ -1,7 +1,6 @@
 //! The HTTP pane on the monitor's screen: shown once `http` events arrive (in place of the
 //! empty coordinators pane), with the figures the reducer made of them.
 
-#[allow(dead_code)]
 mod tui_support;
 
 use ratatui::buffer::Buffer;

@@ -21,7 +21,7 @@ pub const DEFAULT_HTTP_USERS: u64 = 50;
 
 #[derive(Debug, Args)]
 pub struct HttpArgs {
-    /// The URL to load: http://HOST[:PORT]/PATH or https://...
+    /// The URL to load: http://HOST/PATH, http://HOST:PORT/PATH or https://...
     #[arg(value_name = "URL")]
     pub url: Option<String>,
     /// Requests per second, cluster-wide: requests start at the throttle's instants and
