@@ -20,6 +20,11 @@ use crate::http::{DEFAULT_TIMEOUT, HttpScenario, HttpSpec, SCENARIO_NAME};
 pub const DEFAULT_HTTP_USERS: u64 = 50;
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "With rookery http, --users defaults to 50 (connections, one per user) \
+    and every user connects at once (user_rate=infinity); the scenario is always `http` (its \
+    settings: rookery http URL --list-settings)."
+)]
 pub struct HttpArgs {
     /// The URL to load: http://HOST/PATH, http://HOST:PORT/PATH or https://...
     #[arg(value_name = "URL")]

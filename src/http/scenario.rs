@@ -232,6 +232,8 @@ impl Scenario for HttpScenario {
         let mut client = UserClient::new();
         let emitter = user.emitter();
         let telemetry = user.telemetry();
+        // Stop and exception metadata carry `node` like every engine event (built here, once).
+        let node = Value::Str(emitter.node().clone());
         let mut answered: u64 = 0;
         while !user.removal_requested() {
             // Not raced against `removed()`: a release the throttle counted is always sent.
@@ -264,8 +266,9 @@ impl Scenario for HttpScenario {
                     let md = [
                         (Key::new_static("user_id"), id.clone()),
                         (Key::new_static(STATUS), Value::Int(i64::from(r.status))),
+                        (Key::new_static("node"), node.clone()),
                     ];
-                    span.stop(telemetry, &m, &emitter.with_node(&md));
+                    span.stop(telemetry, &m, &md);
                     answered += 1;
                 }
                 Err(e) => {
@@ -274,14 +277,9 @@ impl Scenario for HttpScenario {
                         (Key::new_static("method"), state.method.clone()),
                         (Key::new_static("url"), state.urls[i].clone()),
                         (Key::new_static(CLASS), Value::from(e.class.as_str())),
+                        (Key::new_static("node"), node.clone()),
                     ];
-                    span.exception(
-                        telemetry,
-                        &emitter.with_node(&md),
-                        "error",
-                        e.reason.as_str(),
-                        Value::list([]),
-                    );
+                    span.exception(telemetry, &md, "error", e.reason.as_str(), Value::list([]));
                 }
             }
         }

@@ -204,8 +204,8 @@ impl Window {
         self.last = Some(self.last.map_or(sec, |l| l.max(sec)));
     }
 
-    /// The window's quantile `q` as of second `now` (the seconds `now - W + 1 ..= now`).
-    fn quantile(&self, now: u64, q: f64) -> u64 {
+    /// The window's quantiles `qs` as of second `now` (the seconds `now - W + 1 ..= now`).
+    fn quantiles<const N: usize>(&self, now: u64, qs: [f64; N]) -> [u64; N] {
         let lo = now.saturating_sub(WINDOW_SECONDS as u64 - 1);
         let mut merged = Hist::new(2);
         for (s, h) in self.secs.iter().zip(&self.hists) {
@@ -214,7 +214,7 @@ impl Window {
                 merged.max = merged.max.max(h.max);
             }
         }
-        merged.quantile(q)
+        qs.map(|q| merged.quantile(q))
     }
 }
 
@@ -372,7 +372,12 @@ impl HttpStats {
     }
     /// Latency quantile `q` over the last [`WINDOW_SECONDS`] up to second `now`.
     pub fn window_latency(&self, now: u64, q: f64) -> u64 {
-        self.window.quantile(now, q)
+        self.window.quantiles(now, [q])[0]
+    }
+    /// Latency p50 and p99 over the last [`WINDOW_SECONDS`] up to second `now`.
+    pub fn window_p50_p99(&self, now: u64) -> (u64, u64) {
+        let [p50, p99] = self.window.quantiles(now, [0.5, 0.99]);
+        (p50, p99)
     }
     /// Per-second latency p50 and p99 of the seconds that ended, µs.
     pub fn latency_series(&self) -> (&Series, &Series) {

@@ -35,6 +35,7 @@ pub fn render(area: Rect, buf: &mut Buffer, _app: &App, state: &MonitorState, st
     let rate_history = h.request_series().window(now, width);
     // The current second is still filling: its p99 is not known yet.
     let p99_history = h.latency_series().1.window(now.saturating_sub(1), width);
+    let (window_p50_us, window_p99_us) = h.window_p50_p99(now);
     let latency = h.latency();
     let service = h.service();
     let data = HttpData {
@@ -44,8 +45,8 @@ pub fn render(area: Rect, buf: &mut Buffer, _app: &App, state: &MonitorState, st
         status: &status,
         errors: &errors,
         window_s: WINDOW_SECONDS as u64,
-        window_p50_us: h.window_latency(now, 0.5),
-        window_p99_us: h.window_latency(now, 0.99),
+        window_p50_us,
+        window_p99_us,
         latency_p50_us: latency.p50,
         latency_p99_us: latency.p99,
         service_p50_us: service.p50,
