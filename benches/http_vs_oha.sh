@@ -117,16 +117,18 @@ start_hyper() {
     HYPER_URL=$(head -1 "$TMP/hyper.url")
 }
 
-# Stops it; prints the requests it received.
+# Stops it (in this shell: `wait` needs its parent); sets HYPER_COUNT to the requests it
+# received.
 stop_hyper() {
     kill -TERM "$HYPER_PID"
     wait "$HYPER_PID" || true
-    sed -n 's/^http example: server received \([0-9]*\) requests$/\1/p' "$TMP/hyper.err"
+    HYPER_COUNT=$(sed -n 's/^http example: server received \([0-9]*\) requests$/\1/p' "$TMP/hyper.err")
 }
 
 # One client run: MODE URL; leaves "elapsed user sys maxrss_kb" in $TMP/time.
 client() {
     local mode=$1 url=$2
+    rm -f "$TMP/time"
     case $mode in
     headless)
         /usr/bin/time -f '%e %U %S %M' -o "$TMP/time" \
@@ -134,11 +136,12 @@ client() {
         ;;
     monitor)
         tmux new-session -d -s rookery-bench -x 160 -y 48 \
-            "/usr/bin/time -f '%e %U %S %M' -o $TMP/time $ROOKERY http $url --duration $SECS --users $CONNS"
+            "/usr/bin/time -f '%e %U %S %M' -o $TMP/time $ROOKERY http $url --duration $SECS --users $CONNS 2>$TMP/monitor.err"
         sleep "$SECS"
         sleep 1
         tmux send-keys -t rookery-bench q
         while tmux has-session -t rookery-bench 2>/dev/null; do sleep 0.2; done
+        if [ -s "$TMP/monitor.err" ]; then sed 's/^/monitor: /' "$TMP/monitor.err" >&2; fi
         ;;
     oha)
         /usr/bin/time -f '%e %U %S %M' -o "$TMP/time" \
@@ -164,9 +167,11 @@ measure() {
         start_hyper
         client "$mode" "$HYPER_URL"
         server_cpu=$(cpu_of "$HYPER_PID")
-        requests=$(stop_hyper)
+        stop_hyper
+        requests=$HYPER_COUNT
     fi
-    read -r _ user sys rss <"$TMP/time"
+    [ -s "$TMP/time" ] || { echo "$mode against $server: no timing (the client failed)" >&2; return; }
+    read -r _ user sys rss < <(grep -v '^Command' "$TMP/time")
     echo "$requests $SECS $user $sys $rss $server_cpu" | awk '{
         cpu = $3 + $4
         printf "%.0f %.2f %.2f %.1f %.2f\n", $1 / $2, cpu, ($1 > 0 ? cpu * 1e6 / $1 : 0), $5 / 1024, $6 }' \
@@ -190,23 +195,25 @@ done
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 col() { awk -v c="$1" '{ print $c }' "$2" | median; }
 
-echo
-echo "$SECS s per run, $CONNS connections, $ROUNDS rounds (rotated order), median per cell;" \
-    "$(nproc) cores; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo
-echo "| server | client | requests/s | client CPU (s) | client CPU per 1k req (ms) | client peak RSS (MB) | server CPU (s) |"
-echo "|---|---|---|---|---|---|---|"
-for server in nginx hyper; do
-    for mode in "${MODES[@]}"; do
-        f=$TMP/res.$mode.$server
-        case $mode in
-        headless) name="rookery http, headless" ;;
-        monitor) name="rookery http, monitor open" ;;
-        oha) name="oha $("$OHA" --version | awk '{ print $2 }') --no-tui" ;;
-        esac
-        echo "| $server | $name | $(col 1 "$f") | $(col 2 "$f") | $(col 3 "$f") | $(col 4 "$f") | $(col 5 "$f") |"
+if [ "$ROUNDS" -gt 0 ]; then
+    echo
+    echo "$SECS s per run, $CONNS connections, $ROUNDS rounds (rotated order), median per cell;" \
+        "$(nproc) cores; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo
+    echo "| server | client | requests/s | client CPU (s) | client CPU per 1k req (ms) | client peak RSS (MB) | server CPU (s) |"
+    echo "|---|---|---|---|---|---|---|"
+    for server in nginx hyper; do
+        for mode in "${MODES[@]}"; do
+            f=$TMP/res.$mode.$server
+            case $mode in
+            headless) name="rookery http, headless" ;;
+            monitor) name="rookery http, monitor open" ;;
+            oha) name="oha $("$OHA" --version | awk '{ print $2 }') --no-tui" ;;
+            esac
+            echo "| $server | $name | $(col 1 "$f") | $(col 2 "$f") | $(col 3 "$f") | $(col 4 "$f") | $(col 5 "$f") |"
+        done
     done
-done
+fi
 [ -n "$OHA" ] || echo "(oha is not installed: \`cargo install oha --locked\`)"
 
 if [ "$PRECISION" = 1 ]; then
@@ -220,7 +227,7 @@ if [ "$PRECISION" = 1 ]; then
         start_hyper
         "$ROOKERY" http "$HYPER_URL" --headless --rate "$rate" --duration "$SECS" --users "$CONNS" \
             --record "$TMP/rate.jsonl" >/dev/null 2>"$TMP/rate.err"
-        stop_hyper >/dev/null
+        stop_hyper
         grep -q 'lost' "$TMP/rate.err" && echo "(the recorder lost events at $rate/s)" >&2
         python3 - "$TMP/rate.jsonl" "$rate" "$SECS" <<'EOF'
 import json, sys

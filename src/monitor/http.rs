@@ -138,19 +138,43 @@ impl Hist {
     }
 
     fn quantile(&self, q: f64) -> u64 {
-        if self.h.is_empty() {
-            0
-        } else {
-            self.h.value_at_quantile(q).min(self.max)
+        self.quantiles([q])[0]
+    }
+
+    /// Quantiles `qs` (ascending) in one pass over the histogram (what `value_at_quantile`
+    /// gives for each, without a pass per quantile): the pane asks for several every frame.
+    fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [u64; N] {
+        let mut out = [0; N];
+        let total = self.h.len();
+        if total == 0 {
+            return out;
         }
+        let rank = |q: f64| ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+        let mut next = 0;
+        let mut seen = 0u64;
+        for v in self.h.iter_recorded() {
+            seen += v.count_since_last_iteration();
+            while next < N && seen >= rank(qs[next]) {
+                out[next] = v.value_iterated_to().min(self.max);
+                next += 1;
+            }
+            if next == N {
+                break;
+            }
+        }
+        for o in out.iter_mut().skip(next) {
+            *o = self.max;
+        }
+        out
     }
 
     fn percentiles(&self) -> Percentiles {
+        let [p50, p90, p99, p999] = self.quantiles([0.5, 0.9, 0.99, 0.999]);
         Percentiles {
-            p50: self.quantile(0.5),
-            p90: self.quantile(0.9),
-            p99: self.quantile(0.99),
-            p999: self.quantile(0.999),
+            p50,
+            p90,
+            p99,
+            p999,
             max: self.max,
         }
     }
@@ -214,7 +238,7 @@ impl Window {
                 merged.max = merged.max.max(h.max);
             }
         }
-        qs.map(|q| merged.quantile(q))
+        merged.quantiles(qs)
     }
 }
 
@@ -483,6 +507,19 @@ mod tests {
         assert_eq!((sum.bytes_in, sum.bytes_out), (20, 6));
         assert_eq!(sum.latency_us.max, 2_000);
         assert_eq!(sum.service_us.max, 1_000);
+    }
+
+    #[test]
+    fn one_pass_quantiles_agree_with_the_histogram() {
+        let mut h = Hist::new(SPAN_SIGFIG);
+        for v in (1..=10_000u64).map(|i| i * i % 97_001 + 1) {
+            h.record(v);
+        }
+        let qs = [0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0];
+        let got = h.quantiles(qs);
+        for (q, g) in qs.iter().zip(got) {
+            assert_eq!(g, h.h.value_at_quantile(*q).min(h.max), "q {q}");
+        }
     }
 
     #[test]
