@@ -317,6 +317,7 @@ pub mod cli;
 pub mod demo;
 pub mod engine;
 pub mod eventlog;
+pub mod http;
 pub mod monitor;
 pub mod tap;
 pub mod telemetry;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 pub mod attach;
+pub mod http;
 pub mod replay;
 pub mod run;
 pub mod signals;
@@ -47,6 +48,8 @@ pub enum CliCommand {
     Run(RunArgs),
     /// Replay a recorded event log in the monitor, or summarise it with --headless.
     Replay(ReplayArgs),
+    /// Load a URL: the built-in `http` scenario (every option of `run` works too).
+    Http(http::HttpArgs),
     /// Watch and steer a real Amoc cluster through its Rookery bridge.
     Attach(AttachArgs),
 }
@@ -156,7 +159,10 @@ pub const DEFAULT_USERS: u64 = 40;
 
 /// Parses the command line and runs it with the built-in demo scenario.
 pub fn main() -> ExitCode {
-    main_with(vec![crate::engine::boxed(crate::demo::Demo)])
+    main_with(vec![
+        crate::engine::boxed(crate::demo::Demo),
+        crate::engine::boxed(crate::http::HttpScenario::new()),
+    ])
 }
 
 /// The whole Rookery command line (`run`, `replay`, `--headless`, `--record`, settings) with
@@ -175,33 +181,27 @@ pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCod
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(CliCommand::Run(cli.run));
     let result = match command {
-        CliCommand::Run(args) => match run::run(&args, &scenarios) {
-            Err(run::RunError::Usage(reason)) => {
-                say(&one_line(&reason));
-                return ExitCode::from(2);
+        CliCommand::Run(args) => run::run(&args, &scenarios),
+        CliCommand::Http(args) => http::run(args),
+        CliCommand::Replay(args) => replay::run(&args).map_err(|e| {
+            if e.exit_code() == 2 {
+                run::RunError::Usage(e.to_string())
+            } else {
+                run::RunError::Failed(e.to_string())
             }
-            Err(run::RunError::Failed(reason)) => Err(reason),
-            Ok(()) => Ok(()),
-        },
-        CliCommand::Replay(args) => match replay::run(&args) {
-            Err(e) if e.exit_code() == 2 => {
-                say(&e.to_string());
-                return ExitCode::from(2);
-            }
-            other => other.map_err(|e| e.to_string()),
-        },
-        Command::Attach(args) => match attach::run(&args) {
-            Err(attach::AttachRunError::Usage(reason)) => {
-                eprintln!("rookery: {}", one_line(&reason));
-                return ExitCode::from(2);
-            }
-            Err(attach::AttachRunError::Failed(reason)) => Err(reason),
-            Ok(()) => Ok(()),
-        },
+        }),
+        CliCommand::Attach(args) => attach::run(&args).map_err(|e| match e {
+            attach::AttachRunError::Usage(reason) => run::RunError::Usage(reason),
+            attach::AttachRunError::Failed(reason) => run::RunError::Failed(reason),
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(reason) => {
+        Err(run::RunError::Usage(reason)) => {
+            say(&one_line(&reason));
+            ExitCode::from(2)
+        }
+        Err(run::RunError::Failed(reason)) => {
             say(&one_line(&reason));
             ExitCode::from(1)
         }

@@ -130,6 +130,12 @@ impl MonitorState {
             Kind::UserStart | Kind::UserStop | Kind::UserException => {
                 self.user_span(kind, node, sec, ev)
             }
+            Kind::Http(e) => self.http.get_or_insert_with(Default::default).apply(
+                e,
+                sec,
+                ev.measurements,
+                ev.metadata,
+            ),
             _ => self.apply_rare(kind, node, t, ev),
         }
     }
@@ -408,7 +414,8 @@ impl MonitorState {
             | Kind::ThrottleExecute
             | Kind::UserStart
             | Kind::UserStop
-            | Kind::UserException => {}
+            | Kind::UserException
+            | Kind::Http(_) => {}
         }
     }
 

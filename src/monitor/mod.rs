@@ -25,6 +25,7 @@ mod apply;
 mod clock;
 mod coordinator;
 mod feed;
+mod http;
 mod kinds;
 mod nodes;
 mod series;
@@ -41,6 +42,10 @@ pub use crate::tap::{EventRef, LoggedEvent};
 pub use apply::{MAX_COORDINATORS, MAX_NODES, MAX_THROTTLES, OTHER};
 pub use coordinator::{CoordinatorState, EXEC_KINDS, ExecByKind, ExecStats};
 pub use feed::{DEFAULT_FEED_CAPACITY, LiveFeed};
+pub use http::{
+    BacklogSummary, HttpStats, HttpSummary, LATE_START_US, Percentiles, UNSERVED_AFTER_S,
+    WINDOW_SECONDS,
+};
 pub use kinds::{ConfigKind, CoordEvent};
 pub use nodes::{NO_NODE, NodeIdx, NodeState};
 pub use series::{DEFAULT_SECONDS, Series, SeriesKind};
@@ -210,6 +215,8 @@ pub struct MonitorState {
     first_user_failures: Vec<UserFailure>,
     /// Names past [`MAX_THROTTLES`] / [`MAX_COORDINATORS`] / [`MAX_NODES`], by table.
     capped: [u64; 3],
+    /// Made by the first `http` event.
+    http: Option<Box<HttpStats>>,
 }
 
 impl Default for MonitorState {
@@ -263,6 +270,7 @@ impl MonitorState {
             recorder_dropped: 0,
             first_user_failures: Vec::new(),
             capped: [0; 3],
+            http: None,
         }
     }
 
@@ -431,6 +439,11 @@ impl MonitorState {
     /// counted under [`OTHER`] (summed over the three tables).
     pub fn capped(&self) -> u64 {
         self.capped.iter().fold(0u64, |a, n| a.saturating_add(*n))
+    }
+
+    /// What the built-in `http` scenario's events say, once there was one.
+    pub fn http(&self) -> Option<&HttpStats> {
+        self.http.as_deref()
     }
 
     /// Seconds from the start of the run to the latest event.
