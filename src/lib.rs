@@ -317,5 +317,6 @@ pub mod demo;
 pub mod engine;
 pub mod eventlog;
 pub mod monitor;
+pub mod report;
 pub mod telemetry;
 pub mod tui;

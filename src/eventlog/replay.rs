@@ -292,7 +292,7 @@ impl Replay {
             self.has_peeked = false;
             self.finished = false;
             self.position_us = 0;
-            *state = MonitorState::new();
+            state.reset();
         }
         self.apply_until(state, t_us, usize::MAX)?;
         self.clock.seek(t_us, now);

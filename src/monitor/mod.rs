@@ -22,6 +22,7 @@
 //!   the string `"infinity"`.
 
 mod apply;
+mod bins;
 mod coordinator;
 mod event;
 mod feed;
@@ -29,27 +30,35 @@ mod kinds;
 mod nodes;
 pub(crate) mod queue;
 mod series;
+mod series_summary;
+mod span_window;
 mod spans;
 mod summary;
+mod threshold_hooks;
 mod throttle;
+mod timeline;
 
 use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
 use smol_str::SmolStr;
 
+pub use bins::{BINS, SparseHist};
 pub use coordinator::{CoordinatorState, EXEC_KINDS, ExecByKind, ExecStats};
 pub use event::{EventRef, LoggedEvent};
 pub use feed::{DEFAULT_FEED_CAPACITY, LiveFeed};
 pub use kinds::{ConfigKind, CoordEvent};
 pub use nodes::{NO_NODE, NodeIdx, NodeState};
 pub use series::{DEFAULT_SECONDS, Series, SeriesKind};
+pub use series_summary::{SeriesSummary, SpanSeriesSummary, ThrottleSeriesSummary};
+pub use span_window::{RECENT_SECONDS, SpanSeconds};
 pub use spans::{MAX_SPAN_PREFIXES, SPAN_MAX_US, SPAN_SIGFIG, SpanStats};
 pub use summary::{
     ClusterSummary, ConfigSummary, CoordinatorSummary, ExecSummary, SpanSummary, Summary,
     ThrottleSummary, UsersSummary,
 };
 pub use throttle::{NodeCounts, RATE_HISTORY, Rate, ThrottleState, ThrottleView};
+pub use timeline::{Point, TIMELINE_POINTS, ThrottlePoint, Timeline};
 
 use crate::telemetry::EventName;
 use kinds::Kind;
@@ -191,6 +200,10 @@ pub struct MonitorState {
     failures: VecDeque<HandlerFailure>,
     dropped: u64,
     recorder_dropped: u64,
+    /// The second being filled (`u64::MAX` before the first event).
+    open_sec: u64,
+    timeline: timeline::Timeline,
+    thresholds: Option<Box<crate::report::threshold::ThresholdSet>>,
 }
 
 impl Default for MonitorState {
@@ -242,6 +255,9 @@ impl MonitorState {
             failures: VecDeque::new(),
             dropped: 0,
             recorder_dropped: 0,
+            open_sec: u64::MAX,
+            timeline: timeline::Timeline::default(),
+            thresholds: None,
         }
     }
 

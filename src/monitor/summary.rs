@@ -92,6 +92,10 @@ pub struct Summary {
     pub duration_s: f64,
     /// Latency per span prefix (dotted), e.g. `http.request` (added after the original keys).
     pub spans: BTreeMap<String, SpanSummary>,
+    /// Every `--threshold` with its value and outcome (empty without thresholds).
+    pub thresholds: Vec<crate::report::threshold::ThresholdResult>,
+    /// The run over time (shape: [`SeriesSummary`](super::SeriesSummary)).
+    pub series: super::SeriesSummary,
 }
 
 impl Summary {
@@ -198,6 +202,8 @@ impl MonitorState {
                     )
                 })
                 .collect(),
+            thresholds: self.threshold_results(),
+            series: self.series_summary(),
         }
     }
 }
