@@ -1,5 +1,5 @@
 //! The command line (`shared/DESIGN.md`, "Command line"). Exit status: 0 success, 2 usage
-//! error, 1 any other failure with a one-line reason on stderr.
+//! error, 99 a threshold failed, 1 any other failure with a one-line reason on stderr.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::report::threshold::EXIT_THRESHOLDS_FAILED;
+
 pub mod replay;
+pub mod report;
 pub mod run;
 pub mod signals;
 pub mod sink;
@@ -29,6 +32,8 @@ pub enum Command {
     Run(RunArgs),
     /// Replay a recorded event log in the monitor, or summarise it with --headless.
     Replay(ReplayArgs),
+    /// Write the HTML report of recorded event logs: `rookery report LOG... -o FILE.html`.
+    Report(report::ReportArgs),
 }
 
 #[derive(Debug, Args, Default)]
@@ -66,6 +71,10 @@ pub struct RunArgs {
     /// Colour theme: dark, light, high-contrast, or a path to a theme file.
     #[arg(long, value_name = "NAME|PATH")]
     pub theme: Option<String>,
+    #[command(flatten)]
+    pub results: report::ThresholdArgs,
+    #[command(flatten)]
+    pub output: report::OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +94,8 @@ pub struct ReplayArgs {
     /// Colour theme: dark, light, high-contrast, or a path to a theme file.
     #[arg(long, value_name = "NAME|PATH")]
     pub theme: Option<String>,
+    #[command(flatten)]
+    pub results: report::ThresholdArgs,
 }
 
 /// `--duration`: a finite, non-negative number of seconds.
@@ -140,27 +151,29 @@ pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCod
     });
     let result = match command {
         Command::Run(args) => match run::run(&args, &scenarios) {
-            Err(run::RunError::Usage(reason)) => {
-                eprintln!("rookery: {}", one_line(&reason));
-                return ExitCode::from(2);
-            }
-            Err(run::RunError::Failed(reason)) => Err(reason),
+            Err(run::RunError::Usage(reason)) => Err((2, reason)),
+            Err(run::RunError::Failed(reason)) => Err((1, reason)),
+            Err(run::RunError::Thresholds(reason)) => Err((EXIT_THRESHOLDS_FAILED, reason)),
             Ok(()) => Ok(()),
         },
-        Command::Replay(args) => match replay::run(&args) {
-            Err(e) if e.exit_code() == 2 => {
-                eprintln!("rookery: {e}");
-                return ExitCode::from(2);
-            }
-            other => other.map_err(|e| e.to_string()),
-        },
+        Command::Replay(args) => replay_outcome(replay::run(&args)),
+        Command::Report(args) => replay_outcome(report::run(&args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(reason) => {
+        Err((code, reason)) => {
             eprintln!("rookery: {}", one_line(&reason));
-            ExitCode::from(1)
+            ExitCode::from(code)
         }
+    }
+}
+
+/// `replay` and `report`: usage errors exit 2, failed thresholds 99, others 1.
+fn replay_outcome(r: Result<report::Verdict, replay::ReplayError>) -> Result<(), (u8, String)> {
+    match r {
+        Ok(report::Verdict::Passed) => Ok(()),
+        Ok(report::Verdict::Failed(reason)) => Err((EXIT_THRESHOLDS_FAILED, reason)),
+        Err(e) => Err((e.exit_code(), e.to_string())),
     }
 }
 

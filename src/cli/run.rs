@@ -34,6 +34,8 @@ pub enum RunError {
     Usage(String),
     /// Anything else (exit status 1).
     Failed(String),
+    /// The run went through but thresholds failed (exit status 99).
+    Thresholds(String),
 }
 
 impl From<String> for RunError {
@@ -59,6 +61,7 @@ pub fn run(args: &RunArgs, scenarios: &[Arc<dyn DynScenario>]) -> Result<(), Run
             names.join(", ")
         ))
     })?;
+    super::report::check_metrics_args(&args.output).map_err(RunError::Usage)?;
     let explicit = ExplicitSettings::from_cli(&args.set, args.settings.as_deref())
         .map_err(|e| format!("settings: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -66,18 +69,16 @@ pub fn run(args: &RunArgs, scenarios: &[Arc<dyn DynScenario>]) -> Result<(), Run
         .thread_name("rookery-engine")
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime
-        .block_on(async move { run_async(args, scenario, explicit).await })
-        .map_err(RunError::Failed)
+    runtime.block_on(async move { run_async(args, scenario, explicit).await })
 }
 
 async fn run_async(
     args: &RunArgs,
     scenario: Arc<dyn DynScenario>,
     explicit: ExplicitSettings,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     if args.list_settings {
-        return print_settings(&scenario, &explicit);
+        return Ok(print_settings(&scenario, &explicit)?);
     }
     if !args.headless {
         // Before anything starts or is recorded: the monitor needs a terminal.
@@ -90,6 +91,7 @@ async fn run_async(
     // events (the `user_rate` throttle starting).
     let feed = LiveFeed::attach(&telemetry, "rookery-monitor", DEFAULT_FEED_CAPACITY, start)
         .map_err(|e| format!("monitor: {e}"))?;
+    let hooks = super::report::RunHooks::install(args, &feed).await?;
     let recorder = match &args.record {
         Some(path) => Some(
             Recorder::start_with(
@@ -112,10 +114,19 @@ async fn run_async(
         Ok(engine) => engine,
         Err(e) => {
             finish_recording(recorder)?;
-            return Err(e.to_string());
+            return Err(e.to_string().into());
         }
     };
-    let outcome = drive(args, &engine, scenario, &explicit, feed, &mut signals).await;
+    let outcome = drive(
+        args,
+        &engine,
+        scenario,
+        &explicit,
+        feed,
+        &mut signals,
+        &hooks,
+    )
+    .await;
     // The monitor has gone (or the headless wait ended): stop the users, unless a second
     // signal says not to wait.
     let stopped = tokio::select! {
@@ -143,8 +154,13 @@ async fn run_async(
         }
         super::replay::print_summary(&state.summary())?;
     }
+    let verdict = hooks.finish(args, &state)?;
     stopped?;
-    recorded
+    recorded?;
+    match verdict {
+        super::report::Verdict::Passed => Ok(()),
+        super::report::Verdict::Failed(reason) => Err(RunError::Thresholds(reason)),
+    }
 }
 
 fn print_settings(
@@ -176,6 +192,7 @@ async fn drive(
     explicit: &ExplicitSettings,
     feed: LiveFeed,
     signals: &mut Signals,
+    hooks: &super::report::RunHooks,
 ) -> Result<(MonitorState, Option<LiveFeed>), String> {
     let tui = if args.headless {
         None
@@ -210,7 +227,7 @@ async fn drive(
                     }
                 }
             }
-            let state = headless(engine, &feed, deadline, signals, state).await;
+            let state = headless(engine, &feed, deadline, signals, state, hooks).await;
             Ok((state, Some(feed)))
         }
         Some(opts) => {
@@ -242,6 +259,11 @@ async fn drive(
                     r = &mut monitor => return r.map(|s| (s, None)).map_err(|e| e.to_string()),
                     // At the deadline the scenario stops; the monitor stays until `q`.
                     () = &mut stop_after, if !stopped => stopped = true,
+                    // So it does when a threshold fails with --abort-on-fail.
+                    () = hooks.breached(), if !stopped => {
+                        let _ = engine.stop();
+                        stopped = true;
+                    }
                     // Cancelling the monitor drops its terminal guard, which restores the screen.
                     () = signals.recv() => return Err("terminated by a signal".into()),
                 }
@@ -256,6 +278,7 @@ async fn headless(
     deadline: Option<Duration>,
     signals: &mut Signals,
     mut state: MonitorState,
+    hooks: &super::report::RunHooks,
 ) -> MonitorState {
     let mut tick = tokio::time::interval(HEADLESS_DRAIN);
     let end = async {
@@ -270,6 +293,7 @@ async fn headless(
             _ = tick.tick() => { feed.drain_into(&mut state); }
             () = &mut end => break,
             () = signals.recv() => break,
+            () = hooks.breached() => break,
         }
     }
     // Stop, and keep draining until the users are gone so the summary sees their last events;

@@ -23,6 +23,7 @@ pub struct LiveFeed {
     id: HandlerId,
     queue: Arc<EventQueue>,
     taken: Mutex<Taken>,
+    pub(super) hooks: Mutex<super::feed_hooks::FeedHooks>,
 }
 
 impl LiveFeed {
@@ -50,6 +51,7 @@ impl LiveFeed {
             id: HandlerId::from(id),
             queue,
             taken: Mutex::new(Taken::default()),
+            hooks: Mutex::default(),
         })
     }
 
@@ -67,6 +69,8 @@ impl LiveFeed {
     /// Applies every queued event to `state`, in time order, and updates its dropped count.
     /// Returns how many events were applied.
     pub fn drain_into(&self, state: &mut MonitorState) -> usize {
+        let mut hooks = self.hooks.lock().unwrap_or_else(|e| e.into_inner());
+        hooks.before(state);
         let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
         self.queue.take(&mut taken);
         for i in 0..taken.len() {
@@ -80,7 +84,10 @@ impl LiveFeed {
             });
         }
         state.set_dropped(self.dropped());
-        taken.len()
+        let n = taken.len();
+        drop(taken);
+        hooks.after(state);
+        n
     }
 
     /// Events dropped because the queue was full.

@@ -2,3 +2,7 @@
 //! HTML report, and the OpenMetrics endpoint of the live state.
 
 pub mod threshold;
+
+mod charts;
+pub mod html;
+pub mod metrics;
