@@ -195,6 +195,7 @@ impl RunHooks {
                     MetricsServer::start(addr, args.output.metrics_public, args.output.token())
                         .await
                         .map_err(|e| e.to_string())?;
+                eprintln!("rookery: metrics at http://{}/metrics", server.addr());
                 let server = Arc::new(server);
                 let s = server.clone();
                 feed.observe(Box::new(move |state| s.publish_throttled(state)));
