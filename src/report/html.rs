@@ -142,7 +142,11 @@ fn charts(summary: &Summary) -> Vec<Chart> {
             ],
         });
     }
-    for (name, sp) in &s.spans {
+    for (name, sp) in s
+        .spans
+        .iter()
+        .filter(|(_, sp)| sp.count.iter().any(|&c| c > 0))
+    {
         let ms = |v: &[Option<u64>]| v.iter().map(|x| x.map(|u| u as f64 / 1e3)).collect();
         out.push(Chart {
             id: format!("latency-{name}"),
