@@ -184,3 +184,15 @@ fn latency_windows_for_the_views() {
     // Since the start: the HDR histogram.
     assert_eq!(span.max_us(), 900_000);
 }
+
+#[test]
+fn the_rolling_window_ends_at_the_latest_second() {
+    let mut s = MonitorState::new();
+    slow_patch(&mut s);
+    let ten = s
+        .span_recent("http.request", rookery::monitor::ROLLING_SECONDS)
+        .unwrap();
+    assert_eq!(ten.count(), 100);
+    assert_eq!(ten.quantile_us(0.99), Some(100_000));
+    assert!(s.span_recent("nope", 10).is_none());
+}

@@ -118,12 +118,13 @@ fn show(args: &ReplayArgs) -> Result<(), ReplayError> {
     runtime.block_on(async {
         let mut signals = super::signals::Signals::new()
             .map_err(|e| ReplayError::Other(format!("cannot listen to signals: {e}")))?;
-        let replay = Replay::open(
+        let mut replay = Replay::open(
             &args.files,
             opts,
             speed,
             tokio::time::Instant::now().into_std(),
         )?;
+        replay.set_thresholds(args.results.set().map_err(ReplayError::Usage)?);
         tokio::select! {
             r = crate::tui::run_replay(replay, tui) => {
                 r.map(|_| ()).map_err(|e| ReplayError::Other(e.to_string()))

@@ -184,6 +184,8 @@ pub struct Replay {
     position_us: u64,
     /// The pacing; the TUI changes speed, pauses and resumes through it.
     pub clock: ReplayClock,
+    /// Thresholds for the state this replay first applies to (`--threshold`).
+    thresholds: Option<crate::report::threshold::ThresholdSet>,
 }
 
 impl Replay {
@@ -203,7 +205,14 @@ impl Replay {
             finished: false,
             position_us: 0,
             clock: ReplayClock::new(speed, now),
+            thresholds: None,
         })
+    }
+
+    /// The state this replay first applies events to checks `thresholds` (kept across a
+    /// backward seek).
+    pub fn set_thresholds(&mut self, thresholds: crate::report::threshold::ThresholdSet) {
+        self.thresholds = Some(thresholds);
     }
 
     /// The merged reader (headers, `started_at`).
@@ -243,6 +252,11 @@ impl Replay {
         due: u64,
         budget: usize,
     ) -> Result<ReplayProgress, LogError> {
+        if let Some(t) = self.thresholds.take()
+            && state.thresholds().is_none()
+        {
+            state.set_thresholds(t);
+        }
         let mut applied = 0;
         while applied < budget && !self.finished {
             if !self.has_peeked {

@@ -53,7 +53,7 @@ pub use kinds::{ConfigKind, CoordEvent};
 pub use nodes::{NO_NODE, NodeIdx, NodeState};
 pub use series::{DEFAULT_SECONDS, Series, SeriesKind};
 pub use series_summary::{SeriesSummary, SpanSeriesSummary, ThrottleSeriesSummary};
-pub use span_window::{RECENT_SECONDS, SpanSeconds};
+pub use span_window::{RECENT_SECONDS, ROLLING_SECONDS, SpanSeconds};
 pub use spans::{MAX_SPAN_PREFIXES, SPAN_MAX_US, SPAN_SIGFIG, SpanStats};
 pub use summary::{
     ClusterSummary, ConfigSummary, CoordinatorSummary, ExecSummary, SpanSummary, Summary,

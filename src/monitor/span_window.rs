@@ -108,6 +108,19 @@ impl SpanSeconds {
     }
 }
 
+/// The rolling window the latency pane shows beside the since-start figures.
+pub const ROLLING_SECONDS: u64 = 10;
+
+impl super::MonitorState {
+    /// The latency of span `prefix` over the last `seconds` seconds of event time, ending
+    /// with the open second (the latency pane's rolling window, [`ROLLING_SECONDS`]); `None`
+    /// for an unknown prefix. At most [`RECENT_SECONDS`] are kept.
+    pub fn span_recent(&self, prefix: &str, seconds: u64) -> Option<SparseHist> {
+        let end = self.open_second()?;
+        Some(self.span(prefix)?.seconds().window(end, seconds))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

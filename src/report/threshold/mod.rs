@@ -34,6 +34,7 @@
 
 mod eval;
 mod parse;
+pub mod view;
 
 pub use eval::{ThresholdResult, ThresholdSet};
 pub use parse::{Metric, Op, Subject, Threshold, ThresholdError, Unit};
