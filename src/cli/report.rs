@@ -238,18 +238,7 @@ impl RunHooks {
         if let Some(m) = &self.metrics {
             m.publish(state);
         }
-        let mut warnings = Vec::new();
-        if state.dropped() > 0 {
-            warnings.push(format!(
-                "the monitor's queue was full and dropped {} events",
-                state.dropped()
-            ));
-        }
-        finish(
-            state,
-            &args.results,
-            args.output.report.as_deref(),
-            &warnings,
-        )
+        // The report lists the state's own warnings and drops.
+        finish(state, &args.results, args.output.report.as_deref(), &[])
     }
 }

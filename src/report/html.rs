@@ -142,11 +142,14 @@ fn charts(summary: &Summary) -> Vec<Chart> {
             ],
         });
     }
-    for (name, sp) in s
+    // The scenario's own spans first, then Amoc's (user init, start, terminate).
+    let mut spans: Vec<_> = s
         .spans
         .iter()
         .filter(|(_, sp)| sp.count.iter().any(|&c| c > 0))
-    {
+        .collect();
+    spans.sort_by_key(|(name, _)| name.starts_with("amoc."));
+    for (name, sp) in spans {
         let ms = |v: &[Option<u64>]| v.iter().map(|x| x.map(|u| u as f64 / 1e3)).collect();
         out.push(Chart {
             id: format!("latency-{name}"),
