@@ -154,6 +154,36 @@ fn monitor(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    g.bench_function("apply_cpu_time", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut s = MonitorState::new();
+                total += cpu_time(1, || {
+                    for e in &events {
+                        s.apply(&e.as_ref());
+                    }
+                });
+                black_box(s.events());
+            }
+            total
+        })
+    });
+    g.bench_function("apply_thresholds_cpu_time", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut s = MonitorState::with_thresholds(thresholds.clone());
+                total += cpu_time(1, || {
+                    for e in &events {
+                        s.apply(&e.as_ref());
+                    }
+                });
+                black_box(s.events());
+            }
+            total
+        })
+    });
     g.finish();
 }
 

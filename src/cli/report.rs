@@ -149,7 +149,7 @@ pub fn run(args: &ReportArgs) -> Result<Verdict, super::replay::ReplayError> {
     replay.run_to_end(&mut state)?;
     let warnings = super::replay::warning_lines(&replay.stats(), &state);
     for w in &warnings {
-        eprintln!("rookery: warning: {w}");
+        super::say(&format!("warning: {w}"));
     }
     finish(&state, &args.results, Some(&args.output), &warnings).map_err(ReplayError::Other)
 }
@@ -195,7 +195,7 @@ impl RunHooks {
                     MetricsServer::start(addr, args.output.metrics_public, args.output.token())
                         .await
                         .map_err(|e| e.to_string())?;
-                eprintln!("rookery: metrics at http://{}/metrics", server.addr());
+                super::say(&format!("metrics at http://{}/metrics", server.addr()));
                 let server = Arc::new(server);
                 let s = server.clone();
                 feed.observe(Box::new(move |state| s.publish_throttled(state)));
