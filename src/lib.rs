@@ -319,6 +319,7 @@ pub mod engine;
 pub mod eventlog;
 pub mod http;
 pub mod monitor;
+pub mod report;
 pub mod tap;
 pub mod telemetry;
 pub mod tui;

@@ -76,6 +76,9 @@ impl MonitorState {
         }
         self.last_t_us = t;
         let sec = t / US_PER_SEC;
+        if sec != self.open_sec {
+            self.roll_seconds(sec);
+        }
         self.events = self.events.saturating_add(1);
         self.event_series.add(sec, 1);
 
