@@ -313,6 +313,7 @@
 //! # }
 //! ```
 pub mod cli;
+pub mod cluster_nats;
 pub mod demo;
 pub mod engine;
 pub mod eventlog;

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod master;
+pub mod node;
 pub mod replay;
 pub mod run;
 pub mod signals;
@@ -29,6 +31,8 @@ pub enum Command {
     Run(RunArgs),
     /// Replay a recorded event log in the monitor, or summarise it with --headless.
     Replay(ReplayArgs),
+    /// Be a worker node of a real cluster (the master is `rookery run --cluster`).
+    Node(node::NodeArgs),
 }
 
 #[derive(Debug, Args, Default)]
@@ -66,6 +70,8 @@ pub struct RunArgs {
     /// Colour theme: dark, light, high-contrast, or a path to a theme file.
     #[arg(long, value_name = "NAME|PATH")]
     pub theme: Option<String>,
+    #[command(flatten)]
+    pub cluster: node::ClusterRunArgs,
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +153,7 @@ pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCod
             Err(run::RunError::Failed(reason)) => Err(reason),
             Ok(()) => Ok(()),
         },
+        Command::Node(args) => node::run(&args, &scenarios),
         Command::Replay(args) => match replay::run(&args) {
             Err(e) if e.exit_code() == 2 => {
                 eprintln!("rookery: {e}");
