@@ -75,7 +75,11 @@ impl ClusterAddr {
             .name(name)
             .connection_timeout(Duration::from_secs(2))
             .ping_interval(Duration::from_secs(5))
-            .max_reconnects(None);
+            .max_reconnects(None)
+            // Back soon after a server restart: 100 ms more per attempt, at most 1 s apart.
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis((attempts as u64 * 100).min(1000))
+            });
         if let Some(path) = &self.creds {
             opts = opts
                 .credentials_file(path)

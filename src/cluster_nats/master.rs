@@ -19,13 +19,17 @@ use super::wire::{
     self, HeartbeatReply, JOIN, Join, JoinReply, Leave, NodeCommand, NodeReply, PROTOCOL, Subjects,
 };
 use crate::engine::events::{CLUSTER_CONNECT_NODES, CLUSTER_NODEDOWN, Emitter};
+
+static USER_STOP: StaticName = StaticName::new(&["amoc", "scenario", "start", "stop"]);
+static USER_EXCEPTION: StaticName = StaticName::new(&["amoc", "scenario", "start", "exception"]);
 use crate::monitor::LoggedEvent;
 use crate::telemetry::{Field, Key, StaticName, Telemetry, Value, monotonic_time};
 
 /// `[rookery, cluster, ignored]`: a message the master ignored; metadata `reason`, `subject`.
 pub static IGNORED: StaticName = StaticName::new(&["rookery", "cluster", "ignored"]);
-/// `[rookery, cluster, users_lost]`: measurements `count`: users running on a node that went
-/// down without stopping them (`kill -9`, a lost machine); metadata `lost_node`.
+/// `[rookery, cluster, users_lost]`: measurements `count`: users handed to a node that went
+/// down without ending them (`kill -9`, a lost machine), waiting or running; metadata
+/// `lost_node`.
 pub static USERS_LOST: StaticName = StaticName::new(&["rookery", "cluster", "users_lost"]);
 /// `[rookery, cluster, events_dropped]`: measurements `count`; metadata `from` (the worker)
 /// and `where`: `queue` (its forwarder's queue was full) or `transit` (batches never arrived).
@@ -71,12 +75,13 @@ struct NodeEntry {
     last_heard: Instant,
     /// Master `t_us` minus worker `t_us`.
     offset_us: i64,
-    running: u64,
     /// Events received, and the worker's count of queue drops last seen.
     received: u64,
     dropped_seen: u64,
-    /// Users handed out to it (never reused).
+    /// Users handed out to it (never reused), and users of it seen ending (their
+    /// `[amoc, scenario, start, stop | exception]` events).
     users_given: u64,
+    users_ended: u64,
 }
 
 struct Table {
@@ -332,10 +337,10 @@ impl Master {
             ready: false,
             last_heard: Instant::now(),
             offset_us: now_us - join.now_us as i64,
-            running: 0,
             received: 0,
             dropped_seen: 0,
             users_given: 0,
+            users_ended: 0,
         });
         JoinReply::Accepted {
             v: PROTOCOL,
@@ -387,7 +392,6 @@ impl Master {
                 match t.find(&hb.node) {
                     Some(n) if n.up => {
                         n.last_heard = Instant::now();
-                        n.running = hb.running;
                         n.ready = true;
                         true
                     }
@@ -464,15 +468,27 @@ impl Master {
             if queue_drops > 0 {
                 self.report_dropped(&h.node, "queue", queue_drops);
             }
+            let (stop, exception) = (USER_STOP.get(), USER_EXCEPTION.get());
+            let mut ended = 0;
             loop {
                 match reader.next_into(&mut ev) {
-                    Ok(true) => self.reemit(&mut ev, offset),
+                    Ok(true) => {
+                        if ev.name == stop || ev.name == exception {
+                            ended += 1;
+                        }
+                        self.reemit(&mut ev, offset);
+                    }
                     Ok(false) => break,
                     Err(e) => {
                         self.ignore(&self.shared.counters.undecodable, &e, msg.subject.as_str());
                         break;
                     }
                 }
+            }
+            if ended > 0
+                && let Some(n) = self.table().find(&h.node)
+            {
+                n.users_ended += ended;
             }
             self.bump();
         }
@@ -511,27 +527,44 @@ impl Master {
                 }
             };
             log::info!(target: "cluster", "{} left: {}", leave.node, leave.reason);
-            self.take_down(&leave.node, false);
+            // Its last batches may still be on their way: wait for them (briefly).
+            let m = self.clone();
+            tokio::spawn(async move {
+                let mut changes = m.shared.changed.subscribe();
+                let arrived = async {
+                    loop {
+                        let done = m
+                            .table()
+                            .find(&leave.node)
+                            .is_none_or(|n| n.received >= leave.events_sent);
+                        if done || changes.changed().await.is_err() {
+                            return;
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(2), arrived).await;
+                m.take_down(&leave.node, false);
+            });
         }
     }
 
     /// Marks `node` down (once) and reports it; `lost`: its users are counted as lost.
     fn take_down(&self, node: &str, lost: bool) {
-        let running = {
+        let unfinished = {
             let mut t = self.table();
             match t.find(node) {
                 Some(n) if n.up => {
                     n.up = false;
-                    n.running
+                    n.users_given.saturating_sub(n.users_ended)
                 }
                 _ => return,
             }
         };
         self.emit_cluster(&CLUSTER_NODEDOWN, node);
-        if lost && running > 0 {
+        if lost && unfinished > 0 {
             self.shared.emitter.emit(
                 &USERS_LOST,
-                &[(Key::new_static("count"), Value::from(running))],
+                &[(Key::new_static("count"), Value::from(unfinished))],
                 &[(Key::new_static("lost_node"), Value::from(node))],
             );
         }
