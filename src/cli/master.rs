@@ -45,6 +45,18 @@ impl CommandSink for ClusterSink {
                 });
                 Ok(())
             }
+            Command::SetRate {
+                throttle,
+                rate,
+                interval_ms,
+            } => {
+                self.rt.spawn(async move {
+                    if let Err(e) = master.set_rate(&throttle, Some(rate), interval_ms).await {
+                        log::error!(target: "cluster", "{e}");
+                    }
+                });
+                Ok(())
+            }
             Command::Quit => Ok(()),
             Command::AddNode => {
                 Err("a real cluster grows by starting `rookery node` on another machine".into())

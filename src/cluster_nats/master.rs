@@ -15,8 +15,10 @@ use futures::StreamExt;
 
 use super::batch::BatchReader;
 use super::connect::{ClusterAddr, Link};
+use super::shares::Shares;
 use super::wire::{
-    self, HeartbeatReply, JOIN, Join, JoinReply, Leave, NodeCommand, NodeReply, PROTOCOL, Subjects,
+    self, HeartbeatReply, JOIN, Join, JoinReply, Leave, NodeCommand, NodeReply, PROTOCOL,
+    SetShares, Subjects,
 };
 use crate::engine::events::{CLUSTER_CONNECT_NODES, CLUSTER_NODEDOWN, Emitter};
 
@@ -121,6 +123,7 @@ struct Shared {
     mono0: i64,
     fingerprint: String,
     table: Mutex<Table>,
+    shares: Mutex<Shares>,
     counters: Counters,
     changed: tokio::sync::watch::Sender<u64>,
 }
@@ -171,6 +174,7 @@ impl Master {
                 names: HashSet::new(),
                 last_id: 0,
             }),
+            shares: Mutex::new(Shares::default()),
             counters: Counters::default(),
             changed: tokio::sync::watch::Sender::new(0),
         });
@@ -203,6 +207,53 @@ impl Master {
 
     fn table(&self) -> MutexGuard<'_, Table> {
         self.shared.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn shares(&self) -> MutexGuard<'_, Shares> {
+        self.shared.shares.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Splits every cluster-wide rate again over the ready workers and sends the shares that
+    /// changed.
+    async fn rebalance(&self) {
+        let nodes: Vec<String> = {
+            let t = self.table();
+            t.ready()
+                .into_iter()
+                .map(|i| t.nodes[i].name.clone())
+                .collect()
+        };
+        let changed = self.shares().rebalance(&nodes);
+        for (node, shares) in changed {
+            let msg = SetShares {
+                v: PROTOCOL,
+                shares,
+            };
+            let _ = self
+                .shared
+                .client
+                .publish(self.shared.subjects.shares(&node), wire::encode(&msg))
+                .await;
+        }
+    }
+
+    /// Sets a throttle's cluster-wide rate (`None`: unlimited); in force on every worker as
+    /// soon as its new share arrives. `interval_ms: None` keeps the interval.
+    pub async fn set_rate(
+        &self,
+        name: &str,
+        rate: Option<u64>,
+        interval_ms: Option<u64>,
+    ) -> Result<(), String> {
+        {
+            let mut sh = self.shares();
+            let Some((_, interval)) = sh.rate(name) else {
+                return Err(format!("no throttle {name:?} on the workers"));
+            };
+            sh.set_rate(name, rate, interval_ms.unwrap_or(interval));
+        }
+        self.rebalance().await;
+        Ok(())
     }
 
     fn bump(&self) {
@@ -399,6 +450,12 @@ impl Master {
                 }
             };
             if known {
+                let now = Instant::now();
+                let mut sh = self.shares();
+                for load in &hb.throttles {
+                    sh.report(&hb.node, &load.name, load, now);
+                }
+                drop(sh);
                 self.bump();
             }
             let reply = if known {
@@ -560,6 +617,7 @@ impl Master {
                 _ => return,
             }
         };
+        self.shares().remove(node);
         self.emit_cluster(&CLUSTER_NODEDOWN, node);
         if lost && unfinished > 0 {
             self.shared.emitter.emit(
@@ -573,8 +631,13 @@ impl Master {
 
     async fn watchdog(self) {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut round = 0u64;
         loop {
             tick.tick().await;
+            round += 1;
+            if round.is_multiple_of(5) {
+                self.rebalance().await;
+            }
             let timeout = self.shared.opts.timeout;
             // Silence only counts while our own link was up to hear it.
             let heard_for = self.shared.link.up_for();
@@ -595,6 +658,7 @@ impl Master {
                     timeout.as_secs_f64()
                 );
                 self.take_down(&node, true);
+                self.rebalance().await;
             }
         }
     }

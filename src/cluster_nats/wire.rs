@@ -44,6 +44,10 @@ impl Subjects {
     pub fn leave(&self, node: &str) -> String {
         format!("rookery.{}.leave.{node}", self.run)
     }
+    /// Master → one worker: its throttle shares.
+    pub fn shares(&self, node: &str) -> String {
+        format!("rookery.{}.share.{node}", self.run)
+    }
     /// Master → every worker: the run is over, exit.
     pub fn end(&self) -> String {
         format!("rookery.{}.end", self.run)
@@ -129,6 +133,31 @@ pub struct Heartbeat {
     pub node: String,
     /// Users running now.
     pub running: u64,
+    /// The load of each of its throttles (for the cluster-wide shares).
+    #[serde(default)]
+    pub throttles: Vec<ThrottleLoad>,
+}
+
+/// One throttle's load on a worker.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ThrottleLoad {
+    pub name: String,
+    /// Its rate per interval now (`None`: unlimited).
+    pub rate: Option<u64>,
+    pub interval_ms: u64,
+    /// Requests made since it started.
+    pub requests: u64,
+    /// Requests waiting now.
+    pub backlog: u64,
+}
+
+/// Master → worker (published on `rookery.<run>.share.<node>`): run these throttles at these
+/// rates, its share of each cluster-wide rate.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SetShares {
+    pub v: u32,
+    /// `(throttle, rate per interval, interval in ms)`.
+    pub shares: Vec<(String, u64, u64)>,
 }
 
 /// The master's reply to a [`Heartbeat`].

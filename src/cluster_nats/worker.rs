@@ -21,13 +21,14 @@ use super::connect::{ClusterAddr, Link};
 use super::forward::{Forwarder, NatsSink};
 use super::wire::{
     self, Heartbeat, HeartbeatReply, JOIN, Join, JoinReply, Leave, NodeCommand, NodeReply,
-    PROTOCOL, Subjects,
+    PROTOCOL, SetShares, Subjects, ThrottleLoad,
 };
 use crate::cli::signals::Signals;
 use crate::engine::config::{
     Config, ExplicitSettings, UpdateRule, engine_declarations, process_env,
 };
 use crate::engine::events::{CLUSTER_CONNECT_NODES, CLUSTER_MASTER_NODE_DOWN, Emitter};
+use crate::engine::throttle::{Rate, ThrottleConfig};
 use crate::engine::{
     Controller, ControllerOptions, ControllerStatus, DynScenario, Services, USER_RATE, UserRate,
 };
@@ -312,12 +313,18 @@ impl Session {
             .subscribe(self.subjects.command(&self.node))
             .await
             .map_err(|e| format!("NATS: {e}"))?;
+        let mut shares = self
+            .client
+            .subscribe(self.subjects.shares(&self.node))
+            .await
+            .map_err(|e| format!("NATS: {e}"))?;
         let (beat_tx, mut beats) = mpsc::channel(4);
         let beating = tokio::spawn(heartbeats(
             self.client.clone(),
             self.subjects.heartbeat(&self.node),
             self.node.clone(),
             self.controller.clone(),
+            self.services.clone(),
             self.heartbeat,
             beat_tx,
         ));
@@ -333,6 +340,10 @@ impl Session {
                         let _ = self.client.publish(r, wire::encode(&reply)).await;
                     }
                 }
+                Some(msg) = shares.next() => match wire::decode::<SetShares>(&msg.payload) {
+                    Ok(set) => self.apply_shares(&set),
+                    Err(e) => log::warn!(target: "cluster", "ignored shares: {e}"),
+                },
                 Some(beat) = beats.recv() => match beat {
                     HeartbeatReply::Ack { .. } => last_ack = Instant::now(),
                     HeartbeatReply::Down { .. } => {
@@ -410,6 +421,20 @@ impl Session {
                 };
                 let _ = self.client.flush().await;
                 done(0, sent)
+            }
+        }
+    }
+
+    /// Runs each throttle at its share of the cluster-wide rate.
+    fn apply_shares(&self, set: &SetShares) {
+        let throttles = self.services.throttles();
+        for (name, rate, interval) in &set.shares {
+            let cfg = ThrottleConfig::new(Rate::Finite(*rate), *interval);
+            if throttles.info(name).map(|i| i.config()).ok() == Some(cfg) {
+                continue;
+            }
+            if let Err(e) = throttles.change_rate(name, cfg) {
+                log::warn!(target: "cluster", "share of {name}: {e}");
             }
         }
     }
@@ -493,6 +518,7 @@ async fn heartbeats(
     subject: String,
     node: String,
     controller: Controller,
+    services: Services,
     every: Duration,
     out: mpsc::Sender<HeartbeatReply>,
 ) {
@@ -504,6 +530,21 @@ async fn heartbeats(
             v: PROTOCOL,
             node: node.clone(),
             running: controller.counts().running,
+            throttles: services
+                .throttles()
+                .list()
+                .into_iter()
+                .map(|i| ThrottleLoad {
+                    name: i.name.to_string(),
+                    rate: match i.rate {
+                        Rate::Finite(r) => Some(r),
+                        Rate::Infinity => None,
+                    },
+                    interval_ms: i.interval_ms,
+                    requests: i.requests,
+                    backlog: i.backlog as u64,
+                })
+                .collect(),
         };
         let asked =
             tokio::time::timeout(every, client.request(subject.clone(), wire::encode(&hb))).await;
