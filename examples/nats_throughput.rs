@@ -96,11 +96,13 @@ async fn main() {
     });
     let draining = tokio::spawn(async move {
         let mut state = MonitorState::new();
+        let mut told = 0;
         loop {
             tokio::time::sleep(Duration::from_millis(10)).await;
             feed.drain_into(&mut state);
-            if state.dropped() > 0 {
-                eprintln!("the master's feed dropped {}", state.dropped());
+            if state.dropped() > told {
+                told = state.dropped();
+                eprintln!("the master's feed has dropped {told} so far");
             }
         }
     });

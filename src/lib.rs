@@ -318,5 +318,6 @@ pub mod demo;
 pub mod engine;
 pub mod eventlog;
 pub mod monitor;
+pub mod tap;
 pub mod telemetry;
 pub mod tui;

@@ -109,8 +109,20 @@ fn the_masters_summary_is_the_merge_of_the_workers_logs() {
     assert_eq!(live["users"]["added"], 30);
     assert_eq!(live["users"], merged["users"]);
     assert!(live["events"].as_u64().unwrap() > 300, "{live}");
+    // Throttle counts are equal; the `rate` each shows is the last `[amoc, throttle, rate]`
+    // event, a share one worker applied, which depends on the order the logs are merged in.
+    let without_rate = |v: &Value| {
+        let mut v = v.clone();
+        for t in v.as_object_mut().unwrap().values_mut() {
+            t.as_object_mut().unwrap().remove("rate");
+        }
+        v
+    };
+    assert_eq!(
+        without_rate(&live["throttles"]),
+        without_rate(&merged["throttles"])
+    );
     for key in [
-        "throttles",
         "coordinators",
         "coordinator_executes",
         "config",

@@ -1,5 +1,10 @@
-//! The command line (`shared/DESIGN.md`, "Command line"). Exit status: 0 success, 2 usage
-//! error, 1 any other failure with a one-line reason on stderr.
+//! The command line. Exit status: 0 success (a run ended by SIGINT, SIGTERM or SIGHUP is a
+//! success too, in the monitor and headless alike), 2 usage error, 1 any other failure with a
+//! one-line reason on stderr.
+//!
+//! Output never panics: a closed or full stdout or stderr (`2>/dev/full`) makes the write fail
+//! quietly (stderr) or the command fail with status 1 (the summary on stdout), never lose the
+//! summary to a panic on a warning.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,10 +24,19 @@ pub mod sink;
 /// With no command, runs the built-in demo scenario on three simulated nodes and opens the
 /// monitor (the same as `rookery run`).
 #[derive(Debug, Parser)]
-#[command(name = "rookery", version, about, long_about)]
+#[command(
+    name = "rookery",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// With no command, the options of `run` (`rookery --users 5` is `rookery run --users 5`).
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,9 +60,13 @@ pub struct RunArgs {
     /// Simulated nodes in the cluster, 1 to 64 (the first is the master).
     #[arg(long, default_value_t = 3, value_parser = parse_nodes)]
     pub nodes: usize,
-    /// Record every event to this file (JSON Lines, event-log format v1; `.gz` compresses).
+    /// Record every event to this file (JSON Lines, event-log format v1; `.gz`, in any case,
+    /// compresses). An existing file is only replaced with --force.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// Let --record replace an existing file.
+    #[arg(long)]
+    pub force: bool,
     /// Stop after this many seconds (default: run until stopped).
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub duration: Option<f64>,
@@ -70,6 +88,9 @@ pub struct RunArgs {
     /// Colour theme: dark, light, high-contrast, or a path to a theme file.
     #[arg(long, value_name = "NAME|PATH")]
     pub theme: Option<String>,
+    /// How long stopping the users may take before the run ends anyway [default: 10].
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, hide = true)]
+    pub stop_timeout: Option<f64>,
     #[command(flatten)]
     pub cluster: node::ClusterRunArgs,
 }
@@ -93,10 +114,16 @@ pub struct ReplayArgs {
     pub theme: Option<String>,
 }
 
-/// `--duration`: a finite, non-negative number of seconds.
+/// Longest `--duration` accepted: 100 years, far below what the clocks can add to now.
+pub const MAX_SECONDS: f64 = 100.0 * 365.25 * 24.0 * 3600.0;
+
+/// `--duration`: a finite, non-negative number of seconds the clock can hold.
 fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) if (0.0..=MAX_SECONDS).contains(&v) => Ok(v),
+        Ok(v) if v.is_finite() && v > MAX_SECONDS => Err(format!(
+            "`{s}` seconds is more than the clock can hold (at most {MAX_SECONDS:.0}, 100 years)"
+        )),
         _ => Err(format!("`{s}` is not a number of seconds >= 0")),
     }
 }
@@ -138,16 +165,11 @@ pub fn main() -> ExitCode {
 /// ```
 pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or_else(|| {
-        Command::Run(RunArgs {
-            nodes: 3,
-            ..RunArgs::default()
-        })
-    });
+    let command = cli.command.unwrap_or(Command::Run(cli.run));
     let result = match command {
         Command::Run(args) => match run::run(&args, &scenarios) {
             Err(run::RunError::Usage(reason)) => {
-                eprintln!("rookery: {}", one_line(&reason));
+                say(&one_line(&reason));
                 return ExitCode::from(2);
             }
             Err(run::RunError::Failed(reason)) => Err(reason),
@@ -156,7 +178,7 @@ pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCod
         Command::Node(args) => node::run(&args, &scenarios),
         Command::Replay(args) => match replay::run(&args) {
             Err(e) if e.exit_code() == 2 => {
-                eprintln!("rookery: {e}");
+                say(&e.to_string());
                 return ExitCode::from(2);
             }
             other => other.map_err(|e| e.to_string()),
@@ -165,10 +187,16 @@ pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCod
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(reason) => {
-            eprintln!("rookery: {}", one_line(&reason));
+            say(&one_line(&reason));
             ExitCode::from(1)
         }
     }
+}
+
+/// `rookery: LINE` on stderr; a closed or full stderr is ignored (never a panic).
+pub(crate) fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "rookery: {line}");
 }
 
 /// Failures are reported on one line: a multi-line reason (every bad setting, say) is folded,

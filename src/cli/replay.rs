@@ -35,8 +35,10 @@ impl ReplayError {
     }
 }
 
-/// The read options and speed the arguments ask for.
+/// The read options and speed the arguments ask for. The same file twice is refused (it would
+/// double every count).
 pub fn options(args: &ReplayArgs) -> Result<(ReadOptions, Speed), ReplayError> {
+    refuse_repeats(&args.files)?;
     let speed = args
         .speed
         .parse::<Speed>()
@@ -47,6 +49,26 @@ pub fn options(args: &ReplayArgs) -> Result<(ReadOptions, Speed), ReplayError> {
         },
         speed,
     ))
+}
+
+/// A usage error when two arguments name the same file (also through another path or a link).
+fn refuse_repeats(files: &[std::path::PathBuf]) -> Result<(), ReplayError> {
+    let mut seen: Vec<(std::path::PathBuf, &std::path::Path)> = Vec::new();
+    for f in files {
+        // A file that cannot be resolved is reported when it is opened.
+        let Ok(real) = std::fs::canonicalize(f) else {
+            continue;
+        };
+        if let Some((_, first)) = seen.iter().find(|(r, _)| *r == real) {
+            return Err(ReplayError::Usage(format!(
+                "{} and {} are the same file: replaying it twice would double every count",
+                first.display(),
+                f.display()
+            )));
+        }
+        seen.push((real, f));
+    }
+    Ok(())
 }
 
 /// Reads every event of the logs into a fresh state, as fast as possible.
@@ -96,24 +118,28 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
         return runtime.block_on(async {
             let mut signals = super::signals::Signals::new()
                 .map_err(|e| ReplayError::Other(format!("cannot listen to signals: {e}")))?;
+            // The monitor lists the reader's warnings (skipped lines, a truncated tail,
+            // clamped times) with the others.
             let replay = Replay::open(
                 &args.files,
                 opts,
                 speed,
                 tokio::time::Instant::now().into_std(),
-            )?;
+            )?
+            .with_warning_events();
             tokio::select! {
                 r = crate::tui::run_replay(replay, tui) => {
                     r.map(|_| ()).map_err(|e| ReplayError::Other(e.to_string()))
                 }
-                // Cancelling the monitor drops its terminal guard, which restores the screen.
-                () = signals.recv() => Err(ReplayError::Other("terminated by a signal".into())),
+                // Cancelling the monitor drops its terminal guard, which restores the screen. A
+                // signal ends the replay as `q` does: a success (the exit-status rule).
+                () = signals.recv() => Ok(()),
             }
         });
     }
     let (summary, state, stats) = summarize(args)?;
     for w in warning_lines(&stats, &state) {
-        eprintln!("rookery: warning: {w}");
+        super::say(&format!("warning: {w}"));
     }
     print_summary(&summary).map_err(ReplayError::Other)
 }

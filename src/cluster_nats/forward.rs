@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 
 use super::batch::{BatchHeader, BatchWriter};
 use super::wire::PROTOCOL;
-use crate::monitor::queue::{EventQueue, Pushed, Taken};
+use crate::tap::queue::{EventQueue, Pushed, Taken};
 use crate::telemetry::{HandlerId, Telemetry, Value};
 
 /// A batch is published once it holds this many bytes of events (NATS' default payload limit

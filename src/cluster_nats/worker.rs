@@ -427,6 +427,10 @@ impl Session {
 
     /// Runs each throttle at its share of the cluster-wide rate.
     fn apply_shares(&self, set: &SetShares) {
+        if self.forwarder.is_none() {
+            // Stopped: its last events are sent, and it releases nothing more.
+            return;
+        }
         let throttles = self.services.throttles();
         for (name, rate, interval) in &set.shares {
             let cfg = ThrottleConfig::new(Rate::Finite(*rate), *interval);

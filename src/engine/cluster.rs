@@ -1,4 +1,12 @@
-//! The simulated cluster: N nodes in one process, a master handing out user ids.
+//! The master: it owns user id allocation, the node table, the throttles, coordinators and
+//! settings ([`Services`]), and reaches each node only through its
+//! `NodeLink` with [`NodeCommand`]s (the simulated cluster: N nodes in one process).
+//!
+//! The master's lock is held only to decide (which node, which ids, who is up); the messages
+//! that make a node emit events or run scenario code (`init`, `terminate`) are sent after it
+//! is released. The one exception is `AddUsers`, sent under the lock so that id blocks reach
+//! each node in order: a node answers it without emitting anything (its users are spawned, and
+//! the `[amoc, controller, users]` event emitted, by a task).
 //!
 //! Follows Amoc's `amoc_cluster` and `amoc_dist`:
 //! * Nodes are named `node1`, `node2`, ...; `node1` is the master. A joining node emits
@@ -19,28 +27,101 @@
 //!   `[amoc, cluster, master_node_down]` on every up worker, which then ends its users and goes
 //!   down, as Amoc's workers halt; the cluster takes no further commands.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use tokio::runtime::Handle;
+use tokio::sync::{mpsc, watch};
 
 use crate::telemetry::{Key, Telemetry};
 
 use super::controller::{Controller, ControllerOptions};
 use super::error::{ControllerError, EngineError};
-use super::events::{CLUSTER_CONNECT_NODES, CLUSTER_MASTER_NODE_DOWN, CLUSTER_NODEDOWN, Emitter};
-use super::node::{Node, cluster_event};
+use super::events::Emitter;
+use super::node::{Catalogue, NodeActor};
+use super::protocol::{NodeCommand, NodeReport, Reply, RequestId, RunId};
 use super::scenario::DynScenario;
 use super::services::{Services, UserRate};
-use super::status::{ControllerStatus, NodeInfo, NodeShare};
+use super::status::{ControllerStatus, NodeInfo, NodeShare, UserCounts};
+use super::transport::NodeLink;
 
-pub(crate) struct ClusterState {
-    pub(crate) nodes: Vec<Node>,
-    pub(crate) master: Key,
-    pub(crate) master_down: bool,
-    pub(crate) last_id: u64,
-    pub(crate) scenario: Option<Arc<dyn DynScenario>>,
-    pub(crate) running: bool,
+/// One row of the node table.
+struct Entry {
+    name: Key,
+    link: NodeLink,
+    up: bool,
+    /// Being stopped: takes no new users, goes down when its users have ended.
+    stopping: bool,
+    master: bool,
+}
+
+impl Entry {
+    /// Up and not being stopped.
+    fn available(&self) -> bool {
+        self.up && !self.stopping
+    }
+}
+
+struct ClusterState {
+    nodes: Vec<Entry>,
+    master: Key,
+    master_down: bool,
+    last_id: u64,
+    /// The scenario of the current (or last) run.
+    scenario: Option<Key>,
+    run: RunId,
+    running: bool,
     next_index: usize,
+    next_request: u64,
+}
+
+impl ClusterState {
+    fn request(&mut self) -> RequestId {
+        self.next_request += 1;
+        RequestId(self.next_request)
+    }
+
+    fn check_master(&self) -> Result<(), EngineError> {
+        if self.master_down {
+            Err(EngineError::MasterDown(self.master.clone()))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn find(&self, node: &str) -> Result<usize, EngineError> {
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.name == node)
+            .ok_or_else(|| EngineError::NoSuchNode(Key::new(node)))?;
+        if self.nodes[i].up {
+            Ok(i)
+        } else {
+            Err(EngineError::NodeDown(self.nodes[i].name.clone()))
+        }
+    }
+
+    fn names(&self, up: bool) -> Vec<Key> {
+        self.nodes
+            .iter()
+            .filter(|n| n.up == up)
+            .map(|n| n.name.clone())
+            .collect()
+    }
+}
+
+/// A node that runs the scenario and may take users.
+struct Target {
+    index: usize,
+    link: NodeLink,
+    master: bool,
+}
+
+/// A message decided under the master's lock, sent after it is released.
+enum Step {
+    Send(NodeLink, RequestId, NodeCommand),
+    /// The master's throttles and coordinators stop (the master went down).
+    ShutDownServices,
 }
 
 /// The cluster behind an [`EngineHandle`](super::EngineHandle).
@@ -49,7 +130,12 @@ pub(crate) struct Cluster {
     pub(crate) telemetry: Telemetry,
     /// Throttles (`user_rate` among them), coordinators and settings, owned by the master.
     pub(crate) services: Services,
+    /// The scenarios nodes can start, by name.
+    pub(crate) catalogue: Catalogue,
+    /// Bumped on every change of a node or its users (for `wait_for`).
+    pub(crate) changed: Arc<watch::Sender<u64>>,
     options: ControllerOptions,
+    inbox: mpsc::UnboundedSender<Reply>,
     state: Mutex<ClusterState>,
 }
 
@@ -68,42 +154,86 @@ impl Cluster {
                 log::error!(target: "engine", "cannot start the user_rate throttle: {e}");
             }
         }
+        let changed = Arc::new(watch::Sender::new(0));
+        let options = ControllerOptions {
+            notify: Some(changed.clone()),
+            ..options
+        };
+        let (inbox, reports) = mpsc::unbounded_channel();
         let cluster = Arc::new(Cluster {
             rt,
             telemetry,
             services,
+            catalogue: Catalogue::default(),
+            changed,
             options,
+            inbox,
             state: Mutex::new(ClusterState {
                 nodes: Vec::new(),
                 master: Key::new_static("node1"),
                 master_down: false,
                 last_id: 0,
                 scenario: None,
+                run: RunId(0),
                 running: false,
                 next_index: 1,
+                next_request: 0,
             }),
         });
+        cluster
+            .rt
+            .spawn(read_inbox(Arc::downgrade(&cluster), reports));
         for _ in 0..nodes.max(1) {
-            let mut st = cluster.lock();
-            cluster.join(&mut st);
+            cluster.join();
         }
         cluster
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, ClusterState> {
+    fn lock(&self) -> MutexGuard<'_, ClusterState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn check_master(st: &ClusterState) -> Result<(), EngineError> {
-        if st.master_down {
-            Err(EngineError::MasterDown(st.master.clone()))
-        } else {
-            Ok(())
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    fn run_steps(&self, steps: Vec<Step>) {
+        for step in steps {
+            match step {
+                Step::Send(link, id, command) => {
+                    link.ask(id, command);
+                }
+                Step::ShutDownServices => self.services.shut_down(),
+            }
+        }
+        self.bump();
+    }
+
+    /// Asks every node in `links` for its status (outside the lock).
+    fn statuses(&self, links: Vec<(usize, NodeLink)>) -> Vec<(usize, NodeLink, ControllerStatus)> {
+        links
+            .into_iter()
+            .filter_map(|(i, link)| {
+                let id = self.lock().request();
+                match link.ask(id, NodeCommand::Status) {
+                    NodeReport::Status(s) => Some((i, link, s.status)),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    fn counts(&self, link: &NodeLink) -> Option<(ControllerStatus, UserCounts)> {
+        let id = self.lock().request();
+        match link.ask(id, NodeCommand::Status) {
+            NodeReport::Status(s) => Some((s.status, s.users)),
+            _ => None,
         }
     }
 
     /// A new node joins (and starts the running scenario with 0 users).
-    fn join(&self, st: &mut ClusterState) -> Key {
+    fn join(&self) -> Key {
+        let mut st = self.lock();
         let name = Key::new(format!("node{}", st.next_index));
         st.next_index += 1;
         let emitter = Emitter::new(self.telemetry.clone(), name.clone());
@@ -113,66 +243,63 @@ impl Cluster {
             self.services.clone(),
             self.options.clone(),
         );
+        let node = NodeActor::new(
+            self.rt.clone(),
+            emitter,
+            controller,
+            self.catalogue.clone(),
+            self.inbox.clone(),
+        );
+        let link = NodeLink::InProcess(Arc::new(node));
         let master = st.nodes.is_empty();
-        let peers: Vec<Key> = st
+        let peers: Vec<(NodeLink, Key)> = st
             .nodes
             .iter()
             .filter(|n| n.up)
-            .map(|n| n.name.clone())
+            .map(|n| (n.link.clone(), n.name.clone()))
             .collect();
-        st.nodes.push(Node {
+        st.nodes.push(Entry {
             name: name.clone(),
-            emitter,
-            controller,
+            link: link.clone(),
             up: true,
             stopping: false,
             master,
         });
-        let me = st.nodes.len() - 1;
+        let (up, down) = (st.names(true), st.names(false));
+        let master_name = st.master.clone();
+        let connect = |nodes: Vec<Key>| NodeCommand::Connected {
+            master: master_name.clone(),
+            nodes,
+            up: up.clone(),
+            down: down.clone(),
+        };
+        let mut steps = Vec::new();
         if !peers.is_empty() {
-            cluster_event(
-                &st.nodes,
-                &st.nodes[me],
-                &st.master,
-                &CLUSTER_CONNECT_NODES,
-                &peers,
-            );
-            for n in st.nodes.iter().filter(|n| n.up && n.name != name) {
-                cluster_event(
-                    &st.nodes,
-                    n,
-                    &st.master,
-                    &CLUSTER_CONNECT_NODES,
-                    std::slice::from_ref(&name),
-                );
+            let mine = connect(peers.iter().map(|(_, n)| n.clone()).collect());
+            steps.push(Step::Send(link.clone(), st.request(), mine));
+            for (peer, _) in &peers {
+                let theirs = connect(vec![name.clone()]);
+                steps.push(Step::Send(peer.clone(), st.request(), theirs));
             }
         }
         if st.running
-            && let Some(s) = &st.scenario
+            && let Some(scenario) = st.scenario.clone()
         {
             // A failed init leaves the node in `error`; it shows in its status.
-            let _ = st.nodes[me].controller.start_scenario(s);
+            let start = NodeCommand::StartScenario {
+                run: st.run,
+                scenario,
+            };
+            steps.push(Step::Send(link, st.request(), start));
         }
+        drop(st);
+        self.run_steps(steps);
         name
     }
 
     pub(crate) fn add_node(&self) -> Result<Key, EngineError> {
-        let mut st = self.lock();
-        Self::check_master(&st)?;
-        Ok(self.join(&mut st))
-    }
-
-    fn find<'a>(st: &'a ClusterState, node: &str) -> Result<&'a Node, EngineError> {
-        let n = st
-            .nodes
-            .iter()
-            .find(|n| n.name == node)
-            .ok_or_else(|| EngineError::NoSuchNode(Key::new(node)))?;
-        if n.up {
-            Ok(n)
-        } else {
-            Err(EngineError::NodeDown(n.name.clone()))
-        }
+        self.lock().check_master()?;
+        Ok(self.join())
     }
 
     pub(crate) fn start_scenario(
@@ -181,27 +308,58 @@ impl Cluster {
         rate: UserRate,
         config: Option<super::config::Config>,
     ) -> Result<(), EngineError> {
-        let mut st = self.lock();
-        Self::check_master(&st)?;
-        if st.running
-            && let Some(s) = &st.scenario
-        {
-            return Err(EngineError::ScenarioIsRunning(s.name().clone()));
-        }
+        let name = scenario.name().clone();
+        let (run, targets) = {
+            let mut st = self.lock();
+            st.check_master()?;
+            if st.running
+                && let Some(s) = &st.scenario
+            {
+                return Err(EngineError::ScenarioIsRunning(s.clone()));
+            }
+            st.run = RunId(st.run.0 + 1);
+            st.running = true;
+            st.scenario = Some(name.clone());
+            let targets: Vec<(Key, NodeLink, RequestId)> = (0..st.nodes.len())
+                .filter(|&i| st.nodes[i].available())
+                .map(|i| (st.nodes[i].name.clone(), st.nodes[i].link.clone()))
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|(n, l)| (n, l, st.request()))
+                .collect();
+            (st.run, targets)
+        };
+        self.catalogue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.clone(), scenario);
         if let Some(config) = config {
             self.services.set_config(config);
         }
-        self.set_rate(&st, rate)?;
+        if let Err(e) = self.set_rate(rate) {
+            self.lock().running = false;
+            return Err(e);
+        }
         let mut errors = Vec::new();
         let mut started = 0;
-        for n in st.nodes.iter().filter(|n| n.available()) {
-            match n.controller.start_scenario(&scenario) {
-                Ok(()) => started += 1,
-                Err(e) => errors.push((n.name.clone(), e)),
+        for (node, link, id) in targets {
+            let start = NodeCommand::StartScenario {
+                run,
+                scenario: name.clone(),
+            };
+            match link.ask(id, start) {
+                NodeReport::Started { .. } => started += 1,
+                NodeReport::Refused(e) => errors.push((node, e)),
+                _ => {}
             }
         }
-        st.running = started > 0;
-        st.scenario = Some(scenario);
+        {
+            let mut st = self.lock();
+            if st.run == run {
+                st.running = started > 0;
+            }
+        }
+        self.bump();
         if errors.is_empty() {
             Ok(())
         } else {
@@ -210,42 +368,65 @@ impl Cluster {
     }
 
     /// Sets the cluster-wide `user_rate` throttle (which reports the `rate` event).
-    pub(crate) fn set_rate(&self, st: &ClusterState, rate: UserRate) -> Result<(), EngineError> {
-        Self::check_master(st)?;
+    pub(crate) fn set_rate(&self, rate: UserRate) -> Result<(), EngineError> {
+        self.lock().check_master()?;
         let _rt = self.rt.enter();
         self.services
             .set_user_rate(rate)
             .map_err(EngineError::Throttle)
     }
 
-    /// The nodes that take new users (see the module docs).
-    fn targets(st: &ClusterState) -> Vec<usize> {
-        let running = |n: &Node| {
-            n.available() && matches!(n.controller.status(), ControllerStatus::Running(_))
+    /// The available nodes whose scenario runs, in order, and whether the cluster runs one.
+    fn running_nodes(&self) -> Result<(Vec<Target>, bool), EngineError> {
+        let (links, running) = {
+            let st = self.lock();
+            st.check_master()?;
+            let links: Vec<(usize, NodeLink)> = (0..st.nodes.len())
+                .filter(|&i| st.nodes[i].available())
+                .map(|i| (i, st.nodes[i].link.clone()))
+                .collect();
+            (links, st.running)
         };
-        let workers: Vec<usize> = (0..st.nodes.len())
-            .filter(|&i| !st.nodes[i].master && running(&st.nodes[i]))
+        let master: Vec<bool> = {
+            let st = self.lock();
+            st.nodes.iter().map(|n| n.master).collect()
+        };
+        let nodes = self
+            .statuses(links)
+            .into_iter()
+            .filter(|(_, _, s)| matches!(s, ControllerStatus::Running(_)))
+            .map(|(index, link, _)| Target {
+                index,
+                link,
+                master: master[index],
+            })
             .collect();
-        if workers.is_empty() {
-            (0..st.nodes.len())
-                .filter(|&i| running(&st.nodes[i]))
-                .collect()
-        } else {
-            workers
-        }
+        Ok((nodes, running))
     }
 
     pub(crate) fn add_users(&self, count: u64) -> Result<Vec<NodeShare>, EngineError> {
-        let mut st = self.lock();
-        Self::check_master(&st)?;
-        let targets = Self::targets(&st);
+        let (running, scenario_runs) = self.running_nodes()?;
+        // The master gets users only when no worker can take them (see the module docs).
+        let workers: Vec<usize> = running
+            .iter()
+            .filter(|t| !t.master)
+            .map(|t| t.index)
+            .collect();
+        let targets = if workers.is_empty() {
+            running.iter().map(|t| t.index).collect()
+        } else {
+            workers
+        };
         if targets.is_empty() {
-            return Err(if st.running {
+            return Err(if scenario_runs {
                 EngineError::NoNodes
             } else {
                 EngineError::NoScenario
             });
         }
+        let mut st = self.lock();
+        st.check_master()?;
+        let run = st.run;
         let mut left = count;
         let mut shares = Vec::with_capacity(targets.len());
         let mut errors = Vec::new();
@@ -257,10 +438,15 @@ impl Cluster {
                 shares.push(NodeShare::Skipped { node: name });
                 continue;
             }
-            let first = st.last_id + 1;
-            let last = st.last_id + share;
-            match st.nodes[i].controller.add_users(first, last) {
-                Ok(()) => {
+            if !st.nodes[i].available() {
+                errors.push((name, ControllerError::OtherRun));
+                continue;
+            }
+            let (first, last) = (st.last_id + 1, st.last_id + share);
+            let id = st.request();
+            let add = NodeCommand::AddUsers { run, first, last };
+            match st.nodes[i].link.ask(id, add) {
+                NodeReport::Added { .. } => {
                     st.last_id = last;
                     shares.push(NodeShare::Added {
                         node: name,
@@ -268,9 +454,12 @@ impl Cluster {
                         last,
                     })
                 }
-                Err(e) => errors.push((name, e)),
+                NodeReport::Refused(e) => errors.push((name, e)),
+                _ => {}
             }
         }
+        drop(st);
+        self.bump();
         if errors.is_empty() {
             Ok(shares)
         } else {
@@ -280,86 +469,127 @@ impl Cluster {
 
     pub(crate) fn add_users_to(&self, node: &str, count: u64) -> Result<NodeShare, EngineError> {
         let mut st = self.lock();
-        Self::check_master(&st)?;
-        let n = Self::find(&st, node)?;
-        let name = n.name.clone();
+        st.check_master()?;
+        let i = st.find(node)?;
+        let name = st.nodes[i].name.clone();
         if count == 0 {
             return Ok(NodeShare::Skipped { node: name });
         }
         let (first, last) = (st.last_id + 1, st.last_id + count);
-        n.controller
-            .add_users(first, last)
-            .map_err(|error| EngineError::Controller {
-                node: name.clone(),
-                error,
-            })?;
-        st.last_id = last;
-        Ok(NodeShare::Added {
-            node: name,
+        let id = st.request();
+        let add = NodeCommand::AddUsers {
+            run: st.run,
             first,
             last,
-        })
+        };
+        let report = st.nodes[i].link.ask(id, add);
+        let refused = |error| EngineError::Controller {
+            node: name.clone(),
+            error,
+        };
+        let result = match report {
+            NodeReport::Added { .. } => {
+                st.last_id = last;
+                Ok(NodeShare::Added {
+                    node: name.clone(),
+                    first,
+                    last,
+                })
+            }
+            NodeReport::Refused(ControllerError::OtherRun) => {
+                // Not running this run: report the status, as the controller would.
+                drop(st);
+                let status = self
+                    .counts(&self.link(i))
+                    .map_or(ControllerStatus::Idle, |(s, _)| s);
+                return Err(refused(ControllerError::InvalidStatus(status)));
+            }
+            NodeReport::Refused(e) => Err(refused(e)),
+            _ => Err(EngineError::ShutDown),
+        };
+        drop(st);
+        self.bump();
+        result
+    }
+
+    fn link(&self, i: usize) -> NodeLink {
+        self.lock().nodes[i].link.clone()
     }
 
     pub(crate) fn remove_users(&self, count: u64, force: bool) -> Result<u64, EngineError> {
-        let st = self.lock();
-        Self::check_master(&st)?;
-        let nodes: Vec<&Node> = st
-            .nodes
-            .iter()
-            .filter(|n| {
-                n.available() && matches!(n.controller.status(), ControllerStatus::Running(_))
-            })
-            .collect();
+        let (nodes, _) = self.running_nodes()?;
         if nodes.is_empty() {
             return Err(EngineError::NoScenario);
         }
+        let (run, names) = {
+            let st = self.lock();
+            let names: Vec<Key> = nodes
+                .iter()
+                .map(|t| st.nodes[t.index].name.clone())
+                .collect();
+            (st.run, names)
+        };
+        let remove = |link: &NodeLink, node: &Key, count: u64| -> Result<u64, EngineError> {
+            let id = self.lock().request();
+            match link.ask(id, NodeCommand::RemoveUsers { run, count, force }) {
+                NodeReport::Removed { picked, .. } => Ok(picked),
+                NodeReport::Refused(error) => Err(EngineError::Controller {
+                    node: node.clone(),
+                    error,
+                }),
+                _ => Err(EngineError::ShutDown),
+            }
+        };
         let mut left = count;
         let mut removed = 0;
         let mut maybe_more = Vec::new();
-        for (k, n) in nodes.iter().enumerate() {
+        for (k, (t, name)) in nodes.iter().zip(&names).enumerate() {
             let share = left / (nodes.len() - k) as u64;
             left -= share;
-            let got = n.controller.remove_users(share, force).map_err(|error| {
-                EngineError::Controller {
-                    node: n.name.clone(),
-                    error,
-                }
-            })?;
+            let got = remove(&t.link, name, share)?;
             removed += got;
             if got == share {
-                maybe_more.push(*n);
+                maybe_more.push((&t.link, name));
             }
         }
-        for n in maybe_more {
+        for (link, name) in maybe_more {
             if removed == count {
                 break;
             }
-            removed += n
-                .controller
-                .remove_users(count - removed, force)
-                .map_err(|error| EngineError::Controller {
-                    node: n.name.clone(),
-                    error,
-                })?;
+            removed += remove(link, name, count - removed)?;
         }
+        self.bump();
         Ok(removed)
     }
 
     pub(crate) fn stop(&self) -> Result<(), EngineError> {
-        let mut st = self.lock();
-        Self::check_master(&st)?;
-        if !st.running {
-            return Err(EngineError::NoScenario);
-        }
-        st.running = false;
+        let (run, targets) = {
+            let mut st = self.lock();
+            st.check_master()?;
+            if !st.running {
+                return Err(EngineError::NoScenario);
+            }
+            st.running = false;
+            let targets: Vec<(Key, NodeLink)> = st
+                .nodes
+                .iter()
+                .filter(|n| n.up)
+                .map(|n| (n.name.clone(), n.link.clone()))
+                .collect();
+            (st.run, targets)
+        };
         let mut errors = Vec::new();
-        for n in st.nodes.iter().filter(|n| n.up) {
-            match n.controller.stop_scenario() {
-                Ok(()) | Err(ControllerError::InvalidStatus(_)) => {}
-                Err(e) => errors.push((n.name.clone(), e)),
+        for (node, link) in targets {
+            let id = self.lock().request();
+            match link.ask(id, NodeCommand::StopScenario { run }) {
+                NodeReport::Refused(
+                    ControllerError::InvalidStatus(_) | ControllerError::OtherRun,
+                ) => {}
+                NodeReport::Refused(e) => errors.push((node, e)),
+                _ => {}
             }
         }
+        self.bump();
         if errors.is_empty() {
             Ok(())
         } else {
@@ -368,107 +598,182 @@ impl Cluster {
     }
 
     pub(crate) fn kill_node(&self, node: &str) -> Result<(), EngineError> {
-        let mut st = self.lock();
-        Self::check_master(&st)?;
-        let idx = Self::index(&st, node)?;
-        self.take_down(&mut st, idx);
+        let steps = {
+            let mut st = self.lock();
+            st.check_master()?;
+            let i = st.find(node)?;
+            Self::take_down(&mut st, i)
+        };
+        self.run_steps(steps);
         Ok(())
     }
 
-    /// Node `idx` goes down now: its users are cancelled, the others are told.
-    fn take_down(&self, st: &mut ClusterState, idx: usize) {
-        if !st.nodes[idx].up {
-            return;
+    /// Node `i` goes down now: it is halted (its users cancelled), the others are told.
+    fn take_down(st: &mut ClusterState, i: usize) -> Vec<Step> {
+        if !st.nodes[i].up {
+            return Vec::new();
         }
-        st.nodes[idx].controller.halt();
-        st.nodes[idx].up = false;
-        let gone = std::slice::from_ref(&st.nodes[idx].name).to_vec();
-        if st.nodes[idx].master {
+        st.nodes[i].up = false;
+        let mut steps = vec![Step::Send(
+            st.nodes[i].link.clone(),
+            st.request(),
+            NodeCommand::Halt,
+        )];
+        let gone = vec![st.nodes[i].name.clone()];
+        let master_down = st.nodes[i].master;
+        let others: Vec<usize> = (0..st.nodes.len()).filter(|&j| st.nodes[j].up).collect();
+        if master_down {
             st.master_down = true;
             st.running = false;
             // Users still waiting on a throttle get an error, as Amoc's runners do when the
             // master's throttle processes die.
-            self.services.shut_down();
-            for n in st.nodes.iter().filter(|n| n.up) {
-                cluster_event(&st.nodes, n, &st.master, &CLUSTER_MASTER_NODE_DOWN, &gone);
-            }
-            for i in 0..st.nodes.len() {
-                if st.nodes[i].up {
-                    st.nodes[i].controller.halt();
-                    st.nodes[i].up = false;
-                }
-            }
-        } else {
-            for n in st.nodes.iter().filter(|n| n.up) {
-                cluster_event(&st.nodes, n, &st.master, &CLUSTER_NODEDOWN, &gone);
+            steps.push(Step::ShutDownServices);
+            // Every worker ends its users and goes down.
+            for &j in &others {
+                st.nodes[j].up = false;
             }
         }
+        let up = st.names(true);
+        for j in others {
+            let told = NodeCommand::PeersDown {
+                master: st.master.clone(),
+                nodes: gone.clone(),
+                master_down,
+                up: up.clone(),
+            };
+            steps.push(Step::Send(st.nodes[j].link.clone(), st.request(), told));
+        }
+        steps
     }
 
-    fn index(st: &ClusterState, node: &str) -> Result<usize, EngineError> {
-        Self::find(st, node)?;
-        st.nodes
-            .iter()
-            .position(|n| n.name == node)
-            .ok_or_else(|| EngineError::NoSuchNode(Key::new(node)))
+    /// A node reported that it went down (its `Leave` finished).
+    fn went_down(&self, node: &str) {
+        let steps = {
+            let mut st = self.lock();
+            match st.nodes.iter().position(|n| n.name == node) {
+                Some(i) => Self::take_down(&mut st, i),
+                None => Vec::new(),
+            }
+        };
+        self.run_steps(steps);
     }
 
-    pub(crate) fn stop_node(self: &Arc<Self>, node: &str) -> Result<(), EngineError> {
-        let mut st = self.lock();
-        Self::check_master(&st)?;
-        let idx = Self::index(&st, node)?;
-        if st.nodes[idx].stopping {
-            return Ok(());
-        }
-        st.nodes[idx].stopping = true;
-        let controller = st.nodes[idx].controller.clone();
-        if controller.stop_scenario().is_err() {
-            self.take_down(&mut st, idx);
-            return Ok(());
-        }
-        drop(st);
-        let cluster = Arc::clone(self);
-        let name = Key::new(node);
-        self.rt.spawn(async move {
-            let mut changes = controller.subscribe();
-            while matches!(controller.status(), ControllerStatus::Terminating(_)) {
-                if changes.changed().await.is_err() {
-                    break;
-                }
+    pub(crate) fn stop_node(&self, node: &str) -> Result<(), EngineError> {
+        let (link, id) = {
+            let mut st = self.lock();
+            st.check_master()?;
+            let i = st.find(node)?;
+            if st.nodes[i].stopping {
+                return Ok(());
             }
-            let mut st = cluster.lock();
-            if let Some(idx) = st.nodes.iter().position(|n| n.name == name) {
-                cluster.take_down(&mut st, idx);
-            }
-        });
+            st.nodes[i].stopping = true;
+            (st.nodes[i].link.clone(), st.request())
+        };
+        if let NodeReport::Down = link.ask(id, NodeCommand::Leave) {
+            self.went_down(node);
+        }
+        self.bump();
         Ok(())
     }
 
     pub(crate) fn nodes(&self) -> Vec<NodeInfo> {
-        self.lock()
+        let rows: Vec<(Key, bool, bool, NodeLink)> = self
+            .lock()
             .nodes
             .iter()
-            .map(|n| NodeInfo {
-                name: n.name.clone(),
-                up: n.up,
-                master: n.master,
-                status: n.controller.status(),
-                users: n.controller.counts(),
+            .map(|n| (n.name.clone(), n.up, n.master, n.link.clone()))
+            .collect();
+        rows.into_iter()
+            .map(|(name, up, master, link)| {
+                let (status, users) = self
+                    .counts(&link)
+                    .unwrap_or((ControllerStatus::Idle, UserCounts::default()));
+                NodeInfo {
+                    name,
+                    up,
+                    master,
+                    status,
+                    users,
+                }
             })
             .collect()
     }
 
-    pub(crate) fn controller(&self, node: &str) -> Result<Controller, EngineError> {
+    /// User counts summed over the up nodes (see [`EngineHandle::user_counts`]).
+    ///
+    /// [`EngineHandle::user_counts`]: super::EngineHandle::user_counts
+    pub(crate) fn user_counts(&self) -> UserCounts {
+        let (last_id, links) = {
+            let st = self.lock();
+            let links: Vec<NodeLink> = st
+                .nodes
+                .iter()
+                .filter(|n| n.up)
+                .map(|n| n.link.clone())
+                .collect();
+            (st.last_id, links)
+        };
+        let mut total = UserCounts {
+            highest_user_id: last_id,
+            ..UserCounts::default()
+        };
+        for link in links {
+            let Some((_, c)) = self.counts(&link) else {
+                continue;
+            };
+            total.waiting += c.waiting;
+            total.running += c.running;
+            total.returned += c.returned;
+            total.failed += c.failed;
+            total.cancelled += c.cancelled;
+            total.highest_user_id = total.highest_user_id.max(c.highest_user_id);
+        }
+        total
+    }
+
+    pub(crate) fn master(&self) -> Key {
+        self.lock().master.clone()
+    }
+
+    pub(crate) fn master_down(&self) -> Option<Key> {
         let st = self.lock();
-        Ok(Self::find(&st, node)?.controller.clone())
+        st.master_down.then(|| st.master.clone())
+    }
+
+    pub(crate) fn controller(&self, node: &str) -> Result<Controller, EngineError> {
+        let link = {
+            let st = self.lock();
+            let i = st.find(node)?;
+            st.nodes[i].link.clone()
+        };
+        link.controller().ok_or(EngineError::ShutDown)
     }
 
     /// Cancels every user on every node and shuts the master's services down.
     pub(crate) fn shutdown(&self) {
-        for n in self.lock().nodes.iter() {
-            n.controller.halt();
+        let steps: Vec<Step> = {
+            let mut st = self.lock();
+            let links: Vec<NodeLink> = st.nodes.iter().map(|n| n.link.clone()).collect();
+            links
+                .into_iter()
+                .map(|l| Step::Send(l, st.request(), NodeCommand::Halt))
+                .chain([Step::ShutDownServices])
+                .collect()
+        };
+        self.run_steps(steps);
+    }
+}
+
+/// The master's inbox: nodes' unsolicited reports.
+async fn read_inbox(cluster: Weak<Cluster>, mut reports: mpsc::UnboundedReceiver<Reply>) {
+    while let Some(reply) = reports.recv().await {
+        let Some(cluster) = cluster.upgrade() else {
+            return;
+        };
+        match reply.report {
+            NodeReport::Down => cluster.went_down(&reply.node),
+            _ => cluster.bump(),
         }
-        self.services.shut_down();
     }
 }
 

@@ -21,12 +21,18 @@
 //!   (see the `users` module). A stop also cancels waiting users (Amoc leaves them).
 //! * **Forced removal** sends the removal signal, then cancels the users still running after
 //!   the grace period ([`ControllerOptions::grace`], 2 s by default).
+//!
+//! Locks: the status lock is held only to decide; `init`, `terminate` and every event run
+//! after it is released. An add answers at once: its users are spawned by a task, in chunks,
+//! which checks before each chunk that the run goes on, so a stop (or a halt) interrupts it.
+//! A stop awaits the users' "last one out" signal in its own task, then runs `terminate`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
+use tokio::sync::watch;
 
 use crate::telemetry::{Key, Value};
 
@@ -35,20 +41,34 @@ use super::events::{CONTROLLER_USERS, Emitter};
 use super::scenario::{DynScenario, ScenarioRun};
 use super::services::Services;
 use super::status::{ControllerStatus, RunningInfo, UserCounts};
-use super::user::{Outcome, RunEnv, UserContext, UserGuard, UserSlot};
-use super::users::Users;
+use super::user::registry::Users;
+use super::user::slot::UserSlot;
+use super::user::task::{Outcome, RunEnv};
 
 /// Settings of a controller.
 #[derive(Debug, Clone)]
 pub struct ControllerOptions {
     /// How long a forced removal or a stop waits before cancelling users (Amoc: 2 s).
     pub grace: Duration,
+    /// Also told of every change (the cluster's watch, for `wait_for`).
+    pub(crate) notify: Option<Arc<watch::Sender<u64>>>,
 }
 
 impl Default for ControllerOptions {
     fn default() -> Self {
         ControllerOptions {
             grace: Duration::from_secs(2),
+            notify: None,
+        }
+    }
+}
+
+impl ControllerOptions {
+    /// The default options with a grace period of `grace`.
+    pub fn with_grace(grace: Duration) -> ControllerOptions {
+        ControllerOptions {
+            grace,
+            ..ControllerOptions::default()
         }
     }
 }
@@ -56,8 +76,13 @@ impl Default for ControllerOptions {
 enum State {
     Idle,
     Disabled,
+    /// `init` runs (outside the lock); reported as the status before it.
+    Starting(ControllerStatus),
     Running(Active),
-    Terminating { active: Active, finishing: bool },
+    Terminating {
+        active: Active,
+        finishing: bool,
+    },
     Finished(Key),
     Error(String),
 }
@@ -74,15 +99,15 @@ pub(crate) struct ControllerCore {
     services: Services,
     options: ControllerOptions,
     state: Mutex<State>,
-    highest: Mutex<u64>,
+    highest: AtomicU64,
     users: Users,
-    /// Set (under the state lock) while terminating, so that a user ending inside a
-    /// controller call on the same thread does not take the state lock again.
-    terminating: AtomicBool,
-    changed: tokio::sync::watch::Sender<u64>,
+    /// Bumped by [`Controller::halt`]: a running add stops spawning.
+    halts: AtomicU64,
+    changed: watch::Sender<u64>,
 }
 
-/// One node's controller. Cheap to clone; every method is synchronous.
+/// One node's controller. Cheap to clone; every method is synchronous and returns at once
+/// (an add's users are spawned by a task).
 #[derive(Clone)]
 pub struct Controller {
     core: Arc<ControllerCore>,
@@ -97,6 +122,7 @@ impl std::fmt::Debug for Controller {
     }
 }
 
+/// Users spawned per step of an add; the add task yields between steps.
 const SPAWN_CHUNK: u64 = 4096;
 
 impl Controller {
@@ -115,10 +141,10 @@ impl Controller {
                 services,
                 options,
                 state: Mutex::new(State::Idle),
-                highest: Mutex::new(0),
+                highest: AtomicU64::new(0),
                 users: Users::default(),
-                terminating: AtomicBool::new(false),
-                changed: tokio::sync::watch::Sender::new(0),
+                halts: AtomicU64::new(0),
+                changed: watch::Sender::new(0),
             }),
         }
     }
@@ -140,7 +166,7 @@ impl Controller {
         UserCounts {
             waiting: users.waiting(),
             running: users.running(),
-            highest_user_id: *self.core.highest(),
+            highest_user_id: self.core.highest(),
             returned: users.ended_with(Outcome::Returned),
             failed: users.ended_with(Outcome::Failed),
             cancelled: users.ended_with(Outcome::Cancelled),
@@ -148,7 +174,7 @@ impl Controller {
     }
 
     /// A receiver that changes whenever the status or the user counts change.
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.core.changed.subscribe()
     }
 
@@ -158,6 +184,7 @@ impl Controller {
         match &*state {
             State::Idle => {
                 *state = State::Disabled;
+                drop(state);
                 self.core.bump();
                 Ok(())
             }
@@ -172,10 +199,13 @@ impl Controller {
             State::Idle | State::Finished(_) | State::Error(_) => {}
             _ => return Err(ControllerError::InvalidStatus(self.core.describe(&state))),
         }
+        let before = self.core.describe(&state);
+        *state = State::Starting(before);
+        drop(state);
         let name = scenario.name().clone();
         let result = scenario.init_on(&self.core.emitter, &self.core.services);
-        self.core.bump();
-        match result {
+        let mut state = self.core.lock();
+        let outcome = match result {
             Ok(run) => {
                 let env = Arc::new(RunEnv {
                     emitter: self.core.emitter.clone(),
@@ -194,58 +224,42 @@ impl Controller {
                     reason,
                 })
             }
-        }
+        };
+        drop(state);
+        self.core.bump();
+        outcome
     }
 
-    /// Adds users with ids `start..=end` (Amoc's `add_users/2`).
+    /// Adds users with ids `start..=end` (Amoc's `add_users/2`). Returns at once: they count
+    /// as waiting from now on and are spawned by a task, in chunks; a stop or a halt before the
+    /// last chunk ends the add there (ids not spawned are never used).
     pub fn add_users(&self, start: u64, end: u64) -> Result<(), ControllerError> {
         let state = self.core.lock();
         let State::Running(active) = &*state else {
             return Err(ControllerError::InvalidStatus(self.core.describe(&state)));
         };
-        let mut highest = self.core.highest();
-        if start == 0 || start > end || start <= *highest {
+        let highest = self.core.highest();
+        if start == 0 || start > end || start <= highest {
             return Err(ControllerError::InvalidRange {
                 start,
                 end,
-                highest: *highest,
+                highest,
             });
         }
-        *highest = end;
-        drop(highest);
+        self.core.highest.store(end, Ordering::SeqCst);
         let count = end - start + 1;
-        self.core.emit_users(&active.name, count, "add");
+        self.core.users.expect(count);
+        let name = active.name.clone();
         let run = active.run.clone();
         let env = active.env.clone();
         drop(state);
-        // Users are spawned in chunks, each under the status lock, so status queries are not
-        // blocked for long and a stop sees every user spawned so far; ids of chunks not spawned
-        // yet when a stop comes are never used.
-        let mut first = start;
-        while first <= end {
-            let state = self.core.lock();
-            match &*state {
-                State::Running(a) if Arc::ptr_eq(&a.env, &env) => {}
-                _ => break,
-            }
-            let last = end.min(first.saturating_add(SPAWN_CHUNK - 1));
-            self.core.users.expect(last - first + 1);
-            let mut spawned = Vec::with_capacity((last - first + 1) as usize);
-            for id in first..=last {
-                let slot = Arc::new(UserSlot::new(id));
-                let ctx = UserContext::new(env.clone(), slot.clone());
-                let guard = UserGuard::new(env.clone(), slot.clone());
-                let abort = run.spawn_user(&self.core.rt, ctx, guard);
-                spawned.push((slot, abort));
-            }
-            self.core.users.insert(spawned);
-            drop(state);
-            first = match last.checked_add(1) {
-                Some(n) => n,
-                None => break,
-            };
-        }
         self.core.bump();
+        let core = self.core.clone();
+        let halts = core.halts.load(Ordering::SeqCst);
+        self.core.rt.spawn(async move {
+            core.emit_users(&name, count, "add");
+            core.spawn_users(&run, &env, start, end, halts).await;
+        });
         Ok(())
     }
 
@@ -256,16 +270,18 @@ impl Controller {
         let State::Running(active) = &*state else {
             return Err(ControllerError::InvalidStatus(self.core.describe(&state)));
         };
+        let name = active.name.clone();
         let sel = self.core.users.select(count, force);
-        self.core.emit_users(&active.name, sel.picked, "remove");
         drop(state);
+        self.core.emit_users(&name, sel.picked, "remove");
         self.core.abort_after_grace(sel.abort_later);
         self.core.bump();
         Ok(sel.picked)
     }
 
-    /// Stops the scenario: every user is asked to leave and cancelled after the grace period;
-    /// when none is left, `terminate` runs and the status is `finished`.
+    /// Stops the scenario: the status is `terminating` at once; every user is asked to leave
+    /// (by a task) and cancelled after the grace period; when none is left (the users' "last
+    /// one out" signal), `terminate` runs and the status is `finished`.
     pub fn stop_scenario(&self) -> Result<(), ControllerError> {
         let mut state = self.core.lock();
         let old = std::mem::replace(&mut *state, State::Idle);
@@ -280,18 +296,30 @@ impl Controller {
             active,
             finishing: false,
         };
-        self.core.terminating.store(true, Ordering::SeqCst);
         drop(state);
-        let sel = self.core.users.select(u64::MAX, true);
-        self.core.abort_after_grace(sel.abort_later);
         self.core.bump();
-        self.core.maybe_finish();
+        if self.core.users.live() == 0 {
+            self.core.finish();
+        } else {
+            // Asking every user to leave walks them all: a task does it, so the stop answers
+            // at once however many users there are. No user can be added meanwhile (the
+            // status is `terminating`), so the walk sees every one.
+            let core = self.core.clone();
+            self.core.rt.spawn(async move {
+                let sel = core.users.select(u64::MAX, true);
+                core.abort_after_grace(sel.abort_later);
+                core.bump();
+                core.users.all_out().await;
+                core.finish();
+            });
+        }
         Ok(())
     }
 
     /// Cancels every user at once, without `terminate` (the node was killed or lost its
-    /// master). The status is left as it was.
+    /// master), and ends a running add. The status is left as it was.
     pub fn halt(&self) {
+        self.core.halts.fetch_add(1, Ordering::SeqCst);
         self.core.users.abort_all();
         self.core.bump();
     }
@@ -302,22 +330,26 @@ impl ControllerCore {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn highest(&self) -> MutexGuard<'_, u64> {
-        self.highest.lock().unwrap_or_else(|e| e.into_inner())
+    fn highest(&self) -> u64 {
+        self.highest.load(Ordering::SeqCst)
     }
 
     fn bump(&self) {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        if let Some(n) = &self.options.notify {
+            n.send_modify(|n| *n = n.wrapping_add(1));
+        }
     }
 
     fn describe(&self, state: &State) -> ControllerStatus {
         match state {
             State::Idle => ControllerStatus::Idle,
             State::Disabled => ControllerStatus::Disabled,
+            State::Starting(before) => before.clone(),
             State::Running(a) => ControllerStatus::Running(RunningInfo {
                 scenario: a.name.clone(),
                 currently_running_users: self.users.running(),
-                highest_user_id: *self.highest(),
+                highest_user_id: self.highest(),
             }),
             State::Terminating { active, .. } => ControllerStatus::Terminating(active.name.clone()),
             State::Finished(n) => ControllerStatus::Finished(n.clone()),
@@ -339,6 +371,60 @@ impl ControllerCore {
         );
     }
 
+    /// Spawns users `start..=end` chunk by chunk. Each chunk is spawned under the status lock,
+    /// after checking that the run `env` goes on and no halt came since `halts`, so a stop sees
+    /// every user spawned before it and none after; the rest of the add is given up.
+    async fn spawn_users(
+        &self,
+        run: &Arc<dyn ScenarioRun>,
+        env: &Arc<RunEnv>,
+        start: u64,
+        end: u64,
+        halts: u64,
+    ) {
+        let mut first = start;
+        loop {
+            let Some(last) = self.spawn_chunk(run, env, first, end, halts) else {
+                self.users.unexpect(end - first + 1);
+                self.bump();
+                return;
+            };
+            if last == end {
+                self.bump();
+                return;
+            }
+            first = last + 1;
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Spawns the chunk of users from `first` under the status lock; `None` if the run ended.
+    fn spawn_chunk(
+        &self,
+        run: &Arc<dyn ScenarioRun>,
+        env: &Arc<RunEnv>,
+        first: u64,
+        end: u64,
+        halts: u64,
+    ) -> Option<u64> {
+        let state = self.lock();
+        let goes_on = matches!(&*state, State::Running(a) if Arc::ptr_eq(&a.env, env))
+            && self.halts.load(Ordering::SeqCst) == halts;
+        if !goes_on {
+            return None;
+        }
+        let last = end.min(first.saturating_add(SPAWN_CHUNK - 1));
+        let mut spawned = Vec::with_capacity(usize::try_from(last - first + 1).unwrap_or(0));
+        for id in first..=last {
+            let slot = Arc::new(UserSlot::new(id));
+            let (ctx, guard) = env.user(slot.clone());
+            spawned.push((slot, run.spawn_user(&self.rt, ctx, guard)));
+        }
+        self.users.insert(spawned);
+        drop(state);
+        Some(last)
+    }
+
     fn abort_after_grace(&self, handles: Vec<tokio::task::AbortHandle>) {
         if handles.is_empty() {
             return;
@@ -358,19 +444,15 @@ impl ControllerCore {
         ok
     }
 
+    /// Counts a user out (from its task's guard). The last one out wakes the stop task;
+    /// nothing else runs here.
     pub(crate) fn user_ended(&self, slot: &UserSlot, outcome: Outcome) {
-        let left = self.users.ended(slot, outcome);
+        self.users.ended(slot, outcome);
         self.bump();
-        if left == 0 {
-            self.maybe_finish();
-        }
     }
 
     /// While terminating with no user left: run `terminate` once, then `finished`.
-    fn maybe_finish(&self) {
-        if !self.terminating.load(Ordering::SeqCst) {
-            return;
-        }
+    fn finish(&self) {
         let mut state = self.lock();
         let State::Terminating { active, finishing } = &mut *state else {
             return;
@@ -383,10 +465,7 @@ impl ControllerCore {
         let name = active.name.clone();
         drop(state);
         run.terminate_on(&self.emitter);
-        let mut state = self.lock();
-        *state = State::Finished(name);
-        self.terminating.store(false, Ordering::SeqCst);
-        drop(state);
+        *self.lock() = State::Finished(name);
         self.bump();
     }
 }

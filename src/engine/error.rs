@@ -5,7 +5,8 @@ use crate::telemetry::Key;
 use super::status::ControllerStatus;
 
 /// Why a controller (one node's users) refused an operation (Amoc's `{error, _}` results).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "error", rename_all = "snake_case")]
 pub enum ControllerError {
     /// The operation is not allowed in the current status (`{error, {invalid_status, S}}`).
     #[error("operation not allowed while the controller is {0}")]
@@ -17,6 +18,12 @@ pub enum ControllerError {
     /// The scenario's `init` failed (returned an error or panicked); the status is now `error`.
     #[error("scenario {scenario} failed to initialise: {reason}")]
     InitFailed { scenario: Key, reason: String },
+    /// The node does not know a scenario of that name (it was not built with it).
+    #[error("this node has no scenario named {0}")]
+    UnknownScenario(Key),
+    /// The command belongs to another run of the scenario than the one on this node.
+    #[error("the command is for another run than the one on this node")]
+    OtherRun,
 }
 
 /// Why an engine command (through the cluster or the [`EngineHandle`](super::EngineHandle))

@@ -49,16 +49,12 @@
 //! # }
 //! ```
 //!
-//! Scenario callbacks (`init`, `terminate`) run inside the command that triggers them and must
-//! not call the handle themselves; a user's `start` may.
-//!
-//! Telemetry handlers run in the emitting thread, and a command emits its events before it
-//! returns, sometimes while the engine holds its locks: a handler must not call the handle (it
-//! would wait for itself). Queue the work and do it elsewhere, as the monitor and the recorder
-//! do.
+//! Scenario callbacks (`init`, `terminate`) and telemetry handlers run without any engine lock
+//! held, so they may call the handle (read methods and commands alike). Handlers run in the
+//! emitting thread: keep them short, and queue heavy work elsewhere, as the monitor and the
+//! recorder do.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::runtime::Handle;
@@ -103,7 +99,6 @@ impl Default for EngineOptions {
 #[derive(Clone)]
 pub struct EngineHandle {
     cluster: Arc<Cluster>,
-    scenarios: Arc<Mutex<BTreeMap<Key, Arc<dyn DynScenario>>>>,
 }
 
 impl std::fmt::Debug for EngineHandle {
@@ -124,9 +119,7 @@ impl EngineHandle {
     /// Builds the cluster on `rt` (users and timers run there; commands may come from any
     /// thread).
     pub fn on_runtime(rt: Handle, options: EngineOptions) -> EngineHandle {
-        let controller = ControllerOptions {
-            grace: options.grace,
-        };
+        let controller = ControllerOptions::with_grace(options.grace);
         EngineHandle {
             cluster: Cluster::new(
                 rt,
@@ -135,7 +128,6 @@ impl EngineHandle {
                 options.user_rate,
                 controller,
             ),
-            scenarios: Arc::default(),
         }
     }
 
@@ -144,26 +136,32 @@ impl EngineHandle {
         &self.cluster.telemetry
     }
 
-    /// Registers a scenario under its name for [`start_named`](Self::start_named).
+    /// Adds a scenario to the catalogue the nodes start scenarios from (by name, as a node of a
+    /// real cluster knows the scenarios it was built with), for
+    /// [`start_named`](Self::start_named).
     pub fn register(&self, scenario: Arc<dyn DynScenario>) {
-        let mut map = self.scenarios.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self
+            .cluster
+            .catalogue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         map.insert(scenario.name().clone(), scenario);
     }
 
-    /// The registered scenario names.
+    /// The names in the scenario catalogue.
     pub fn scenarios(&self) -> Vec<Key> {
-        let map = self.scenarios.lock().unwrap_or_else(|e| e.into_inner());
+        let map = self
+            .cluster
+            .catalogue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         map.keys().cloned().collect()
     }
 
-    /// Starts a registered scenario by name.
+    /// Starts a scenario of the catalogue by name.
     pub fn start_named(&self, name: &str, user_rate: UserRate) -> Result<(), EngineError> {
-        let scenario = {
-            let map = self.scenarios.lock().unwrap_or_else(|e| e.into_inner());
-            map.get(name)
-                .cloned()
-                .ok_or_else(|| EngineError::NoSuchScenario(Key::new(name)))?
-        };
+        let scenario = super::node::lookup(&self.cluster.catalogue, name)
+            .ok_or_else(|| EngineError::NoSuchScenario(Key::new(name)))?;
         self.start_scenario(scenario, user_rate)
     }
 
@@ -296,18 +294,14 @@ impl EngineHandle {
     /// Changes `user_rate` (cluster-wide); users already waiting follow the new rate. While a
     /// scenario runs this goes through its settings, so `user_rate` reads back the new value.
     pub fn set_user_rate(&self, rate: UserRate) -> Result<(), EngineError> {
-        {
-            let st = self.cluster.lock();
-            if st.master_down {
-                return Err(EngineError::MasterDown(st.master.clone()));
-            }
+        if let Some(master) = self.cluster.master_down() {
+            return Err(EngineError::MasterDown(master));
         }
         if self.cluster.services.config().is_some() {
             let setting = ExplicitSettings::new().set_value(USER_RATE, rate.to_setting());
             return self.update_settings(&setting).map(|_| ());
         }
-        let st = self.cluster.lock();
-        self.cluster.set_rate(&st, rate)
+        self.cluster.set_rate(rate)
     }
 
     /// The current `user_rate`.
@@ -337,7 +331,7 @@ impl EngineHandle {
 
     /// The master node's name.
     pub fn master(&self) -> Key {
-        self.cluster.lock().master.clone()
+        self.cluster.master()
     }
 
     /// One node's controller status.
@@ -353,21 +347,7 @@ impl EngineHandle {
     /// User counts summed over the up nodes (highest id: the cluster's last id). Users of
     /// nodes that went down are not included.
     pub fn user_counts(&self) -> UserCounts {
-        let st = self.cluster.lock();
-        let mut total = UserCounts {
-            highest_user_id: st.last_id,
-            ..UserCounts::default()
-        };
-        for n in st.nodes.iter().filter(|n| n.up) {
-            let c = n.controller.counts();
-            total.waiting += c.waiting;
-            total.running += c.running;
-            total.returned += c.returned;
-            total.failed += c.failed;
-            total.cancelled += c.cancelled;
-            total.highest_user_id = total.highest_user_id.max(c.highest_user_id);
-        }
-        total
+        self.cluster.user_counts()
     }
 
     /// Cancels every user everywhere and stops `user_rate`; the engine takes no more users.
@@ -375,8 +355,9 @@ impl EngineHandle {
         self.cluster.shutdown();
     }
 
-    /// Waits (in tokio time) until `cond` holds, checking every millisecond, at most
-    /// `timeout`.
+    /// Waits (in tokio time), at most `timeout`, until `cond` holds. `cond` is checked now and
+    /// after every change of a node, its status or its user counts (the engine's watch), so it
+    /// should depend on those.
     pub async fn wait_for(
         &self,
         what: &'static str,
@@ -384,14 +365,23 @@ impl EngineHandle {
         cond: impl Fn(&EngineHandle) -> bool,
     ) -> Result<(), EngineError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut changes = self.cluster.changed.subscribe();
         loop {
+            changes.borrow_and_update();
             if cond(self) {
                 return Ok(());
             }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(EngineError::Timeout(what));
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(EngineError::ShutDown),
+                Err(_) => {
+                    return if cond(self) {
+                        Ok(())
+                    } else {
+                        Err(EngineError::Timeout(what))
+                    };
+                }
             }
-            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
 

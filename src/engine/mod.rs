@@ -18,17 +18,18 @@ pub mod config;
 pub mod coordinator;
 pub mod events;
 
-pub mod cluster;
+mod cluster;
 pub mod controller;
 pub mod error;
 pub mod handle;
 mod node;
+pub mod protocol;
 pub mod scenario;
 pub mod services;
 pub mod status;
 pub mod throttle;
+mod transport;
 pub mod user;
-mod users;
 
 pub use controller::{Controller, ControllerOptions};
 pub use error::{ControllerError, EngineError};

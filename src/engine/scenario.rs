@@ -29,7 +29,8 @@ use super::coordinator::Coordinators;
 use super::events::{Emitter, SCENARIO_INIT, SCENARIO_TERMINATE};
 use super::services::Services;
 use super::throttle::Throttles;
-use super::user::{UserContext, UserGuard, run_user};
+use super::user::task::run_user;
+use super::user::{UserContext, UserGuard};
 
 /// A failure of a scenario callback, as text for the events.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

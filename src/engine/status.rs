@@ -2,10 +2,13 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::telemetry::Key;
 
 /// A controller's status: Amoc's `get_status/0` results.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", content = "info", rename_all = "snake_case")]
 pub enum ControllerStatus {
     /// No scenario has run yet.
     Idle,
@@ -60,7 +63,7 @@ impl fmt::Display for ControllerStatus {
 }
 
 /// `{running, #{scenario, currently_running_users, highest_user_id}}`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunningInfo {
     pub scenario: Key,
     /// Users that passed `user_rate` and run the scenario.
@@ -70,7 +73,7 @@ pub struct RunningInfo {
 }
 
 /// User counters of one controller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct UserCounts {
     /// Users added but still waiting on `user_rate`.
     pub waiting: u64,

@@ -22,12 +22,11 @@
 //!   the string `"infinity"`.
 
 mod apply;
+mod clock;
 mod coordinator;
-mod event;
 mod feed;
 mod kinds;
 mod nodes;
-pub(crate) mod queue;
 mod series;
 mod spans;
 mod summary;
@@ -38,8 +37,9 @@ use std::collections::VecDeque;
 use rustc_hash::FxHashMap;
 use smol_str::SmolStr;
 
+pub use crate::tap::{EventRef, LoggedEvent};
+pub use apply::{MAX_COORDINATORS, MAX_NODES, MAX_THROTTLES, OTHER};
 pub use coordinator::{CoordinatorState, EXEC_KINDS, ExecByKind, ExecStats};
-pub use event::{EventRef, LoggedEvent};
 pub use feed::{DEFAULT_FEED_CAPACITY, LiveFeed};
 pub use kinds::{ConfigKind, CoordEvent};
 pub use nodes::{NO_NODE, NodeIdx, NodeState};
@@ -73,6 +73,19 @@ pub struct Warning {
     /// `setting` (config get), `variable_name` (config env), `verification_method` (verify),
     /// or the throttle name (process).
     pub setting: Option<SmolStr>,
+}
+
+/// How many failed users are kept with their reason (the first ones; later ones are counted
+/// in [`Users::exceptions`]).
+pub const KEEP_USER_FAILURES: usize = 5;
+
+/// A user that ended with an exception (`[amoc, scenario, start, exception]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserFailure {
+    pub t_us: u64,
+    pub node: Option<SmolStr>,
+    /// The span's `reason` metadata (empty when it had none).
+    pub reason: SmolStr,
 }
 
 /// One `[telemetry, handler, failure]`.
@@ -115,7 +128,9 @@ pub struct Users {
 impl Users {
     /// `started - stopped - exceptions` (negative if the log began mid-run).
     pub fn running(&self) -> i64 {
-        self.started as i64 - self.stopped as i64 - self.exceptions as i64
+        // i128: no u64 count can overflow it; clamped to i64 on the way out.
+        let r = self.started as i128 - self.stopped as i128 - self.exceptions as i128;
+        r.clamp(i64::MIN as i128, i64::MAX as i128) as i64
     }
 }
 
@@ -191,6 +206,9 @@ pub struct MonitorState {
     failures: VecDeque<HandlerFailure>,
     dropped: u64,
     recorder_dropped: u64,
+    first_user_failures: Vec<UserFailure>,
+    /// Names past [`MAX_THROTTLES`] / [`MAX_COORDINATORS`] / [`MAX_NODES`], by table.
+    capped: [u64; 3],
 }
 
 impl Default for MonitorState {
@@ -242,6 +260,8 @@ impl MonitorState {
             failures: VecDeque::new(),
             dropped: 0,
             recorder_dropped: 0,
+            first_user_failures: Vec::new(),
+            capped: [0; 3],
         }
     }
 
@@ -386,17 +406,30 @@ impl MonitorState {
         &self.failures
     }
 
-    /// Events the live feed had to drop (its queue was full), as last reported by the feed.
+    /// Events this state never saw: the sum of the `[rookery, tap, dropped]` (the event tap's
+    /// queue was full) and `[rookery, monitor, dropped]` (the live feed fell behind) events
+    /// applied.
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
-    /// Sets the dropped-events count (the live feed does).
+    /// Sets the dropped-events count (a replay that seeks rebuilds the state and keeps it).
     pub fn set_dropped(&mut self, n: u64) {
         self.dropped = n;
     }
     /// Events a recorder reported lost (`[rookery, recorder, dropped]` lines in a log).
     pub fn recorder_dropped(&self) -> u64 {
         self.recorder_dropped
+    }
+
+    /// The first [`KEEP_USER_FAILURES`] users that failed, with their reason.
+    pub fn first_user_failures(&self) -> &[UserFailure] {
+        &self.first_user_failures
+    }
+
+    /// Events whose throttle, coordinator or node name came past the table's cap and were
+    /// counted under [`OTHER`] (summed over the three tables).
+    pub fn capped(&self) -> u64 {
+        self.capped.iter().fold(0u64, |a, n| a.saturating_add(*n))
     }
 
     /// Seconds from the start of the run to the latest event.

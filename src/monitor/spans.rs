@@ -145,8 +145,8 @@ impl SpanStats {
     /// Adds `other`'s counts and histogram into this one (e.g. per-node states of one run).
     /// The per-second series is not merged: series are per state.
     pub fn merge(&mut self, other: &SpanStats) {
-        self.stops += other.stops;
-        self.exceptions += other.exceptions;
+        self.stops = self.stops.saturating_add(other.stops);
+        self.exceptions = self.exceptions.saturating_add(other.exceptions);
         self.max_us = self.max_us.max(other.max_us);
         // Both histograms have the same fixed bounds, so adding cannot fail.
         if self.hist.add(&other.hist).is_err() {
@@ -161,12 +161,12 @@ impl SpanStats {
     fn record(&mut self, end: SpanEnd, us: u64, sec: u64) {
         match end {
             SpanEnd::Stop => {
-                self.stops += 1;
+                self.stops = self.stops.saturating_add(1);
                 self.max_us = self.max_us.max(us);
                 self.hist.saturating_record(us);
                 self.stop_series.add(sec, 1);
             }
-            SpanEnd::Exception => self.exceptions += 1,
+            SpanEnd::Exception => self.exceptions = self.exceptions.saturating_add(1),
         }
     }
 }

@@ -184,11 +184,15 @@ impl<'a> ThrottleView<'a> {
     }
     /// Cluster-wide requests (see the counting rule on [`ThrottleState`]).
     pub fn requests(&self) -> u64 {
-        self.counted.iter().map(|c| c.requests).sum()
+        self.counted
+            .iter()
+            .fold(0u64, |a, c| a.saturating_add(c.requests))
     }
     /// Cluster-wide executes.
     pub fn executes(&self) -> u64 {
-        self.counted.iter().map(|c| c.executes).sum()
+        self.counted
+            .iter()
+            .fold(0u64, |a, c| a.saturating_add(c.executes))
     }
     /// Requests not yet executed (`requests - executes`, at least 0).
     pub fn backlog(&self) -> u64 {
@@ -217,10 +221,10 @@ impl<'a> ThrottleView<'a> {
 
 fn window_sum<'a>(series: impl Iterator<Item = &'a Series>, end_sec: u64, n: usize) -> Vec<u64> {
     let n = n.min(super::series::DEFAULT_SECONDS);
-    let mut out = vec![0; n];
+    let mut out: Vec<u64> = vec![0; n];
     for s in series {
         for (o, v) in out.iter_mut().zip(s.window(end_sec, n)) {
-            *o += v;
+            *o = o.saturating_add(v);
         }
     }
     out

@@ -6,6 +6,7 @@
 //! That boundary keeps the widgets testable without tokio or a terminal.
 
 pub mod coordinators;
+pub mod dialog;
 pub mod events;
 pub mod fmt;
 pub mod help;
@@ -23,6 +24,7 @@ pub mod too_small;
 pub mod users;
 
 pub use coordinators::{CoordinatorRow, CoordinatorTable};
+pub use dialog::Dialog;
 pub use events::{EventRow, EventTable};
 pub use help::{HelpEntry, HelpOverlay};
 pub use latency::{LatencyRow, LatencyTable};

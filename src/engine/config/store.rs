@@ -130,8 +130,10 @@ impl Config {
     /// dropped; the rest are verified at once and stored together, and then their update
     /// functions run on Tokio tasks. Nothing is stored when anything is refused. Returns the
     /// names that changed.
+    ///
+    /// Verification (which emits `[amoc, config, verify]` and runs the settings' own
+    /// functions) happens before the write lock is taken; the lock covers only the store.
     pub fn update(&self, settings: &ExplicitSettings) -> Result<Vec<String>, ConfigErrors> {
-        let _w = self.inner.write.lock().unwrap_or_else(|e| e.into_inner());
         let decls = &self.inner.decls;
         let mut errors = resolve::undefined(decls, settings);
         for e in settings.iter() {
@@ -183,7 +185,9 @@ impl Config {
                 None => None,
             };
 
-        let mut next = Values::clone(&current);
+        let w = self.inner.write.lock().unwrap_or_else(|e| e.into_inner());
+        // Start from the latest values: an update that finished meanwhile is kept.
+        let mut next = Values::clone(&self.inner.values.load_full());
         for (d, v, source) in &changed {
             next.insert(
                 d.setting.name.clone(),
@@ -194,6 +198,7 @@ impl Config {
             );
         }
         self.inner.values.store(Arc::new(next));
+        drop(w);
 
         for (d, v, _) in &changed {
             if let (UpdateRule::Function(f), Some(rt)) = (&d.setting.update, &runtime) {

@@ -26,7 +26,8 @@ pub(crate) struct Coordinator<D> {
     timer: Option<Arc<Timer>>,
     task: Mutex<Option<JoinHandle<()>>>,
     stopped: AtomicBool,
-    /// Serialises reset, timeout and stop, so each runs every item in plan order.
+    /// Serialises the decisions of reset, timeout and stop (each drains every item in plan
+    /// order); the events and actions run after it is released.
     ops: Mutex<()>,
     adds: AtomicU64,
     resets: AtomicU64,
@@ -94,8 +95,12 @@ impl<D: Clone + Send + Sync + 'static> Coordinator<D> {
             ));
             *c.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         }
-        c.notify(&COORDINATOR_START);
         Ok(c)
+    }
+
+    /// Emits `[amoc, coordinator, start]` (the registry does, once it released its lock).
+    pub(crate) fn announce(&self) {
+        self.notify(&COORDINATOR_START);
     }
 
     pub fn name(&self) -> &str {
@@ -169,48 +174,64 @@ impl<D: Clone + Send + Sync + 'static> Coordinator<D> {
         item.run(fired, &self.name);
     }
 
-    /// Runs every item, in plan order, with what it holds.
-    fn run_all(&self, kind: EventKind) {
-        for item in self.items.iter() {
-            let fired = item.drain(kind, kind == EventKind::Stop);
+    /// Drains every item, in plan order (under the ops lock).
+    fn drain_all(&self, kind: EventKind) -> Vec<Fired<D>> {
+        self.items
+            .iter()
+            .map(|item| item.drain(kind, kind == EventKind::Stop))
+            .collect()
+    }
+
+    /// Runs every item with what was drained from it (no lock held).
+    fn run_all(&self, fired: Vec<Fired<D>>) {
+        for (item, fired) in self.items.iter().zip(fired) {
             self.execute(item, &fired);
         }
     }
 
     pub fn reset(&self) -> Result<(), CoordinatorError> {
-        let _g = self.ops();
-        if !self.is_running() {
-            return Err(self.stopped_error());
-        }
+        let fired = {
+            let _g = self.ops();
+            if !self.is_running() {
+                return Err(self.stopped_error());
+            }
+            if let Some(t) = &self.timer {
+                t.disarm();
+            }
+            self.resets.fetch_add(1, Ordering::Relaxed);
+            self.drain_all(EventKind::Reset)
+        };
         self.notify(&COORDINATOR_RESET);
-        if let Some(t) = &self.timer {
-            t.disarm();
-        }
-        self.resets.fetch_add(1, Ordering::Relaxed);
-        self.run_all(EventKind::Reset);
+        self.run_all(fired);
         Ok(())
     }
 
     /// The timeout, decided in `epoch`: dropped if a reset came in between.
     fn fire_timeout(&self, epoch: u64) {
-        let _g = self.ops();
-        if !self.is_running() || self.timer.as_ref().is_some_and(|t| t.epoch() != epoch) {
-            return;
-        }
+        let fired = {
+            let _g = self.ops();
+            if !self.is_running() || self.timer.as_ref().is_some_and(|t| t.epoch() != epoch) {
+                return;
+            }
+            self.timeouts.fetch_add(1, Ordering::Relaxed);
+            self.drain_all(EventKind::Timeout)
+        };
         self.notify(&COORDINATOR_TIMEOUT);
-        self.timeouts.fetch_add(1, Ordering::Relaxed);
-        self.run_all(EventKind::Timeout);
+        self.run_all(fired);
     }
 
     pub fn stop(&self) -> Result<(), CoordinatorError> {
-        let _g = self.ops();
-        if self.stopped.swap(true, Ordering::AcqRel) {
-            return Err(self.stopped_error());
-        }
-        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            task.abort();
-        }
-        self.run_all(EventKind::Stop);
+        let fired = {
+            let _g = self.ops();
+            if self.stopped.swap(true, Ordering::AcqRel) {
+                return Err(self.stopped_error());
+            }
+            if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                task.abort();
+            }
+            self.drain_all(EventKind::Stop)
+        };
+        self.run_all(fired);
         self.notify(&COORDINATOR_STOP);
         Ok(())
     }

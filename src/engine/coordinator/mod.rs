@@ -172,8 +172,10 @@ impl<D: Clone + Send + Sync + 'static> Coordinators<D> {
             seed,
         )?;
         let mut next = Map::clone(&current);
-        next.insert(name, c);
+        next.insert(name, c.clone());
         self.inner.map.store(Arc::new(next));
+        drop(_w);
+        c.announce();
         Ok(())
     }
 

@@ -20,10 +20,9 @@ use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{Clear, Widget};
-use rookery_widgets::{HelpOverlay, InputPrompt, TooSmall};
+use rookery_widgets::{Dialog, HelpOverlay, InputPrompt, TooSmall};
 
 use super::app::{App, Mode};
-use super::input::InputKind;
 use crate::monitor::MonitorState;
 
 /// The smallest terminal the layout is drawn in.
@@ -99,15 +98,52 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState) {
             .render(body, buf);
         }
         Mode::Input(input) => {
-            let label = match &input.kind {
-                InputKind::Rate { throttle } => format!("Rate for {throttle}"),
-                InputKind::Ramp { throttle } => format!("Ramp {throttle}: TARGET SECONDS"),
-            };
+            let label = input.kind.label();
             InputPrompt {
                 label: &label,
                 text: &input.text,
                 hint: "Enter sends, Esc cancels",
                 error: input.error.as_deref(),
+                styles: &styles,
+            }
+            .render(body, buf);
+        }
+        Mode::Confirm(c) => {
+            let lines = [c.question.clone()];
+            Dialog {
+                title: "Confirm",
+                lines: &lines,
+                selected: None,
+                hint: "y sends it; any other key cancels",
+                max_width: 90,
+                styles: &styles,
+            }
+            .render(body, buf);
+        }
+        Mode::Settings(view) => {
+            let lines: Vec<String> = match &view.rows {
+                None => vec!["asking the engine…".to_owned()],
+                Some(rows) if rows.is_empty() => vec!["no setting is declared".to_owned()],
+                Some(rows) => rows
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} {:<18} {:<14} {:<24} {}",
+                            if r.updatable { "✎" } else { " " },
+                            r.name,
+                            r.value,
+                            r.source,
+                            r.description
+                        )
+                    })
+                    .collect(),
+            };
+            Dialog {
+                title: "Settings (value, source; ✎ updatable)",
+                lines: &lines,
+                selected: view.rows.as_ref().map(|_| view.selected),
+                hint: "↑/↓ select, Enter edits an updatable one, Esc closes",
+                max_width: body.width.saturating_sub(4),
                 styles: &styles,
             }
             .render(body, buf);

@@ -1,5 +1,5 @@
-//! The queue between a telemetry handler (any emitting thread) and one consumer thread (the
-//! recorder's writer, or the UI draining the live feed).
+//! The queue between the tap's telemetry handler (any emitting thread) and its pump (whichever
+//! consumer pumps: the recorder's writer, or the UI draining the live feed).
 //!
 //! Per-thread shards of flat storage behind uncontended locks: queuing an event copies its
 //! fields into a reused buffer (no allocation once warm), never waits for the consumer (only
@@ -199,7 +199,37 @@ pub(crate) struct Taken {
 }
 
 impl Taken {
-    fn recycle(&mut self) {
+    /// Adds an event after those taken (the tap's own `dropped` count).
+    pub(crate) fn append(&mut self, t_us: u64, name: EventName, m: &[Field], md: &[Field]) {
+        let mut b = self.spares.pop().unwrap_or_default();
+        let at = b.fields.len() as u32;
+        b.fields.extend_from_slice(m);
+        b.fields.extend_from_slice(md);
+        b.heads.push(Head {
+            t_us,
+            name,
+            at,
+            n_m: m.len() as u16,
+            n_md: md.len() as u16,
+        });
+        self.order
+            .push((t_us, self.batches.len() as u32, b.heads.len() as u32 - 1));
+        self.batches.push(b);
+    }
+
+    /// Makes times non-decreasing from `floor` on (emitting threads race for the clock, and a
+    /// later take may hold an event stamped before the previous take's last); returns the last.
+    pub(crate) fn clamp_from(&mut self, floor: u64) -> u64 {
+        let mut last = floor;
+        for o in &mut self.order {
+            last = last.max(o.0);
+            o.0 = last;
+        }
+        last
+    }
+
+    /// Empties it, keeping its buffers for the next take.
+    pub(crate) fn recycle(&mut self) {
         for mut b in self.batches.drain(..) {
             b.heads.clear();
             b.fields.clear();

@@ -1,0 +1,302 @@
+//! A node: its controller and users, reached only by [`NodeCommand`]s.
+//!
+//! The node owns everything of its own (controller, users, what it knows of the cluster, the
+//! blocks of user ids it was given, its reply cache) and shares nothing with the master or the
+//! other nodes but the messages. [`NodeActor::handle`] answers one request; it takes the node's
+//! own lock only to decide, never while an event is emitted or scenario code runs, so a
+//! telemetry handler may call the engine from any event.
+
+mod cluster_state;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::runtime::Handle;
+
+use crate::telemetry::Key;
+
+use super::controller::Controller;
+use super::error::ControllerError;
+use super::events::{CLUSTER_CONNECT_NODES, CLUSTER_MASTER_NODE_DOWN, CLUSTER_NODEDOWN, Emitter};
+use super::protocol::{NodeCommand, NodeReport, NodeStatus, Reply, ReplyCache, Request, RunId};
+use super::scenario::DynScenario;
+use super::status::ControllerStatus;
+use super::transport::Inbox;
+
+pub(crate) use cluster_state::View;
+
+/// The scenarios a node can run, by name (in a real cluster: those its build has).
+pub(crate) type Catalogue = Arc<Mutex<BTreeMap<Key, Arc<dyn DynScenario>>>>;
+
+/// Looks a scenario up in `catalogue`.
+pub(crate) fn lookup(catalogue: &Catalogue, name: &str) -> Option<Arc<dyn DynScenario>> {
+    catalogue
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(name)
+        .cloned()
+}
+
+#[derive(Default)]
+struct Inner {
+    run: Option<RunId>,
+    view: View,
+    /// Peers already reported in `connect_nodes`.
+    known: BTreeSet<Key>,
+    /// Id blocks accepted in the current run, `first -> last`.
+    blocks: BTreeMap<u64, u64>,
+    replies: ReplyCache,
+    leaving: bool,
+    down: bool,
+}
+
+/// One node of the cluster.
+pub(crate) struct NodeActor {
+    name: Key,
+    emitter: Emitter,
+    controller: Controller,
+    catalogue: Catalogue,
+    inbox: Inbox,
+    rt: Handle,
+    inner: Mutex<Inner>,
+}
+
+impl NodeActor {
+    pub(crate) fn new(
+        rt: Handle,
+        emitter: Emitter,
+        controller: Controller,
+        catalogue: Catalogue,
+        inbox: Inbox,
+    ) -> NodeActor {
+        NodeActor {
+            name: emitter.node().clone(),
+            emitter,
+            controller,
+            catalogue,
+            inbox,
+            rt,
+            inner: Mutex::default(),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &Key {
+        &self.name
+    }
+
+    pub(crate) fn controller(&self) -> &Controller {
+        &self.controller
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Answers one request (a repeated id from the reply cache, without applying it again).
+    pub(crate) fn handle(&self, request: &Request) -> Reply {
+        if let Some(r) = self.lock().replies.get(request.id) {
+            return Reply::to(request, r.clone());
+        }
+        let report = self.apply(&request.command);
+        if !matches!(request.command, NodeCommand::Status) {
+            self.lock().replies.put(request.id, report.clone());
+        }
+        Reply::to(request, report)
+    }
+
+    fn apply(&self, command: &NodeCommand) -> NodeReport {
+        match command {
+            NodeCommand::Connected {
+                master,
+                nodes,
+                up,
+                down,
+            } => {
+                let (view, fresh) = {
+                    let mut inner = self.lock();
+                    inner.view.master = master.clone();
+                    inner.view.up = up.clone();
+                    inner.view.lost = down.clone();
+                    let fresh: Vec<Key> = nodes
+                        .iter()
+                        .filter(|n| inner.known.insert((*n).clone()))
+                        .cloned()
+                        .collect();
+                    (inner.view.clone(), fresh)
+                };
+                if !fresh.is_empty() {
+                    view.emit(&self.emitter, &CLUSTER_CONNECT_NODES, &fresh);
+                }
+                NodeReport::Done
+            }
+            NodeCommand::PeersDown {
+                master,
+                nodes,
+                master_down,
+                up,
+            } => {
+                let (view, fresh) = {
+                    let mut inner = self.lock();
+                    inner.view.master = master.clone();
+                    inner.view.up = up.clone();
+                    let mut fresh = Vec::new();
+                    for n in nodes {
+                        if !inner.view.lost.contains(n) {
+                            inner.view.lost.push(n.clone());
+                            fresh.push(n.clone());
+                        }
+                    }
+                    (inner.view.clone(), fresh)
+                };
+                if !fresh.is_empty() {
+                    let event = if *master_down {
+                        &CLUSTER_MASTER_NODE_DOWN
+                    } else {
+                        &CLUSTER_NODEDOWN
+                    };
+                    view.emit(&self.emitter, event, &fresh);
+                }
+                if *master_down {
+                    // As Amoc's workers halt when their master is gone.
+                    self.halt();
+                }
+                NodeReport::Done
+            }
+            NodeCommand::StartScenario { run, scenario } => self.start(*run, scenario),
+            NodeCommand::AddUsers { run, first, last } => self.add(*run, *first, *last),
+            NodeCommand::RemoveUsers { run, count, force } => {
+                if let Err(e) = self.check_run(*run) {
+                    return NodeReport::Refused(e);
+                }
+                match self.controller.remove_users(*count, *force) {
+                    Ok(picked) => NodeReport::Removed { run: *run, picked },
+                    Err(e) => NodeReport::Refused(e),
+                }
+            }
+            NodeCommand::StopScenario { run } => {
+                if self.lock().run != Some(*run) {
+                    return NodeReport::Refused(ControllerError::OtherRun);
+                }
+                match self.controller.stop_scenario() {
+                    Ok(()) => {
+                        self.report_when_stopped(NodeReport::Finished { run: *run });
+                        NodeReport::Done
+                    }
+                    Err(ControllerError::InvalidStatus(
+                        ControllerStatus::Terminating(_) | ControllerStatus::Finished(_),
+                    )) => NodeReport::Done,
+                    Err(e) => NodeReport::Refused(e),
+                }
+            }
+            NodeCommand::Leave => {
+                {
+                    let mut inner = self.lock();
+                    if inner.leaving || inner.down {
+                        return NodeReport::Done;
+                    }
+                    inner.leaving = true;
+                }
+                match self.controller.stop_scenario() {
+                    Ok(()) => {
+                        self.report_when_stopped(NodeReport::Down);
+                        NodeReport::Done
+                    }
+                    Err(_) => {
+                        self.lock().down = true;
+                        NodeReport::Down
+                    }
+                }
+            }
+            NodeCommand::Halt => {
+                self.halt();
+                NodeReport::Done
+            }
+            NodeCommand::Status => NodeReport::Status(NodeStatus {
+                status: self.controller.status(),
+                users: self.controller.counts(),
+            }),
+        }
+    }
+
+    fn halt(&self) {
+        self.lock().down = true;
+        self.controller.halt();
+    }
+
+    fn check_run(&self, run: RunId) -> Result<(), ControllerError> {
+        if self.lock().run == Some(run) {
+            Ok(())
+        } else {
+            Err(ControllerError::OtherRun)
+        }
+    }
+
+    fn start(&self, run: RunId, scenario: &Key) -> NodeReport {
+        if self.lock().run == Some(run) {
+            return NodeReport::Started { run };
+        }
+        let Some(s) = lookup(&self.catalogue, scenario) else {
+            return NodeReport::Refused(ControllerError::UnknownScenario(scenario.clone()));
+        };
+        match self.controller.start_scenario(&s) {
+            Ok(()) => {
+                let mut inner = self.lock();
+                inner.run = Some(run);
+                inner.blocks.clear();
+                NodeReport::Started { run }
+            }
+            Err(e) => NodeReport::Refused(e),
+        }
+    }
+
+    fn add(&self, run: RunId, first: u64, last: u64) -> NodeReport {
+        let mut inner = self.lock();
+        if inner.run != Some(run) {
+            return NodeReport::Refused(ControllerError::OtherRun);
+        }
+        let seen = inner
+            .blocks
+            .range(..=first)
+            .next_back()
+            .is_some_and(|(_, &l)| last <= l);
+        if seen {
+            return NodeReport::Added {
+                run,
+                first,
+                last,
+                duplicate: true,
+            };
+        }
+        // The controller only decides here (its users are spawned by a task): nothing is
+        // emitted while the node's lock is held.
+        match self.controller.add_users(first, last) {
+            Ok(()) => {
+                inner.blocks.insert(first, last);
+                NodeReport::Added {
+                    run,
+                    first,
+                    last,
+                    duplicate: false,
+                }
+            }
+            Err(e) => NodeReport::Refused(e),
+        }
+    }
+
+    /// Sends `report` to the master once the scenario is no longer terminating.
+    fn report_when_stopped(&self, report: NodeReport) {
+        let controller = self.controller.clone();
+        let inbox = self.inbox.clone();
+        let name = self.name.clone();
+        self.rt.spawn(async move {
+            let mut changes = controller.subscribe();
+            while matches!(controller.status(), ControllerStatus::Terminating(_)) {
+                if changes.changed().await.is_err() {
+                    break;
+                }
+            }
+            // The master may be gone (the engine shut down): nobody to tell.
+            let _ = inbox.send(Reply::unsolicited(name, report));
+        });
+    }
+}

@@ -1,0 +1,168 @@
+//! A user's task: wait for `user_rate`, run `start` in its span, report the end.
+
+use std::sync::{Arc, Weak};
+
+use crate::telemetry::{ActiveSpan, Field, Key, Value};
+
+use super::super::controller::ControllerCore;
+use super::super::events::{Emitter, SCENARIO_START};
+use super::super::scenario::{Scenario, UserResult, start_caught};
+use super::super::services::{Services, USER_RATE};
+use super::super::throttle::ThrottleError;
+use super::context::UserContext;
+use super::slot::UserSlot;
+
+/// What all users of one scenario run on one node share: the node's emitter, the scenario's
+/// name and `state` metadata, the cluster's services, and the way back to the controller.
+pub(crate) struct RunEnv {
+    pub(crate) emitter: Emitter,
+    pub(crate) scenario: Key,
+    pub(crate) state: Value,
+    pub(crate) services: Services,
+    pub(crate) controller: Weak<ControllerCore>,
+}
+
+impl RunEnv {
+    fn start_metadata(&self, user_id: u64) -> [Field; 3] {
+        [
+            (
+                Key::new_static("scenario"),
+                Value::Str(self.scenario.clone()),
+            ),
+            (Key::new_static("state"), self.state.clone()),
+            (
+                Key::new_static("user_id"),
+                Value::Int(i64::try_from(user_id).unwrap_or(i64::MAX)),
+            ),
+        ]
+    }
+
+    fn span_wanted(&self) -> bool {
+        let t = self.emitter.telemetry();
+        SCENARIO_START
+            .get()
+            .span_names()
+            .iter()
+            .any(|n| t.has_handlers(*n))
+    }
+
+    /// The context and the end-of-life guard of user `id`.
+    pub(crate) fn user(self: &Arc<Self>, slot: Arc<UserSlot>) -> (UserContext, UserGuard) {
+        let ctx = UserContext {
+            env: self.clone(),
+            slot: slot.clone(),
+        };
+        let guard = UserGuard {
+            env: self.clone(),
+            slot,
+            span: None,
+            outcome: Outcome::Cancelled,
+        };
+        (ctx, guard)
+    }
+}
+
+/// How a user's `start` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Returned `Ok`.
+    Returned,
+    /// Returned `Err` or panicked.
+    Failed,
+    /// Cancelled (forced removal, stop, node down), or never started.
+    Cancelled,
+}
+
+/// Lives inside a user's task and reports its end however it ends (returned, failed,
+/// cancelled before or after starting). Its `drop` only closes the span and counts the user
+/// out: when the last user of a stopping node is out, the controller's stop task (which
+/// awaits that signal) runs `terminate`, never this destructor.
+#[doc(hidden)]
+pub struct UserGuard {
+    env: Arc<RunEnv>,
+    slot: Arc<UserSlot>,
+    span: Option<ActiveSpan>,
+    outcome: Outcome,
+}
+
+impl UserGuard {
+    fn finish(&mut self, outcome: Result<UserResult, String>) {
+        self.outcome = match outcome {
+            Ok(Ok(_)) => Outcome::Returned,
+            _ => Outcome::Failed,
+        };
+        let Some(span) = self.span.take() else {
+            return;
+        };
+        let em = &self.env.emitter;
+        let md = self.env.start_metadata(self.slot.id);
+        match outcome {
+            Ok(Ok(v)) => {
+                let mut stop = md.to_vec();
+                stop.push((Key::new_static("return"), v));
+                span.stop(em.telemetry(), &[], &em.with_node(&stop));
+            }
+            Ok(Err(e)) => span.exception(
+                em.telemetry(),
+                &em.with_node(&md),
+                "error",
+                e.0,
+                Value::list([]),
+            ),
+            Err(panic) => span.exception(
+                em.telemetry(),
+                &em.with_node(&md),
+                "panic",
+                panic,
+                crate::telemetry::guard::take_last_panic_trace(),
+            ),
+        }
+    }
+}
+
+impl Drop for UserGuard {
+    fn drop(&mut self) {
+        if let Some(span) = self.span.take() {
+            let em = &self.env.emitter;
+            let md = self.env.start_metadata(self.slot.id);
+            span.exception(
+                em.telemetry(),
+                &em.with_node(&md),
+                "exit",
+                "killed",
+                Value::list([]),
+            );
+        }
+        if let Some(core) = self.env.controller.upgrade() {
+            core.user_ended(&self.slot, self.outcome);
+        }
+    }
+}
+
+/// A user's task.
+pub(crate) async fn run_user<S: Scenario>(
+    scenario: Arc<S>,
+    state: Arc<S::State>,
+    ctx: UserContext,
+    mut guard: UserGuard,
+) {
+    // Users start through the cluster-wide `user_rate` throttle. As in Amoc, a missing
+    // throttle does not hold users back; a stopped one (or a lost master) ends them unstarted.
+    match ctx.env.services.throttles().wait(USER_RATE).await {
+        Ok(()) | Err(ThrottleError::NoThrottle(_)) => {}
+        Err(_) => return,
+    }
+    let Some(core) = ctx.env.controller.upgrade() else {
+        return;
+    };
+    if !core.user_started(&ctx.slot) {
+        return;
+    }
+    drop(core);
+    if ctx.env.span_wanted() {
+        let md = ctx.env.start_metadata(ctx.slot.id);
+        guard.span = Some(ctx.env.emitter.span_start(&SCENARIO_START, &md));
+    }
+    let outcome = start_caught(&*scenario, ctx, state).await;
+    guard.finish(outcome);
+}
