@@ -191,10 +191,7 @@ fn a_worker_of_another_build_is_refused_on_both_sides_and_the_run_goes_on() {
         .wait_timeout(Duration::from_secs(30))
         .expect("the master ends");
     assert!(s.success(), "{}", m.stderr_text());
-    assert!(
-        good.wait_timeout(Duration::from_secs(10))
-            .is_some_and(|s| s.success())
-    );
+    assert!(good.ends_ok(Duration::from_secs(10)));
     let live = summary(&m);
     assert_eq!(live["nodes"]["good"], "up");
     assert!(live["nodes"].get("old").is_none(), "{}", live["nodes"]);

@@ -98,6 +98,16 @@ fn cluster(dir: &Path, url: &str, run: &str) -> (Proc, Vec<Proc>) {
     (m, workers)
 }
 
+/// Ends a master with SIGTERM; it must exit 0 and print its summary, which is returned.
+fn end_master(m: &mut Proc) -> Value {
+    m.sigterm();
+    let s = m
+        .wait_timeout(Duration::from_secs(30))
+        .expect("the master ends");
+    assert!(s.success(), "{}", m.stderr_text());
+    summary(m)
+}
+
 fn t_us(ev: &Value) -> u64 {
     ev["t_us"].as_u64().unwrap_or(0)
 }
@@ -125,21 +135,12 @@ fn a_killed_worker_is_down_within_3s_and_its_users_are_counted_as_lost() {
     assert_eq!(lost["metadata"]["lost_node"], "w2");
     assert_eq!(lost["measurements"]["count"], 10, "w2 ran users 11-20");
     // The others go on; the master ends cleanly and its summary shows w2 down.
-    m.sigterm();
-    let s = m
-        .wait_timeout(Duration::from_secs(30))
-        .expect("the master ends");
-    assert!(s.success(), "{}", m.stderr_text());
-    let live = summary(&m);
+    let live = end_master(&mut m);
     assert_eq!(live["nodes"]["w2"], "down");
     assert_eq!(live["nodes"]["w1"], "up");
     assert_eq!(live["cluster"]["nodedown"], 1);
     for i in [0, 2] {
-        assert!(
-            workers[i]
-                .wait_timeout(Duration::from_secs(10))
-                .is_some_and(|s| s.success())
-        );
+        assert!(workers[i].ends_ok(Duration::from_secs(10)));
     }
 }
 
@@ -195,12 +196,7 @@ fn a_frozen_worker_stops_its_users_and_rejoins_as_a_new_node() {
         late.is_empty(),
         "events from w1 after it was down: {late:?}"
     );
-    m.sigterm();
-    let s = m
-        .wait_timeout(Duration::from_secs(30))
-        .expect("the master ends");
-    assert!(s.success(), "{}", m.stderr_text());
-    let live = summary(&m);
+    let live = end_master(&mut m);
     assert_eq!(live["nodes"]["w1"], "down");
     assert_eq!(live["nodes"]["w1~2"], "up");
     // Ids 1-30 went to w1..w3 once; the new node got none (ids are never handed out twice).
@@ -264,21 +260,13 @@ fn the_run_goes_on_through_a_nats_server_restart() {
         "NATS restart → events from every worker again within {:?}",
         restarted.elapsed()
     );
-    m.sigterm();
-    let s = m
-        .wait_timeout(Duration::from_secs(30))
-        .expect("the master ends");
-    assert!(s.success(), "{}", m.stderr_text());
-    let live = summary(&m);
+    let live = end_master(&mut m);
     assert_eq!(live["cluster"]["nodedown"], 0, "nobody was declared down");
     for w in ["w1", "w2", "w3"] {
         assert_eq!(live["nodes"][w], "up");
     }
     for w in &mut workers {
-        assert!(
-            w.wait_timeout(Duration::from_secs(10))
-                .is_some_and(|s| s.success())
-        );
+        assert!(w.ends_ok(Duration::from_secs(10)));
     }
 }
 
@@ -326,10 +314,7 @@ fn a_worker_leaving_on_sigterm_stops_its_users_and_the_master_sees_it_go() {
         "a clean leave loses no users"
     );
     m.sigterm();
-    assert!(
-        m.wait_timeout(Duration::from_secs(30))
-            .is_some_and(|s| s.success())
-    );
+    assert!(m.ends_ok(Duration::from_secs(30)));
 }
 
 /// Publishes `payload` on `subject` with the NATS text protocol.
@@ -393,8 +378,5 @@ fn another_runs_worker_and_undecodable_messages_are_ignored_and_counted() {
         stranger.running(),
         "the stranger still waits for its own master"
     );
-    assert!(
-        w.wait_timeout(Duration::from_secs(10))
-            .is_some_and(|s| s.success())
-    );
+    assert!(w.ends_ok(Duration::from_secs(10)));
 }

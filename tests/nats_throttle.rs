@@ -142,9 +142,6 @@ async fn the_cluster_rate_holds_per_second_over_uneven_workers_and_follows_a_cha
     master.stop(Duration::from_secs(15)).await.unwrap();
     master.end().await;
     for w in &mut workers {
-        assert!(
-            w.wait_timeout(Duration::from_secs(10))
-                .is_some_and(|s| s.success())
-        );
+        assert!(w.ends_ok(Duration::from_secs(10)));
     }
 }

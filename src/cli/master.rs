@@ -8,7 +8,6 @@ use super::RunArgs;
 use super::signals::Signals;
 use crate::cluster_nats::{self, ClusterAddr, Master, MasterOptions};
 use crate::engine::DynScenario;
-use crate::eventlog::{Recorder, RecorderOptions};
 use crate::monitor::{DEFAULT_FEED_CAPACITY, LiveFeed, MonitorState};
 use crate::telemetry::Telemetry;
 use crate::tui::{Command, CommandSink, TuiOptions, run_live};
@@ -86,20 +85,7 @@ pub async fn run_master(
         LiveFeed::attach(&telemetry, "rookery-monitor", DEFAULT_FEED_CAPACITY, start)
             .map_err(|e| format!("monitor: {e}"))?,
     );
-    let recorder = match &args.record {
-        Some(path) => Some(
-            Recorder::start_with(
-                path,
-                &telemetry,
-                RecorderOptions {
-                    start: Some(start),
-                    ..RecorderOptions::default()
-                },
-            )
-            .map_err(|e| e.to_string())?,
-        ),
-        None => None,
-    };
+    let recorder = cluster_nats::record(args.record.as_deref(), &telemetry, start)?;
     let opts = MasterOptions {
         addr: ClusterAddr {
             url: url.to_owned(),

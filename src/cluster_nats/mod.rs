@@ -41,9 +41,32 @@ pub use connect::ClusterAddr;
 pub use master::{Block, Counters, Master, MasterOptions};
 pub use worker::{WorkerOptions, run_worker};
 
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::eventlog::{Recorder, RecorderHandle, RecorderOptions};
+use crate::telemetry::Telemetry;
 
 /// How often workers send heartbeats.
 pub const HEARTBEAT: Duration = Duration::from_millis(500);
 /// How long a silent peer stays up.
 pub const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Records every event of `telemetry` to `path` (when given), `t_us` counted from `start`.
+pub fn record(
+    path: Option<&Path>,
+    telemetry: &Telemetry,
+    start: Instant,
+) -> Result<Option<RecorderHandle>, String> {
+    let Some(path) = path else { return Ok(None) };
+    Recorder::start_with(
+        path,
+        telemetry,
+        RecorderOptions {
+            start: Some(start),
+            ..RecorderOptions::default()
+        },
+    )
+    .map(Some)
+    .map_err(|e| e.to_string())
+}

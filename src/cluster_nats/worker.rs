@@ -32,7 +32,6 @@ use crate::engine::throttle::{Rate, ThrottleConfig};
 use crate::engine::{
     Controller, ControllerOptions, ControllerStatus, DynScenario, Services, USER_RATE, UserRate,
 };
-use crate::eventlog::{Recorder, RecorderOptions};
 use crate::telemetry::{Key, Telemetry, Value};
 
 /// How a worker runs.
@@ -68,20 +67,7 @@ pub async fn run_worker(
     wire::check_token("--name", &opts.name)?;
     let start = Instant::now();
     let telemetry = Telemetry::new();
-    let recorder = match &opts.record {
-        Some(path) => Some(
-            Recorder::start_with(
-                path,
-                &telemetry,
-                RecorderOptions {
-                    start: Some(start),
-                    ..RecorderOptions::default()
-                },
-            )
-            .map_err(|e| e.to_string())?,
-        ),
-        None => None,
-    };
+    let recorder = super::record(opts.record.as_deref(), &telemetry, start)?;
     let result = async {
         let conn_name = format!("rookery node {}", opts.name);
         let (client, link) = tokio::select! {

@@ -126,6 +126,11 @@ impl Proc {
         }
     }
 
+    /// Whether it ended with status 0 within `limit`.
+    pub fn ends_ok(&mut self, limit: Duration) -> bool {
+        self.wait_timeout(limit).is_some_and(|s| s.success())
+    }
+
     /// Whether it is still running.
     pub fn running(&mut self) -> bool {
         self.wait_timeout(Duration::ZERO).is_none()
