@@ -314,6 +314,7 @@
 //! ```
 pub mod attach;
 pub mod cli;
+pub mod cluster_nats;
 pub mod demo;
 pub mod engine;
 pub mod eventlog;

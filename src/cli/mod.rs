@@ -16,6 +16,8 @@ pub mod attach;
 pub mod http;
 use crate::report::threshold::EXIT_THRESHOLDS_FAILED;
 
+pub mod master;
+pub mod node;
 pub mod replay;
 pub mod report;
 pub mod run;
@@ -57,6 +59,8 @@ pub enum CliCommand {
     Attach(AttachArgs),
     /// Write the HTML report of recorded event logs: `rookery report LOG... -o FILE.html`.
     Report(report::ReportArgs),
+    /// Be a worker node of a real cluster (the master is `rookery run --cluster`).
+    Node(node::NodeArgs),
 }
 
 #[derive(Debug, Args, Default)]
@@ -105,6 +109,8 @@ pub struct RunArgs {
     /// How long stopping the users may take before the run ends anyway [default: 10].
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, hide = true)]
     pub stop_timeout: Option<f64>,
+    #[command(flatten)]
+    pub cluster: node::ClusterRunArgs,
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +206,7 @@ pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCod
             attach::AttachRunError::Usage(reason) => (2, reason),
             attach::AttachRunError::Failed(reason) => (1, reason),
         }),
+        CliCommand::Node(args) => node::run(&args, &scenarios).map_err(|reason| (1, reason)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -92,6 +92,11 @@ async fn run_async(
     if args.list_settings {
         return Ok(print_settings(&scenario, &explicit)?);
     }
+    if let Some(url) = &args.cluster.cluster {
+        return super::master::run_master(args, scenario, url)
+            .await
+            .map_err(RunError::Failed);
+    }
     if !args.headless {
         // Before anything starts or is recorded: the monitor needs a terminal.
         crate::tui::terminal::ensure_terminal().map_err(|e| format!("terminal: {e}"))?;
