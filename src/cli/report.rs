@@ -17,8 +17,8 @@ use crate::report::threshold::{ThresholdResult, ThresholdSet};
 /// Pass/fail and the JSON summary: flattened into every mode that ends with a state.
 #[derive(Debug, Args, Default, Clone)]
 pub struct ThresholdArgs {
-    /// A pass/fail condition, e.g. 'http.request p99 < 250ms', 'users failed == 0', or
-    /// windowed 'http.request p99[10s] < 400ms' (must hold in every 10 s window). Repeatable.
+    /// A pass/fail condition, e.g. `http.request p99 < 250ms`, `users failed == 0`, or
+    /// windowed `http.request p99[10s] < 400ms` (must hold in every 10 s window). Repeatable.
     /// Exit status 99 when one fails. Grammar: see the README, "Results".
     #[arg(long = "threshold", value_name = "EXPR", value_parser = parse_threshold)]
     pub thresholds: Vec<String>,

@@ -92,7 +92,7 @@ pub struct Warning {
 }
 
 /// How many failed users are kept with their reason (the first ones; later ones are counted
-/// in [`Users::exceptions`]).
+/// in the users' `exceptions`).
 pub const KEEP_USER_FAILURES: usize = 5;
 
 /// A user that ended with an exception (`[amoc, scenario, start, exception]`).
