@@ -34,14 +34,15 @@ pub use attach::AttachArgs;
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<CliCommand>,
     /// With no command, the options of `run` (`rookery --users 5` is `rookery run --users 5`).
     #[command(flatten)]
     pub run: RunArgs,
 }
 
+/// A `rookery` subcommand (the TUI's key commands are `tui::Command`).
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum CliCommand {
     /// Run a scenario on the embedded engine and watch it (the default command).
     Run(RunArgs),
     /// Replay a recorded event log in the monitor, or summarise it with --headless.
@@ -172,9 +173,9 @@ pub fn main() -> ExitCode {
 /// ```
 pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Run(cli.run));
+    let command = cli.command.unwrap_or(CliCommand::Run(cli.run));
     let result = match command {
-        Command::Run(args) => match run::run(&args, &scenarios) {
+        CliCommand::Run(args) => match run::run(&args, &scenarios) {
             Err(run::RunError::Usage(reason)) => {
                 say(&one_line(&reason));
                 return ExitCode::from(2);
@@ -182,7 +183,7 @@ pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCod
             Err(run::RunError::Failed(reason)) => Err(reason),
             Ok(()) => Ok(()),
         },
-        Command::Replay(args) => match replay::run(&args) {
+        CliCommand::Replay(args) => match replay::run(&args) {
             Err(e) if e.exit_code() == 2 => {
                 say(&e.to_string());
                 return ExitCode::from(2);

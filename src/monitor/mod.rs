@@ -106,9 +106,10 @@ pub struct SpanCounts {
     pub exception: u64,
 }
 
-/// Users across the cluster.
+/// User counts across the cluster (the engine's `Users` is its table of running users: a
+/// different thing).
 #[derive(Clone, Debug)]
-pub struct Users {
+pub struct UserCounts {
     /// Sum of `count` of `[amoc, controller, users]` with `type = add`.
     pub added: u64,
     /// The same with `type = remove`.
@@ -125,7 +126,7 @@ pub struct Users {
     pub exception_series: Series,
 }
 
-impl Users {
+impl UserCounts {
     /// `started - stopped - exceptions` (negative if the log began mid-run).
     pub fn running(&self) -> i64 {
         // i128: no u64 count can overflow it; clamped to i64 on the way out.
@@ -180,7 +181,7 @@ pub struct MonitorState {
     /// Indexed by [`EventName::id`].
     slots: Vec<Slot>,
     event_series: Series,
-    users: Users,
+    users: UserCounts,
     /// Scenario name from the first span metadata that had one.
     scenario: Option<SmolStr>,
     init_span: SpanCounts,
@@ -226,7 +227,7 @@ impl MonitorState {
             last_t_us: 0,
             slots: Vec::new(),
             event_series: Series::counter(),
-            users: Users {
+            users: UserCounts {
                 added: 0,
                 removed: 0,
                 started: 0,
@@ -299,7 +300,7 @@ impl MonitorState {
         &self.event_series
     }
 
-    pub fn users(&self) -> &Users {
+    pub fn users(&self) -> &UserCounts {
         &self.users
     }
 
