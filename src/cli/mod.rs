@@ -190,9 +190,9 @@ pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCod
             }
             other => other.map_err(|e| e.to_string()),
         },
-        Command::Attach(args) => match attach::run(&args) {
+        CliCommand::Attach(args) => match attach::run(&args) {
             Err(attach::AttachRunError::Usage(reason)) => {
-                eprintln!("rookery: {}", one_line(&reason));
+                say(&one_line(&reason));
                 return ExitCode::from(2);
             }
             Err(attach::AttachRunError::Failed(reason)) => Err(reason),
