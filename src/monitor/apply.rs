@@ -76,6 +76,9 @@ impl MonitorState {
         }
         self.last_t_us = t;
         let sec = t / US_PER_SEC;
+        if sec != self.open_sec {
+            self.roll_seconds(sec);
+        }
         self.events = self.events.saturating_add(1);
         self.event_series.add(sec, 1);
 
@@ -130,6 +133,12 @@ impl MonitorState {
             Kind::UserStart | Kind::UserStop | Kind::UserException => {
                 self.user_span(kind, node, sec, ev)
             }
+            Kind::Http(e) => self.http.get_or_insert_with(Default::default).apply(
+                e,
+                sec,
+                ev.measurements,
+                ev.metadata,
+            ),
             _ => self.apply_rare(kind, node, t, ev),
         }
     }
@@ -408,7 +417,8 @@ impl MonitorState {
             | Kind::ThrottleExecute
             | Kind::UserStart
             | Kind::UserStop
-            | Kind::UserException => {}
+            | Kind::UserException
+            | Kind::Http(_) => {}
         }
     }
 
