@@ -212,7 +212,7 @@ impl Attachment {
     }
 
     /// Queues a command for the bridge without waiting; returns its id (see
-    /// [`wait_reply`](Self::wait_reply)). Amoc's answer is also logged (target `amoc`).
+    /// [`wait_reply`](Self::wait_reply)).
     pub fn send(&self, cmd: &BridgeCommand, what: &str) -> Result<u64, String> {
         if !self.commands {
             return Err(
@@ -411,9 +411,10 @@ fn read_loop(
             },
             Incoming::Reply { id, result } => {
                 let what = lock(&shared.asked).remove(&id).unwrap_or_default();
+                // The sink waiting for it shows the outcome; this is for debugging.
                 match &result {
-                    Ok(_) => log::info!(target: "amoc", "{what}: ok"),
-                    Err(e) => log::error!(target: "amoc", "{what}: Amoc answered {e}"),
+                    Ok(_) => log::debug!(target: "amoc", "{what}: ok"),
+                    Err(e) => log::debug!(target: "amoc", "{what}: Amoc answered {e}"),
                 }
                 lock(&shared.replies).insert(id, result);
                 shared.replied.notify_all();

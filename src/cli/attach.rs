@@ -101,7 +101,9 @@ async fn run_async(
         None => {
             let deadline = args.duration.map(Duration::from_secs_f64);
             let state = headless(&feed, deadline, &mut signals).await;
-            Ok(Some((state, feed)))
+            // Before we disconnect: did the bridge end the stream itself?
+            let ended = feed.closed();
+            Ok(Some((state, feed, ended)))
         }
         Some(opts) => {
             if !attachment.commands_allowed() {
@@ -125,23 +127,23 @@ async fn run_async(
         }
     };
     let closed = attachment.close().map_err(|e| e.to_string());
-    if let Some((mut state, feed)) = outcome? {
+    if let Some((mut state, feed, ended)) = outcome? {
         feed.drain_into(&mut state);
-        if let Some(reason) = feed.closed().filter(|_| args.duration.is_some()) {
-            eprintln!("rookery: warning: {reason} before --duration ended");
+        if let Some(reason) = ended.filter(|_| args.duration.is_some()) {
+            super::say(&format!("warning: {reason} before --duration ended"));
         }
         if state.dropped() > 0 {
-            eprintln!(
-                "rookery: warning: the monitor's queue was full and dropped {} events: the \
-                 summary undercounts",
+            super::say(&format!(
+                "warning: the monitor's queue was full and dropped {} events: the summary \
+                 undercounts",
                 state.dropped()
-            );
+            ));
         }
         if state.recorder_dropped() > 0 {
-            eprintln!(
-                "rookery: warning: the bridge lost {} events (its queue was full)",
+            super::say(&format!(
+                "warning: the bridge lost {} events (its queue was full or over its max_rate)",
                 state.recorder_dropped()
-            );
+            ));
         }
         super::replay::print_summary(&state.summary())?;
     }
