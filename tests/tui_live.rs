@@ -388,7 +388,7 @@ fn ramps_show_target_and_time_left_and_rate_zero_is_closed() {
             },
         ]
     );
-    app.on_outcome(Outcome::Finished, &state);
+    app.on_outcome(Outcome::Finished);
     assert!(app.finished);
 }
 

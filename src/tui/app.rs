@@ -171,20 +171,20 @@ impl App {
     }
 
     /// Applies the outcomes that arrived; true when any did (redraw).
-    pub fn poll_outcomes(&mut self, state: &MonitorState) -> bool {
+    pub fn poll_outcomes(&mut self) -> bool {
         let Some(outcomes) = self.outcomes.as_mut() else {
             return false;
         };
         let got = outcomes.drain();
         let any = !got.is_empty();
         for o in got {
-            self.on_outcome(o, state);
+            self.on_outcome(o);
         }
         any
     }
 
     /// What the monitor does with one command outcome.
-    pub fn on_outcome(&mut self, outcome: Outcome, state: &MonitorState) {
+    pub fn on_outcome(&mut self, outcome: Outcome) {
         let now = self.now_us;
         match outcome {
             Outcome::Done(cmd) => {
@@ -236,7 +236,6 @@ impl App {
                 }
             }
         }
-        let _ = state;
     }
 
     /// True when watching a live engine (commands can be sent).
@@ -402,7 +401,7 @@ impl App {
                 return None;
             }
             Mode::Settings(_) => {
-                self.settings_key(ev, state);
+                self.settings_key(ev);
                 return None;
             }
             Mode::Normal => {}
@@ -608,7 +607,7 @@ impl App {
         false
     }
 
-    fn settings_key(&mut self, ev: KeyEvent, _state: &MonitorState) {
+    fn settings_key(&mut self, ev: KeyEvent) {
         let Mode::Settings(view) = &mut self.mode else {
             return;
         };

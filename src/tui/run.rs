@@ -156,7 +156,7 @@ where
                     app.observe(&state);
                     dirty = true;
                 }
-                if app.poll_outcomes(&state) {
+                if app.poll_outcomes() {
                     app.observe(&state);
                     dirty = true;
                 }
