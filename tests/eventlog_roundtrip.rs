@@ -237,8 +237,10 @@ fn a_stuck_disk_drops_visibly_and_never_blocks_emitters() {
     std::fs::write(&copy, &bytes).unwrap();
     let s = read_back(&copy);
     assert_eq!(s.count(rookery::event_name!("load", "event")), stats.events);
+    // The tap's queue overflowed (`[rookery, tap, dropped]`, counted in `dropped`) and maybe
+    // the writer fell behind (`[rookery, recorder, dropped]`): both are in the log.
     assert_eq!(
-        s.recorder_dropped(),
+        s.dropped() + s.recorder_dropped(),
         stats.dropped,
         "the loss is written into the log"
     );

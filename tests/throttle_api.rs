@@ -159,17 +159,28 @@ async fn change_rate_gradually() {
     t.start("g", 100.into()).expect("start");
     let plan = t.change_rate_gradually("g", g).expect("plan accepted");
     assert_eq!(plan.len(), 301);
+    // Asking for the configuration in force is a no-op, as in Amoc: the ramp goes on.
     assert_eq!(
-        t.change_rate_gradually("g", g),
-        Err(ThrottleError::CannotChangeRate("g".into()))
+        t.set_rate("g", cfg(10, 1))
+            .map(|c| (c.changed, c.replaced_ramp)),
+        Ok((false, None))
     );
-    assert_eq!(
-        t.change_rate("g", cfg(100, 60_001)),
-        Err(ThrottleError::CannotChangeRate("g".into()))
-    );
-    // Asking for the configuration in force is a no-op, as in Amoc.
-    assert_eq!(t.change_rate("g", cfg(10, 1)), Ok(()));
     assert!(t.info("g").expect("info").ramping());
+    // A second ramp replaces the first (Amoc refused with `cannot_change_rate`; issue 12).
+    sleep(ms(250)).await;
+    let (_, replaced) = t.start_ramp("g", g).expect("replaces");
+    let replaced = replaced.expect("the first ramp is returned");
+    assert_eq!((replaced.step, replaced.steps), (2, 300));
+    assert_eq!(replaced.ends_in_ms, 298 * 100 - 50);
+    let info = t.info("g").expect("info");
+    assert_eq!(info.ramp.map(|r| (r.step, r.ends_in_ms)), Some((0, 30_000)));
+    // So does a new rate, which then stays.
+    let change = t.set_rate("g", cfg(100, 60_001)).expect("replaces");
+    assert!(change.changed);
+    assert_eq!(change.replaced_ramp.map(|r| r.to), Some(3000));
+    sleep(ms(1000)).await;
+    let info = t.info("g").expect("info");
+    assert_eq!((info.config(), info.ramping()), (cfg(100, 60_001), false));
 }
 
 #[tokio::test(start_paused = true)]
@@ -185,11 +196,7 @@ async fn change_interarrival_gradually() {
     };
     let plan = t.change_rate_gradually("ia", g).expect("accepted");
     assert_eq!((plan.from, plan.to, plan.interval_ms), (6000, 20, 60_000));
-    assert_eq!(
-        t.change_rate_gradually("ia", g),
-        Err(ThrottleError::CannotChangeRate("ia".into()))
-    );
-    // The ramp runs to its end (1000 × 10 ms) and then changes are allowed again.
+    // The ramp runs to its end (1000 × 10 ms).
     sleep(ms(10_001)).await;
     let info = t.info("ia").expect("info");
     assert!(!info.ramping());

@@ -255,9 +255,25 @@ async fn q6_change_rate_while_paused_stays_paused() {
     let seen: Vec<_> = rates
         .drain()
         .iter()
-        .filter_map(|e| e.measurements.get_i64("rate"))
+        .map(|e| {
+            (
+                e.measurements.get_i64("rate"),
+                match e.metadata.lookup("paused") {
+                    Some(rookery::telemetry::Value::Bool(b)) => Some(*b),
+                    _ => None,
+                },
+            )
+        })
         .collect();
-    assert_eq!(seen, [10, 1000], "start and the change are reported");
+    // The start, the pause (issue 13: a monitor reads `paused` from the event) and the change.
+    assert_eq!(
+        seen,
+        [
+            (Some(10), Some(false)),
+            (Some(10), Some(true)),
+            (Some(1000), Some(true))
+        ]
+    );
 
     let g = GradualConfig {
         throttle: GradualRates::Rates {

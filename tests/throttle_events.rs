@@ -7,7 +7,7 @@ use rookery::engine::throttle::{
     GradualConfig, GradualRates, RampPlan, Rate, ThrottleConfig, ThrottleOptions, Throttles,
 };
 use rookery::telemetry::testing::{EventCollector, Received};
-use rookery::telemetry::{Fields, Telemetry};
+use rookery::telemetry::{Fields, Telemetry, Value};
 use tokio::time::{sleep, timeout};
 
 fn setup(opts: ThrottleOptions) -> (Throttles, EventCollector) {
@@ -81,22 +81,147 @@ async fn request_and_execute_count_one_each() {
     assert_eq!(got[4].metadata.get_str("name"), Some("shut"));
 }
 
+/// Changed by issue 13: pause and resume now emit a `rate` event too (with `paused`), so a
+/// monitor can show the state without reading log messages; no-ops still emit nothing.
 #[tokio::test(start_paused = true)]
 async fn rate_only_on_effective_changes() {
     let (t, ev) = setup(ThrottleOptions::default());
     t.start("c", 100.into()).expect("start");
     ev.drain();
     t.change_rate("c", 100.into()).expect("same");
-    t.pause("c").expect("pause");
-    t.resume("c").expect("resume");
+    t.resume("c").expect("resume while running: a no-op");
     let rates = |evs: Vec<Received>| {
         evs.into_iter()
             .filter(|e| e.name == THROTTLE_RATE.get())
-            .count()
+            .map(|e| (e.measurements.get_i64("rate"), flag(&e, "paused")))
+            .collect::<Vec<_>>()
     };
-    assert_eq!(rates(ev.drain()), 0);
+    assert_eq!(rates(ev.drain()), []);
+    t.pause("c").expect("pause");
+    t.pause("c").expect("pause again: a no-op");
+    t.resume("c").expect("resume");
+    assert_eq!(
+        rates(ev.drain()),
+        [(Some(100), Some(true)), (Some(100), Some(false))]
+    );
     t.change_rate("c", 200.into()).expect("change");
-    assert_eq!(rates(ev.drain()), 1);
+    assert_eq!(rates(ev.drain()), [(Some(200), Some(false))]);
+}
+
+fn flag(e: &Received, key: &str) -> Option<bool> {
+    match e.metadata.lookup(key) {
+        Some(Value::Bool(b)) => Some(*b),
+        _ => None,
+    }
+}
+
+/// Issue 13 item 6: `init`, `rate` and `process` events carry the throttle's state as
+/// metadata (`paused`, `ramping`, `ramp_target`, `ramp_ends_in_ms`), Amoc's keys unchanged.
+#[tokio::test(start_paused = true)]
+async fn events_carry_the_state_as_metadata() {
+    let (t, ev) = setup(ThrottleOptions::default());
+    t.start("s", 600.into()).expect("start");
+    let got = ev.drain();
+    for e in &got {
+        assert_eq!(
+            (flag(e, "paused"), flag(e, "ramping")),
+            (Some(false), Some(false)),
+            "{e:?}"
+        );
+        assert!(!e.metadata.has("ramp_target"));
+        assert!(!e.metadata.has("overdue"), "only catch-up throttles owe");
+    }
+    let g = GradualConfig {
+        throttle: GradualRates::Rates {
+            from: 600,
+            to: 1200,
+            interval_ms: 60_000,
+        },
+        plan: RampPlan::Steps {
+            step_interval_ms: 1000,
+            step_count: 6,
+        },
+    };
+    t.change_rate_gradually("s", g).expect("ramp");
+    sleep(ms(2500)).await;
+    let steps: Vec<_> = ev
+        .drain()
+        .into_iter()
+        .filter(|e| e.name == THROTTLE_RATE.get())
+        .map(|e| {
+            (
+                e.measurements.get_i64("rate"),
+                flag(&e, "ramping"),
+                e.metadata.get_i64("ramp_target"),
+                e.metadata.get_i64("ramp_ends_in_ms"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (Some(600), Some(true), Some(1200), Some(6000)),
+            (Some(700), Some(true), Some(1200), Some(5000)),
+            (Some(800), Some(true), Some(1200), Some(4000)),
+        ]
+    );
+    // Cancelling says `ramping: false` on a rate event, at the rate in force.
+    assert_eq!(t.cancel_ramp("s"), Ok(true));
+    let got = ev.drain();
+    let rate = got
+        .iter()
+        .find(|e| e.name == THROTTLE_RATE.get())
+        .expect("a rate event on cancel");
+    assert_eq!(
+        (rate.measurements.get_i64("rate"), flag(rate, "ramping")),
+        (Some(800), Some(false))
+    );
+    let log = got
+        .iter()
+        .find(|e| e.name == THROTTLE_PROCESS.get())
+        .expect("a process event on cancel");
+    assert_eq!(
+        log.metadata.get_str("msg"),
+        Some("gradual rate change cancelled")
+    );
+    assert_eq!(log.metadata.get_i64("rate"), Some(800));
+    // Pausing says so on both the rate and the process event.
+    t.pause("s").expect("pause");
+    let got = ev.drain();
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|e| flag(e, "paused") == Some(true)));
+}
+
+/// Issue 12 item 2: a new rate replaces a running ramp, and the log says so.
+#[tokio::test(start_paused = true)]
+async fn a_replaced_ramp_is_reported() {
+    let (t, ev) = setup(ThrottleOptions::default());
+    t.start("r", 100.into()).expect("start");
+    let g = GradualConfig {
+        throttle: GradualRates::per_minute(100, 200),
+        plan: RampPlan::Duration {
+            duration_ms: 60_000,
+        },
+    };
+    t.change_rate_gradually("r", g).expect("ramp");
+    ev.drain();
+    t.change_rate("r", 50.into()).expect("replaces the ramp");
+    let got = ev.drain();
+    let msgs: Vec<_> = got
+        .iter()
+        .filter_map(|e| e.metadata.get_str("msg"))
+        .collect();
+    assert_eq!(msgs, ["gradual rate change replaced by a new rate"]);
+    let rate = got.last().expect("rate");
+    assert_eq!(
+        (rate.measurements.get_i64("rate"), flag(rate, "ramping")),
+        (Some(50), Some(false))
+    );
+    sleep(ms(1000)).await;
+    assert!(
+        ev.drain().iter().all(|e| e.name != THROTTLE_RATE.get()),
+        "no step of the old ramp follows"
+    );
 }
 
 #[tokio::test(start_paused = true)]

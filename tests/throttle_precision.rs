@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rookery::engine::events::Emitter;
-use rookery::engine::throttle::{Rate, ThrottleConfig, Throttles};
+use rookery::engine::throttle::{
+    GradualConfig, GradualRates, RampPlan, Rate, ThrottleConfig, Throttles,
+};
 use rookery::telemetry::Telemetry;
 use tokio::time::{Instant, sleep};
 
@@ -161,21 +163,41 @@ async fn a_stalled_scheduler_delays_instead_of_bunching() {
     assert!(rel.len() >= 640, "{} releases", rel.len());
 }
 
-#[tokio::test(start_paused = true)]
-async fn lowering_a_rate_waits_until_the_last_interval_allows_it() {
-    let t = Throttles::new(Emitter::new(Telemetry::new(), "master"));
-    t.start("lo", ThrottleConfig::new(Rate::Finite(100), 1000))
-        .expect("start");
-    let t0 = Instant::now();
+/// Starts `users` looping waiters on throttle `name`; returns where they record each release.
+fn saturate(t: &Throttles, name: &'static str, users: usize) -> Arc<Mutex<Vec<Instant>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
-    for _ in 0..20 {
+    for _ in 0..users {
         let (t, seen) = (t.clone(), seen.clone());
         tokio::spawn(async move {
-            while t.wait("lo").await.is_ok() {
+            while t.wait(name).await.is_ok() {
                 seen.lock().expect("not poisoned").push(Instant::now());
             }
         });
     }
+    seen
+}
+
+/// Releases per `bucket` from `from` on, for `n` buckets.
+fn per_bucket(rel: &[Instant], from: Instant, bucket: Duration, n: usize) -> Vec<u64> {
+    let mut counts = vec![0; n];
+    for r in rel.iter().filter(|r| **r >= from) {
+        let i = (r.duration_since(from).as_nanos() / bucket.as_nanos()) as usize;
+        if let Some(c) = counts.get_mut(i) {
+            *c += 1;
+        }
+    }
+    counts
+}
+
+/// Issue 12 item 1 (changed: this test pinned the bug, a 500 ms stall after the decrease): a
+/// lower rate applies from the change on, one new period after the last release.
+#[tokio::test(start_paused = true)]
+async fn lowering_a_rate_follows_the_new_rate_at_once() {
+    let t = Throttles::new(Emitter::new(Telemetry::new(), "master"));
+    t.start("lo", ThrottleConfig::new(Rate::Finite(100), 1000))
+        .expect("start");
+    let t0 = Instant::now();
+    let seen = saturate(&t, "lo", 20);
     sleep(Duration::from_millis(995)).await;
     t.change_rate("lo", ThrottleConfig::new(Rate::Finite(50), 1000))
         .expect("lower");
@@ -184,17 +206,94 @@ async fn lowering_a_rate_waits_until_the_last_interval_allows_it() {
     let rel = seen.lock().expect("not poisoned").clone();
     let after: Vec<_> = rel
         .iter()
-        .filter(|r| r.duration_since(t0).as_millis() >= 995)
+        .map(|r| r.duration_since(t0).as_millis())
+        .filter(|ms| *ms >= 995)
         .collect();
-    // Releases at 0..990 ms; the 50th last (at 500 ms) must be 1 s old: the next at 1500 ms.
-    assert_eq!(
-        after.first().map(|r| r.duration_since(t0)),
-        Some(Duration::from_millis(1500))
-    );
+    // The last release at 990 ms; then every 20 ms from 1010 ms.
+    let want: Vec<_> = (0..150).map(|i| 1010 + 20 * i).collect();
+    assert_eq!(after, want);
     let windows: Vec<Instant> = rel
         .iter()
         .copied()
-        .filter(|r| r.duration_since(t0).as_millis() >= 500)
+        .filter(|r| r.duration_since(t0).as_millis() >= 995)
         .collect();
     assert!(max_window(&windows, Duration::from_secs(1)) <= 50);
+}
+
+/// Issue 12 item 1 as the operator saw it: `messages` at 3000/min, `[` after 45 s to 1500/min.
+/// The recording then showed, per 3 s, `0 0 0 0 0 0 0 0 0 76 150` (a stall, then the old rate).
+#[tokio::test(start_paused = true)]
+async fn a_halved_rate_gives_half_per_three_seconds_from_the_change_on() {
+    let t = Throttles::new(Emitter::new(Telemetry::new(), "master"));
+    t.start("messages", 3000.into()).expect("start");
+    let seen = saturate(&t, "messages", 100);
+    sleep(Duration::from_secs(45)).await;
+    let change = Instant::now();
+    t.change_rate("messages", 1500.into()).expect("lower");
+    sleep(Duration::from_secs(120)).await;
+    t.stop("messages").expect("stop");
+    let rel = seen.lock().expect("not poisoned").clone();
+    let counts = per_bucket(&rel, change, Duration::from_secs(3), 40);
+    assert!(
+        counts.iter().all(|c| c.abs_diff(75) <= 1),
+        "75 per 3 s from the change on: {counts:?}"
+    );
+}
+
+/// Issue 12 item 1: `-` (10 % down) gave 54 s at the old rate and then 6 s at 0.
+#[tokio::test(start_paused = true)]
+async fn ten_percent_down_has_no_square_wave() {
+    let t = Throttles::new(Emitter::new(Telemetry::new(), "master"));
+    t.start("m", 3000.into()).expect("start");
+    let seen = saturate(&t, "m", 100);
+    sleep(Duration::from_secs(61)).await;
+    let change = Instant::now();
+    t.change_rate("m", 2700.into()).expect("lower");
+    sleep(Duration::from_secs(120)).await;
+    t.stop("m").expect("stop");
+    let rel = seen.lock().expect("not poisoned").clone();
+    let counts = per_bucket(&rel, change, Duration::from_secs(3), 40);
+    assert!(
+        counts.iter().all(|c| c.abs_diff(135) <= 1),
+        "135 per 3 s from the change on: {counts:?}"
+    );
+}
+
+/// Issue 12 item 1: a ramp down to 120/min left ~60 s of nothing after its end.
+#[tokio::test(start_paused = true)]
+async fn a_ramp_down_ends_at_its_rate_without_a_stall() {
+    let t = Throttles::new(Emitter::new(Telemetry::new(), "master"));
+    t.start("m", 3000.into()).expect("start");
+    let seen = saturate(&t, "m", 100);
+    sleep(Duration::from_secs(30)).await;
+    let g = GradualConfig {
+        throttle: GradualRates::per_minute(3000, 120),
+        plan: RampPlan::Duration {
+            duration_ms: 30_000,
+        },
+    };
+    t.change_rate_gradually("m", g).expect("ramp");
+    let end = Instant::now() + Duration::from_secs(30);
+    sleep(Duration::from_millis(30_001)).await;
+    assert!(!t.info("m").expect("info").ramping());
+    sleep(Duration::from_secs(60)).await;
+    t.stop("m").expect("stop");
+    let rel = seen.lock().expect("not poisoned").clone();
+    // 120/min: one every 500 ms, from the end of the ramp on.
+    let counts = per_bucket(&rel, end, Duration::from_secs(3), 20);
+    assert!(
+        counts.iter().all(|c| c.abs_diff(6) <= 1),
+        "6 per 3 s after the ramp: {counts:?}"
+    );
+    // During the ramp the gaps never exceed the period of the step in force (≤ 500 ms).
+    let during: Vec<_> = rel
+        .iter()
+        .filter(|r| **r >= end - Duration::from_secs(30))
+        .collect();
+    let worst = during
+        .windows(2)
+        .map(|w| w[1].duration_since(*w[0]))
+        .max()
+        .unwrap_or_default();
+    assert!(worst <= Duration::from_millis(501), "a gap of {worst:?}");
 }

@@ -103,12 +103,19 @@ async fn keys_drive_the_engine_and_the_screen_shows_its_events() {
     sleep(Duration::from_secs(2)).await;
     let screen = frame(&mut app, &mut state);
     assert!(screen.contains("added 22"), "{screen}");
-    app.handle_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE), &state);
+    // The selection starts on the first worker (node2); one Tab moves it to node3. The kill
+    // asks first.
     app.handle_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE), &state);
     app.handle_key(
         KeyEvent::new(KeyCode::Char('X'), KeyModifiers::SHIFT),
         &state,
     );
+    let asked = capture::text(&app, &state, W, H);
+    assert!(
+        asked.contains("kill node node3 and its users? (y/n)"),
+        "{asked}"
+    );
+    app.handle_key(key('y'), &state);
     sleep(Duration::from_millis(100)).await;
     let screen = frame(&mut app, &mut state);
     let node3 = screen

@@ -180,14 +180,34 @@ fn typed_rate_and_ramp() {
 fn users_and_nodes() {
     let state = scenario();
     let (mut app, sink) = live_app();
+    let shift_x = KeyEvent::new(KeyCode::Char('X'), KeyModifiers::SHIFT);
     app.handle_key(key('a'), &state);
     app.handle_key(key('d'), &state);
     app.handle_key(key('N'), &state);
-    app.handle_key(code(KeyCode::Tab), &state);
-    app.handle_key(
-        KeyEvent::new(KeyCode::Char('X'), KeyModifiers::SHIFT),
-        &state,
+    // The selection starts on the first worker, never on the master.
+    assert_eq!(app.selected_node(&state), Some(1), "node2, a worker");
+    // A kill asks first; any key but y cancels.
+    app.handle_key(shift_x, &state);
+    let asked = capture::text(&app, &state, W, H);
+    assert!(
+        asked.contains("kill node node2 and its users? (y/n)"),
+        "{asked}"
     );
+    app.handle_key(key('n'), &state);
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(sink.sent().len(), 3, "nothing sent on n");
+    app.handle_key(shift_x, &state);
+    app.handle_key(key('y'), &state);
+    // Two tabs from node2 reach node1, the master: the question says the test ends.
+    app.handle_key(code(KeyCode::Tab), &state);
+    app.handle_key(code(KeyCode::Tab), &state);
+    app.handle_key(shift_x, &state);
+    let asked = capture::text(&app, &state, W, H);
+    assert!(
+        asked.contains("node1 is the master: killing it ends the whole test"),
+        "{asked}"
+    );
+    app.handle_key(key('y'), &state);
     assert_eq!(
         sink.sent(),
         vec![
@@ -196,6 +216,9 @@ fn users_and_nodes() {
             Command::AddNode,
             Command::KillNode {
                 node: "node2".into()
+            },
+            Command::KillNode {
+                node: "node1".into()
             },
         ]
     );

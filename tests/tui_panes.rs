@@ -73,10 +73,14 @@ fn events_pane_counts_every_name_including_custom_ones() {
 
 #[test]
 fn warnings_pane() {
-    let t = draw(pane::logs, 100, 5);
+    let t = draw(pane::logs, 100, 8);
     insta::assert_snapshot!(t);
     assert!(
         t.contains("error   config.env AMOC_POSTS_PER_USER cannot parse"),
+        "{t}"
+    );
+    assert!(
+        t.contains("warning users a user failed on node3: no reason given"),
         "{t}"
     );
 }

@@ -105,3 +105,67 @@ fn pause_seek_and_speed_keys() {
     assert!(feed.finished());
     assert_eq!(state.events(), 274);
 }
+
+#[test]
+fn position_of_total_and_reading_warnings_reach_the_screen() {
+    use rookery::tui::Feed;
+    let now = Instant::now();
+    let mut feed = open(Speed::Factor(1.0), now);
+    let total = feed
+        .wait_for_total()
+        .expect("length known once the scan ended");
+    assert!((12_000_000..13_000_000).contains(&total), "{total}");
+    let mut state = MonitorState::new();
+    feed.pump_at(&mut state, now + Duration::from_secs(5));
+    assert_eq!(
+        Feed::status(&feed).as_deref(),
+        Some("REPLAY 1x 0:04/0:12"),
+        "position / total"
+    );
+
+    // A log with a bad line (skipped) and a truncated tail.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &path,
+        "{\"rookery_log\":1,\"started_at\":\"2026-11-21T10:00:00Z\",\"source\":\"test\"}\n\
+         {\"t_us\":1000,\"event\":[\"amoc\",\"throttle\",\"request\"],\"measurements\":{\"count\":1},\"metadata\":{\"name\":\"t\"}}\n\
+         this is not json\n\
+         {\"t_us\":2000,\"event\":[\"amoc\",\"throttle\",\"request\"],\"measurements\":{\"count\":1},\"metadata\":{\"name\":\"t\"}}\n\
+         {\"t_us\":3000,\"event\":[\"amo",
+    )
+    .expect("write log");
+    let replay = Replay::open(
+        std::slice::from_ref(&path),
+        ReadOptions {
+            skip_bad_lines: true,
+        },
+        Speed::Max,
+        now,
+    )
+    .expect("open")
+    .with_warning_events();
+    let mut feed = ReplayFeed::new(replay);
+    let mut state = MonitorState::new();
+    while !feed.finished() {
+        feed.pump_at(&mut state, now);
+    }
+    let mut app = replay_app();
+    app.observe(&state);
+    app.log_focused = true;
+    let screen = capture::text(&app, &state, W, H);
+    let pane: String = screen
+        .lines()
+        .skip_while(|l| !l.contains("& engine log"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        pane.contains(":3"),
+        "the bad line is named with its line number: {pane}"
+    );
+    assert!(
+        pane.contains("truncated"),
+        "the truncated tail is told: {pane}"
+    );
+    assert_eq!(feed.wait_for_total(), Some(2000));
+}

@@ -57,3 +57,57 @@ fn themes_differ() {
     assert_ne!(dark, hc);
     assert_ne!(light, hc);
 }
+
+/// sRGB of the colours the built-in themes use (xterm's defaults for the named ones).
+fn rgb(c: ratatui::style::Color) -> (f64, f64, f64) {
+    use ratatui::style::Color::*;
+    let (r, g, b) = match c {
+        Black => (0, 0, 0),
+        White => (255, 255, 255),
+        Gray => (229, 229, 229),
+        DarkGray => (127, 127, 127),
+        Yellow => (205, 205, 0),
+        LightYellow => (255, 255, 0),
+        Blue => (0, 0, 238),
+        Rgb(r, g, b) => (r, g, b),
+        other => panic!("add {other:?} to the test's colour table"),
+    };
+    (r as f64, g as f64, b as f64)
+}
+
+/// WCAG relative luminance and contrast ratio.
+fn contrast(a: ratatui::style::Color, b: ratatui::style::Color) -> f64 {
+    let lum = |(r, g, b): (f64, f64, f64)| {
+        let ch = |v: f64| {
+            let v = v / 255.0;
+            if v <= 0.03928 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * ch(r) + 0.7152 * ch(g) + 0.0722 * ch(b)
+    };
+    let (la, lb) = (lum(rgb(a)), lum(rgb(b)));
+    (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+}
+
+#[test]
+fn status_notices_read_well_in_every_theme() {
+    for theme in builtin_themes().expect("themes") {
+        let s = theme.styles(true);
+        let fg = s.notice.fg.expect("notice foreground");
+        let bg = s.notice.bg.or(s.status.bg).expect("notice background");
+        let ratio = contrast(fg, bg);
+        let want = if theme.name == "high-contrast" {
+            7.0
+        } else {
+            4.5
+        };
+        assert!(
+            ratio >= want,
+            "{}: notice contrast {ratio:.1} < {want}",
+            theme.name
+        );
+    }
+}

@@ -1,5 +1,10 @@
-//! The command line (`shared/DESIGN.md`, "Command line"). Exit status: 0 success, 2 usage
-//! error, 1 any other failure with a one-line reason on stderr.
+//! The command line. Exit status: 0 success (a run ended by SIGINT, SIGTERM or SIGHUP is a
+//! success too, in the monitor and headless alike), 2 usage error, 99 a threshold failed, 1 any
+//! other failure with a one-line reason on stderr.
+//!
+//! Output never panics: a closed or full stdout or stderr (`2>/dev/full`) makes the write fail
+//! quietly (stderr) or the command fail with status 1 (the summary on stdout), never lose the
+//! summary to a panic on a warning.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,28 +12,51 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod attach;
+pub mod http;
+use crate::report::threshold::EXIT_THRESHOLDS_FAILED;
+
 pub mod replay;
+pub mod report;
 pub mod run;
 pub mod signals;
 pub mod sink;
+
+pub use attach::AttachArgs;
 
 /// Rookery: watch and steer an Amoc-style load test from your terminal.
 ///
 /// With no command, runs the built-in demo scenario on three simulated nodes and opens the
 /// monitor (the same as `rookery run`).
 #[derive(Debug, Parser)]
-#[command(name = "rookery", version, about, long_about)]
+#[command(
+    name = "rookery",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<CliCommand>,
+    /// With no command, the options of `run` (`rookery --users 5` is `rookery run --users 5`).
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
+/// A `rookery` subcommand (the TUI's key commands are `tui::Command`).
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum CliCommand {
     /// Run a scenario on the embedded engine and watch it (the default command).
     Run(RunArgs),
     /// Replay a recorded event log in the monitor, or summarise it with --headless.
     Replay(ReplayArgs),
+    /// Load a URL: the built-in `http` scenario (every option of `run` works too).
+    Http(http::HttpArgs),
+    /// Watch and steer a real Amoc cluster through its Rookery bridge.
+    Attach(AttachArgs),
+    /// Write the HTML report of recorded event logs: `rookery report LOG... -o FILE.html`.
+    Report(report::ReportArgs),
 }
 
 #[derive(Debug, Args, Default)]
@@ -42,9 +70,13 @@ pub struct RunArgs {
     /// Simulated nodes in the cluster, 1 to 64 (the first is the master).
     #[arg(long, default_value_t = 3, value_parser = parse_nodes)]
     pub nodes: usize,
-    /// Record every event to this file (JSON Lines, event-log format v1; `.gz` compresses).
+    /// Record every event to this file (JSON Lines, event-log format v1; `.gz`, in any case,
+    /// compresses). An existing file is only replaced with --force.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// Let --record replace an existing file.
+    #[arg(long)]
+    pub force: bool,
     /// Stop after this many seconds (default: run until stopped).
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub duration: Option<f64>,
@@ -66,6 +98,13 @@ pub struct RunArgs {
     /// Colour theme: dark, light, high-contrast, or a path to a theme file.
     #[arg(long, value_name = "NAME|PATH")]
     pub theme: Option<String>,
+    #[command(flatten)]
+    pub results: report::ThresholdArgs,
+    #[command(flatten)]
+    pub output: report::OutputArgs,
+    /// How long stopping the users may take before the run ends anyway [default: 10].
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, hide = true)]
+    pub stop_timeout: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -85,12 +124,20 @@ pub struct ReplayArgs {
     /// Colour theme: dark, light, high-contrast, or a path to a theme file.
     #[arg(long, value_name = "NAME|PATH")]
     pub theme: Option<String>,
+    #[command(flatten)]
+    pub results: report::ThresholdArgs,
 }
 
-/// `--duration`: a finite, non-negative number of seconds.
+/// Longest `--duration` accepted: 100 years, far below what the clocks can add to now.
+pub const MAX_SECONDS: f64 = 100.0 * 365.25 * 24.0 * 3600.0;
+
+/// `--duration`: a finite, non-negative number of seconds the clock can hold.
 fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) if (0.0..=MAX_SECONDS).contains(&v) => Ok(v),
+        Ok(v) if v.is_finite() && v > MAX_SECONDS => Err(format!(
+            "`{s}` seconds is more than the clock can hold (at most {MAX_SECONDS:.0}, 100 years)"
+        )),
         _ => Err(format!("`{s}` is not a number of seconds >= 0")),
     }
 }
@@ -110,12 +157,23 @@ fn parse_set_arg(s: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Sleeps for `duration`, or forever when there is none (a `--duration` that may be absent).
+pub(crate) async fn sleep_or_forever(duration: Option<std::time::Duration>) {
+    match duration {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Users `rookery run` adds at the start when `--users` is not given.
 pub const DEFAULT_USERS: u64 = 40;
 
 /// Parses the command line and runs it with the built-in demo scenario.
 pub fn main() -> ExitCode {
-    main_with(vec![crate::engine::boxed(crate::demo::Demo)])
+    main_with(vec![
+        crate::engine::boxed(crate::demo::Demo),
+        crate::engine::boxed(crate::http::HttpScenario::new()),
+    ])
 }
 
 /// The whole Rookery command line (`run`, `replay`, `--headless`, `--record`, settings) with
@@ -132,36 +190,48 @@ pub fn main() -> ExitCode {
 /// ```
 pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or_else(|| {
-        Command::Run(RunArgs {
-            nodes: 3,
-            ..RunArgs::default()
-        })
-    });
+    let command = cli.command.unwrap_or(CliCommand::Run(cli.run));
     let result = match command {
-        Command::Run(args) => match run::run(&args, &scenarios) {
-            Err(run::RunError::Usage(reason)) => {
-                eprintln!("rookery: {}", one_line(&reason));
-                return ExitCode::from(2);
-            }
-            Err(run::RunError::Failed(reason)) => Err(reason),
-            Ok(()) => Ok(()),
-        },
-        Command::Replay(args) => match replay::run(&args) {
-            Err(e) if e.exit_code() == 2 => {
-                eprintln!("rookery: {e}");
-                return ExitCode::from(2);
-            }
-            other => other.map_err(|e| e.to_string()),
-        },
+        CliCommand::Run(args) => run_outcome(run::run(&args, &scenarios)),
+        CliCommand::Http(args) => run_outcome(http::run(args)),
+        CliCommand::Replay(args) => replay_outcome(replay::run(&args)),
+        CliCommand::Report(args) => replay_outcome(report::run(&args)),
+        CliCommand::Attach(args) => attach::run(&args).map_err(|e| match e {
+            attach::AttachRunError::Usage(reason) => (2, reason),
+            attach::AttachRunError::Failed(reason) => (1, reason),
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(reason) => {
-            eprintln!("rookery: {}", one_line(&reason));
-            ExitCode::from(1)
+        Err((code, reason)) => {
+            say(&one_line(&reason));
+            ExitCode::from(code)
         }
     }
+}
+
+/// `replay` and `report`: usage errors exit 2, failed thresholds 99, others 1.
+fn run_outcome(r: Result<(), run::RunError>) -> Result<(), (u8, String)> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(run::RunError::Usage(reason)) => Err((2, reason)),
+        Err(run::RunError::Failed(reason)) => Err((1, reason)),
+        Err(run::RunError::Thresholds(reason)) => Err((EXIT_THRESHOLDS_FAILED, reason)),
+    }
+}
+
+fn replay_outcome(r: Result<report::Verdict, replay::ReplayError>) -> Result<(), (u8, String)> {
+    match r {
+        Ok(report::Verdict::Passed) => Ok(()),
+        Ok(report::Verdict::Failed(reason)) => Err((EXIT_THRESHOLDS_FAILED, reason)),
+        Err(e) => Err((e.exit_code(), e.to_string())),
+    }
+}
+
+/// `rookery: LINE` on stderr; a closed or full stderr is ignored (never a panic).
+pub(crate) fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "rookery: {line}");
 }
 
 /// Failures are reported on one line: a multi-line reason (every bad setting, say) is folded,

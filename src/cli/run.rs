@@ -18,12 +18,15 @@ use super::sink::EngineSink;
 use crate::engine::config::{ExplicitSettings, format_settings, list_settings, process_env};
 use crate::engine::{DynScenario, EngineHandle, EngineOptions};
 use crate::eventlog::{Recorder, RecorderHandle, RecorderOptions};
-use crate::monitor::{DEFAULT_FEED_CAPACITY, LiveFeed, MonitorState};
+use crate::monitor::{LiveFeed, MonitorState};
+use crate::tap::{DEFAULT_TAP_CAPACITY, Tap, TapOptions};
 use crate::telemetry::Telemetry;
 use crate::tui::{TuiOptions, run_live};
 
 /// How long a stop may take before the run ends anyway (users get a grace period of 2 s).
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Events the monitor may fall behind the tap by before it counts them as dropped.
+const FEED_BACKLOG: usize = 1 << 20;
 /// How often the headless run moves events from the feed's queue into the state.
 const HEADLESS_DRAIN: Duration = Duration::from_millis(10);
 
@@ -34,6 +37,8 @@ pub enum RunError {
     Usage(String),
     /// Anything else (exit status 1).
     Failed(String),
+    /// The run went through but thresholds failed (exit status 99).
+    Thresholds(String),
 }
 
 impl From<String> for RunError {
@@ -59,6 +64,16 @@ pub fn run(args: &RunArgs, scenarios: &[Arc<dyn DynScenario>]) -> Result<(), Run
             names.join(", ")
         ))
     })?;
+    super::report::check_metrics_args(&args.output).map_err(RunError::Usage)?;
+    if let Some(path) = &args.record
+        && !args.force
+        && std::fs::symlink_metadata(path).is_ok()
+    {
+        return Err(RunError::Usage(format!(
+            "--record {}: the file exists; pass --force to replace it",
+            path.display()
+        )));
+    }
     let explicit = ExplicitSettings::from_cli(&args.set, args.settings.as_deref())
         .map_err(|e| format!("settings: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -66,18 +81,16 @@ pub fn run(args: &RunArgs, scenarios: &[Arc<dyn DynScenario>]) -> Result<(), Run
         .thread_name("rookery-engine")
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime
-        .block_on(async move { run_async(args, scenario, explicit).await })
-        .map_err(RunError::Failed)
+    runtime.block_on(async move { run_async(args, scenario, explicit).await })
 }
 
 async fn run_async(
     args: &RunArgs,
     scenario: Arc<dyn DynScenario>,
     explicit: ExplicitSettings,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     if args.list_settings {
-        return print_settings(&scenario, &explicit);
+        return Ok(print_settings(&scenario, &explicit)?);
     }
     if !args.headless {
         // Before anything starts or is recorded: the monitor needs a terminal.
@@ -85,22 +98,23 @@ async fn run_async(
     }
     let mut signals = Signals::new().map_err(|e| format!("cannot listen to signals: {e}"))?;
     let telemetry = Telemetry::new();
-    let start = Instant::now();
-    // The monitor and the recorder attach before the engine exists, so they see its first
-    // events (the `user_rate` throttle starting).
-    let feed = LiveFeed::attach(&telemetry, "rookery-monitor", DEFAULT_FEED_CAPACITY, start)
-        .map_err(|e| format!("monitor: {e}"))?;
+    // One tap feeds the monitor and the recorder (one copy per event), attached before the
+    // engine exists, so both see its first events (the `user_rate` throttle starting).
+    let tap = Tap::attach(
+        &telemetry,
+        TapOptions {
+            handler_id: "rookery-tap".into(),
+            capacity: DEFAULT_TAP_CAPACITY,
+            start: Instant::now(),
+        },
+    )
+    .map_err(|e| format!("monitor: {e}"))?;
+    let feed = LiveFeed::on_tap(&tap, FEED_BACKLOG);
+    let hooks = super::report::RunHooks::install(args, &feed).await?;
     let recorder = match &args.record {
         Some(path) => Some(
-            Recorder::start_with(
-                path,
-                &telemetry,
-                RecorderOptions {
-                    start: Some(start),
-                    ..RecorderOptions::default()
-                },
-            )
-            .map_err(|e| e.to_string())?,
+            Recorder::start_on(path, &tap, RecorderOptions::default())
+                .map_err(|e| e.to_string())?,
         ),
         None => None,
     };
@@ -111,27 +125,39 @@ async fn run_async(
     }) {
         Ok(engine) => engine,
         Err(e) => {
+            tap.close();
             finish_recording(recorder)?;
-            return Err(e.to_string());
+            return Err(e.to_string().into());
         }
     };
-    let outcome = drive(args, &engine, scenario, &explicit, feed, &mut signals).await;
+    let outcome = drive(
+        args,
+        &engine,
+        scenario,
+        &explicit,
+        feed,
+        &mut signals,
+        &hooks,
+    )
+    .await;
     // The monitor has gone (or the headless wait ended): stop the users, unless a second
     // signal says not to wait.
     let stopped = tokio::select! {
-        r = stop(&engine) => r,
+        r = stop(&engine, stop_timeout(args)) => r,
         () = signals.recv() => Err("stopping the scenario: interrupted".to_owned()),
     };
     engine.shutdown();
-    // After the shutdown, so the log has the users it cancelled.
+    // After the shutdown, so the log has the users it cancelled. Closing the tap hands the
+    // monitor and the recorder the same last events: the summary and the log agree.
+    tap.close();
     let recorded = finish_recording(recorder);
     let (mut state, feed) = outcome?;
     if let Some(feed) = feed {
         // Headless: the users the shutdown cancelled count too.
         feed.drain_into(&mut state);
         if state.dropped() > 0 {
-            eprintln!(
-                "rookery: warning: the monitor's queue was full and dropped {} events: the summary \
+            super::say(&format!(
+                "warning: the monitor's queue was full and dropped {} events: the summary \
                  undercounts{}",
                 state.dropped(),
                 if args.record.is_some() {
@@ -139,12 +165,23 @@ async fn run_async(
                 } else {
                     ""
                 }
-            );
+            ));
         }
         super::replay::print_summary(&state.summary())?;
     }
+    let verdict = hooks.finish(args, &state)?;
     stopped?;
-    recorded
+    recorded?;
+    match verdict {
+        super::report::Verdict::Passed => Ok(()),
+        super::report::Verdict::Failed(reason) => Err(RunError::Thresholds(reason)),
+    }
+}
+
+/// `--stop-timeout` (hidden; tests force a timeout with it), or [`STOP_TIMEOUT`].
+fn stop_timeout(args: &RunArgs) -> Duration {
+    args.stop_timeout
+        .map_or(STOP_TIMEOUT, Duration::from_secs_f64)
 }
 
 fn print_settings(
@@ -159,12 +196,12 @@ fn print_settings(
     })
     .map_err(|e| e.to_string())?;
     let decls = engine.declarations(scenario).map_err(|e| e.to_string())?;
-    print!(
-        "{}",
-        format_settings(&list_settings(&decls, explicit, &process_env))
-    );
     engine.shutdown();
-    Ok(())
+    let text = format_settings(&list_settings(&decls, explicit, &process_env));
+    let mut out = std::io::stdout().lock();
+    std::io::Write::write_all(&mut out, text.as_bytes())
+        .and_then(|()| std::io::Write::flush(&mut out))
+        .map_err(|e| format!("writing the settings: {e}"))
 }
 
 /// Starts the scenario and runs the monitor or the headless wait; returns the final state, and
@@ -176,6 +213,7 @@ async fn drive(
     explicit: &ExplicitSettings,
     feed: LiveFeed,
     signals: &mut Signals,
+    hooks: &super::report::RunHooks,
 ) -> Result<(MonitorState, Option<LiveFeed>), String> {
     let tui = if args.headless {
         None
@@ -210,7 +248,16 @@ async fn drive(
                     }
                 }
             }
-            let state = headless(engine, &feed, deadline, signals, state).await;
+            let state = headless(
+                engine,
+                &feed,
+                deadline,
+                stop_timeout(args),
+                signals,
+                state,
+                hooks,
+            )
+            .await;
             Ok((state, Some(feed)))
         }
         Some(opts) => {
@@ -222,6 +269,10 @@ async fn drive(
                 }
             });
             let sink = Arc::new(EngineSink::new(engine.clone()));
+            let opts = crate::tui::TuiOptions {
+                run_length: deadline,
+                ..opts
+            };
             let stop_after = {
                 let engine = engine.clone();
                 async move {
@@ -242,8 +293,14 @@ async fn drive(
                     r = &mut monitor => return r.map(|s| (s, None)).map_err(|e| e.to_string()),
                     // At the deadline the scenario stops; the monitor stays until `q`.
                     () = &mut stop_after, if !stopped => stopped = true,
+                    // So it does when a threshold fails with --abort-on-fail.
+                    () = hooks.breached(), if !stopped => {
+                        let _ = engine.stop();
+                        stopped = true;
+                    }
                     // Cancelling the monitor drops its terminal guard, which restores the screen.
-                    () = signals.recv() => return Err("terminated by a signal".into()),
+                    // A signal ends the run as `q` does, and as it does headless: a success.
+                    () = signals.recv() => return Ok((MonitorState::new(), None)),
                 }
             }
         }
@@ -254,28 +311,26 @@ async fn headless(
     engine: &EngineHandle,
     feed: &LiveFeed,
     deadline: Option<Duration>,
+    stop_timeout: Duration,
     signals: &mut Signals,
     mut state: MonitorState,
+    hooks: &super::report::RunHooks,
 ) -> MonitorState {
     let mut tick = tokio::time::interval(HEADLESS_DRAIN);
-    let end = async {
-        match deadline {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
-        }
-    };
+    let end = super::sleep_or_forever(deadline);
     tokio::pin!(end);
     loop {
         tokio::select! {
             _ = tick.tick() => { feed.drain_into(&mut state); }
             () = &mut end => break,
             () = signals.recv() => break,
+            () = hooks.breached() => break,
         }
     }
     // Stop, and keep draining until the users are gone so the summary sees their last events;
     // a second signal stops waiting.
     let _ = engine.stop();
-    let finished = engine.wait_finished(STOP_TIMEOUT);
+    let finished = engine.wait_finished(stop_timeout);
     tokio::pin!(finished);
     loop {
         tokio::select! {
@@ -289,9 +344,9 @@ async fn headless(
 }
 
 /// Stops the scenario (if it still runs) and waits for its users to end.
-async fn stop(engine: &EngineHandle) -> Result<(), String> {
+async fn stop(engine: &EngineHandle, timeout: Duration) -> Result<(), String> {
     let _ = engine.stop();
-    match engine.wait_finished(STOP_TIMEOUT).await {
+    match engine.wait_finished(timeout).await {
         Ok(()) | Err(crate::engine::EngineError::NoScenario) => Ok(()),
         Err(e) => Err(format!("stopping the scenario: {e}")),
     }
@@ -304,10 +359,10 @@ fn finish_recording(recorder: Option<RecorderHandle>) -> Result<(), String> {
     let path = recorder.path().display().to_string();
     let stats = recorder.finish().map_err(|e| e.to_string())?;
     if stats.dropped > 0 {
-        eprintln!(
-            "rookery: warning: the recorder lost {} events (counted in {path})",
+        super::say(&format!(
+            "warning: the recorder lost {} events (counted in {path})",
             stats.dropped
-        );
+        ));
     }
     Ok(())
 }

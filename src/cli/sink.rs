@@ -1,9 +1,12 @@
 //! The monitor's commands, carried out on the engine. The monitor never assumes they worked:
 //! what it shows comes from the engine's events (`[amoc, throttle, rate]` confirms a rate).
+//!
+//! The monitor does not call this sink from its loop: its driver task
+//! ([`crate::tui::driver`]) does, on a blocking thread, so these calls may take their time.
 
-use crate::engine::EngineHandle;
 use crate::engine::throttle::{GradualConfig, GradualRates, RampPlan, Rate, ThrottleConfig};
-use crate::tui::{Command, CommandSink};
+use crate::engine::{ControllerStatus, EngineHandle};
+use crate::tui::{Command, CommandSink, SettingRow};
 
 /// Sends the monitor's commands to an engine.
 pub struct EngineSink {
@@ -30,8 +33,38 @@ impl CommandSink for EngineSink {
                     Some(i) => i,
                     None => interval_of(&throttle).map_err(|e| e.to_string())?,
                 };
+                // A new rate replaces a running ramp (the monitor says so).
+                throttles
+                    .cancel_ramp(&throttle)
+                    .map_err(|e| e.to_string())?;
                 throttles
                     .change_rate(&throttle, ThrottleConfig::new(Rate::Finite(rate), interval))
+                    .map_err(|e| e.to_string())
+            }
+            Command::SetUnlimited { throttle } => {
+                let interval = interval_of(&throttle).map_err(|e| e.to_string())?;
+                throttles
+                    .cancel_ramp(&throttle)
+                    .map_err(|e| e.to_string())?;
+                throttles
+                    .change_rate(&throttle, ThrottleConfig::new(Rate::Infinity, interval))
+                    .map_err(|e| e.to_string())
+            }
+            Command::CancelRamp { throttle } => {
+                match throttles
+                    .cancel_ramp(&throttle)
+                    .map_err(|e| e.to_string())?
+                {
+                    true => Ok(()),
+                    false => Err(format!("{throttle} is not ramping")),
+                }
+            }
+            Command::ListSettings => Ok(()),
+            Command::SetSetting { name, value } => {
+                let explicit = crate::engine::config::ExplicitSettings::new().set(name, value);
+                self.engine
+                    .update_settings(&explicit)
+                    .map(|_| ())
                     .map_err(|e| e.to_string())
             }
             Command::Pause { throttle } => throttles
@@ -47,6 +80,10 @@ impl CommandSink for EngineSink {
                 to,
                 duration_ms,
             } => {
+                // A new ramp replaces a running one, from the rate it reached.
+                throttles
+                    .cancel_ramp(&throttle)
+                    .map_err(|e| e.to_string())?;
                 let info = throttles.info(&throttle).map_err(|e| e.to_string())?;
                 let Rate::Finite(from) = info.rate else {
                     return Err(format!("{throttle} is unlimited: set a rate before a ramp"));
@@ -88,5 +125,46 @@ impl CommandSink for EngineSink {
                 Ok(())
             }
         }
+    }
+
+    fn settings(&self) -> Result<Vec<SettingRow>, String> {
+        let config = self
+            .engine
+            .services()
+            .config()
+            .ok_or_else(|| "no scenario is running".to_owned())?;
+        Ok(config
+            .list()
+            .into_iter()
+            .map(|i| SettingRow {
+                value: match &i.value {
+                    Ok(Some(v)) => v.to_string(),
+                    Ok(None) => "-".to_owned(),
+                    Err(e) => format!("refused: {e}"),
+                },
+                source: i.source.to_string(),
+                updatable: i.update != "read-only",
+                description: i.description,
+                name: i.name,
+            })
+            .collect())
+    }
+
+    fn run_finished(&self) -> bool {
+        let nodes = self.engine.nodes();
+        let ran = nodes.iter().any(|n| {
+            matches!(
+                n.status,
+                ControllerStatus::Running(_)
+                    | ControllerStatus::Terminating(_)
+                    | ControllerStatus::Finished(_)
+            )
+        });
+        ran && nodes.iter().filter(|n| n.up).all(|n| {
+            !matches!(
+                n.status,
+                ControllerStatus::Running(_) | ControllerStatus::Terminating(_)
+            )
+        })
     }
 }

@@ -20,7 +20,9 @@ use smallvec::SmallVec;
 use smol_str::SmolStr;
 
 use super::LoggedEvent;
-use crate::telemetry::{EventName, Field, Key, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::telemetry::{EventName, Field, Key, StaticName, Value};
 
 /// The format version this build writes and the newest it reads.
 pub const FORMAT_VERSION: u64 = 1;
@@ -325,6 +327,25 @@ thread_local! {
         RefCell::new(FxHashMap::default());
 }
 
+/// New event names logs may add to the process (names are interned for good, like atoms): a log
+/// with more distinct names reads the rest as [`OTHER_NAME`], counted by the reader with a
+/// warning, so no log can grow the process without bound.
+pub const LOG_NAME_BUDGET: usize = 4096;
+
+/// `[rookery, other, event]`: an event whose name came past [`LOG_NAME_BUDGET`].
+pub static OTHER_NAME: StaticName = StaticName::new(&["rookery", "other", "event"]);
+
+fn intern_from_log<S: AsRef<str>>(parts: &[S]) -> Result<EventName, String> {
+    static USED: AtomicUsize = AtomicUsize::new(0);
+    // Checked first, so a bad name does not use the budget.
+    EventName::validate(parts).map_err(|e| e.to_string())?;
+    if USED.fetch_add(1, Ordering::Relaxed) >= LOG_NAME_BUDGET {
+        USED.fetch_sub(1, Ordering::Relaxed);
+        return Ok(OTHER_NAME.get());
+    }
+    EventName::new(parts).map_err(|e| e.to_string())
+}
+
 fn intern_cached<S: AsRef<str>>(parts: &[S]) -> Result<EventName, String> {
     let mut h = FxHasher::default();
     parts.len().hash(&mut h);
@@ -347,7 +368,10 @@ fn intern_cached<S: AsRef<str>>(parts: &[S]) -> Result<EventName, String> {
     if let Some(n) = hit {
         return Ok(n);
     }
-    let name = EventName::new(parts).map_err(|e| e.to_string())?;
+    let name = match EventName::find(parts) {
+        Some(name) => name,
+        None => intern_from_log(parts)?,
+    };
     NAMES.with(|c| {
         if let Ok(mut m) = c.try_borrow_mut() {
             // Bounded: a log with absurdly many distinct names just stops being cached.

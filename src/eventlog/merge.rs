@@ -103,6 +103,11 @@ impl MergedReader {
     }
 
     /// Warnings and counts of all files together.
+    /// Warnings so far over every file (cheap: no copy).
+    pub fn warning_count(&self) -> u64 {
+        self.readers.iter().map(|r| r.stats().warning_count()).sum()
+    }
+
     pub fn stats(&self) -> ReadStats {
         let mut s = ReadStats::default();
         for r in &self.readers {

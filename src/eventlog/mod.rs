@@ -9,14 +9,18 @@ mod replay;
 
 use std::path::PathBuf;
 
-pub use crate::monitor::{EventRef, LoggedEvent};
+pub use crate::tap::{EventRef, LoggedEvent};
 pub use format::{
-    FORMAT_VERSION, Header, LineError, parse_event, parse_event_into, parse_header, write_event,
+    FORMAT_VERSION, Header, LOG_NAME_BUDGET, LineError, OTHER_NAME, parse_event, parse_event_into,
+    parse_header, write_event,
 };
 pub use merge::MergedReader;
 pub use reader::{LogReader, ReadOptions, ReadStats};
-pub use recorder::{DROPPED_EVENT, Recorder, RecorderHandle, RecorderOptions, RecorderStats};
-pub use replay::{Replay, ReplayClock, Speed, SpeedParseError};
+pub use recorder::{
+    DROPPED_EVENT, RECORDER_ERROR, Recorder, RecorderHandle, RecorderOptions, RecorderStats,
+    is_gzip_path,
+};
+pub use replay::{LOG_WARNING, Replay, ReplayClock, Speed, SpeedParseError};
 
 /// Errors reading or writing a log. Each names the file, and the line when there is one.
 #[derive(Debug, thiserror::Error)]

@@ -34,6 +34,9 @@ pub struct ReadStats {
     pub warnings: Vec<String>,
     /// Warnings not kept in `warnings`.
     pub more_warnings: u64,
+    /// Events whose name came past the process's budget of names from logs and were read as
+    /// `rookery.other.event` (see [`LOG_NAME_BUDGET`](super::LOG_NAME_BUDGET)).
+    pub other_names: u64,
 }
 
 impl ReadStats {
@@ -43,6 +46,11 @@ impl ReadStats {
         } else {
             self.more_warnings += 1;
         }
+    }
+
+    /// Warnings so far, kept or not.
+    pub fn warning_count(&self) -> u64 {
+        self.warnings.len() as u64 + self.more_warnings
     }
 
     /// Adds another reader's figures (for merged reads).
@@ -55,6 +63,7 @@ impl ReadStats {
             self.warn(w.clone());
         }
         self.more_warnings += other.more_warnings;
+        self.other_names += other.other_names;
     }
 }
 
@@ -214,6 +223,18 @@ impl LogReader {
                     }
                     self.last_t_us = ev.t_us;
                     self.stats.events += 1;
+                    if ev.name == super::format::OTHER_NAME.get() {
+                        if self.stats.other_names == 0 {
+                            self.stats.warn(format!(
+                                "{}:{}: more than {} distinct event names read from logs: this \
+                                 and later new names count as rookery.other.event",
+                                self.path.display(),
+                                self.line_no,
+                                super::format::LOG_NAME_BUDGET
+                            ));
+                        }
+                        self.stats.other_names += 1;
+                    }
                     return Ok(true);
                 }
                 Err(error) => {

@@ -1,17 +1,22 @@
 //! The recorder: every event of a registry into a format-v1 log, off the emitting threads.
 //!
-//! A handler attached to all events (`attach_prefix` with the empty prefix) copies each event
-//! into a bounded queue: per-thread shards of flat storage behind uncontended locks, so queuing
-//! allocates nothing once warm and never waits for the disk. A writer thread takes the shards'
-//! batches at least every 10 ms (sooner when one is half full), writes them in time order, and
-//! flushes at least every [`RecorderOptions::flush_interval`] and on finish.
-//! When the queue is full the event is counted, not silently lost: the writer writes a
+//! The recorder is a consumer of an event [`Tap`] (its own, or one it shares with the live
+//! monitor, so each event is copied once for both). A writer thread pumps the tap at least every
+//! 10 ms (sooner when a shard is half full), writes the batches in time order, and flushes at
+//! least every [`RecorderOptions::flush_interval`] and on finish.
+//!
+//! Nothing is lost silently: a `[rookery, tap, dropped]` event (the tap's queue was full) is
+//! written like any other, and when the writer itself falls behind it writes a
 //! `["rookery","recorder","dropped"]` event with `count` = events lost since the last one.
+//!
+//! A write that fails (a full disk, a closed pipe) is reported at once: the writer emits
+//! `[rookery, recorder, error]` ([`RECORDER_ERROR`], metadata `file` and `reason`) on the
+//! registry, so the monitor shows it as an error while the run goes on, then stops recording;
+//! [`RecorderHandle::finish`] returns the error.
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -22,12 +27,19 @@ use flate2::write::GzEncoder;
 
 use super::LogError;
 use super::format::{Header, write_event};
-use crate::monitor::queue::{EventQueue, Pushed, Taken};
-use crate::telemetry::{EventName, Field, Fields, HandlerId, Key, StaticName, Telemetry, Value};
+use crate::tap::{Inlet, TAP_DROPPED, Tap, TapOptions, dropped_fields};
+use crate::telemetry::{EventName, Field, Fields, Key, StaticName, Telemetry, Value};
 
 /// `[rookery, recorder, dropped]`: measurements `count` (events lost since the previous such
 /// line), metadata `total` (lost since the start).
 pub static DROPPED_EVENT: StaticName = StaticName::new(&["rookery", "recorder", "dropped"]);
+
+/// `[rookery, recorder, error]`: the recording failed (metadata `file`, `reason`); emitted on
+/// the registry when it happens, so a live monitor shows it.
+pub static RECORDER_ERROR: StaticName = StaticName::new(&["rookery", "recorder", "error"]);
+
+/// Events the recorder may fall behind by on a shared tap before it counts them as lost.
+const INLET_CAPACITY: usize = 1 << 22;
 
 /// Recorder settings.
 #[derive(Clone, Debug)]
@@ -71,6 +83,13 @@ pub struct RecorderStats {
 /// Starts recordings.
 pub struct Recorder;
 
+/// True when `path` ends in `.gz`, in any case (`run.JSONL.GZ` is compressed too).
+pub fn is_gzip_path(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+}
+
 impl Recorder {
     /// Records every event of `telemetry` into `path` (`.gz`: gzip) with default options.
     pub fn start(
@@ -80,10 +99,32 @@ impl Recorder {
         Self::start_with(path, telemetry, RecorderOptions::default())
     }
 
-    /// [`start`](Self::start) with options.
+    /// [`start`](Self::start) with options, on a tap of its own.
     pub fn start_with(
         path: impl AsRef<Path>,
         telemetry: &Telemetry,
+        options: RecorderOptions,
+    ) -> Result<RecorderHandle, LogError> {
+        let tap = Tap::attach(
+            telemetry,
+            TapOptions {
+                handler_id: options.handler_id.clone(),
+                capacity: options.queue_capacity,
+                start: options.start.unwrap_or_else(Instant::now),
+            },
+        )
+        .map_err(|e| LogError::Writer(e.to_string()))?;
+        let mut handle = Self::start_on(path, &tap, options)?;
+        handle.owns_tap = true;
+        Ok(handle)
+    }
+
+    /// Records every event of a shared `tap` (one the live monitor reads too) into `path`.
+    /// `options.start` and `queue_capacity` are the tap's; `started_at` is taken from the
+    /// tap's start unless given.
+    pub fn start_on(
+        path: impl AsRef<Path>,
+        tap: &Tap,
         options: RecorderOptions,
     ) -> Result<RecorderHandle, LogError> {
         let path = path.as_ref().to_path_buf();
@@ -92,13 +133,12 @@ impl Recorder {
             source: e,
         };
         let file = File::create(&path).map_err(io_err)?;
-        let gz = path.extension().is_some_and(|e| e == "gz");
-        let mut sink = if gz {
+        let mut sink = if is_gzip_path(&path) {
             Sink::Gz(GzEncoder::new(file, Compression::fast()))
         } else {
             Sink::Plain(file)
         };
-        let start = options.start.unwrap_or_else(Instant::now);
+        let start = tap.start();
         // `started_at` is the wall time of `start` (which may be earlier, shared with a feed).
         let started_at = options.started_at.unwrap_or_else(|| {
             Utc::now() - chrono::Duration::from_std(start.elapsed()).unwrap_or_default()
@@ -108,66 +148,41 @@ impl Recorder {
         sink.write_all(header.as_bytes()).map_err(io_err)?;
         sink.flush().map_err(io_err)?;
 
-        let shared = Arc::new(EventQueue::new(options.queue_capacity, start));
-        let (wake_tx, wake_rx) = bounded::<()>(1);
         let (stop_tx, stop_rx) = bounded::<()>(1);
-        let h = shared.clone();
-        telemetry
-            .attach_prefix(
-                options.handler_id.as_str(),
-                &[] as &[&str],
-                move |name, m, md, _| match h.push(name, m, md) {
-                    Pushed::Queued => {}
-                    Pushed::QueuedHalfFull | Pushed::Dropped => {
-                        let _ = wake_tx.try_send(());
-                    }
-                },
-                Value::Null,
-            )
-            .map_err(|e| LogError::Writer(e.to_string()))?;
-        let dropped = shared.clone();
         let writer = Writer {
             sink,
-            shared,
-            wake: wake_rx,
+            path: path.clone(),
+            tap: tap.clone(),
+            inlet: tap.subscribe(INLET_CAPACITY),
+            tap_dropped_before: tap.dropped(),
             stop: stop_rx,
-            reported: 0,
             flush_interval: options.flush_interval,
             buf: Vec::with_capacity(BATCH_BYTES * 2),
             last_t_us: 0,
             stats: RecorderStats::default(),
-            taken: Taken::default(),
         };
-        let thread = match std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("rookery-recorder".into())
             .spawn(move || writer.run())
-        {
-            Ok(t) => t,
-            Err(e) => {
-                let _ = telemetry.detach(options.handler_id.as_str());
-                return Err(io_err(e));
-            }
-        };
+            .map_err(io_err)?;
         Ok(RecorderHandle {
-            telemetry: telemetry.clone(),
-            id: HandlerId::from(options.handler_id),
+            tap: tap.clone(),
+            owns_tap: false,
             path,
             stop: Some(stop_tx),
             thread: Some(thread),
-            shared: dropped,
         })
     }
 }
 
-/// A running recording. [`finish`](Self::finish) (or drop) detaches the handler, writes what is
-/// queued and closes the file.
+/// A running recording. [`finish`](Self::finish) (or drop) writes what is queued and closes
+/// the file (and detaches the recorder's own tap, if it has one).
 pub struct RecorderHandle {
-    telemetry: Telemetry,
-    id: HandlerId,
+    tap: Tap,
+    owns_tap: bool,
     path: PathBuf,
     stop: Option<Sender<()>>,
     thread: Option<JoinHandle<Result<RecorderStats, io::Error>>>,
-    shared: Arc<EventQueue>,
 }
 
 impl RecorderHandle {
@@ -176,23 +191,27 @@ impl RecorderHandle {
         &self.path
     }
 
-    /// Events dropped so far because the queue was full.
+    /// Events the tap's queue could not hold so far (written into the log as counts).
     pub fn dropped(&self) -> u64 {
-        self.shared.dropped()
+        self.tap.dropped()
     }
 
     /// Events queued and not yet taken by the writer.
     pub fn pending(&self) -> usize {
-        self.shared.len()
+        self.tap.pending()
     }
 
-    /// Stops recording: detaches, drains the queue, flushes and closes the file.
+    /// Stops recording: writes every event emitted before this call (detaching its own tap
+    /// first; a shared tap should be [closed](Tap::close) by its owner before), flushes and
+    /// closes the file.
     pub fn finish(mut self) -> Result<RecorderStats, LogError> {
         self.finish_inner()
     }
 
     fn finish_inner(&mut self) -> Result<RecorderStats, LogError> {
-        let _ = self.telemetry.detach(self.id.clone());
+        if self.owns_tap {
+            self.tap.close();
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -240,28 +259,29 @@ impl Sink {
             Sink::Gz(g) => g.flush(),
         }
     }
-    fn close(self) -> io::Result<()> {
+    fn close(&mut self) -> io::Result<()> {
         match self {
-            Sink::Plain(mut f) => f.flush(),
-            Sink::Gz(g) => g.finish().and_then(|mut f| f.flush()),
+            Sink::Plain(f) => f.flush(),
+            Sink::Gz(g) => g.try_finish().and_then(|()| g.get_mut().flush()),
         }
     }
 }
 
 struct Writer {
     sink: Sink,
-    shared: Arc<EventQueue>,
-    wake: Receiver<()>,
+    path: PathBuf,
+    tap: Tap,
+    inlet: Inlet,
+    /// The tap's dropped count when the recording started (earlier losses are not its own).
+    tap_dropped_before: u64,
     stop: Receiver<()>,
-    reported: u64,
     flush_interval: Duration,
     buf: Vec<u8>,
     last_t_us: u64,
     stats: RecorderStats,
-    taken: Taken,
 }
 
-/// How often the writer collects the shards when not woken.
+/// How often the writer pumps the tap when not woken.
 const COLLECT_EVERY: Duration = Duration::from_millis(10);
 
 impl Writer {
@@ -269,26 +289,56 @@ impl Writer {
         let result = self.run_loop();
         // Whatever happened, try to leave a complete file behind.
         let closed = self.write_out().and_then(|_| self.sink.close());
-        result.and(closed).map(|_| self.stats)
+        let result = result.and(closed);
+        if let Err(e) = &result {
+            self.report(e);
+        }
+        self.stats.dropped = self
+            .tap
+            .dropped()
+            .saturating_sub(self.tap_dropped_before)
+            .saturating_add(self.inlet.lost());
+        result.map(|_| self.stats)
+    }
+
+    /// `[rookery, recorder, error]` on the registry, for the monitor: a log-shaped event
+    /// (measurement `error`, metadata `log_level`, `msg`, `file`, `reason`).
+    fn report(&self, e: &io::Error) {
+        let file = self.path.display().to_string();
+        let md = [
+            (Key::new_static("log_level"), Value::atom("error")),
+            (
+                Key::new_static("msg"),
+                Value::from(format!("recording to {file} stopped: {e}")),
+            ),
+            (Key::new_static("file"), Value::from(file)),
+            (Key::new_static("reason"), Value::from(e.to_string())),
+        ];
+        self.tap.telemetry().execute(
+            RECORDER_ERROR.get(),
+            &[(Key::new_static("error"), Value::Int(1))],
+            &md,
+        );
     }
 
     fn run_loop(&mut self) -> io::Result<()> {
         let mut last_flush = Instant::now();
+        let wake = self.tap.wake().clone();
         loop {
             let wait = COLLECT_EVERY.min(self.flush_interval);
             let mut stopping = false;
             select! {
-                recv(self.wake) -> _ => {},
+                recv(wake) -> _ => {},
                 recv(self.stop) -> _ => stopping = true,
                 default(wait) => {}
             }
+            self.tap.pump();
             self.collect()?;
+            self.note_lost();
             if stopping {
-                self.note_dropped();
                 return Ok(());
             }
             if last_flush.elapsed() >= self.flush_interval {
-                self.note_dropped();
                 self.write_out()?;
                 self.sink.flush()?;
                 last_flush = Instant::now();
@@ -296,60 +346,70 @@ impl Writer {
         }
     }
 
-    /// Takes everything queued and encodes it in time order.
+    /// Encodes every batch received, in order.
     fn collect(&mut self) -> io::Result<()> {
-        let mut taken = std::mem::take(&mut self.taken);
-        self.shared.take(&mut taken);
         let mut result = Ok(());
-        for i in 0..taken.len() {
-            let (t, name, m, md) = taken.get(i);
-            self.encode(t, name, m, md);
-            if let Err(e) = self.write_if_full() {
-                result = Err(e);
-                break;
+        let Writer {
+            inlet,
+            buf,
+            last_t_us,
+            stats,
+            sink,
+            ..
+        } = self;
+        inlet.drain(|t, name, m, md| {
+            if result.is_err() {
+                return;
             }
-        }
-        self.taken = taken;
+            encode(buf, last_t_us, stats, t, name, m, md);
+            if buf.len() >= BATCH_BYTES {
+                result = write_buf(sink, buf);
+            }
+        });
         result
     }
 
-    fn encode(&mut self, t_us: u64, name: EventName, m: &[Field], md: &[Field]) {
-        // Emitting threads race for the clock: keep t_us non-decreasing in the file.
-        let t = t_us.max(self.last_t_us);
-        self.last_t_us = t;
-        let node = md.get_str("node");
-        let before = self.buf.len();
-        write_event(&mut self.buf, t, node, name, m, md);
-        self.stats.bytes += (self.buf.len() - before) as u64;
-        self.stats.events += 1;
-    }
-
-    fn note_dropped(&mut self) {
-        let total = self.shared.dropped();
-        if total > self.reported {
-            let t = self.shared.now_us().max(self.last_t_us);
+    /// Writes how many events this writer fell behind on, if any since the last time.
+    fn note_lost(&mut self) {
+        if let Some((count, total)) = self.inlet.newly_lost() {
+            let t = self.tap.now_us().max(self.last_t_us);
             self.last_t_us = t;
-            let m = [(Key::new_static("count"), Value::from(total - self.reported))];
-            let md = [(Key::new_static("total"), Value::from(total))];
+            let (m, md) = dropped_fields(count, total);
             write_event(&mut self.buf, t, None, DROPPED_EVENT.get(), &m, &md);
-            self.reported = total;
-            self.stats.dropped = total;
         }
-    }
-
-    fn write_if_full(&mut self) -> io::Result<()> {
-        if self.buf.len() >= BATCH_BYTES {
-            self.write_out()?;
-        }
-        Ok(())
     }
 
     fn write_out(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            let r = self.sink.write_all(&self.buf);
-            self.buf.clear();
-            r?;
-        }
-        Ok(())
+        write_buf(&mut self.sink, &mut self.buf)
     }
+}
+
+fn encode(
+    buf: &mut Vec<u8>,
+    last_t_us: &mut u64,
+    stats: &mut RecorderStats,
+    t_us: u64,
+    name: EventName,
+    m: &[Field],
+    md: &[Field],
+) {
+    // The tap orders times already; a lost-count line may have been written in between.
+    let t = t_us.max(*last_t_us);
+    *last_t_us = t;
+    let node = md.get_str("node");
+    let before = buf.len();
+    write_event(buf, t, node, name, m, md);
+    stats.bytes += (buf.len() - before) as u64;
+    if name != TAP_DROPPED.get() {
+        stats.events += 1;
+    }
+}
+
+fn write_buf(sink: &mut Sink, buf: &mut Vec<u8>) -> io::Result<()> {
+    if !buf.is_empty() {
+        let r = sink.write_all(buf);
+        buf.clear();
+        r?;
+    }
+    Ok(())
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use super::merge::MergedReader;
 use super::reader::{ReadOptions, ReadStats};
 use super::{LogError, LoggedEvent};
-use crate::monitor::MonitorState;
+use crate::monitor::{EventRef, MonitorState};
+use crate::telemetry::{Key, StaticName, Value};
 
 /// Playback speed.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -182,9 +183,19 @@ pub struct Replay {
     has_peeked: bool,
     finished: bool,
     position_us: u64,
+    /// Apply each read warning to the state as a `[rookery, log, warning]` event.
+    warning_events: bool,
+    /// Read warnings applied so far.
+    warnings_applied: u64,
     /// The pacing; the TUI changes speed, pauses and resumes through it.
     pub clock: ReplayClock,
+    /// Thresholds for the state this replay first applies to (`--threshold`).
+    thresholds: Option<crate::report::threshold::ThresholdSet>,
 }
+
+/// `[rookery, log, warning]`: a reader's warning (skipped line, truncated tail, clamped time,
+/// names past the budget), metadata `log_level` = `warning` and `msg`, so the monitor lists it.
+pub static LOG_WARNING: StaticName = StaticName::new(&["rookery", "log", "warning"]);
 
 impl Replay {
     /// Opens the logs (headers are checked now) with log time 0 due at `now`.
@@ -202,8 +213,63 @@ impl Replay {
             has_peeked: false,
             finished: false,
             position_us: 0,
+            warning_events: false,
+            warnings_applied: 0,
             clock: ReplayClock::new(speed, now),
+            thresholds: None,
         })
+    }
+
+    /// The state this replay first applies events to checks `thresholds` (kept across a
+    /// backward seek).
+    pub fn set_thresholds(&mut self, thresholds: crate::report::threshold::ThresholdSet) {
+        self.thresholds = Some(thresholds);
+    }
+
+    /// The files replayed and how they are read (the monitor scans them once more, on a
+    /// thread of its own, to learn the log's length).
+    pub fn source(&self) -> (&[PathBuf], ReadOptions) {
+        (&self.paths, self.options)
+    }
+
+    /// Also applies every read warning to the state, as a `[rookery, log, warning]` event at
+    /// the position it was found (the TUI replay lists them with the other warnings; the
+    /// headless replay prints them on stderr instead).
+    pub fn with_warning_events(mut self) -> Replay {
+        self.warning_events = true;
+        self
+    }
+
+    fn apply_warnings(&mut self, state: &mut MonitorState) {
+        if !self.warning_events || self.reader.warning_count() <= self.warnings_applied {
+            return;
+        }
+        let stats = self.reader.stats();
+        let kept = stats.warnings.len() as u64;
+        for w in stats.warnings.iter().skip(self.warnings_applied as usize) {
+            let md = [
+                (Key::new_static("log_level"), Value::atom("warning")),
+                (Key::new_static("msg"), Value::from(w.as_str())),
+            ];
+            let m = [(Key::new_static("warning"), Value::Int(1))];
+            state.apply(&EventRef::new(self.position_us, LOG_WARNING.get(), &m, &md));
+        }
+        let total = stats.warning_count();
+        if total > kept.max(self.warnings_applied) {
+            let md = [
+                (Key::new_static("log_level"), Value::atom("warning")),
+                (
+                    Key::new_static("msg"),
+                    Value::from(format!(
+                        "... and {} more warnings",
+                        total - kept.max(self.warnings_applied)
+                    )),
+                ),
+            ];
+            let m = [(Key::new_static("warning"), Value::Int(1))];
+            state.apply(&EventRef::new(self.position_us, LOG_WARNING.get(), &m, &md));
+        }
+        self.warnings_applied = total;
     }
 
     /// The merged reader (headers, `started_at`).
@@ -243,10 +309,17 @@ impl Replay {
         due: u64,
         budget: usize,
     ) -> Result<ReplayProgress, LogError> {
+        if let Some(t) = self.thresholds.take()
+            && state.thresholds().is_none()
+        {
+            state.set_thresholds(t);
+        }
         let mut applied = 0;
+        self.apply_warnings(state);
         while applied < budget && !self.finished {
             if !self.has_peeked {
                 self.has_peeked = self.reader.next_into(&mut self.peeked)?;
+                self.apply_warnings(state);
                 if !self.has_peeked {
                     self.finished = true;
                     break;
@@ -292,7 +365,8 @@ impl Replay {
             self.has_peeked = false;
             self.finished = false;
             self.position_us = 0;
-            *state = MonitorState::new();
+            self.warnings_applied = 0;
+            state.reset();
         }
         self.apply_until(state, t_us, usize::MAX)?;
         self.clock.seek(t_us, now);

@@ -7,12 +7,33 @@ use super::nodes::{NO_NODE, NodeIdx, NodeState};
 use super::spans::SpanLink;
 use super::throttle::{Rate, ThrottleState};
 use super::{
-    CoordinatorState, EMPTY_SLOT, EventRef, HandlerFailure, KEEP_WARNINGS, MonitorState, Slot,
-    Warning,
+    CoordinatorState, EMPTY_SLOT, EventRef, HandlerFailure, KEEP_USER_FAILURES, KEEP_WARNINGS,
+    MonitorState, Slot, UserFailure, Warning,
 };
-use crate::telemetry::{Field, Fields, Value};
+use crate::telemetry::{Field, Fields, StaticName, Value};
 
 const US_PER_SEC: u64 = 1_000_000;
+
+/// Most distinct throttles, coordinators and nodes the state keeps; the rest are counted
+/// together under [`OTHER`] (one warning names the table), so no log grows it without bound.
+pub const MAX_THROTTLES: usize = 1024;
+/// See [`MAX_THROTTLES`].
+pub const MAX_COORDINATORS: usize = 1024;
+/// See [`MAX_THROTTLES`].
+pub const MAX_NODES: usize = 1024;
+/// The name of the bucket that counts what is past a cap.
+pub const OTHER: &str = "(other)";
+
+/// `[rookery, monitor, capped]`: the event a cap warning is filed under.
+static CAPPED_EVENT: StaticName = StaticName::new(&["rookery", "monitor", "capped"]);
+
+/// The capped tables, indexing `MonitorState::capped`.
+#[derive(Clone, Copy)]
+pub(crate) enum Table {
+    Throttles,
+    Coordinators,
+    Nodes,
+}
 
 /// The `count` measurement as an unsigned number (1 when absent, 0 when negative).
 #[inline]
@@ -55,7 +76,10 @@ impl MonitorState {
         }
         self.last_t_us = t;
         let sec = t / US_PER_SEC;
-        self.events += 1;
+        if sec != self.open_sec {
+            self.roll_seconds(sec);
+        }
+        self.events = self.events.saturating_add(1);
         self.event_series.add(sec, 1);
 
         let id = ev.name.id() as usize;
@@ -71,7 +95,7 @@ impl MonitorState {
                 span: SpanLink::of(ev.name),
             };
         }
-        slot.count += 1;
+        slot.count = slot.count.saturating_add(1);
         let kind = slot.kind;
         if slot.span != SpanLink::None {
             let link = slot.span;
@@ -83,7 +107,7 @@ impl MonitorState {
         let node = self.node_of(ev.node);
         if node != NO_NODE {
             let n = &mut self.nodes[node as usize];
-            n.events += 1;
+            n.events = n.events.saturating_add(1);
             if !n.reported_down {
                 n.up = true;
             }
@@ -99,16 +123,22 @@ impl MonitorState {
                 let c = th.node_counts(node);
                 let n = count_of(ev.measurements);
                 if kind == Kind::ThrottleRequest {
-                    c.requests += n;
+                    c.requests = c.requests.saturating_add(n);
                     c.request_series.add(sec, n);
                 } else {
-                    c.executes += n;
+                    c.executes = c.executes.saturating_add(n);
                     c.execute_series.add(sec, n);
                 }
             }
             Kind::UserStart | Kind::UserStop | Kind::UserException => {
                 self.user_span(kind, node, sec, ev)
             }
+            Kind::Http(e) => self.http.get_or_insert_with(Default::default).apply(
+                e,
+                sec,
+                ev.measurements,
+                ev.metadata,
+            ),
             _ => self.apply_rare(kind, node, t, ev),
         }
     }
@@ -130,11 +160,48 @@ impl MonitorState {
         if let Some(&i) = self.node_idx.get(name) {
             return i;
         }
+        let key = if self.nodes.len() < MAX_NODES {
+            SmolStr::new(name)
+        } else {
+            self.note_capped(Table::Nodes);
+            if let Some(&i) = self.node_idx.get(OTHER) {
+                return i;
+            }
+            SmolStr::new_static(OTHER)
+        };
         let i = self.nodes.len() as NodeIdx;
-        let key = SmolStr::new(name);
         self.nodes.push(NodeState::new(key.clone()));
         self.node_idx.insert(key, i);
         i
+    }
+
+    /// A name past its table's cap: counted, and a warning the first time.
+    #[cold]
+    fn note_capped(&mut self, table: Table) {
+        let n = &mut self.capped[table as usize];
+        *n = n.saturating_add(1);
+        if *n > 1 {
+            return;
+        }
+        let (what, cap) = match table {
+            Table::Throttles => ("throttles", MAX_THROTTLES),
+            Table::Coordinators => ("coordinators", MAX_COORDINATORS),
+            Table::Nodes => ("nodes", MAX_NODES),
+        };
+        self.warnings_total = self.warnings_total.saturating_add(1);
+        push_bounded(
+            &mut self.warnings,
+            Warning {
+                t_us: self.last_t_us,
+                node: None,
+                event: CAPPED_EVENT.get(),
+                level: SmolStr::new_static("warning"),
+                msg: SmolStr::new(format!(
+                    "more than {cap} distinct {what}: the others are counted together as {OTHER}"
+                )),
+                setting: None,
+            },
+        );
     }
 
     #[inline]
@@ -146,11 +213,23 @@ impl MonitorState {
         }
         let i = match self.throttle_idx.get(name) {
             Some(&i) => i,
-            None => {
+            None if self.throttles.len() < MAX_THROTTLES => {
                 let key = SmolStr::new(name);
                 self.throttles.push(ThrottleState::new(key.clone()));
                 self.throttle_idx.insert(key, self.throttles.len() - 1);
                 self.throttles.len() - 1
+            }
+            None => {
+                self.note_capped(Table::Throttles);
+                match self.throttle_idx.get(OTHER) {
+                    Some(&i) => i,
+                    None => {
+                        let key = SmolStr::new_static(OTHER);
+                        self.throttles.push(ThrottleState::new(key.clone()));
+                        self.throttle_idx.insert(key, self.throttles.len() - 1);
+                        self.throttles.len() - 1
+                    }
+                }
             }
         };
         self.last_throttle = i;
@@ -161,7 +240,15 @@ impl MonitorState {
         let i = match self.coordinator_idx.get(name) {
             Some(&i) => i,
             None => {
-                let key = SmolStr::new(name);
+                let key = if self.coordinators.len() < MAX_COORDINATORS {
+                    SmolStr::new(name)
+                } else {
+                    self.note_capped(Table::Coordinators);
+                    if let Some(&i) = self.coordinator_idx.get(OTHER) {
+                        return &mut self.coordinators[i];
+                    }
+                    SmolStr::new_static(OTHER)
+                };
                 self.coordinators.push(CoordinatorState::new(key.clone()));
                 self.coordinator_idx
                     .insert(key, self.coordinators.len() - 1);
@@ -176,22 +263,31 @@ impl MonitorState {
         let u = &mut self.users;
         match kind {
             Kind::UserStart => {
-                u.started += 1;
+                u.started = u.started.saturating_add(1);
                 u.started_series.add(sec, 1);
             }
-            Kind::UserStop => u.stopped += 1,
+            Kind::UserStop => u.stopped = u.stopped.saturating_add(1),
             _ => {
-                u.exceptions += 1;
+                u.exceptions = u.exceptions.saturating_add(1);
                 u.exception_series.add(sec, 1);
+                if self.first_user_failures.len() < KEEP_USER_FAILURES {
+                    let md = ev.metadata;
+                    self.first_user_failures.push(UserFailure {
+                        t_us: ev.t_us,
+                        node: ev.node.map(SmolStr::new),
+                        reason: md.lookup("reason").map(text).unwrap_or_default(),
+                    });
+                }
             }
         }
+        let u = &mut self.users;
         u.running_series.set(sec, u.running().max(0) as u64);
         if node != NO_NODE {
             let n = &mut self.nodes[node as usize];
             match kind {
-                Kind::UserStart => n.started += 1,
-                Kind::UserStop => n.stopped += 1,
-                _ => n.exceptions += 1,
+                Kind::UserStart => n.started = n.started.saturating_add(1),
+                Kind::UserStop => n.stopped = n.stopped.saturating_add(1),
+                _ => n.exceptions = n.exceptions.saturating_add(1),
             }
             n.running_series.set(sec, n.running().max(0) as u64);
         }
@@ -211,16 +307,16 @@ impl MonitorState {
                 let n = count_of(ev.measurements);
                 let remove = md.get_str("type") == Some("remove");
                 if remove {
-                    self.users.removed += n;
+                    self.users.removed = self.users.removed.saturating_add(n);
                 } else {
-                    self.users.added += n;
+                    self.users.added = self.users.added.saturating_add(n);
                 }
                 if node != NO_NODE {
                     let ns = &mut self.nodes[node as usize];
                     if remove {
-                        ns.removed += n;
+                        ns.removed = ns.removed.saturating_add(n);
                     } else {
-                        ns.added += n;
+                        ns.added = ns.added.saturating_add(n);
                     }
                 }
             }
@@ -231,9 +327,9 @@ impl MonitorState {
                     &mut self.terminate_span
                 };
                 match e {
-                    SpanEdge::Start => span.start += 1,
-                    SpanEdge::Stop => span.stop += 1,
-                    SpanEdge::Exception => span.exception += 1,
+                    SpanEdge::Start => span.start = span.start.saturating_add(1),
+                    SpanEdge::Stop => span.stop = span.stop.saturating_add(1),
+                    SpanEdge::Exception => span.exception = span.exception.saturating_add(1),
                 }
                 if self.scenario.is_none()
                     && let Some(s) = md.get_str("scenario")
@@ -248,11 +344,11 @@ impl MonitorState {
                 let name = md.get_str("name").unwrap_or("?");
                 let c = self.coordinator_mut(name);
                 match e {
-                    CoordEvent::Start => c.start += 1,
-                    CoordEvent::Stop => c.stop += 1,
-                    CoordEvent::Add => c.add += 1,
-                    CoordEvent::Reset => c.reset += 1,
-                    CoordEvent::Timeout => c.timeout += 1,
+                    CoordEvent::Start => c.start = c.start.saturating_add(1),
+                    CoordEvent::Stop => c.stop = c.stop.saturating_add(1),
+                    CoordEvent::Add => c.add = c.add.saturating_add(1),
+                    CoordEvent::Reset => c.reset = c.reset.saturating_add(1),
+                    CoordEvent::Timeout => c.timeout = c.timeout.saturating_add(1),
                 }
             }
             Kind::CoordinatorExecute => {
@@ -271,7 +367,7 @@ impl MonitorState {
                 }
             }
             Kind::Config(k) => {
-                self.config_counts[k as usize] += 1;
+                self.config_counts[k as usize] = self.config_counts[k as usize].saturating_add(1);
                 let setting = md
                     .lookup("setting")
                     .or_else(|| md.lookup("variable_name"))
@@ -281,7 +377,7 @@ impl MonitorState {
             }
             Kind::Cluster(k) => self.cluster_event(k, node, md),
             Kind::HandlerFailure => {
-                self.handler_failures += 1;
+                self.handler_failures = self.handler_failures.saturating_add(1);
                 let event = match md.lookup("event_name") {
                     Some(Value::List(parts)) => SmolStr::new(
                         parts
@@ -304,7 +400,16 @@ impl MonitorState {
                 );
             }
             Kind::RecorderDropped => {
-                self.recorder_dropped += count_of(ev.measurements);
+                self.recorder_dropped = self
+                    .recorder_dropped
+                    .saturating_add(count_of(ev.measurements));
+            }
+            Kind::RookeryNotice => {
+                let file = md.lookup("file").map(text);
+                self.warn(t, ev, file);
+            }
+            Kind::FeedDropped => {
+                self.dropped = self.dropped.saturating_add(count_of(ev.measurements));
             }
             Kind::Unseen
             | Kind::Other
@@ -312,7 +417,8 @@ impl MonitorState {
             | Kind::ThrottleExecute
             | Kind::UserStart
             | Kind::UserStop
-            | Kind::UserException => {}
+            | Kind::UserException
+            | Kind::Http(_) => {}
         }
     }
 
@@ -328,13 +434,21 @@ impl MonitorState {
             // Amoc emits the rate event on the master only.
             self.master = Some(node);
         }
+        let rate = ev.measurements.lookup("rate");
+        let known = rate.and_then(Rate::from_value).filter(|r| match r {
+            Rate::Finite(f) => f.is_finite() && *f >= 0.0,
+            Rate::Infinity => true,
+        });
+        if kind == Kind::ThrottleRate && known.is_none() {
+            self.unknown_rate(t, ev, name, rate);
+        }
         let th = self.throttle_mut(name);
-        flags(th, md);
+        flags(th, md, t);
         match kind {
-            Kind::ThrottleInit => th.inits += 1,
+            Kind::ThrottleInit => th.inits = th.inits.saturating_add(1),
             Kind::ThrottleRate => {
-                th.rate_events += 1;
-                if let Some(rate) = ev.measurements.lookup("rate").and_then(Rate::from_value) {
+                th.rate_events = th.rate_events.saturating_add(1);
+                if let Some(rate) = known {
                     th.push_rate(t, rate);
                 }
                 if let Some(i) = ev.measurements.get_i64("interval") {
@@ -342,7 +456,7 @@ impl MonitorState {
                 }
             }
             _ => {
-                th.process_events += 1;
+                th.process_events = th.process_events.saturating_add(1);
                 let msg = md.get_str("msg").unwrap_or("");
                 th.last_process_msg = Some(SmolStr::new(msg));
                 process_pause(th, md, msg);
@@ -350,6 +464,31 @@ impl MonitorState {
                 self.warn_process(t, ev, Some(name));
             }
         }
+    }
+
+    /// A rate event whose rate is missing or not a number >= 0 or `"infinity"`: the rate
+    /// shown stays as it was, and a warning says why.
+    #[cold]
+    fn unknown_rate(&mut self, t: u64, ev: &EventRef<'_>, throttle: &str, rate: Option<&Value>) {
+        let what = match rate {
+            None => "no rate".to_owned(),
+            Some(v) => format!(
+                "unknown rate value {}",
+                serde_json::to_string(v).unwrap_or_default()
+            ),
+        };
+        self.warnings_total = self.warnings_total.saturating_add(1);
+        push_bounded(
+            &mut self.warnings,
+            Warning {
+                t_us: t,
+                node: ev.node.map(SmolStr::new),
+                event: ev.name,
+                level: SmolStr::new_static("warning"),
+                msg: SmolStr::new(format!("throttle {throttle}: {what}, ignored")),
+                setting: Some(SmolStr::new(throttle)),
+            },
+        );
     }
 
     fn warn_process(&mut self, t: u64, ev: &EventRef<'_>, throttle: Option<SmolStr>) {
@@ -361,7 +500,7 @@ impl MonitorState {
     }
 
     fn warn(&mut self, t: u64, ev: &EventRef<'_>, setting: Option<SmolStr>) {
-        self.warnings_total += 1;
+        self.warnings_total = self.warnings_total.saturating_add(1);
         let w = Warning {
             t_us: t,
             node: ev.node.map(SmolStr::new),
@@ -380,7 +519,7 @@ impl MonitorState {
     }
 
     fn cluster_event(&mut self, k: ClusterKind, node: NodeIdx, md: &[Field]) {
-        self.cluster_counts[k as usize] += 1;
+        self.cluster_counts[k as usize] = self.cluster_counts[k as usize].saturating_add(1);
         let master = md.get_str("master").map(SmolStr::new).or_else(|| {
             md.lookup("state")
                 .and_then(Value::as_map)
@@ -418,12 +557,21 @@ impl MonitorState {
 }
 
 /// `paused` / `ramping` flags in a throttle init, rate or process event's metadata.
-fn flags(th: &mut ThrottleState, md: &[Field]) {
+/// With `ramping`, Rookery's engine sends the ramp's `ramp_target` and `ramp_ends_in_ms`.
+fn flags(th: &mut ThrottleState, md: &[Field], t_us: u64) {
     if let Some(Value::Bool(p)) = md.lookup("paused") {
         th.paused = Some(*p);
     }
     if let Some(Value::Bool(r)) = md.lookup("ramping") {
         th.ramping = Some(*r);
+        th.ramp_target = md
+            .lookup("ramp_target")
+            .and_then(Rate::from_value)
+            .filter(|_| *r);
+        th.ramp_ends_us = md
+            .get_i64("ramp_ends_in_ms")
+            .filter(|ms| *r && *ms >= 0)
+            .map(|ms| t_us.saturating_add((ms as u64).saturating_mul(1000)));
     }
 }
 

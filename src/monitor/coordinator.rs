@@ -21,8 +21,8 @@ impl ExecStats {
             self.min_batch = batch;
         }
         self.max_batch = self.max_batch.max(batch);
-        self.events += 1;
-        self.users += batch;
+        self.events = self.events.saturating_add(1);
+        self.users = self.users.saturating_add(batch);
     }
 
     /// Mean users per batch (0 when no event).
@@ -80,7 +80,8 @@ impl ExecByKind {
 
     /// Total execute events of all kinds.
     pub fn events(&self) -> u64 {
-        self.iter().map(|(_, s)| s.events).sum()
+        self.iter()
+            .fold(0u64, |a, (_, s)| a.saturating_add(s.events))
     }
 }
 

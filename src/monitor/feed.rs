@@ -1,56 +1,51 @@
-//! The live feed: a telemetry handler that queues every event for the UI thread.
+//! The live feed: the monitor's consumer of an event [`Tap`].
 //!
-//! The handler does O(1) work in the emitting thread: it copies the event into a bounded queue
-//! (per-thread shards of reused flat buffers, see `queue.rs`; no allocation once warm, never
-//! waiting for the UI) and counts what does not fit. The UI thread calls
-//! [`LiveFeed::drain_into`] once per frame; the drop count surfaces in
+//! The tap's handler does O(1) work in the emitting thread (one copy into a bounded queue, never
+//! waiting for the UI). The UI thread calls [`LiveFeed::drain_into`] once per frame: it pumps the
+//! tap and applies every event in time order. Whatever was lost on the way arrives as an event
+//! (`[rookery, tap, dropped]` or `[rookery, monitor, dropped]`) that the state counts in
 //! [`MonitorState::dropped`].
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
-use super::queue::{EventQueue, Taken};
 use super::{EventRef, MonitorState};
-use crate::telemetry::{Fields, HandlerId, Telemetry, TelemetryError, Value};
+use crate::tap::{DEFAULT_TAP_CAPACITY, Inlet, MONITOR_DROPPED, Tap, TapOptions, dropped_fields};
+use crate::telemetry::{Fields, Telemetry, TelemetryError};
 
 /// Queue capacity used by [`LiveFeed::attach_default`].
-pub const DEFAULT_FEED_CAPACITY: usize = 1 << 16;
+pub const DEFAULT_FEED_CAPACITY: usize = DEFAULT_TAP_CAPACITY;
 
-/// A handler attached to every event of a registry, and the receiving end of its queue.
-/// Detaches on drop.
+/// The monitor's end of a [`Tap`]. Dropping it detaches a tap it made itself
+/// ([`attach`](Self::attach)); a shared tap ([`on_tap`](Self::on_tap)) stays.
 pub struct LiveFeed {
-    telemetry: Telemetry,
-    id: HandlerId,
-    queue: Arc<EventQueue>,
-    taken: Mutex<Taken>,
+    tap: Tap,
+    inlet: Mutex<Inlet>,
+    /// True when the feed made its tap (and so closes it on drop).
+    owns_tap: bool,
+    pub(super) hooks: Mutex<super::feed_hooks::FeedHooks>,
 }
 
 impl LiveFeed {
-    /// Attaches under `id` to every event (`attach_prefix` with the empty prefix). `capacity`
-    /// is per emitting-thread shard (see the module docs); `t_us` of
-    /// each event is measured from `start` (share it with a recorder so both agree).
+    /// A tap of its own under handler `id` on every event; `capacity` is per emitting-thread
+    /// shard (see [`TapOptions::capacity`]); `t_us` of each event is measured from `start`.
     pub fn attach(
         telemetry: &Telemetry,
         id: &str,
         capacity: usize,
         start: Instant,
     ) -> Result<LiveFeed, TelemetryError> {
-        let queue = Arc::new(EventQueue::new(capacity, start));
-        let q = queue.clone();
-        telemetry.attach_prefix(
-            id,
-            &[] as &[&str],
-            move |name, m, md, _| {
-                q.push(name, m, md);
+        let tap = Tap::attach(
+            telemetry,
+            TapOptions {
+                handler_id: id.to_owned(),
+                capacity,
+                start,
             },
-            Value::Null,
         )?;
-        Ok(LiveFeed {
-            telemetry: telemetry.clone(),
-            id: HandlerId::from(id),
-            queue,
-            taken: Mutex::new(Taken::default()),
-        })
+        let mut feed = LiveFeed::on_tap(&tap, usize::MAX);
+        feed.owns_tap = true;
+        Ok(feed)
     }
 
     /// [`attach`](Self::attach) with id `rookery-monitor`, [`DEFAULT_FEED_CAPACITY`] and the
@@ -64,13 +59,25 @@ impl LiveFeed {
         )
     }
 
-    /// Applies every queued event to `state`, in time order, and updates its dropped count.
-    /// Returns how many events were applied.
+    /// The monitor's consumer of a shared tap (one the recorder reads too). It may fall behind
+    /// by `capacity` events before later ones are counted as lost (for the monitor only).
+    pub fn on_tap(tap: &Tap, capacity: usize) -> LiveFeed {
+        LiveFeed {
+            tap: tap.clone(),
+            inlet: Mutex::new(tap.subscribe(capacity)),
+            owns_tap: false,
+            hooks: Mutex::default(),
+        }
+    }
+
+    /// Applies every event emitted so far to `state`, in time order; a loss on the way is
+    /// applied as its `dropped` event. Returns how many events were applied.
     pub fn drain_into(&self, state: &mut MonitorState) -> usize {
-        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
-        self.queue.take(&mut taken);
-        for i in 0..taken.len() {
-            let (t_us, name, measurements, metadata) = taken.get(i);
+        let mut hooks = self.hooks.lock().unwrap_or_else(|e| e.into_inner());
+        hooks.before(state);
+        self.tap.pump();
+        let mut inlet = self.inlet.lock().unwrap_or_else(|e| e.into_inner());
+        let mut n = inlet.drain(|t_us, name, measurements, metadata| {
             state.apply(&EventRef {
                 t_us,
                 node: metadata.get_str("node"),
@@ -78,34 +85,53 @@ impl LiveFeed {
                 measurements,
                 metadata,
             });
+        });
+        if let Some((count, total)) = inlet.newly_lost() {
+            let (m, md) = dropped_fields(count, total);
+            state.apply(&EventRef::new(
+                state.last_t_us(),
+                MONITOR_DROPPED.get(),
+                &m,
+                &md,
+            ));
+            n += 1;
         }
-        state.set_dropped(self.dropped());
-        taken.len()
+        drop(inlet);
+        hooks.after(state);
+        n
     }
 
-    /// Events dropped because the queue was full.
+    /// Events lost on the way to this feed (the tap's queue full, or the feed behind).
     pub fn dropped(&self) -> u64 {
-        self.queue.dropped()
+        let lost = self.inlet.lock().unwrap_or_else(|e| e.into_inner()).lost();
+        self.tap.dropped() + lost
     }
 
-    /// Events waiting in the queue.
+    /// Events waiting (in the tap's queue or handed to the feed and not applied).
     pub fn pending(&self) -> usize {
-        self.queue.len()
+        let handed = self
+            .inlet
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending();
+        self.tap.pending() + handed
     }
 
     /// The instant `t_us = 0` refers to.
     pub fn start(&self) -> Instant {
-        self.queue.start()
+        self.tap.start()
     }
 
     /// Microseconds since [`start`](Self::start), now (the live "current time" of a run).
     pub fn now_us(&self) -> u64 {
-        self.queue.now_us()
+        self.tap.now_us()
     }
 }
 
 impl Drop for LiveFeed {
     fn drop(&mut self) {
-        let _ = self.telemetry.detach(self.id.clone());
+        if self.owns_tap {
+            self.tap.close();
+        }
     }
 }

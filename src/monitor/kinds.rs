@@ -25,6 +25,12 @@ pub(crate) enum Kind {
     Cluster(ClusterKind),
     HandlerFailure,
     RecorderDropped,
+    /// `[rookery, tap | monitor, dropped]`: events this state never saw.
+    FeedDropped,
+    /// `[rookery, recorder, error]`, `[rookery, log, warning]`: shown as warnings.
+    RookeryNotice,
+    /// `[http, request, _]` and `[http, backlog]` (the built-in http scenario).
+    Http(super::http::HttpEvent),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +108,9 @@ pub(crate) fn classify(name: EventName) -> Kind {
         ["amoc", "cluster", "master_node_down"] => Cluster(ClusterKind::MasterNodeDown),
         ["telemetry", "handler", "failure"] => HandlerFailure,
         ["rookery", "recorder", "dropped"] => RecorderDropped,
+        ["rookery", "tap" | "monitor", "dropped"] => FeedDropped,
+        ["rookery", "recorder", "error"] | ["rookery", "log", "warning"] => RookeryNotice,
+        ["http", ..] => super::http::classify(name).map_or(Other, Http),
         _ => Other,
     }
 }

@@ -22,34 +22,50 @@
 //!   the string `"infinity"`.
 
 mod apply;
+mod bins;
+mod clock;
 mod coordinator;
-mod event;
 mod feed;
+mod http;
+mod feed_hooks;
 mod kinds;
 mod nodes;
-pub(crate) mod queue;
 mod series;
+mod series_summary;
+mod span_window;
 mod spans;
 mod summary;
+mod threshold_hooks;
 mod throttle;
+mod timeline;
 
 use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
 use smol_str::SmolStr;
 
+pub use crate::tap::{EventRef, LoggedEvent};
+pub use apply::{MAX_COORDINATORS, MAX_NODES, MAX_THROTTLES, OTHER};
+pub use bins::{BINS, SparseHist};
 pub use coordinator::{CoordinatorState, EXEC_KINDS, ExecByKind, ExecStats};
-pub use event::{EventRef, LoggedEvent};
 pub use feed::{DEFAULT_FEED_CAPACITY, LiveFeed};
+pub use http::{
+    BacklogSummary, HttpStats, HttpSummary, LATE_START_US, Percentiles, UNSERVED_AFTER_S,
+    WINDOW_SECONDS,
+};
+pub use feed_hooks::DrainObserver;
 pub use kinds::{ConfigKind, CoordEvent};
 pub use nodes::{NO_NODE, NodeIdx, NodeState};
 pub use series::{DEFAULT_SECONDS, Series, SeriesKind};
+pub use series_summary::{SeriesSummary, SpanSeriesSummary, ThrottleSeriesSummary};
+pub use span_window::{RECENT_SECONDS, ROLLING_SECONDS, SpanSeconds};
 pub use spans::{MAX_SPAN_PREFIXES, SPAN_MAX_US, SPAN_SIGFIG, SpanStats};
 pub use summary::{
     ClusterSummary, ConfigSummary, CoordinatorSummary, ExecSummary, SpanSummary, Summary,
     ThrottleSummary, UsersSummary,
 };
 pub use throttle::{NodeCounts, RATE_HISTORY, Rate, ThrottleState, ThrottleView};
+pub use timeline::{Point, TIMELINE_POINTS, ThrottlePoint, Timeline};
 
 use crate::telemetry::EventName;
 use kinds::Kind;
@@ -75,6 +91,19 @@ pub struct Warning {
     pub setting: Option<SmolStr>,
 }
 
+/// How many failed users are kept with their reason (the first ones; later ones are counted
+/// in [`Users::exceptions`]).
+pub const KEEP_USER_FAILURES: usize = 5;
+
+/// A user that ended with an exception (`[amoc, scenario, start, exception]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserFailure {
+    pub t_us: u64,
+    pub node: Option<SmolStr>,
+    /// The span's `reason` metadata (empty when it had none).
+    pub reason: SmolStr,
+}
+
 /// One `[telemetry, handler, failure]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HandlerFailure {
@@ -93,9 +122,10 @@ pub struct SpanCounts {
     pub exception: u64,
 }
 
-/// Users across the cluster.
+/// User counts across the cluster (the engine's `Users` is its table of running users: a
+/// different thing).
 #[derive(Clone, Debug)]
-pub struct Users {
+pub struct UserCounts {
     /// Sum of `count` of `[amoc, controller, users]` with `type = add`.
     pub added: u64,
     /// The same with `type = remove`.
@@ -112,10 +142,12 @@ pub struct Users {
     pub exception_series: Series,
 }
 
-impl Users {
+impl UserCounts {
     /// `started - stopped - exceptions` (negative if the log began mid-run).
     pub fn running(&self) -> i64 {
-        self.started as i64 - self.stopped as i64 - self.exceptions as i64
+        // i128: no u64 count can overflow it; clamped to i64 on the way out.
+        let r = self.started as i128 - self.stopped as i128 - self.exceptions as i128;
+        r.clamp(i64::MIN as i128, i64::MAX as i128) as i64
     }
 }
 
@@ -165,7 +197,7 @@ pub struct MonitorState {
     /// Indexed by [`EventName::id`].
     slots: Vec<Slot>,
     event_series: Series,
-    users: Users,
+    users: UserCounts,
     /// Scenario name from the first span metadata that had one.
     scenario: Option<SmolStr>,
     init_span: SpanCounts,
@@ -191,6 +223,15 @@ pub struct MonitorState {
     failures: VecDeque<HandlerFailure>,
     dropped: u64,
     recorder_dropped: u64,
+    /// The second being filled (`u64::MAX` before the first event).
+    open_sec: u64,
+    timeline: timeline::Timeline,
+    thresholds: Option<Box<crate::report::threshold::ThresholdSet>>,
+    first_user_failures: Vec<UserFailure>,
+    /// Names past [`MAX_THROTTLES`] / [`MAX_COORDINATORS`] / [`MAX_NODES`], by table.
+    capped: [u64; 3],
+    /// Made by the first `http` event.
+    http: Option<Box<HttpStats>>,
 }
 
 impl Default for MonitorState {
@@ -208,7 +249,7 @@ impl MonitorState {
             last_t_us: 0,
             slots: Vec::new(),
             event_series: Series::counter(),
-            users: Users {
+            users: UserCounts {
                 added: 0,
                 removed: 0,
                 started: 0,
@@ -242,6 +283,12 @@ impl MonitorState {
             failures: VecDeque::new(),
             dropped: 0,
             recorder_dropped: 0,
+            open_sec: u64::MAX,
+            timeline: timeline::Timeline::default(),
+            thresholds: None,
+            first_user_failures: Vec::new(),
+            capped: [0; 3],
+            http: None,
         }
     }
 
@@ -279,7 +326,7 @@ impl MonitorState {
         &self.event_series
     }
 
-    pub fn users(&self) -> &Users {
+    pub fn users(&self) -> &UserCounts {
         &self.users
     }
 
@@ -386,17 +433,35 @@ impl MonitorState {
         &self.failures
     }
 
-    /// Events the live feed had to drop (its queue was full), as last reported by the feed.
+    /// Events this state never saw: the sum of the `[rookery, tap, dropped]` (the event tap's
+    /// queue was full) and `[rookery, monitor, dropped]` (the live feed fell behind) events
+    /// applied.
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
-    /// Sets the dropped-events count (the live feed does).
+    /// Sets the dropped-events count (a replay that seeks rebuilds the state and keeps it).
     pub fn set_dropped(&mut self, n: u64) {
         self.dropped = n;
     }
     /// Events a recorder reported lost (`[rookery, recorder, dropped]` lines in a log).
     pub fn recorder_dropped(&self) -> u64 {
         self.recorder_dropped
+    }
+
+    /// The first [`KEEP_USER_FAILURES`] users that failed, with their reason.
+    pub fn first_user_failures(&self) -> &[UserFailure] {
+        &self.first_user_failures
+    }
+
+    /// Events whose throttle, coordinator or node name came past the table's cap and were
+    /// counted under [`OTHER`] (summed over the three tables).
+    pub fn capped(&self) -> u64 {
+        self.capped.iter().fold(0u64, |a, n| a.saturating_add(*n))
+    }
+
+    /// What the built-in `http` scenario's events say, once there was one.
+    pub fn http(&self) -> Option<&HttpStats> {
+        self.http.as_deref()
     }
 
     /// Seconds from the start of the run to the latest event.

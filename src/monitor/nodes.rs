@@ -50,6 +50,8 @@ impl NodeState {
 
     /// `started - stopped - exceptions` (negative if the log began mid-run).
     pub fn running(&self) -> i64 {
-        self.started as i64 - self.stopped as i64 - self.exceptions as i64
+        // i128: no u64 count can overflow it; clamped to i64 on the way out.
+        let r = self.started as i128 - self.stopped as i128 - self.exceptions as i128;
+        r.clamp(i64::MIN as i128, i64::MAX as i128) as i64
     }
 }

@@ -190,7 +190,7 @@ impl Series {
                         Some(h) if sec > h && s.kind == SeriesKind::Gauge => s.latest(),
                         _ => 0,
                     })
-                    .sum()
+                    .fold(0u64, u64::saturating_add)
             })
             .collect()
     }

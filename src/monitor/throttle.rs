@@ -72,6 +72,10 @@ pub struct ThrottleState {
     /// Ramping (a gradual rate change in progress), when an event says so (`ramping` metadata,
     /// or a process message about a gradual change: "... finished/cancelled" ends it).
     pub ramping: Option<bool>,
+    /// The target of the ramp in progress and when it ends (µs since the start), when the
+    /// engine says (`ramp_target`, `ramp_ends_in_ms` metadata; Rookery's engine sends them).
+    pub ramp_target: Option<Rate>,
+    pub ramp_ends_us: Option<u64>,
     /// `[amoc, throttle, process]` events and the last message they carried.
     pub process_events: u64,
     pub last_process_msg: Option<SmolStr>,
@@ -90,6 +94,8 @@ impl ThrottleState {
             rate_history: VecDeque::new(),
             paused: None,
             ramping: None,
+            ramp_target: None,
+            ramp_ends_us: None,
             process_events: 0,
             last_process_msg: None,
             by_node: SmallVec::new(),
@@ -184,11 +190,15 @@ impl<'a> ThrottleView<'a> {
     }
     /// Cluster-wide requests (see the counting rule on [`ThrottleState`]).
     pub fn requests(&self) -> u64 {
-        self.counted.iter().map(|c| c.requests).sum()
+        self.counted
+            .iter()
+            .fold(0u64, |a, c| a.saturating_add(c.requests))
     }
     /// Cluster-wide executes.
     pub fn executes(&self) -> u64 {
-        self.counted.iter().map(|c| c.executes).sum()
+        self.counted
+            .iter()
+            .fold(0u64, |a, c| a.saturating_add(c.executes))
     }
     /// Requests not yet executed (`requests - executes`, at least 0).
     pub fn backlog(&self) -> u64 {
@@ -217,10 +227,10 @@ impl<'a> ThrottleView<'a> {
 
 fn window_sum<'a>(series: impl Iterator<Item = &'a Series>, end_sec: u64, n: usize) -> Vec<u64> {
     let n = n.min(super::series::DEFAULT_SECONDS);
-    let mut out = vec![0; n];
+    let mut out: Vec<u64> = vec![0; n];
     for s in series {
         for (o, v) in out.iter_mut().zip(s.window(end_sec, n)) {
-            *o += v;
+            *o = o.saturating_add(v);
         }
     }
     out

@@ -63,10 +63,23 @@ fn lookup_key<S: AsRef<str>>(segments: &[S]) -> String {
 
 impl EventName {
     /// Interns `segments` and returns its handle. The list must be non-empty, and no segment may
-    /// be empty or contain a control character (the `badarg` cases of Erlang's telemetry).
+    /// be empty or contain a control character (the `badarg` cases of Erlang's telemetry) or a
+    /// `.` (the dotted form must name one event).
     pub fn new<S: AsRef<str>>(segments: &[S]) -> Result<EventName, TelemetryError> {
         validate(segments)?;
         Ok(Self::intern_unchecked(segments))
+    }
+
+    /// The name if it is interned already (never interns).
+    pub(crate) fn find<S: AsRef<str>>(segments: &[S]) -> Option<EventName> {
+        read(&interner().by_key)
+            .get(lookup_key(segments).as_str())
+            .copied()
+    }
+
+    /// Checks `segments` as [`new`](Self::new) does, without interning.
+    pub fn validate<S: AsRef<str>>(segments: &[S]) -> Result<(), TelemetryError> {
+        validate(segments)
     }
 
     /// `self ++ [segment]`.
@@ -108,9 +121,7 @@ impl EventName {
         let name = EventName(entry);
         by_id.push(name);
         drop(by_id);
-        // Registries with prefix handlers rebuild before any other thread can find the name,
-        // so no thread emits it before those handlers are in its table.
-        super::registry::on_new_name(name);
+        // Registries notice the new name when it is first dispatched (see `dispatch.rs`).
         write(&interner.by_key).insert(key.into_boxed_str(), name);
         name
     }
@@ -175,9 +186,11 @@ fn validate<S: AsRef<str>>(segments: &[S]) -> Result<(), TelemetryError> {
 pub(crate) fn validate_prefix<S: AsRef<str>>(segments: &[S]) -> Result<(), TelemetryError> {
     for (i, s) in segments.iter().enumerate() {
         let s = s.as_ref();
-        if s.is_empty() || s.chars().any(char::is_control) {
+        // A `.` would make two names share one dotted form (`["a.b"]` and `["a", "b"]`), the
+        // key of the summary's `by_event`: refused, like an empty segment.
+        if s.is_empty() || s.chars().any(|c| c.is_control() || c == '.') {
             return Err(TelemetryError::BadEventName(format!(
-                "segment {} of {:?} is empty or has a control character",
+                "segment {} of {:?} is empty or has a control character or a `.`",
                 i + 1,
                 segments.iter().map(|s| s.as_ref()).collect::<Vec<_>>()
             )));

@@ -1,6 +1,6 @@
 //! The typed actions keys are bound to (`assets/keymap.toml` names them in snake_case).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Which keymap section an action belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46,13 +46,14 @@ impl Section {
 }
 
 /// Something a key does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Quit,
     Help,
     CycleTheme,
     FocusLog,
+    FocusEvents,
     SelectNext,
     SelectPrev,
     SelectNextNode,
@@ -64,6 +65,8 @@ pub enum Action {
     TypeRate,
     TogglePause,
     Ramp,
+    CancelRamp,
+    Settings,
     AddUsers,
     RemoveUsers,
     AddNode,
@@ -85,11 +88,12 @@ pub enum Action {
 
 impl Action {
     /// Every action, in help order.
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 35] = [
         Action::Quit,
         Action::Help,
         Action::CycleTheme,
         Action::FocusLog,
+        Action::FocusEvents,
         Action::SelectNext,
         Action::SelectPrev,
         Action::SelectNextNode,
@@ -101,6 +105,8 @@ impl Action {
         Action::TypeRate,
         Action::TogglePause,
         Action::Ramp,
+        Action::CancelRamp,
+        Action::Settings,
         Action::AddUsers,
         Action::RemoveUsers,
         Action::AddNode,
@@ -124,10 +130,10 @@ impl Action {
     pub const fn section(self) -> Section {
         use Action::*;
         match self {
-            Quit | Help | CycleTheme | FocusLog | SelectNext | SelectPrev | SelectNextNode
-            | SelectPrevNode => Section::Global,
+            Quit | Help | CycleTheme | FocusLog | FocusEvents | SelectNext | SelectPrev
+            | SelectNextNode | SelectPrevNode => Section::Global,
             RateUp | RateDown | RateUpLarge | RateDownLarge | TypeRate | TogglePause | Ramp
-            | AddUsers | RemoveUsers | AddNode | KillNode => Section::Live,
+            | CancelRamp | Settings | AddUsers | RemoveUsers | AddNode | KillNode => Section::Live,
             ReplayTogglePause | SeekForward | SeekBack | SpeedUp | SpeedDown => Section::Replay,
             LogUp | LogDown | LogPageUp | LogPageDown | LogLevelUp | LogLevelDown
             | LogToggleTargets | LogExit => Section::Log,
@@ -142,6 +148,7 @@ impl Action {
             Help => "help",
             CycleTheme => "theme",
             FocusLog => "logs",
+            FocusEvents => "events",
             SelectNext => "next",
             SelectPrev => "prev",
             SelectNextNode => "node",
@@ -153,6 +160,8 @@ impl Action {
             TypeRate => "set rate",
             TogglePause => "pause",
             Ramp => "ramp",
+            CancelRamp => "cancel ramp",
+            Settings => "settings",
             AddUsers => "+users",
             RemoveUsers => "-users",
             AddNode => "+node",
@@ -165,7 +174,7 @@ impl Action {
             LogUp | LogDown => "scroll",
             LogPageUp | LogPageDown => "page",
             LogLevelUp | LogLevelDown => "level",
-            LogToggleTargets => "targets",
+            LogToggleTargets => "sources",
             LogExit => "back",
         }
     }
@@ -177,7 +186,8 @@ impl Action {
             Quit => "quit (the terminal is restored)",
             Help => "show or hide this help",
             CycleTheme => "next colour theme",
-            FocusLog => "focus the log pane",
+            FocusLog => "focus the log pane (scroll it)",
+            FocusEvents => "focus the events pane (scroll it)",
             SelectNext => "select the next throttle",
             SelectPrev => "select the previous throttle",
             SelectNextNode => "select the next node",
@@ -188,11 +198,13 @@ impl Action {
             RateDownLarge => "halve the selected throttle's rate",
             TypeRate => "type an exact rate for it",
             TogglePause => "pause or resume the selected throttle",
-            Ramp => "ramp it: type TARGET SECONDS",
+            Ramp => "ramp it: TARGET SECONDS (replaces a ramp)",
+            CancelRamp => "cancel its ramp (keeps the rate reached)",
+            Settings => "settings: see them, Enter edits one",
             AddUsers => "add users",
             RemoveUsers => "remove users",
             AddNode => "add a node",
-            KillNode => "kill the selected node",
+            KillNode => "kill the selected node (asks first)",
             ReplayTogglePause => "pause or resume the replay",
             SeekForward => "seek forward 10 s",
             SeekBack => "seek back 10 s",
@@ -202,10 +214,10 @@ impl Action {
             LogDown => "scroll down",
             LogPageUp => "page up",
             LogPageDown => "page down",
-            LogLevelUp => "more levels for the target",
-            LogLevelDown => "fewer levels for the target",
-            LogToggleTargets => "show or hide the target selector",
-            LogExit => "leave the log pane",
+            LogLevelUp => "show more (info and up)",
+            LogLevelDown => "show less (warnings, then errors only)",
+            LogToggleTargets => "show or hide the source column",
+            LogExit => "leave the pane",
         }
     }
 }

@@ -3,13 +3,16 @@
 
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
-use rookery_widgets::Styles;
-use tui_logger::{TuiWidgetEvent, TuiWidgetState};
+use rookery_widgets::{Severity, Styles};
 
 use super::action::{Action, Section};
-use super::command::{Command, CommandSink};
+use super::command::{Command, CommandSink, Outcome, SettingRow};
+use super::driver::Outcomes;
 use super::input::{Input, InputKind, next_rate, parse_input};
+use super::journal::Journal;
 use super::keymap::{Keymap, sections_for};
 use super::keys::Key;
 use super::pending::{Asked, Pending};
@@ -27,12 +30,37 @@ pub enum ReplayCtl {
     SpeedDown,
 }
 
+/// A destructive command waiting for `y`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Confirm {
+    pub question: String,
+    pub command: Command,
+}
+
+/// The settings overlay: the declared settings once the engine answered.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SettingsView {
+    /// `None` until the engine answered.
+    pub rows: Option<Vec<SettingRow>>,
+    pub selected: usize,
+}
+
 /// What keys currently go to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
     Normal,
     Help,
     Input(Input),
+    /// A question (`y` sends the command, any other key cancels).
+    Confirm(Confirm),
+    Settings(SettingsView),
+}
+
+/// A ramp this monitor started: what it aims at and when it should end (screen time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RampTrack {
+    pub to: u64,
+    pub ends_us: u64,
 }
 
 /// Settings of the monitor that do not come from the state.
@@ -61,10 +89,31 @@ pub struct App {
     colour: bool,
     users_step: u64,
     sink: Option<Arc<dyn CommandSink>>,
+    /// Outcomes of the commands, from the engine driver (live only).
+    outcomes: Option<Outcomes>,
     pub mode: Mode,
     pub log_focused: bool,
+    /// The events pane has the scroll keys.
+    pub events_focused: bool,
+    /// Rows scrolled up from the newest log line (0: the newest are shown).
+    pub log_scroll: usize,
+    /// Rows scrolled down from the top of the events pane.
+    pub events_scroll: usize,
+    /// The least severe log line shown.
+    pub log_level: Severity,
+    /// Show the source column of log lines.
+    pub log_sources: bool,
     selected_throttle: usize,
-    selected_node: usize,
+    /// The node the user chose; `None` until then (the first worker is selected).
+    selected_node: Option<usize>,
+    /// Ramps started from this monitor, by throttle.
+    pub ramps: BTreeMap<String, RampTrack>,
+    /// The engine's log: what happened, derived from the state and the command outcomes.
+    pub journal: Journal,
+    /// The run has ended (the engine said so): "now" stops, the final figures stay.
+    pub finished: bool,
+    /// The run's planned length (`--duration`), for the time left.
+    pub run_length_s: Option<f64>,
     pub pending: Pending,
     /// A one-line message for the status bar (a refused key, a failed command), and the event
     /// time it was set at: it goes away after [`NOTICE_S`] seconds of event time.
@@ -75,7 +124,6 @@ pub struct App {
     pub rates: EventRates,
     /// The replay's mode text (`REPLAY 2x`), set by the replay driver; `None` when live.
     pub replay_status: Option<String>,
-    pub log_state: TuiWidgetState,
 }
 
 impl App {
@@ -92,18 +140,103 @@ impl App {
             colour: opts.colour,
             users_step: opts.users_step.max(1),
             sink,
+            outcomes: None,
             mode: Mode::Normal,
             log_focused: false,
+            events_focused: false,
+            log_scroll: 0,
+            events_scroll: 0,
+            log_level: Severity::Info,
+            log_sources: true,
             selected_throttle: 0,
-            selected_node: 0,
+            selected_node: None,
+            ramps: BTreeMap::new(),
+            journal: Journal::default(),
+            finished: false,
+            run_length_s: None,
             pending: Pending::default(),
             notice: None,
             now_us: 0,
             quit: false,
             rates: EventRates::default(),
             replay_status: None,
-            log_state: TuiWidgetState::new(),
         }
+    }
+
+    /// Takes the outcomes of commands from an engine driver (see
+    /// [`driver::spawn`](super::driver::spawn)).
+    pub fn with_outcomes(mut self, outcomes: Outcomes) -> App {
+        self.outcomes = Some(outcomes);
+        self
+    }
+
+    /// Applies the outcomes that arrived; true when any did (redraw).
+    pub fn poll_outcomes(&mut self, state: &MonitorState) -> bool {
+        let Some(outcomes) = self.outcomes.as_mut() else {
+            return false;
+        };
+        let got = outcomes.drain();
+        let any = !got.is_empty();
+        for o in got {
+            self.on_outcome(o, state);
+        }
+        any
+    }
+
+    /// What the monitor does with one command outcome.
+    pub fn on_outcome(&mut self, outcome: Outcome, state: &MonitorState) {
+        let now = self.now_us;
+        match outcome {
+            Outcome::Done(cmd) => {
+                let text = match &cmd {
+                    Command::CancelRamp { throttle } => {
+                        self.ramps.remove(throttle);
+                        format!("ramp of {throttle} cancelled: it keeps the rate it reached")
+                    }
+                    Command::SetSetting { name, value } => format!("setting {name} = {value}"),
+                    other => format!("done: {other}"),
+                };
+                self.journal
+                    .push(now, Severity::Info, "command", text.clone());
+                if matches!(cmd, Command::SetSetting { .. } | Command::CancelRamp { .. }) {
+                    self.set_notice(text);
+                }
+            }
+            Outcome::Failed(cmd, why) => {
+                if let Some(t) = command_throttle(&cmd) {
+                    self.pending.cancel(t);
+                    if matches!(cmd, Command::StartRamp { .. }) {
+                        self.ramps.remove(t);
+                    }
+                }
+                let text = format!("{cmd} failed: {why}");
+                self.journal
+                    .push(now, Severity::Error, "command", text.clone());
+                if let (Command::SetSetting { .. }, Mode::Input(i)) = (&cmd, &mut self.mode) {
+                    i.error = Some(why);
+                } else {
+                    self.set_notice(text);
+                }
+            }
+            Outcome::Settings(rows) => {
+                if let Mode::Settings(v) = &mut self.mode {
+                    v.selected = v.selected.min(rows.len().saturating_sub(1));
+                    v.rows = Some(rows);
+                }
+            }
+            Outcome::Finished => {
+                if !self.finished {
+                    self.finished = true;
+                    self.journal.push(
+                        now,
+                        Severity::Info,
+                        "run",
+                        "the run has ended: final figures",
+                    );
+                }
+            }
+        }
+        let _ = state;
     }
 
     /// True when watching a live engine (commands can be sent).
@@ -126,7 +259,7 @@ impl App {
 
     /// The keymap sections that apply now.
     pub fn sections(&self) -> Vec<Section> {
-        sections_for(self.is_live(), self.log_focused)
+        sections_for(self.is_live(), self.log_focused || self.events_focused)
     }
 
     /// The keymap sections the help overlay lists.
@@ -145,10 +278,24 @@ impl App {
         (n > 0).then(|| self.selected_throttle.min(n - 1))
     }
 
-    /// Index of the selected node, clamped.
+    /// Index of the selected node, clamped. Until the user picks one, the first worker (a
+    /// node that is not the master), so a kill never aims at the master by default.
     pub fn selected_node(&self, state: &MonitorState) -> Option<usize> {
         let n = state.nodes().len();
-        (n > 0).then(|| self.selected_node.min(n - 1))
+        if n == 0 {
+            return None;
+        }
+        Some(match self.selected_node {
+            Some(i) => i.min(n - 1),
+            None => {
+                let master = state.master().map(|m| m.name.clone());
+                state
+                    .nodes()
+                    .iter()
+                    .position(|node| Some(&node.name) != master.as_ref() && node.up)
+                    .unwrap_or(0)
+            }
+        })
     }
 
     fn selected_throttle_name(&self, state: &MonitorState) -> Option<String> {
@@ -161,7 +308,13 @@ impl App {
     pub fn observe(&mut self, state: &MonitorState) {
         self.pending.reconcile(state);
         self.rates.observe(state);
+        self.journal.observe(state);
         self.now_us = state.last_t_us();
+        // A ramp this monitor started is over once the engine no longer says it ramps.
+        self.ramps.retain(|name, track| {
+            state.throttle(name).and_then(|t| t.ramping()) != Some(false)
+                || track.ends_us > self.now_us
+        });
         if self
             .notice
             .as_ref()
@@ -169,6 +322,17 @@ impl App {
         {
             self.notice = None;
         }
+    }
+
+    /// The screen's "now" (µs since the start) as of the last [`observe`](Self::observe).
+    pub fn now_us(&self) -> u64 {
+        self.now_us
+    }
+
+    /// Seconds left of a run with a planned length; `None` without one.
+    pub fn time_left_s(&self) -> Option<f64> {
+        self.run_length_s
+            .map(|len| (len - self.now_us as f64 / 1e6).max(0.0))
     }
 
     /// Shows `text` in the status bar for a while.
@@ -192,7 +356,10 @@ impl App {
                 true
             }
             Err(e) => {
-                self.set_notice(format!("{cmd} failed: {e}"));
+                let text = format!("{cmd} failed: {e}");
+                self.journal
+                    .push(self.now_us, Severity::Error, "command", text.clone());
+                self.set_notice(text);
                 false
             }
         }
@@ -224,6 +391,20 @@ impl App {
                 self.input_key(ev, state);
                 return None;
             }
+            Mode::Confirm(c) => {
+                let c = c.clone();
+                self.mode = Mode::Normal;
+                if matches!(ev.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                    self.send(c.command);
+                } else {
+                    self.set_notice(format!("not sent: {}", c.command));
+                }
+                return None;
+            }
+            Mode::Settings(_) => {
+                self.settings_key(ev, state);
+                return None;
+            }
             Mode::Normal => {}
         }
         let action = self.keymap.lookup(&self.sections(), key)?;
@@ -241,7 +422,14 @@ impl App {
                 self.theme_idx = (self.theme_idx + 1) % self.themes.len().max(1);
                 self.set_notice(format!("theme: {}", self.theme_name()));
             }
-            FocusLog => self.log_focused = !self.log_focused,
+            FocusLog => {
+                self.log_focused = !self.log_focused;
+                self.events_focused = false;
+            }
+            FocusEvents => {
+                self.events_focused = !self.events_focused;
+                self.log_focused = false;
+            }
             SelectNext => {
                 let n = state.throttle_states().len();
                 self.selected_throttle = (self.selected_throttle + 1).min(n.saturating_sub(1));
@@ -252,19 +440,29 @@ impl App {
             }
             SelectNextNode => {
                 let n = state.nodes().len().max(1);
-                self.selected_node = (self.selected_node.min(n - 1) + 1) % n;
+                let cur = self.selected_node(state).unwrap_or(0);
+                self.selected_node = Some((cur + 1) % n);
             }
             SelectPrevNode => {
                 let n = state.nodes().len().max(1);
-                self.selected_node = (self.selected_node.min(n - 1) + n - 1) % n;
+                let cur = self.selected_node(state).unwrap_or(0);
+                self.selected_node = Some((cur + n - 1) % n);
             }
             RateUp | RateDown | RateUpLarge | RateDownLarge => self.step_rate(action, state),
             TypeRate | Ramp => {
                 if let Some(throttle) = self.selected_throttle_name(state) {
+                    let per = state
+                        .throttle(&throttle)
+                        .and_then(|t| t.interval_ms())
+                        .map(|ms| rookery_widgets::fmt::interval_ms(ms.max(0) as u64));
+                    let unit = match per {
+                        Some(p) => format!("per {p}"),
+                        None => "per interval".to_owned(),
+                    };
                     let kind = if action == TypeRate {
-                        InputKind::Rate { throttle }
+                        InputKind::Rate { throttle, unit }
                     } else {
-                        InputKind::Ramp { throttle }
+                        InputKind::Ramp { throttle, unit }
                     };
                     self.mode = Mode::Input(Input {
                         kind,
@@ -273,6 +471,18 @@ impl App {
                     });
                 } else {
                     self.set_notice("no throttle to change yet".to_owned());
+                }
+            }
+            CancelRamp => match self.selected_throttle_name(state) {
+                Some(throttle) => {
+                    self.send(Command::CancelRamp { throttle });
+                }
+                None => self.set_notice("no throttle to change yet".to_owned()),
+            },
+            Settings => {
+                if self.send(Command::ListSettings) {
+                    self.notice = None;
+                    self.mode = Mode::Settings(SettingsView::default());
                 }
             }
             TogglePause => {
@@ -312,7 +522,18 @@ impl App {
             KillNode => match self.selected_node(state) {
                 Some(i) => {
                     let node = state.nodes()[i].name.to_string();
-                    self.send(Command::KillNode { node });
+                    let master = state.master().is_some_and(|m| m.name == node.as_str());
+                    let question = if master {
+                        format!(
+                            "{node} is the master: killing it ends the whole test. Kill it? (y/n)"
+                        )
+                    } else {
+                        format!("kill node {node} and its users? (y/n)")
+                    };
+                    self.mode = Mode::Confirm(Confirm {
+                        question,
+                        command: Command::KillNode { node },
+                    });
                 }
                 None => self.set_notice("no node to kill".to_owned()),
             },
@@ -321,16 +542,104 @@ impl App {
             SeekBack => return Some(ReplayCtl::Seek(-SEEK_S)),
             SpeedUp => return Some(ReplayCtl::SpeedUp),
             SpeedDown => return Some(ReplayCtl::SpeedDown),
-            LogUp => self.log_state.transition(TuiWidgetEvent::UpKey),
-            LogDown => self.log_state.transition(TuiWidgetEvent::DownKey),
-            LogPageUp => self.log_state.transition(TuiWidgetEvent::PrevPageKey),
-            LogPageDown => self.log_state.transition(TuiWidgetEvent::NextPageKey),
-            LogLevelUp => self.log_state.transition(TuiWidgetEvent::PlusKey),
-            LogLevelDown => self.log_state.transition(TuiWidgetEvent::MinusKey),
-            LogToggleTargets => self.log_state.transition(TuiWidgetEvent::HideKey),
-            LogExit => self.log_focused = false,
+            LogUp => self.scroll(-1),
+            LogDown => self.scroll(1),
+            LogPageUp => self.scroll(-(PAGE as i64)),
+            LogPageDown => self.scroll(PAGE as i64),
+            LogLevelUp => {
+                self.log_level = match self.log_level {
+                    Severity::Error => Severity::Warning,
+                    _ => Severity::Info,
+                };
+                self.set_notice(format!("log: {} and up", severity_name(self.log_level)));
+            }
+            LogLevelDown => {
+                self.log_level = match self.log_level {
+                    Severity::Info => Severity::Warning,
+                    _ => Severity::Error,
+                };
+                self.set_notice(format!("log: {} and up", severity_name(self.log_level)));
+            }
+            LogToggleTargets => self.log_sources = !self.log_sources,
+            LogExit => {
+                self.log_focused = false;
+                self.events_focused = false;
+            }
         }
         None
+    }
+
+    /// Moves the focused pane by `rows` (negative: towards older log lines / the top).
+    fn scroll(&mut self, rows: i64) {
+        if self.events_focused {
+            self.events_scroll = self.events_scroll.saturating_add_signed(rows as isize);
+        } else {
+            // The log is anchored at its newest line: up goes back in time.
+            self.log_scroll = self.log_scroll.saturating_add_signed(-rows as isize);
+        }
+    }
+
+    /// A throttle command, marked pending until the engine confirms; says so when it replaces
+    /// a running ramp.
+    fn send_rate_change(
+        &mut self,
+        state: &MonitorState,
+        throttle: &str,
+        cmd: Command,
+        asked: Asked,
+    ) -> bool {
+        let ramping = self.ramps.contains_key(throttle)
+            || state.throttle(throttle).and_then(|t| t.ramping()) == Some(true);
+        let closing = matches!(cmd, Command::SetRate { rate: 0, .. });
+        let starts_ramp = matches!(cmd, Command::StartRamp { .. });
+        let text = cmd.to_string();
+        if self.send(cmd) {
+            self.pending.ask(throttle, asked, state);
+            if ramping {
+                self.set_notice(format!("{text}: replaces the running ramp"));
+            } else if closing {
+                self.set_notice(format!("{text}: the throttle is closed (nothing passes)"));
+            }
+            if !starts_ramp {
+                self.ramps.remove(throttle);
+            }
+            return true;
+        }
+        false
+    }
+
+    fn settings_key(&mut self, ev: KeyEvent, _state: &MonitorState) {
+        let Mode::Settings(view) = &mut self.mode else {
+            return;
+        };
+        let n = view.rows.as_ref().map_or(0, Vec::len);
+        match ev.code {
+            KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('s') => self.mode = Mode::Normal,
+            KeyCode::Down | KeyCode::Char('j') => {
+                view.selected = (view.selected + 1).min(n.saturating_sub(1));
+            }
+            KeyCode::Up | KeyCode::Char('k') => view.selected = view.selected.saturating_sub(1),
+            KeyCode::Enter => {
+                let Some(row) = view.rows.as_ref().and_then(|r| r.get(view.selected)) else {
+                    return;
+                };
+                if !row.updatable {
+                    let text = format!("{} is read-only while the scenario runs", row.name);
+                    self.set_notice(text);
+                    return;
+                }
+                let kind = InputKind::Setting {
+                    name: row.name.clone(),
+                    current: row.value.clone(),
+                };
+                self.mode = Mode::Input(Input {
+                    kind,
+                    text: String::new(),
+                    error: None,
+                });
+            }
+            _ => {}
+        }
     }
 
     fn step_rate(&mut self, action: Action, state: &MonitorState) {
@@ -362,7 +671,7 @@ impl App {
             rate: target,
             interval_ms: None,
         };
-        self.send_throttle(state, &throttle, cmd, Asked::Rate(target));
+        self.send_rate_change(state, &throttle, cmd, Asked::Rate(target));
     }
 
     fn input_key(&mut self, ev: KeyEvent, state: &MonitorState) {
@@ -375,16 +684,50 @@ impl App {
                 input.text.pop();
                 input.error = None;
             }
-            KeyCode::Char(c) if input.text.len() < 32 => {
+            KeyCode::Char(c) if input.text.len() < 64 => {
                 input.text.push(c);
                 input.error = None;
             }
             KeyCode::Enter => {
                 let input = input.clone();
+                if let InputKind::Setting { name, .. } = &input.kind {
+                    let value = input.text.trim().to_owned();
+                    if value.is_empty() {
+                        if let Mode::Input(i) = &mut self.mode {
+                            i.error = Some("type a value".to_owned());
+                        }
+                        return;
+                    }
+                    // The engine's verification decides; a refusal comes back as an outcome.
+                    self.mode = Mode::Settings(SettingsView::default());
+                    let cmd = Command::SetSetting {
+                        name: name.clone(),
+                        value,
+                    };
+                    if self.send(cmd) {
+                        self.send(Command::ListSettings);
+                    }
+                    return;
+                }
                 match parse_input(&input) {
                     Ok((throttle, cmd, asked)) => {
                         self.mode = Mode::Normal;
-                        self.send_throttle(state, &throttle, cmd, asked);
+                        if let Command::StartRamp {
+                            to, duration_ms, ..
+                        } = &cmd
+                        {
+                            let track = RampTrack {
+                                to: *to,
+                                ends_us: self
+                                    .now_us
+                                    .saturating_add(duration_ms.saturating_mul(1000)),
+                            };
+                            if self.send_rate_change(state, &throttle, cmd, asked) {
+                                self.ramps.insert(throttle, track);
+                            }
+                        } else {
+                            self.send_rate_change(state, &throttle, cmd, asked);
+                        }
                     }
                     Err(e) => {
                         if let Mode::Input(i) = &mut self.mode {
@@ -395,5 +738,29 @@ impl App {
             }
             _ => {}
         }
+    }
+}
+
+/// Rows moved by a page key.
+pub const PAGE: usize = 10;
+
+fn severity_name(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "errors",
+        Severity::Warning => "warnings",
+        Severity::Info => "info",
+    }
+}
+
+/// The throttle a command is about, if any.
+fn command_throttle(cmd: &Command) -> Option<&str> {
+    match cmd {
+        Command::SetRate { throttle, .. }
+        | Command::SetUnlimited { throttle }
+        | Command::Pause { throttle }
+        | Command::Resume { throttle }
+        | Command::StartRamp { throttle, .. }
+        | Command::CancelRamp { throttle } => Some(throttle),
+        _ => None,
     }
 }

@@ -12,6 +12,8 @@ pub enum Command {
         rate: u64,
         interval_ms: Option<u64>,
     },
+    /// Lift a throttle's limit (rate `infinity`), keeping its interval.
+    SetUnlimited { throttle: String },
     /// Pause a throttle (requests queue up until it is resumed).
     Pause { throttle: String },
     /// Resume a paused throttle.
@@ -28,8 +30,14 @@ pub enum Command {
     RemoveUsers { count: u64 },
     /// Add a simulated node to the cluster.
     AddNode,
-    /// Stop the named node.
+    /// Kill the named node (killing the master ends the test).
     KillNode { node: String },
+    /// End the gradual rate change running on a throttle; it keeps the rate it reached.
+    CancelRamp { throttle: String },
+    /// Ask for the declared settings (answered by [`Outcome::Settings`]).
+    ListSettings,
+    /// Change a setting of the running scenario; the engine's verification decides.
+    SetSetting { name: String, value: String },
     /// The user quit the monitor; the engine should stop the run.
     Quit,
 }
@@ -38,6 +46,7 @@ impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Command::SetRate { throttle, rate, .. } => write!(f, "set {throttle} rate to {rate}"),
+            Command::SetUnlimited { throttle } => write!(f, "set {throttle} rate to infinity"),
             Command::Pause { throttle } => write!(f, "pause {throttle}"),
             Command::Resume { throttle } => write!(f, "resume {throttle}"),
             Command::StartRamp {
@@ -49,16 +58,59 @@ impl fmt::Display for Command {
             Command::RemoveUsers { count } => write!(f, "remove {count} users"),
             Command::AddNode => write!(f, "add a node"),
             Command::KillNode { node } => write!(f, "kill {node}"),
+            Command::CancelRamp { throttle } => write!(f, "cancel the ramp of {throttle}"),
+            Command::ListSettings => write!(f, "list the settings"),
+            Command::SetSetting { name, value } => write!(f, "set {name} = {value}"),
             Command::Quit => write!(f, "quit"),
         }
     }
 }
 
-/// Where commands go. The engine's control handle implements it; a replay has none.
+/// One declared setting as the settings overlay shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingRow {
+    pub name: String,
+    /// The current value as text (`-` for none), or why it has none.
+    pub value: String,
+    /// Where the value comes from (`default`, `--set`, an environment variable, a file).
+    pub source: String,
+    /// True when the running scenario accepts a new value.
+    pub updatable: bool,
+    pub description: String,
+}
+
+/// What came of a command, reported back to the monitor by the engine driver
+/// ([`driver`](super::driver)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The engine accepted the command (its events show what it did).
+    Done(Command),
+    /// The engine refused it; the reason is shown.
+    Failed(Command, String),
+    /// The answer to [`Command::ListSettings`].
+    Settings(Vec<SettingRow>),
+    /// The run ended (the scenario finished or was stopped).
+    Finished,
+}
+
+/// Where commands go. The engine's control handle implements it (`crate::cli::sink`); a
+/// replay has none.
 ///
-/// `send` must not block the UI: queue the command and return. An `Err` is shown to the user.
+/// The monitor never calls a sink from its loop: commands go through the bounded queue of a
+/// [`driver`](super::driver), whose task calls the sink on a blocking thread, so a sink may
+/// take its time. An `Err` is shown to the user.
 pub trait CommandSink: Send + Sync {
     fn send(&self, command: Command) -> Result<(), String>;
+
+    /// The declared settings, for [`Command::ListSettings`].
+    fn settings(&self) -> Result<Vec<SettingRow>, String> {
+        Err("no settings here".to_owned())
+    }
+
+    /// True once the run has ended (every node finished or stopped). Polled by the driver.
+    fn run_finished(&self) -> bool {
+        false
+    }
 }
 
 /// A sink that records every command, for tests and for a dry run.

@@ -52,6 +52,14 @@ pub fn sections_for(live: bool, log_focused: bool) -> Vec<Section> {
     v
 }
 
+/// The snake_case name of `action`, as keymap files spell it.
+fn serde_name(action: Action) -> String {
+    serde_json::to_value(action)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{action:?}"))
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
@@ -99,6 +107,9 @@ impl Keymap {
             line: line_of(text, span.start),
             message,
         };
+        // Bindings this file made in [global], [live] or [replay], checked once the whole file
+        // is applied (a later line may unbind the other one).
+        let mut made: Vec<(Section, Key, std::ops::Range<usize>)> = Vec::new();
         for (table, entries) in raw {
             let section = Section::ALL
                 .into_iter()
@@ -140,7 +151,35 @@ impl Keymap {
                     ));
                 }
                 self.bindings.insert((section, key), action);
+                if section != Section::Log {
+                    made.push((section, key, key_name.span()));
+                }
             }
+        }
+        for (section, key, span) in made {
+            let others: &[Section] = match section {
+                Section::Global => &[Section::Live, Section::Replay],
+                _ => &[Section::Global],
+            };
+            let (Some(mine), Some((other, theirs))) = (
+                self.bindings.get(&(section, key)),
+                others
+                    .iter()
+                    .find_map(|o| self.bindings.get(&(*o, key)).map(|a| (*o, a))),
+            ) else {
+                continue;
+            };
+            return Err(invalid(
+                span,
+                format!(
+                    "key `{key}` is bound in both [{}] ({}) and [{}] ({}): bind it in one, or \
+                     unbind the other with \"none\"",
+                    section.name(),
+                    serde_name(*mine),
+                    other.name(),
+                    serde_name(*theirs),
+                ),
+            ));
         }
         Ok(())
     }
@@ -307,6 +346,49 @@ mod tests {
         let e = k.apply_toml("[live\nq = 1", "my.toml").unwrap_err();
         assert!(matches!(e, KeymapError::Syntax { .. }));
         assert!(e.to_string().contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn a_key_in_both_global_and_live_is_an_error_with_its_line() {
+        let mut k = Keymap::defaults().expect("defaults");
+        // `a` adds users in the defaults' [live].
+        let e = k
+            .apply_toml(
+                "[global]
+z = \"help\"
+a = \"cycle_theme\"
+",
+                "my.toml",
+            )
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "my.toml:3: key `a` is bound in both [global] (cycle_theme) and [live] (add_users): \
+             bind it in one, or unbind the other with \"none\""
+        );
+        // Unbinding the live one in the same file makes it fine, whatever the table order.
+        let mut k = Keymap::defaults().expect("defaults");
+        k.apply_toml(
+            "[live]
+a = \"none\"
+[global]
+a = \"cycle_theme\"
+",
+            "my.toml",
+        )
+        .expect("no conflict once unbound");
+        let mut k = Keymap::default();
+        let e = k
+            .apply_toml(
+                "[live]
+w = \"add_users\"
+[global]
+w = \"help\"
+",
+                "two.toml",
+            )
+            .unwrap_err();
+        assert!(e.to_string().starts_with("two.toml:4: key `w`"), "{e}");
     }
 
     #[test]

@@ -14,14 +14,18 @@
 //!
 //! Layout: [`app`] (UI state and what keys do), [`view`] (state → `rookery-widgets`),
 //! [`keymap`]/[`keys`]/[`action`] (bindings), [`theme`], [`run`] (loop), [`terminal`] (restore
-//! guard), [`replay`], [`logging`] (tui-logger). The engine's [`CommandSink`] is
-//! `crate::cli::sink::EngineSink`.
+//! guard), [`replay`], [`logging`] (`log` records for the pane), [`journal`] (the log pane's
+//! lines), [`driver`] (the bounded command queue and the task that calls the engine),
+//! [`summary`] (the text printed on quit). The engine's [`CommandSink`] is
+//! `crate::cli::sink::EngineSink`; the monitor reaches it only through the driver.
 
 pub mod action;
 pub mod app;
 pub mod capture;
 pub mod command;
+pub mod driver;
 pub mod input;
+pub mod journal;
 pub mod keymap;
 pub mod keys;
 pub mod logging;
@@ -29,13 +33,14 @@ pub mod pending;
 pub mod rates;
 pub mod replay;
 pub mod run;
+pub mod summary;
 pub mod terminal;
 pub mod theme;
 pub mod view;
 
 pub use action::{Action, Section};
-pub use app::{App, AppOptions, Mode, ReplayCtl};
-pub use command::{Command, CommandSink, RecordingSink};
+pub use app::{App, AppOptions, Confirm, Mode, ReplayCtl, SettingsView};
+pub use command::{Command, CommandSink, Outcome, RecordingSink, SettingRow};
 pub use input::{Input, InputKind};
 pub use keymap::{Keymap, KeymapError};
 pub use run::{Feed, LoopOutcome, TuiError, TuiOptions, run_live, run_loop, run_replay};

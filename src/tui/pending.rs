@@ -9,6 +9,8 @@ use crate::monitor::{MonitorState, Rate};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Asked {
     Rate(u64),
+    /// Rate `infinity`.
+    Unlimited,
     Paused(bool),
     Ramp(u64),
 }
@@ -48,7 +50,7 @@ impl Pending {
     pub fn rate_target(&self, throttle: &str) -> Option<u64> {
         match self.by_throttle.get(throttle)?.asked {
             Asked::Rate(r) | Asked::Ramp(r) => Some(r),
-            Asked::Paused(_) => None,
+            Asked::Paused(_) | Asked::Unlimited => None,
         }
     }
 
@@ -69,6 +71,7 @@ impl Pending {
             let answered_rate = t.state.rate_events > req.rate_events;
             match req.asked {
                 Asked::Rate(r) => !(answered_rate || rate_is(t.rate(), r)),
+                Asked::Unlimited => !(answered_rate || t.rate() == Some(Rate::Infinity)),
                 Asked::Paused(p) => t.paused() != Some(p),
                 // A ramp's first step is a rate event; Rookery's throttle may also flag it.
                 Asked::Ramp(r) => {
@@ -82,6 +85,7 @@ impl Pending {
     pub fn marker(&self, throttle: &str) -> Option<String> {
         Some(match self.get(throttle)? {
             Asked::Rate(r) => format!("→{r}?"),
+            Asked::Unlimited => "→∞?".to_owned(),
             Asked::Paused(true) => "→pause?".to_owned(),
             Asked::Paused(false) => "→resume?".to_owned(),
             Asked::Ramp(r) => format!("↗{r}?"),

@@ -1,9 +1,15 @@
 //! The on-screen replay: an [`eventlog::Replay`](crate::eventlog::Replay) driven as the loop's
 //! [`Feed`](super::run::Feed), with the replay keys (pause, seek, speed) mapped onto its clock.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::eventlog::{Replay, Speed};
+use rookery_widgets::fmt::elapsed;
+
+use crate::eventlog::{MergedReader, ReadOptions, Replay, Speed};
+use crate::monitor::LoggedEvent;
 use crate::monitor::MonitorState;
 
 use super::app::ReplayCtl;
@@ -14,18 +20,107 @@ const MAX_FACTOR: f64 = 64.0;
 /// Events applied per frame at most (keeps frames short at `max` speed on huge logs).
 pub const MAX_PER_FRAME: usize = 250_000;
 
+/// The log's length, learnt by reading it once more on a thread of its own (so the first
+/// frame does not wait for a big log).
+struct Length {
+    /// Log time of the last event, once known (`u64::MAX` until then).
+    end_us: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+const UNKNOWN: u64 = u64::MAX;
+
+impl Length {
+    fn scan(replay: &Replay) -> Length {
+        let (paths, _) = replay.source();
+        let paths = paths.to_vec();
+        let end_us = Arc::new(AtomicU64::new(UNKNOWN));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (end, halt) = (end_us.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("rookery-replay-length".into())
+            .spawn(move || {
+                // Bad lines do not matter for the length; the replay itself reports them.
+                let opts = ReadOptions {
+                    skip_bad_lines: true,
+                };
+                let Ok(mut reader) = MergedReader::open(&paths, opts) else {
+                    return;
+                };
+                let mut ev = LoggedEvent::placeholder();
+                let mut last = 0;
+                let mut n = 0u64;
+                while let Ok(true) = reader.next_into(&mut ev) {
+                    last = ev.t_us;
+                    n += 1;
+                    if n.is_multiple_of(65_536) && halt.load(Ordering::Relaxed) {
+                        return;
+                    }
+                }
+                end.store(last, Ordering::Release);
+            })
+            .ok();
+        Length {
+            end_us,
+            stop,
+            thread,
+        }
+    }
+
+    fn get(&self) -> Option<u64> {
+        match self.end_us.load(Ordering::Acquire) {
+            UNKNOWN => None,
+            t => Some(t),
+        }
+    }
+}
+
+impl Drop for Length {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 /// A replay as the monitor plays it.
 pub struct ReplayFeed {
     replay: Replay,
     error: Option<String>,
+    length: Length,
 }
 
 impl ReplayFeed {
     pub fn new(replay: Replay) -> ReplayFeed {
+        let length = Length::scan(&replay);
         ReplayFeed {
             replay,
             error: None,
+            length,
         }
+    }
+
+    /// The log's length (time of its last event), once the scan has read it.
+    pub fn total_us(&self) -> Option<u64> {
+        self.length.get()
+    }
+
+    /// Waits for the length scan to end (tests; the monitor never waits).
+    pub fn wait_for_total(&mut self) -> Option<u64> {
+        if let Some(t) = self.length.thread.take() {
+            let _ = t.join();
+        }
+        self.total_us()
+    }
+
+    /// `0:32/1:40`: the replay's position and the log's length (`?` until known).
+    pub fn position(&self) -> String {
+        let total = self
+            .total_us()
+            .map_or_else(|| "?".to_owned(), |t| elapsed(t as f64 / 1e6));
+        format!(
+            "{}/{total}",
+            elapsed(self.replay.position_us() as f64 / 1e6)
+        )
     }
 
     /// The reading error that stopped the replay, if any.
@@ -134,6 +229,6 @@ impl super::run::Feed for ReplayFeed {
         self.control_at(ctl, state, Instant::now())
     }
     fn status(&self) -> Option<String> {
-        Some(ReplayFeed::status(self))
+        Some(format!("{} {}", ReplayFeed::status(self), self.position()))
     }
 }

@@ -16,8 +16,10 @@ use tokio::time::{Instant, MissedTickBehavior, interval};
 
 use super::app::{App, AppOptions, ReplayCtl};
 use super::command::{Command, CommandSink};
+use super::driver;
 use super::keymap::{Keymap, KeymapError};
 use super::replay::ReplayFeed;
+use super::summary::FinalSummary;
 use super::terminal::TerminalGuard;
 use super::theme::{Theme, ThemeError, builtin_themes, colour_enabled};
 use super::{logging, view};
@@ -45,6 +47,10 @@ pub struct TuiOptions {
     pub app: AppOptions,
     /// Frames per second at most.
     pub fps: u32,
+    /// The run's planned length (`--duration`): the status bar shows the time left.
+    pub run_length: Option<Duration>,
+    /// Print the final summary on the normal screen when the monitor quits.
+    pub print_summary: bool,
 }
 
 impl TuiOptions {
@@ -66,6 +72,8 @@ impl TuiOptions {
                 users_step: 10,
             },
             fps: 30,
+            run_length: None,
+            print_summary: true,
         })
     }
 }
@@ -83,11 +91,20 @@ pub trait Feed {
     fn status(&self) -> Option<String> {
         None
     }
+    /// For a live feed, the wall-clock "now" in µs since the run's start: the loop moves the
+    /// state's time to it every frame (see [`MonitorState::tick`]). `None` (a replay) keeps
+    /// event time.
+    fn now_us(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl Feed for LiveFeed {
     fn pump(&mut self, state: &mut MonitorState, _wall: Duration) -> usize {
         self.drain_into(state)
+    }
+    fn now_us(&self) -> Option<u64> {
+        Some(LiveFeed::now_us(self))
     }
 }
 
@@ -126,10 +143,20 @@ where
         tokio::select! {
             _ = ticker.tick() => {
                 let now = Instant::now();
+                // Read the wall clock before draining, so no drained event is later than it.
+                let wall_us = if app.finished { None } else { feed.now_us() };
+                let second = state.last_t_us() / 1_000_000;
                 let applied = feed.pump(&mut state, now - last_pump);
                 last_pump = now;
                 drains += 1;
-                if applied > 0 {
+                if let Some(t) = wall_us {
+                    state.tick(t);
+                }
+                if applied > 0 || state.last_t_us() / 1_000_000 != second {
+                    app.observe(&state);
+                    dirty = true;
+                }
+                if app.poll_outcomes(&state) {
                     app.observe(&state);
                     dirty = true;
                 }
@@ -151,10 +178,15 @@ where
             ev = keys.next() => match ev {
                 Some(Ok(Event::Key(key))) => {
                     if let Some(ctl) = app.handle_key(key, &state) {
+                        let before = state.last_t_us();
                         if let Err(e) = feed.control(ctl, &mut state) {
                             app.set_notice(e);
                         }
                         app.rates.reset();
+                        if state.last_t_us() < before {
+                            // Seeking back starts the story over.
+                            app.journal.reset();
+                        }
                         app.observe(&state);
                     }
                     dirty = true;
@@ -178,17 +210,22 @@ where
     }
 }
 
-/// Runs the monitor on a live engine: events from `feed`, commands to `sink`. Takes over the
-/// terminal and restores it on every exit. Sends [`Command::Quit`] when the user quits.
+/// Runs the monitor on a live engine: events from `feed` (a [`LiveFeed`], or any [`Feed`]
+/// such as an attached Amoc cluster's), commands to `sink` (through the engine [`driver`]:
+/// the monitor never calls the sink itself). Takes over the terminal and restores it on every
+/// exit. Sends [`Command::Quit`] when the user quits, then prints the final summary on the
+/// normal screen (unless [`TuiOptions::print_summary`] is off).
 pub async fn run_live(
-    mut feed: LiveFeed,
+    mut feed: impl Feed,
     sink: Arc<dyn CommandSink>,
     opts: TuiOptions,
 ) -> Result<MonitorState, TuiError> {
     if let Err(e) = logging::init(log::LevelFilter::Info) {
         eprintln!("rookery: {e}");
     }
-    let mut app = App::new(opts.app, Some(sink.clone()));
+    let (queue, outcomes) = driver::spawn(sink.clone());
+    let mut app = App::new(opts.app, Some(Arc::new(queue))).with_outcomes(outcomes);
+    app.run_length_s = opts.run_length.map(|d| d.as_secs_f64());
     let mut guard = TerminalGuard::enter()?;
     let result = run_loop(
         guard.terminal(),
@@ -202,7 +239,16 @@ pub async fn run_live(
     if let Err(e) = sink.send(Command::Quit) {
         log::warn!(target: "tui", "the engine did not take the quit command: {e}");
     }
-    result.map(|o| o.state)
+    let state = result?.state;
+    if opts.print_summary {
+        let headline = if app.finished {
+            "run finished"
+        } else {
+            "run stopped from the monitor"
+        };
+        FinalSummary::new(&state, headline).print();
+    }
+    Ok(state)
 }
 
 /// Runs the monitor on a replay of recorded logs (open it with
@@ -227,6 +273,17 @@ pub async fn run_replay(replay: Replay, opts: TuiOptions) -> Result<MonitorState
     drop(guard);
     match (result, feed.error()) {
         (Ok(_), Some(e)) => Err(TuiError::Replay(e.to_owned())),
-        (r, _) => r.map(|o| o.state),
+        (r, _) => {
+            let state = r?.state;
+            if opts.print_summary {
+                let headline = if feed.finished() {
+                    "replay finished"
+                } else {
+                    "replay stopped"
+                };
+                FinalSummary::new(&state, headline).print();
+            }
+            Ok(state)
+        }
     }
 }

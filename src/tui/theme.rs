@@ -91,6 +91,9 @@ struct StyleTable {
     spark: StyleSpec,
     status: StyleSpec,
     key: StyleSpec,
+    /// Optional in user files: the status style in bold when absent.
+    #[serde(default)]
+    notice: Option<StyleSpec>,
 }
 
 #[derive(Deserialize)]
@@ -143,6 +146,11 @@ impl Theme {
                     t.status.style(false).add_modifier(Modifier::REVERSED)
                 },
                 key: t.key.style(colour),
+                notice: match &t.notice {
+                    Some(n) => n.style(colour),
+                    None if colour => t.status.style(true).add_modifier(Modifier::BOLD),
+                    None => t.status.style(false).add_modifier(Modifier::BOLD),
+                },
             }
         };
         Ok(Theme {

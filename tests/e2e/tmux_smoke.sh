@@ -8,6 +8,13 @@
 #  2. caught: a virtual user panics and the engine catches it: the monitor stays up, clean.
 #  3. panic:  an uncaught panic restores the terminal and leaves a readable message (exit 101).
 #  4. replay: a recorded Amoc log replayed at max speed shows its figures; q exits 0.
+#  5. clock:  `run --users 0 --duration 4`: the clock moves with no load, the time left counts
+#             down, FINISHED at the end with the figures kept; q prints the final summary on
+#             the normal screen.
+#  6. controls: a paused throttle's executes fall to 0; a node kill asks first (n cancels); the
+#             rate prompt shows its unit and calls an overflow too big; a ramp shows its target
+#             and time left and `c` cancels it; the log pane tells the engine's life; the
+#             settings overlay lists the settings; q prints the summary.
 #
 # Commands (relative to the repository root; each phase is skipped when its variable is set to
 # an empty string):
@@ -18,6 +25,8 @@
 #   ROOKERY_E2E_PANIC_CMD    live monitor that panics once the file $ROOKERY_E2E_PANIC_FILE
 #                            exists (the script creates it when the panes are up)
 #   ROOKERY_E2E_REPLAY_CMD   replay of assets/logs/amoc-sample.jsonl at max speed
+#   ROOKERY_E2E_CLOCK_CMD    a live run with no users that lasts 4 s
+#   ROOKERY_E2E_CONTROLS_CMD the live demo again, for the steering keys
 # Other knobs: ROOKERY_E2E_THROTTLE (default "messages"), ROOKERY_E2E_TIMEOUT (seconds per wait,
 # default 15), ROOKERY_E2E_OUT (captures, default target/e2e). A first argument overrides
 # ROOKERY_E2E_CMD.
@@ -31,6 +40,8 @@ CONF=$(mktemp -d)
 PANIC_FILE=${ROOKERY_E2E_PANIC_FILE:-$CONF/panic-now}
 PANIC_CMD=${ROOKERY_E2E_PANIC_CMD-$DEMO --panic-when-file $PANIC_FILE}
 REPLAY_CMD=${ROOKERY_E2E_REPLAY_CMD-target/debug/rookery replay assets/logs/amoc-sample.jsonl --speed max}
+CLOCK_CMD=${ROOKERY_E2E_CLOCK_CMD-target/debug/rookery run --users 0 --duration 4}
+CONTROLS_CMD=${ROOKERY_E2E_CONTROLS_CMD-target/debug/rookery}
 THROTTLE=${ROOKERY_E2E_THROTTLE:-messages}
 TIMEOUT=${ROOKERY_E2E_TIMEOUT:-15}
 OUT=${ROOKERY_E2E_OUT:-target/e2e}
@@ -92,18 +103,24 @@ selected_rate() {
   screen | grep -E -- "▶ $THROTTLE " | head -1 | sed -E "s/.*▶ $THROTTLE +([0-9]+)[ \/].*/\1/"
 }
 
+# Selects $THROTTLE with j once its confirmed rate is on screen.
+select_throttle() {
+  wait_for 'Throttles'
+  wait_for "[0-9]+ ?/[0-9]+(m|s|ms) "        # a confirmed rate is on screen
+  for _ in $(seq 1 50); do
+    screen | grep -qE -- "▶ $THROTTLE " && break
+    T send-keys -t "$S" j
+    sleep 0.1
+  done
+  wait_for "▶ $THROTTLE +[0-9]+[ /]"
+}
+
 # 1. live
 if [ -n "$CMD" ]; then
 start "$CMD"
 wait_for 'Throttles'
-wait_for "[0-9]+ ?/[0-9]+(m|s|ms) "          # a confirmed rate is on screen
 [ "$(alternate)" = 1 ] || fail "the monitor is not on the alternate screen"
-for _ in $(seq 1 50); do                     # select the throttle
-  screen | grep -qE -- "▶ $THROTTLE " && break
-  T send-keys -t "$S" j
-  sleep 0.1
-done
-wait_for "▶ $THROTTLE +[0-9]+[ /]"
+select_throttle
 before=$(selected_rate)
 [[ "$before" =~ ^[0-9]+$ ]] || fail "could not read the rate of $THROTTLE (got '$before')"
 step=$(( before / 10 )); (( step >= 1 )) || step=1
@@ -158,5 +175,64 @@ if [ -n "$REPLAY_CMD" ]; then
   T send-keys -t "$S" q
   expect_exit 0
   echo "replay: figures of the Amoc sample on screen, exit status 0"
+fi
+# 5. the clock of a live run without load, its end, and the summary on quit
+if [ -n "$CLOCK_CMD" ]; then
+  start "$CLOCK_CMD"
+  wait_for 'LIVE 0:0[1-4] left'
+  wait_for 'left +0:0[3-9] '                 # elapsed time moves with no users
+  wait_for 'FINISHED +0:0[4-5] '
+  sleep 1.5
+  screen | grep -qE 'FINISHED +0:0[4-5] ' || fail "the clock went on after the end"
+  T send-keys -t "$S" q
+  expect_exit 0
+  screen | grep -qE '^rookery: run finished after 0:0[4-5]' || fail "no final summary"
+  screen | grep -qE '^  users +0 added' || fail "the summary lacks the users"
+  echo "clock: moves without load, time left, FINISHED keeps the figures, summary printed"
+fi
+
+# 6. the steering keys on the live demo
+if [ -n "$CONTROLS_CMD" ]; then
+  start "$CONTROLS_CMD"
+  select_throttle
+  T send-keys -t "$S" p
+  wait_for "▶ $THROTTLE .* paused"
+  # Executes/s (after the state at 100 columns) falls to 0.0 within a few seconds.
+  wait_for "▶ $THROTTLE .* paused +0\.0 " 10
+  T send-keys -t "$S" p
+  wait_for "▶ $THROTTLE .* running"
+  echo "controls: a paused throttle's executes fall to 0"
+  T send-keys -t "$S" X
+  wait_for 'kill node node2 and its users\? \(y/n\)'
+  T send-keys -t "$S" n
+  wait_for 'not sent: kill node2'
+  screen | grep -qE '^│\* node1 +up' || fail "the master went down"
+  echo "controls: a node kill asks first; n cancels"
+  T send-keys -t "$S" r
+  wait_for "Rate for $THROTTLE \(per 1m; a whole number or infinity\)"
+  T send-keys -t "$S" 99999999999999999999 Enter
+  wait_for 'is too big: the largest rate is 9223372036854775807'
+  T send-keys -t "$S" Escape
+  T send-keys -t "$S" g
+  wait_for "Ramp $THROTTLE: TARGET \(per 1m\) SECONDS"
+  T send-keys -t "$S" '1200 30' Enter
+  wait_for "▶ $THROTTLE .*ramping → 1200 0:(2[0-9]|30)"
+  T send-keys -t "$S" c
+  wait_for "ramp of $THROTTLE cancelled"
+  echo "controls: prompts show the unit and call overflow too big; a ramp shows target and time left; c cancels it"
+  T send-keys -t "$S" l
+  wait_for 'node node1 up \(master\)'
+  screen | grep -q 'Tui Ta' && fail "the old empty log widget is back"
+  T send-keys -t "$S" Escape
+  T send-keys -t "$S" s
+  wait_for 'Settings \(value, source'
+  wait_for 'think_time'
+  T send-keys -t "$S" Escape
+  echo "controls: the log pane tells the engine's life; the settings overlay lists them"
+  T send-keys -t "$S" q
+  expect_exit 0
+  screen | grep -qE '^rookery: run stopped from the monitor after' || fail "no final summary"
+  screen | grep -qE "^ +$THROTTLE +" || fail "the summary lacks the throttles"
+  echo "controls: quit prints the final summary"
 fi
 echo "PASS: exit status 0, terminal restored"

@@ -4,7 +4,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
 
-use crate::fmt::{count, per_sec};
+use crate::fmt::{count, per_sec, truncate_start};
 use crate::table::{Cell, draw_row, draw_rows};
 use crate::{Styles, pane};
 
@@ -20,6 +20,8 @@ pub struct EventRow<'a> {
 /// The events table (rows in the order given; the caller sorts).
 pub struct EventTable<'a> {
     pub rows: &'a [EventRow<'a>],
+    /// Rows scrolled past at the top (clamped so the last row can still show).
+    pub offset: usize,
     pub focused: bool,
     pub styles: &'a Styles,
 }
@@ -36,16 +38,24 @@ impl Widget for EventTable<'_> {
         }
         let name_w = inner.width.saturating_sub(6 + 1 + 6 + 1).max(4);
         let body = inner;
+        let offset = self
+            .offset
+            .min(self.rows.len().saturating_sub(inner.height as usize));
+        if offset > 0 && inner.width > 12 {
+            let tag = format!("↑{offset}");
+            let x = area.right().saturating_sub(tag.chars().count() as u16 + 2);
+            buf.set_string(x, area.y, tag, s.dim);
+        }
         draw_rows(
             buf,
             body,
-            self.rows,
+            &self.rows[offset..],
             None,
             (s.dim, s.base),
             |buf, row, y| {
                 let name = row.name.strip_prefix("amoc.").unwrap_or(row.name);
                 let cells = [
-                    Cell::left(name, name_w, s.base),
+                    Cell::left(truncate_start(name, name_w as usize), name_w, s.base),
                     Cell::right(count(row.count), 6, s.base),
                     Cell::right(per_sec(row.per_s), 6, s.dim),
                 ];
@@ -77,6 +87,7 @@ mod tests {
         ];
         let t = EventTable {
             rows: &rows,
+            offset: 0,
             focused: false,
             styles: &styles,
         };
@@ -84,5 +95,39 @@ mod tests {
         insta::assert_snapshot!(text);
         assert!(text.contains("throttle.request"));
         assert!(text.contains("shop.order"));
+    }
+
+    #[test]
+    fn cut_names_keep_their_end_and_the_pane_scrolls() {
+        let styles = Styles::default();
+        let names: Vec<String> = (0..8).map(|i| format!("demo.message.kind{i}")).collect();
+        let mut rows: Vec<EventRow> = names
+            .iter()
+            .map(|n| EventRow {
+                name: n,
+                count: 1,
+                per_s: 0.0,
+            })
+            .collect();
+        rows.push(EventRow {
+            name: "demo.message.start",
+            count: 1,
+            per_s: 0.0,
+        });
+        rows.push(EventRow {
+            name: "demo.message.stop",
+            count: 1,
+            per_s: 0.0,
+        });
+        let t = EventTable {
+            rows: &rows,
+            offset: 100,
+            focused: true,
+            styles: &styles,
+        };
+        let text = render_text(t, 28, 5);
+        assert!(text.contains("…ssage.start"), "{text}");
+        assert!(text.contains("…essage.stop"), "{text}");
+        assert!(text.contains("↑7"), "scrolled to the end: {text}");
     }
 }

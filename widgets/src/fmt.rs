@@ -65,9 +65,32 @@ pub fn truncate(text: &str, width: usize) -> String {
     s
 }
 
+/// `text` cut to `width` characters from the left, starting with `…` when cut: for dotted
+/// names whose end tells them apart (`…message.start`, `…message.stop`).
+pub fn truncate_start(text: &str, width: usize) -> String {
+    let n = text.chars().count();
+    if n <= width {
+        return text.to_owned();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut s = String::from('…');
+    s.extend(text.chars().skip(n - (width - 1)));
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_cut_from_the_left() {
+        assert_eq!(truncate_start("demo.message.start", 14), "…message.start");
+        assert_eq!(truncate_start("demo.message.stop", 14), "….message.stop");
+        assert_eq!(truncate_start("short", 14), "short");
+        assert_eq!(truncate_start("abc", 0), "");
+    }
 
     #[test]
     fn counts_get_suffixes() {

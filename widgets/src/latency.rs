@@ -5,7 +5,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
 
-use crate::fmt::{count, per_sec};
+use crate::fmt::{count, per_sec, truncate_start};
 use crate::table::{Cell, draw_row, draw_table};
 use crate::{Styles, pane};
 
@@ -103,7 +103,7 @@ impl Widget for LatencyTable<'_> {
             |buf, row, y| {
                 let name = row.name.strip_prefix("amoc.").unwrap_or(row.name);
                 let mut cells = vec![
-                    Cell::left(name, name_w, s.base),
+                    Cell::left(truncate_start(name, name_w as usize), name_w, s.base),
                     Cell::right(count(row.count), COL_W, s.base),
                     Cell::right(per_sec(row.per_s), COL_W, s.dim),
                     Cell::right(micros(row.p50_us), COL_W, s.accent),

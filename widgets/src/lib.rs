@@ -6,9 +6,11 @@
 //! That boundary keeps the widgets testable without tokio or a terminal.
 
 pub mod coordinators;
+pub mod dialog;
 pub mod events;
 pub mod fmt;
 pub mod help;
+pub mod http;
 pub mod latency;
 pub mod logs;
 pub mod nodes;
@@ -18,19 +20,23 @@ pub mod spark;
 pub mod status;
 pub mod styles;
 pub mod table;
+pub mod thresholds;
 pub mod throttles;
 pub mod too_small;
 pub mod users;
 
 pub use coordinators::{CoordinatorRow, CoordinatorTable};
+pub use dialog::Dialog;
 pub use events::{EventRow, EventTable};
 pub use help::{HelpEntry, HelpOverlay};
+pub use http::{HTTP_LINES, HttpData, HttpPane};
 pub use latency::{LatencyRow, LatencyTable};
 pub use logs::{Severity, WarningLine, WarningList};
 pub use nodes::{NodeRow, NodeTable};
 pub use prompt::InputPrompt;
 pub use status::{KeyHint, StatusBar};
 pub use styles::Styles;
+pub use thresholds::{ThresholdItem, ThresholdLine};
 pub use throttles::{Rate, ThrottleRow, ThrottleState, ThrottleTable};
 pub use too_small::TooSmall;
 pub use users::{UserCounts, UsersPane};

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
 use crate::Styles;
-use crate::fmt::elapsed;
+use crate::fmt::{elapsed, truncate};
 
 /// How serious a warning line is (drives its style).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -27,11 +27,18 @@ pub struct WarningLine<'a> {
     pub message: &'a str,
 }
 
-/// The newest warnings that fit, oldest at the top (no border: the caller frames it).
+/// The newest lines that fit, oldest at the top (no border: the caller frames it), or older
+/// ones when scrolled back. A line too long for the width ends in `…`.
 pub struct WarningList<'a> {
     pub lines: &'a [WarningLine<'a>],
-    /// Total warnings, which may be more than `lines`.
+    /// Total lines, which may be more than `lines`.
     pub total: u64,
+    /// Rows scrolled back from the newest (clamped).
+    pub offset: usize,
+    /// Show the source column.
+    pub sources: bool,
+    /// What to say when there is no line.
+    pub empty: &'a str,
     pub styles: &'a Styles,
 }
 
@@ -45,31 +52,44 @@ impl Widget for WarningList<'_> {
             buf.set_line(
                 area.x,
                 area.y,
-                &Line::styled("no warnings", s.dim),
+                &Line::styled(truncate(self.empty, area.width as usize), s.dim),
                 area.width,
             );
             return;
         }
-        let shown = self.lines.len().min(area.height as usize);
-        let skip = self.lines.len() - shown;
-        for (i, w) in self.lines[skip..].iter().enumerate() {
+        let height = area.height as usize;
+        let offset = self.offset.min(self.lines.len().saturating_sub(height));
+        let end = self.lines.len() - offset;
+        let start = end.saturating_sub(height);
+        for (i, w) in self.lines[start..end].iter().enumerate() {
             let style = match w.severity {
                 Severity::Error => s.error,
                 Severity::Warning => s.warn,
                 Severity::Info => s.base,
             };
-            let line = Line::from(vec![
+            let mut spans = vec![
                 Span::styled(format!("{:>6} ", elapsed(w.at_s)), s.dim),
                 Span::styled(format!("{:<7} ", w.level), style),
-                Span::styled(format!("{} ", w.source), s.accent),
-                Span::styled(w.message, s.base),
-            ]);
-            buf.set_line(area.x, area.y + i as u16, &line, area.width);
+            ];
+            if self.sources {
+                spans.push(Span::styled(format!("{} ", w.source), s.accent));
+            }
+            let used: usize = spans.iter().map(|sp| sp.width()).sum();
+            let room = (area.width as usize).saturating_sub(used);
+            spans.push(Span::styled(truncate(w.message, room), s.base));
+            buf.set_line(area.x, area.y + i as u16, &Line::from(spans), area.width);
         }
-        let hidden = self.total.saturating_sub(shown as u64);
-        if hidden > 0 && area.width > 12 {
-            let tag = format!("+{hidden} older");
-            let x = area.right().saturating_sub(tag.len() as u16);
+        let older = self.total.saturating_sub((end - start + offset) as u64);
+        let mut tags = Vec::new();
+        if older > 0 {
+            tags.push(format!("+{older} older"));
+        }
+        if offset > 0 {
+            tags.push(format!("↓{offset} newer"));
+        }
+        let tag = tags.join(" ");
+        if !tag.is_empty() && area.width as usize > tag.chars().count() + 12 {
+            let x = area.right().saturating_sub(tag.chars().count() as u16);
             buf.set_string(x, area.y, tag, s.dim);
         }
     }
@@ -102,11 +122,48 @@ mod tests {
         let w = WarningList {
             lines: &lines,
             total: 5,
+            offset: 0,
+            sources: true,
+            empty: "no warnings",
             styles: &styles,
         };
         let text = render_text(w, 70, 2);
         insta::assert_snapshot!(text);
         assert!(text.contains("cannot parse"));
         assert!(text.contains("+3 older"));
+    }
+
+    #[test]
+    fn scrolls_back_and_cuts_with_an_ellipsis() {
+        let styles = Styles::default();
+        let msgs: Vec<String> = (0..30)
+            .map(|i| format!("warning number {i} is here"))
+            .collect();
+        let lines: Vec<WarningLine> = msgs
+            .iter()
+            .map(|m| WarningLine {
+                at_s: 1.0,
+                severity: Severity::Warning,
+                level: "warning",
+                source: "config.env",
+                message: m,
+            })
+            .collect();
+        let list = |offset| WarningList {
+            lines: &lines,
+            total: 30,
+            offset,
+            sources: true,
+            empty: "",
+            styles: &styles,
+        };
+        let newest = render_text(list(0), 60, 3);
+        assert!(newest.contains("warning number 29 is here"), "{newest}");
+        let back = render_text(list(27), 60, 3);
+        assert!(back.contains("warning number 0 is here"), "{back}");
+        assert!(back.contains("↓27 newer"), "{back}");
+        assert!(!back.contains("number 29"), "{back}");
+        let narrow = render_text(list(0), 40, 3);
+        assert!(narrow.contains("warning numbe…"), "{narrow}");
     }
 }

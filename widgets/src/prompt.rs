@@ -5,6 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Widget};
 
+use crate::fmt::truncate;
 use crate::{Styles, pane};
 
 /// A boxed prompt: `label`, the text typed so far with a cursor, and an optional error.
@@ -19,8 +20,8 @@ pub struct InputPrompt<'a> {
 impl Widget for InputPrompt<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let s = self.styles;
-        let h = 3.min(area.height);
-        let w = area.width.min(70);
+        let h = 4.min(area.height);
+        let w = area.width.min(90);
         let rect = Rect::new(
             area.x + (area.width - w) / 2,
             area.y + (area.height - h) / 2,
@@ -31,16 +32,23 @@ impl Widget for InputPrompt<'_> {
         let block = pane::block(self.label, true, s);
         let inner = block.inner(rect);
         block.render(rect, buf);
-        let mut spans = vec![
+        if inner.height == 0 {
+            return;
+        }
+        let room = (inner.width as usize).saturating_sub(self.text.chars().count() + 3);
+        let spans = vec![
             Span::styled(self.text, s.accent),
             Span::styled("▏", s.key),
             Span::raw("  "),
+            Span::styled(truncate(self.hint, room), s.dim),
         ];
-        match self.error {
-            Some(e) => spans.push(Span::styled(e, s.error)),
-            None => spans.push(Span::styled(self.hint, s.dim)),
-        }
         buf.set_line(inner.x, inner.y, &Line::from(spans), inner.width);
+        if let Some(e) = self.error
+            && inner.height > 1
+        {
+            let e = truncate(e, inner.width as usize);
+            buf.set_line(inner.x, inner.y + 1, &Line::styled(e, s.error), inner.width);
+        }
     }
 }
 
@@ -61,6 +69,7 @@ mod tests {
         };
         let text = render_text(p, 50, 5);
         insta::assert_snapshot!(text);
-        assert!(text.contains("12x▏  not a number"));
+        assert!(text.contains("12x▏  Enter sets"));
+        assert!(text.contains("not a number"));
     }
 }

@@ -62,14 +62,35 @@ impl Widget for StatusBar<'_> {
             ));
         }
         if let Some(n) = self.notice {
-            spans.push(Span::styled(format!(" {n} "), s.warn));
+            spans.push(Span::styled(format!(" {n} "), s.notice));
         }
         spans.push(Span::raw(" │"));
         for h in self.hints {
             spans.push(Span::styled(format!(" {}", h.key), s.key));
             spans.push(Span::raw(format!(" {}", h.label)));
         }
-        let line = Line::from(spans).style(s.status);
+        // Whole hints only: one that does not fit is left out, and `…` says so.
+        let width = area.width as usize;
+        let mut used = 0;
+        let mut kept = Vec::with_capacity(spans.len());
+        let mut cut = false;
+        for sp in spans {
+            let w = sp.width();
+            if used + w > width.saturating_sub(1) {
+                cut = true;
+                break;
+            }
+            used += w;
+            kept.push(sp);
+        }
+        if cut {
+            // A hint's key without its label is useless: drop a dangling key.
+            if kept.last().is_some_and(|sp| sp.style == s.key) {
+                kept.pop();
+            }
+            kept.push(Span::raw(" …"));
+        }
+        let line = Line::from(kept).style(s.status);
         buf.set_line(area.x, area.y, &line, area.width);
     }
 }

@@ -34,6 +34,8 @@ pub struct Styles {
     pub status: Style,
     /// Key names in hints and in the help overlay.
     pub key: Style,
+    /// Notices in the status bar (a sent command, a refusal): must read well on `status`.
+    pub notice: Style,
 }
 
 impl Default for Styles {
@@ -53,6 +55,7 @@ impl Default for Styles {
             spark: Style::new(),
             status: Style::new().add_modifier(Modifier::REVERSED),
             key: Style::new().add_modifier(Modifier::BOLD),
+            notice: Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED),
         }
     }
 }

@@ -25,7 +25,34 @@ pub enum ThrottleState {
     #[default]
     Running,
     Paused,
-    Ramping,
+    /// A gradual change: its target and seconds left, when known.
+    Ramping {
+        to: Option<u64>,
+        left_s: Option<u64>,
+    },
+    /// Rate 0: nothing passes.
+    Closed,
+}
+
+impl ThrottleState {
+    /// The state column's text: `running`, `paused`, `closed`, `ramping → 3000 25s`.
+    pub fn text(self) -> String {
+        match self {
+            ThrottleState::Running => "running".to_owned(),
+            ThrottleState::Paused => "paused".to_owned(),
+            ThrottleState::Closed => "closed".to_owned(),
+            ThrottleState::Ramping { to, left_s } => {
+                let mut t = "ramping".to_owned();
+                if let Some(to) = to {
+                    t.push_str(&format!(" → {}", count(to)));
+                }
+                if let Some(left) = left_s {
+                    t.push_str(&format!(" {}", crate::fmt::elapsed(left as f64)));
+                }
+                t
+            }
+        }
+    }
 }
 
 /// One throttle, already reduced to what the row shows.
@@ -57,6 +84,9 @@ pub struct ThrottleTable<'a> {
 }
 
 const NAME_W: u16 = 16;
+/// The state column when wide. A longer state (`ramping → 1200 0:25`) takes room from the
+/// row's sparkline.
+const STATE_W: u16 = 9;
 /// Inner width from which the table shows every column.
 const WIDE: u16 = 75;
 
@@ -83,7 +113,7 @@ impl Widget for ThrottleTable<'_> {
                 Cell::right("req/s", 7, s.header),
                 Cell::right("exec/s", 7, s.header),
                 Cell::right("backlog", 7, s.header),
-                Cell::left("state", 9, s.header),
+                Cell::left("state", STATE_W, s.header),
                 Cell::left("releases", 0, s.header),
             ]
         } else {
@@ -126,15 +156,17 @@ impl Widget for ThrottleTable<'_> {
                 .unwrap_or_default();
             let (state, state_style) = match (&row.pending, row.state) {
                 (Some(p), _) => (p.clone(), s.warn),
-                (None, ThrottleState::Paused) => ("paused".to_owned(), s.warn),
-                (None, ThrottleState::Ramping) => ("ramping".to_owned(), s.accent),
-                (None, ThrottleState::Running) => ("running".to_owned(), s.ok),
+                (None, st @ (ThrottleState::Paused | ThrottleState::Closed)) => (st.text(), s.warn),
+                (None, st @ ThrottleState::Ramping { .. }) => (st.text(), s.accent),
+                (None, st @ ThrottleState::Running) => (st.text(), s.ok),
             };
             let backlog_style = if row.backlog > 0 { s.warn } else { s.dim };
             let marker = Cell::left(if selected { "▶" } else { " " }, 1, s.accent);
             let name = Cell::left(row.name, name_w, s.base);
             let exec = per_sec(row.executes_per_s);
             let backlog = Cell::right(count(row.backlog), 7, backlog_style);
+            let state_w = state.chars().count() as u16;
+            let spark_w = spark_w.saturating_sub(state_w.saturating_sub(STATE_W) as usize);
             let spark = Cell::left(spark::text(row.history, spark_w), 0, s.spark);
             let cells = if wide {
                 vec![
@@ -145,7 +177,7 @@ impl Widget for ThrottleTable<'_> {
                     Cell::right(per_sec(row.requests_per_s), 7, s.base),
                     Cell::right(exec, 7, s.base),
                     backlog,
-                    Cell::left(state, 9, state_style),
+                    Cell::left(state, state_w.max(STATE_W), state_style),
                     spark,
                 ]
             } else {
@@ -153,7 +185,7 @@ impl Widget for ThrottleTable<'_> {
                     marker,
                     name,
                     Cell::right(format!("{rate}{per}"), 9, rate_style),
-                    Cell::left(state, 8, state_style),
+                    Cell::left(state, state_w.max(8), state_style),
                     Cell::right(exec, 6, s.base),
                     backlog,
                     spark,
@@ -199,7 +231,10 @@ mod tests {
                 backlog: i as u64,
                 state: match i {
                     3 => ThrottleState::Paused,
-                    4 => ThrottleState::Ramping,
+                    4 => ThrottleState::Ramping {
+                        to: Some(1200),
+                        left_s: Some(25),
+                    },
                     _ => ThrottleState::Running,
                 },
                 pending: (i == 5).then(|| "→700".to_owned()),

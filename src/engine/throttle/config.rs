@@ -64,16 +64,38 @@ impl fmt::Display for Rate {
 ///
 /// `interval_ms == 0` means *parallelism*: at most `rate` permits are out at once, each held
 /// until its run or guard ends.
+///
+/// `catch_up` (0 by default: Amoc's model) opts a paced throttle into an *open model*: instants
+/// that came due while nobody waited are owed, up to `catch_up` of them, and the next requests
+/// are released at once, late, until they are caught up (see [`catch_up`](Self::catch_up)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ThrottleConfig {
     pub rate: Rate,
     pub interval_ms: u64,
+    /// Most instants owed to late requests (0: none, unused instants are lost).
+    pub catch_up: u64,
 }
 
 impl ThrottleConfig {
     /// `rate` per `interval_ms`, as is (`#{rate => R, interval => I}`).
     pub const fn new(rate: Rate, interval_ms: u64) -> ThrottleConfig {
-        ThrottleConfig { rate, interval_ms }
+        ThrottleConfig {
+            rate,
+            interval_ms,
+            catch_up: 0,
+        }
+    }
+
+    /// The open model: slots that come due while nobody waits are not lost; up to
+    /// `max_backlog` of them are owed (older ones are dropped), and a request that finds some
+    /// owed is released at once, its permit's
+    /// [`scheduled_at`](super::ThrottlePermit::scheduled_at) the owed (earlier) instant. How
+    /// many are owed is [`Throttles::overdue`](super::Throttles::overdue), also the `overdue`
+    /// key of the `rate` event. Only paced throttles (`rate > 0`, `interval > 0`) owe; `0`
+    /// turns it off. A later `change_rate` without a catch-up keeps this one.
+    pub const fn catch_up(mut self, max_backlog: u64) -> ThrottleConfig {
+        self.catch_up = max_backlog;
+        self
     }
 
     /// `rate` per minute (`#{rate => R}`, or Amoc's bare integer form).
@@ -191,7 +213,11 @@ impl From<u64> for ThrottleConfig {
 
 impl fmt::Display for ThrottleConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}ms", self.rate, self.interval_ms)
+        write!(f, "{}/{}ms", self.rate, self.interval_ms)?;
+        if self.catch_up > 0 {
+            write!(f, " catching up to {}", self.catch_up)?;
+        }
+        Ok(())
     }
 }
 

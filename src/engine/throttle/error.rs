@@ -35,10 +35,6 @@ pub enum ThrottleError {
     /// (Amoc `{error, invalid_throttle}`, `badarith`, `function_clause`).
     #[error("invalid throttle configuration: {0}")]
     InvalidConfig(String),
-    /// A gradual rate change runs on this throttle (Amoc `{error, cannot_change_rate}`); cancel
-    /// it with [`cancel_ramp`](super::Throttles::cancel_ramp) first.
-    #[error("throttle `{0}` is running a gradual rate change; cancel it first")]
-    CannotChangeRate(SmolStr),
     /// The throttle was stopped while the request waited, or a handle outlived it.
     #[error("throttle `{0}` was stopped")]
     Stopped(SmolStr),

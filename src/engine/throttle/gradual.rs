@@ -48,6 +48,21 @@ pub enum RampPlan {
     Duration { duration_ms: u64 },
 }
 
+impl RampPlan {
+    /// A ramp over `secs` seconds (a `duration` plan), as an operator types it. A number of
+    /// seconds whose milliseconds do not fit in 64 bits is an error that says so (computing
+    /// `secs * 1000` unchecked wrapped around to a ramp "over 0s").
+    pub fn over_seconds(secs: u64) -> Result<RampPlan, ThrottleError> {
+        let duration_ms = secs.checked_mul(1000).ok_or_else(|| {
+            ThrottleError::InvalidConfig(format!(
+                "a ramp over {secs} s is too long: at most {} s",
+                u64::MAX / 1000
+            ))
+        })?;
+        Ok(RampPlan::Duration { duration_ms })
+    }
+}
+
 /// A gradual change: `change_rate_gradually(Name, #{throttle => .., plan => ..})`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GradualConfig {
@@ -103,6 +118,12 @@ impl GradualConfig {
                 "a gradual plan needs step_interval > 0 and at least one step \
                  (a duration of at least {DURATION_STEP_MS} ms); got {:?}",
                 self.plan
+            )));
+        }
+        if steps.checked_mul(step_interval_ms).is_none() {
+            return Err(ThrottleError::InvalidConfig(format!(
+                "a gradual plan of {steps} steps of {step_interval_ms} ms is too long: \
+                 its length in ms does not fit in 64 bits"
             )));
         }
         if from > i64::MAX as u64 || to > i64::MAX as u64 {
@@ -344,6 +365,37 @@ mod tests {
         // (3 - 0) / 2 * 1 = 1.5 → 2; (0 - 3) / 2 * 1 = -1.5 → -2.
         assert_eq!(rates(0, 3, 2), [0, 2, 3]);
         assert_eq!(rates(3, 0, 2), [3, 1, 0]);
+    }
+
+    #[test]
+    fn overflowing_lengths_are_errors_that_say_so() {
+        // Issue 12 item 2: `g 6000 18446744073709552` was accepted as "over 0s".
+        let secs = 18_446_744_073_709_552;
+        let err = RampPlan::over_seconds(secs).map_err(|e| e.to_string());
+        assert_eq!(
+            err,
+            Err(format!(
+                "invalid throttle configuration: a ramp over {secs} s is too long: \
+                 at most 18446744073709551 s"
+            ))
+        );
+        assert_eq!(
+            RampPlan::over_seconds(3600),
+            Ok(RampPlan::Duration {
+                duration_ms: 3_600_000
+            })
+        );
+        let long = GradualConfig {
+            throttle: GradualRates::per_minute(1, 2),
+            plan: RampPlan::Steps {
+                step_interval_ms: u64::MAX / 2,
+                step_count: 3,
+            },
+        };
+        assert!(matches!(
+            long.plan(),
+            Err(ThrottleError::InvalidConfig(m)) if m.contains("too long")
+        ));
     }
 
     #[test]

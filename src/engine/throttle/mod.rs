@@ -15,9 +15,15 @@
 //! * interval `0` limits *parallelism*: at most `rate` counted permits ([`Throttles::run`],
 //!   [`Throttles::acquire`], [`Throttles::send`]) are out at once (Amoc's Q1 released one and
 //!   stalled);
-//! * a change applies at once: the next release comes at `max(now, last + new period)`
-//!   (Amoc's Q2/Q4 left raised capacity idle), and ramp steps do not restart anything, so a
-//!   gradual change releases during the ramp (Amoc's Q3 released nothing);
+//! * a change applies at once, in both directions: the next release comes at
+//!   `max(now, last + new period)` and releases follow the new rate from there, evenly spaced
+//!   (Amoc's Q2/Q4 left raised capacity idle; issue 12 saw a decrease stall, then burst at the
+//!   old rate, because releases made before the change counted against the new rate); ramp
+//!   steps are changes too, so a gradual change releases during the ramp (Amoc's Q3 released
+//!   nothing);
+//! * opt-in catch-up ([`ThrottleConfig::catch_up`]): instants that came due while nobody
+//!   waited are owed to the next requests, which are released at once with the owed instant
+//!   as their [`scheduled`](TimedPermit::scheduled) instant ([`Throttles::wait_permit`]);
 //! * waiting costs no CPU: waiters park on a oneshot channel; the scheduler sleeps until the
 //!   next release instant or ramp step, or until a change wakes it.
 //!
@@ -29,19 +35,38 @@
 //!   running one are no-ops that return `Ok(false)`;
 //! * [`stop`](Throttles::stop) during a ramp cancels the ramp with the throttle; waiting
 //!   requests get [`ThrottleError::Stopped`]; the name can be started again;
-//! * [`change_rate`](Throttles::change_rate) during a ramp is
-//!   [`ThrottleError::CannotChangeRate`] unless it asks for the configuration in force (a
-//!   no-op `Ok`); [`cancel_ramp`](Throttles::cancel_ramp) ends a ramp at its current step;
+//! * [`change_rate`](Throttles::change_rate) during a ramp replaces the ramp (Amoc refused
+//!   with `cannot_change_rate`, which left an operator no way out), unless it asks for the
+//!   configuration in force (a no-op); so does a new ramp; [`set_rate`](Throttles::set_rate)
+//!   and [`start_ramp`](Throttles::start_ramp) say which ramp they replaced, and an info
+//!   `process` event says so; [`cancel_ramp`](Throttles::cancel_ramp) ends a ramp at its
+//!   current step;
 //! * while paused (Amoc's Q6), `change_rate` and ramp steps change the stored configuration and
 //!   emit `rate` events, but nothing is released until `resume`, which applies the configuration
 //!   then in force.
 //!
 //! Events (through the master's [`Emitter`]): `[amoc, throttle, init]` on the first start;
-//! `[amoc, throttle, rate]` (`rate`, `"infinity"` for infinity, and `interval`) on start, on
-//! every effective change and on every ramp step; `request` and `execute` (`count` 1 each);
-//! `process` log events: a warning when the queue reaches the backlog warning size (and each
-//! doubling after), info when a ramp finishes or is cancelled and on pause/resume, debug when a
-//! throttle has seen no request for [`ThrottleOptions::idle_after`].
+//! `[amoc, throttle, rate]` (measurements `rate`, `"infinity"` for infinity, and `interval`,
+//! as in Amoc) on start, on every effective change, on every ramp step, when a ramp is
+//! cancelled, and on pause and resume; `request` and `execute` (`count` 1 each); `process`
+//! log events: a warning when the queue reaches the backlog warning size (and each doubling
+//! after), info when a ramp finishes, is cancelled or replaced and on pause/resume, debug when
+//! a throttle has seen no request for [`ThrottleOptions::idle_after`].
+//!
+//! Besides Amoc's `name` (and `rate`, `interval` on `process`), the metadata of `init`,
+//! `rate` and `process` events says what state the throttle is in, so a monitor need not read
+//! log messages:
+//!
+//! | key | type | meaning |
+//! |---|---|---|
+//! | `paused` | bool | held by [`pause`](Throttles::pause) |
+//! | `ramping` | bool | a gradual change runs |
+//! | `ramp_target` | integer | its final rate (only while ramping) |
+//! | `ramp_ends_in_ms` | integer | time until its last step, in ms (only while ramping) |
+//! | `catch_up` | integer | the catch-up bound (only on catch-up throttles) |
+//! | `overdue` | integer | instants owed to the next requests (only on catch-up throttles) |
+//!
+//! The last `rate` event of a ramp (its final step) already says `ramping: false`.
 
 mod config;
 mod error;
@@ -66,7 +91,8 @@ pub use config::{DEFAULT_INTERVAL_MS, Rate, ThrottleConfig};
 pub use error::{StartOutcome, ThrottleError};
 pub use gradual::{DURATION_STEP_MS, GradualConfig, GradualPlan, GradualRates, RampPlan};
 pub use info::{RampInfo, ThrottleInfo};
-pub use permit::{ThrottlePermit, Ticket};
+pub use named::RateChange;
+pub use permit::{ThrottlePermit, Ticket, TimedPermit};
 
 use crate::engine::events::Emitter;
 use named::Throttle;
@@ -205,8 +231,12 @@ impl Throttles {
     /// Registers a request now (counted: it holds an interval-0 place until its permit drops);
     /// the returned ticket resolves when the throttle releases it.
     pub fn ticket(&self, name: &str, counted: bool) -> Result<Ticket, ThrottleError> {
+        self.ticket_with(name, counted, false)
+    }
+
+    fn ticket_with(&self, name: &str, counted: bool, clock: bool) -> Result<Ticket, ThrottleError> {
         match self.inner.map.load().get(name) {
-            Some(t) => t.ticket(counted),
+            Some(t) => t.ticket(counted, clock),
             None => Err(self.missing(name)),
         }
     }
@@ -215,6 +245,22 @@ impl Throttles {
     /// waits for a free place but does not keep it.
     pub async fn wait(&self, name: &str) -> Result<(), ThrottleError> {
         self.ticket(name, false)?.await.map(drop)
+    }
+
+    /// [`wait`](Self::wait) that says when the release was due and when it came: its
+    /// [`scheduled`](TimedPermit::scheduled) instant is the slot in the rate's schedule,
+    /// before any lateness (on a [catch-up](ThrottleConfig::catch_up) throttle, an owed slot
+    /// can be well in the past). Measure latency from it to count the time a request waited
+    /// for a busy client. Like `wait`, it keeps no interval-0 place.
+    pub async fn wait_permit(&self, name: &str) -> Result<TimedPermit, ThrottleError> {
+        let p = self.ticket_with(name, false, true)?.await?;
+        Ok(TimedPermit::from_permit(&p))
+    }
+
+    /// Instants owed to the next requests of a [catch-up](ThrottleConfig::catch_up) throttle
+    /// (0 for any other).
+    pub fn overdue(&self, name: &str) -> Result<u64, ThrottleError> {
+        Ok(self.get(name)?.overdue())
     }
 
     /// Waits until allowed and returns a permit (the guard form): on an interval-0 throttle it
@@ -282,28 +328,47 @@ impl Throttles {
     }
 
     /// Sets a new configuration (Amoc `change_rate/2`). The same configuration is a no-op;
-    /// during a ramp anything else is [`ThrottleError::CannotChangeRate`].
+    /// anything else replaces a running ramp ([`set_rate`](Self::set_rate) says whether).
+    /// A configuration without [`catch_up`](ThrottleConfig::catch_up) keeps the throttle's.
     pub fn change_rate(&self, name: &str, cfg: ThrottleConfig) -> Result<(), ThrottleError> {
-        self.get(name)?.change_rate(cfg)
+        self.set_rate(name, cfg).map(drop)
+    }
+
+    /// [`change_rate`](Self::change_rate), saying whether the configuration changed and which
+    /// ramp it replaced (for a monitor to say "ramp replaced").
+    pub fn set_rate(&self, name: &str, cfg: ThrottleConfig) -> Result<RateChange, ThrottleError> {
+        self.get(name)?.set_rate(cfg)
     }
 
     /// Starts a gradual change (Amoc `change_rate_gradually/2`): rate 0 of the plan applies at
     /// once, then one more every `step_interval_ms`; a `rate` event each time. Returns the
-    /// verified plan. A ramp already running is [`ThrottleError::CannotChangeRate`].
+    /// verified plan. A ramp already running is replaced ([`start_ramp`](Self::start_ramp)
+    /// says whether).
     pub fn change_rate_gradually(
         &self,
         name: &str,
         cfg: GradualConfig,
     ) -> Result<GradualPlan, ThrottleError> {
-        let t = self.get(name)?;
-        let plan = cfg.plan()?;
-        t.change_rate_gradually(plan)?;
-        Ok(plan)
+        self.start_ramp(name, cfg).map(|(plan, _)| plan)
     }
 
-    /// Ends a running ramp, keeping the rate of its current step. `Ok(false)` if none ran.
+    /// [`change_rate_gradually`](Self::change_rate_gradually), also returning the ramp it
+    /// replaced, as it stood.
+    pub fn start_ramp(
+        &self,
+        name: &str,
+        cfg: GradualConfig,
+    ) -> Result<(GradualPlan, Option<RampInfo>), ThrottleError> {
+        let t = self.get(name)?;
+        let plan = cfg.plan()?;
+        let replaced = t.start_ramp(plan)?;
+        Ok((plan, replaced))
+    }
+
+    /// Ends a running ramp, keeping the rate of its current step (a `rate` event says
+    /// `ramping: false`). `Ok(false)` if none ran.
     pub fn cancel_ramp(&self, name: &str) -> Result<bool, ThrottleError> {
-        self.get(name)?.cancel_ramp()
+        Ok(self.get(name)?.cancel_ramp()?.is_some())
     }
 
     /// Holds every request until [`resume`](Self::resume). `Ok(false)` (a no-op) if paused.
@@ -316,8 +381,8 @@ impl Throttles {
         self.get(name)?.resume()
     }
 
-    /// `change_rate(name, infinity / interval 0)` (Amoc `unlock/1`); like `change_rate`, it is
-    /// [`ThrottleError::CannotChangeRate`] during a ramp (cancel the ramp first).
+    /// `change_rate(name, infinity / interval 0)` (Amoc `unlock/1`); like `change_rate`, it
+    /// replaces a running ramp.
     pub fn unlock(&self, name: &str) -> Result<(), ThrottleError> {
         self.change_rate(name, ThrottleConfig::unlocked())
     }
@@ -378,12 +443,18 @@ impl ThrottleHandle {
 
     /// See [`Throttles::wait`].
     pub async fn wait(&self) -> Result<(), ThrottleError> {
-        self.throttle.ticket(false)?.await.map(drop)
+        self.throttle.ticket(false, false)?.await.map(drop)
+    }
+
+    /// See [`Throttles::wait_permit`].
+    pub async fn wait_permit(&self) -> Result<TimedPermit, ThrottleError> {
+        let p = self.throttle.ticket(false, true)?.await?;
+        Ok(TimedPermit::from_permit(&p))
     }
 
     /// See [`Throttles::acquire`].
     pub async fn acquire(&self) -> Result<ThrottlePermit, ThrottleError> {
-        self.throttle.ticket(true)?.await
+        self.throttle.ticket(true, false)?.await
     }
 
     /// See [`Throttles::info`].

@@ -1,16 +1,19 @@
-//! What a released request holds: a [`ThrottlePermit`], delivered through a [`Ticket`].
+//! What a released request holds: a [`ThrottlePermit`] (or, from
+//! [`wait_permit`](super::Throttles::wait_permit), a [`TimedPermit`]), delivered through a
+//! [`Ticket`].
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use smol_str::SmolStr;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::error::ThrottleError;
 use super::named::Throttle;
+use super::state::{Delivery, Grant};
 
 /// Proof that a throttle let a request through. For an interval-0 (parallelism) throttle the
 /// permit occupies one of the `rate` places until it is dropped; otherwise dropping it does
@@ -19,34 +22,41 @@ use super::named::Throttle;
 pub struct ThrottlePermit {
     counted: Option<Arc<Throttle>>,
     released_at: Option<Instant>,
+    scheduled: Option<Instant>,
 }
 
 impl ThrottlePermit {
-    pub(super) const fn uncounted(released_at: Option<Instant>) -> ThrottlePermit {
+    /// A permit of the lock-free (`infinity`) path, released at `now` if the caller read a
+    /// clock. A counted one's `in_flight` the caller has already incremented.
+    pub(super) fn lock_free(counted: Option<Arc<Throttle>>, now: Option<Instant>) -> Self {
         ThrottlePermit {
-            counted: None,
-            released_at,
+            counted,
+            released_at: now,
+            scheduled: now,
         }
     }
 
-    /// A permit for `throttle`, whose `in_flight` the caller has already incremented.
-    pub(super) fn counted(throttle: Arc<Throttle>, released_at: Option<Instant>) -> ThrottlePermit {
+    /// The permit for a grant of `throttle`'s scheduler.
+    pub(super) fn granted(throttle: &Arc<Throttle>, g: Grant) -> ThrottlePermit {
         ThrottlePermit {
-            counted: Some(throttle),
-            released_at,
+            counted: g.counted.then(|| throttle.clone()),
+            released_at: Some(Instant::from_std(g.released)),
+            scheduled: Some(Instant::from_std(g.scheduled)),
         }
     }
 
     /// The instant the throttle decided to release this request (the scheduler's clock when it
     /// applied the rate). `None` when an `infinity` throttle let it through on its lock-free
-    /// path, which reads no clock.
+    /// path, which reads no clock (except for [`wait_permit`](super::Throttles::wait_permit)).
     pub fn released_at(&self) -> Option<Instant> {
         self.released_at
     }
 
-    /// Takes the throttle out without running `Drop`'s bookkeeping (used under the lock).
-    pub(super) fn disarm(mut self) -> Option<Arc<Throttle>> {
-        self.counted.take()
+    /// The instant this release was due (its slot in the rate's schedule), before any lateness
+    /// of the scheduler or, on a catch-up throttle, of the request itself. `None` as for
+    /// [`released_at`](Self::released_at).
+    pub fn scheduled_at(&self) -> Option<Instant> {
+        self.scheduled
     }
 
     /// Whether this permit occupies a place of the throttle's parallelism count.
@@ -68,11 +78,46 @@ impl std::fmt::Debug for ThrottlePermit {
         f.debug_struct("ThrottlePermit")
             .field("counted", &self.counted.is_some())
             .field("released_at", &self.released_at)
+            .field("scheduled", &self.scheduled)
             .finish()
     }
 }
 
-pub(super) type Delivery = Result<ThrottlePermit, ThrottleError>;
+/// A release with its timing, from [`wait_permit`](super::Throttles::wait_permit): when it was
+/// due and when it came. Measuring a request's latency from [`scheduled`](Self::scheduled)
+/// instead of from the send keeps the time a request waited for a busy client in the figure
+/// (no coordinated omission). It holds no parallelism place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimedPermit {
+    scheduled: Instant,
+    released: Instant,
+}
+
+impl TimedPermit {
+    pub(super) fn from_permit(p: &ThrottlePermit) -> TimedPermit {
+        let released = p.released_at.unwrap_or_else(Instant::now);
+        TimedPermit {
+            scheduled: p.scheduled.unwrap_or(released),
+            released,
+        }
+    }
+
+    /// The instant the release was due, before any lateness: its slot in the rate's schedule
+    /// (on an `infinity` or interval-0 throttle, the instant it was released).
+    pub fn scheduled(&self) -> Instant {
+        self.scheduled
+    }
+
+    /// The instant the throttle released it (never before `scheduled`).
+    pub fn released(&self) -> Instant {
+        self.released
+    }
+
+    /// How late the release came: `released - scheduled`.
+    pub fn lateness(&self) -> Duration {
+        self.released.saturating_duration_since(self.scheduled)
+    }
+}
 
 /// A request in a throttle's queue (or already released). Await it for the permit. Dropping an
 /// unreleased ticket withdraws the request: it is skipped without using a release.
@@ -82,41 +127,57 @@ pub struct Ticket {
 }
 
 enum TicketInner {
-    Ready(Option<Delivery>),
+    Ready(Option<Result<ThrottlePermit, ThrottleError>>),
     Waiting {
         rx: oneshot::Receiver<Delivery>,
-        name: SmolStr,
+        throttle: Arc<Throttle>,
     },
 }
 
 impl Ticket {
-    pub(super) fn ready(d: Delivery) -> Ticket {
+    pub(super) fn ready(d: Result<ThrottlePermit, ThrottleError>) -> Ticket {
         Ticket {
             inner: TicketInner::Ready(Some(d)),
         }
     }
 
-    pub(super) fn waiting(rx: oneshot::Receiver<Delivery>, name: SmolStr) -> Ticket {
+    pub(super) fn waiting(rx: oneshot::Receiver<Delivery>, throttle: Arc<Throttle>) -> Ticket {
         Ticket {
-            inner: TicketInner::Waiting { rx, name },
+            inner: TicketInner::Waiting { rx, throttle },
         }
     }
 }
 
 impl Future for Ticket {
-    type Output = Delivery;
+    type Output = Result<ThrottlePermit, ThrottleError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Delivery> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().inner {
             TicketInner::Ready(d) => Poll::Ready(d.take().unwrap_or(Err(
                 ThrottleError::InvalidConfig("ticket polled twice".into()),
             ))),
-            TicketInner::Waiting { rx, name } => match Pin::new(rx).poll(cx) {
-                Poll::Ready(Ok(d)) => Poll::Ready(d),
+            TicketInner::Waiting { rx, throttle } => match Pin::new(rx).poll(cx) {
+                Poll::Ready(Ok(d)) => Poll::Ready(d.map(|g| ThrottlePermit::granted(throttle, g))),
                 // The sender went away without an answer: the throttle is gone.
-                Poll::Ready(Err(_)) => Poll::Ready(Err(ThrottleError::Stopped(name.clone()))),
+                Poll::Ready(Err(_)) => {
+                    Poll::Ready(Err(ThrottleError::Stopped(throttle.name.clone())))
+                }
                 Poll::Pending => Poll::Pending,
             },
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if let TicketInner::Waiting { rx, throttle } = &mut self.inner {
+            // A grant that arrived but was never taken still holds its place: give it back.
+            rx.close();
+            if let Ok(Ok(g)) = rx.try_recv()
+                && g.counted
+            {
+                throttle.permit_returned();
+            }
         }
     }
 }

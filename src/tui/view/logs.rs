@@ -1,21 +1,22 @@
-//! The warnings and logs pane: config and throttle warnings from the state (deterministic,
-//! from events) above the engine's `log` records (tui-logger).
+//! The log pane: the engine's life as the [`Journal`](crate::tui::journal::Journal) tells it
+//! (nodes, failed users, ramps, coordinator timeouts, warnings, drops, command outcomes and
+//! `log` records), newest at the bottom; it scrolls when focused.
 
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
 use rookery_widgets::logs::Severity;
 use rookery_widgets::{Styles, WarningLine, WarningList, pane};
-use tui_logger::{TuiLoggerLevelOutput, TuiLoggerSmartWidget, TuiLoggerWidget};
 
 use crate::monitor::MonitorState;
 use crate::tui::app::App;
+use crate::tui::journal::level_severity;
 
-fn severity(level: &str) -> Severity {
-    match level {
-        "emergency" | "alert" | "critical" | "error" => Severity::Error,
-        "warning" | "warn" => Severity::Warning,
-        _ => Severity::Info,
+fn level(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "info",
     }
 }
 
@@ -25,73 +26,67 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, sty
     let block = pane::block(&title, app.log_focused, styles);
     let inner = block.inner(area);
     block.render(area, buf);
-    let names: Vec<String> = state
+    // The state's warnings and the journal's lines, merged by time (warnings first on a tie).
+    let warnings: Vec<(u64, Severity, String, &str)> = state
         .warnings()
         .iter()
         .map(|w| {
             let ev = w.event.dotted();
-            let short = ev.strip_prefix("amoc.").unwrap_or(ev).to_owned();
-            match &w.setting {
+            let short = ev.strip_prefix("amoc.").unwrap_or(ev);
+            let source = match &w.setting {
                 Some(s) => format!("{short} {s}"),
-                None => short,
+                None => short.to_owned(),
+            };
+            (w.t_us, level_severity(&w.level), source, w.msg.as_str())
+        })
+        .collect();
+    let journal = app.journal.lines();
+    let mut lines: Vec<WarningLine> = Vec::with_capacity(warnings.len() + journal.len());
+    let (mut wi, mut ji) = (0, 0);
+    while wi < warnings.len() || ji < journal.len() {
+        let take_warning = match (warnings.get(wi), journal.get(ji)) {
+            (Some(w), Some(j)) => w.0 <= j.t_us,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let line = if take_warning {
+            let (t, sev, source, msg) = &warnings[wi];
+            wi += 1;
+            WarningLine {
+                at_s: *t as f64 / 1e6,
+                severity: *sev,
+                level: level(*sev),
+                source,
+                message: msg,
             }
-        })
-        .collect();
-    let lines: Vec<WarningLine> = state
-        .warnings()
-        .iter()
-        .zip(&names)
-        .map(|(w, source)| WarningLine {
-            at_s: w.t_us as f64 / 1e6,
-            severity: severity(&w.level),
-            level: &w.level,
-            source,
-            message: &w.msg,
-        })
-        .collect();
-    let warn_h = (lines.len().max(1) as u16).min(inner.height / 2).max(1);
-    let [warn_a, log_a] =
-        Layout::vertical([Constraint::Length(warn_h), Constraint::Fill(1)]).areas(inner);
+        } else {
+            let l = &journal[ji];
+            ji += 1;
+            WarningLine {
+                at_s: l.t_us as f64 / 1e6,
+                severity: l.severity,
+                level: level(l.severity),
+                source: &l.source,
+                message: &l.message,
+            }
+        };
+        // Severity orders Error < Warning < Info: keep what is at least as severe as asked.
+        if line.severity <= app.log_level {
+            lines.push(line);
+        }
+    }
+    let total = if app.log_level == Severity::Info {
+        app.journal.total() + state.warnings_total()
+    } else {
+        lines.len() as u64
+    };
     WarningList {
         lines: &lines,
-        total: state.warnings_total(),
+        total,
+        offset: app.log_scroll,
+        sources: app.log_sources,
+        empty: "no warnings; the engine's events show here",
         styles,
     }
-    .render(warn_a, buf);
-    if log_a.height == 0 {
-        return;
-    }
-    if app.log_focused {
-        TuiLoggerSmartWidget::default()
-            .style(styles.base)
-            .style_error(styles.error)
-            .style_warn(styles.warn)
-            .style_info(styles.base)
-            .style_debug(styles.dim)
-            .style_trace(styles.dim)
-            .border_style(styles.border)
-            .output_timestamp(Some("%H:%M:%S".to_owned()))
-            .output_level(Some(TuiLoggerLevelOutput::Abbreviated))
-            .output_target(true)
-            .output_file(false)
-            .output_line(false)
-            .state(&app.log_state)
-            .render(log_a, buf);
-    } else {
-        TuiLoggerWidget::default()
-            .style(styles.base)
-            .style_error(styles.error)
-            .style_warn(styles.warn)
-            .style_info(styles.base)
-            .style_debug(styles.dim)
-            .style_trace(styles.dim)
-            .output_timestamp(Some("%H:%M:%S".to_owned()))
-            .output_level(Some(TuiLoggerLevelOutput::Abbreviated))
-            .output_target(true)
-            .output_file(false)
-            .output_line(false)
-            .output_separator(' ')
-            .state(&app.log_state)
-            .render(log_a, buf);
-    }
+    .render(inner, buf);
 }

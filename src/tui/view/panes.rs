@@ -77,7 +77,8 @@ pub fn events(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, sty
     rows.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(b.name)));
     EventTable {
         rows: &rows,
-        focused: false,
+        offset: app.events_scroll,
+        focused: app.events_focused,
         styles,
     }
     .render(area, buf);

@@ -3,6 +3,7 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
+use rookery_widgets::fmt::elapsed;
 use rookery_widgets::{StatusBar, Styles};
 
 use crate::monitor::MonitorState;
@@ -45,9 +46,14 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, sty
         ]
     };
     let hints = app.keymap.hints(actions);
-    let mode = app.replay_status.as_deref().unwrap_or("LIVE");
+    let mode = match (&app.replay_status, app.finished, app.time_left_s()) {
+        (Some(replay), _, _) => replay.clone(),
+        (None, true, _) => "FINISHED".to_owned(),
+        (None, false, Some(left)) => format!("LIVE {} left", elapsed(left.ceil())),
+        (None, false, None) => "LIVE".to_owned(),
+    };
     StatusBar {
-        mode,
+        mode: &mode,
         elapsed_s: state.duration_s(),
         events_per_s: {
             let now = now_sec(state);

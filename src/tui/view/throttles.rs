@@ -7,7 +7,7 @@ use ratatui::widgets::Widget;
 use rookery_widgets::throttles::Rate as ShownRate;
 use rookery_widgets::{Styles, ThrottleRow, ThrottleState, ThrottleTable};
 
-use crate::monitor::{MonitorState, Rate};
+use crate::monitor::{MonitorState, Rate, ThrottleView};
 use crate::tui::app::App;
 use crate::tui::rates::{RATE_SPAN, now_sec, recent_rate};
 
@@ -50,13 +50,7 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, sty
             requests_per_s: recent_rate(req, now),
             executes_per_s: recent_rate(&exec[exec.len().saturating_sub(RATE_SPAN)..], now),
             backlog: t.backlog(),
-            state: if t.paused() == Some(true) {
-                ThrottleState::Paused
-            } else if t.ramping() == Some(true) {
-                ThrottleState::Ramping
-            } else {
-                ThrottleState::Running
-            },
+            state: state_of(t, app),
             pending: pending.clone(),
             history: exec,
         })
@@ -70,4 +64,29 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, sty
         total: state.throttle_states().len(),
     }
     .render(area, buf);
+}
+
+/// What the state column says: the engine's flags first (paused, ramping), then rate 0 as
+/// `closed`. A ramp started from this monitor adds its target and time left.
+fn state_of(t: &ThrottleView<'_>, app: &App) -> ThrottleState {
+    let track = app.ramps.get(t.name());
+    let engine = (t.state.ramp_target, t.state.ramp_ends_us);
+    if t.paused() == Some(true) {
+        ThrottleState::Paused
+    } else if t.ramping() == Some(true) || track.is_some() {
+        // The engine's figures first (Rookery's engine sends them), else the monitor's own.
+        let to = match engine.0 {
+            Some(Rate::Finite(r)) => Some(r.max(0.0).round() as u64),
+            _ => track.map(|r| r.to),
+        };
+        let ends = engine.1.or(track.map(|r| r.ends_us));
+        ThrottleState::Ramping {
+            to,
+            left_s: ends.map(|e| e.saturating_sub(app.now_us()).div_ceil(1_000_000)),
+        }
+    } else if matches!(t.rate(), Some(Rate::Finite(r)) if r <= 0.0) {
+        ThrottleState::Closed
+    } else {
+        ThrottleState::Running
+    }
 }

@@ -1,5 +1,5 @@
 //! The one event shape every consumer sees: a live feed, a replayed log and tests all hand
-//! [`EventRef`]s to [`MonitorState::apply`](super::MonitorState::apply).
+//! [`EventRef`]s to [`MonitorState::apply`](crate::monitor::MonitorState::apply).
 
 use crate::telemetry::{EventName, Field, Fields, Key};
 
@@ -60,7 +60,7 @@ impl LoggedEvent {
         }
     }
 
-    /// Borrows it for [`MonitorState::apply`](super::MonitorState::apply).
+    /// Borrows it for [`MonitorState::apply`](crate::monitor::MonitorState::apply).
     pub fn as_ref(&self) -> EventRef<'_> {
         EventRef {
             t_us: self.t_us,
