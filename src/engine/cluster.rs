@@ -30,10 +30,11 @@
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::telemetry::{Key, Telemetry};
 
+use super::changes::Changes;
 use super::controller::{Controller, ControllerOptions};
 use super::error::{ControllerError, EngineError};
 use super::events::Emitter;
@@ -133,7 +134,7 @@ pub(crate) struct Cluster {
     /// The scenarios nodes can start, by name.
     pub(crate) catalogue: Catalogue,
     /// Bumped on every change of a node or its users (for `wait_for`).
-    pub(crate) changed: Arc<watch::Sender<u64>>,
+    pub(crate) changed: Arc<Changes>,
     options: ControllerOptions,
     inbox: mpsc::UnboundedSender<Reply>,
     state: Mutex<ClusterState>,
@@ -154,7 +155,7 @@ impl Cluster {
                 log::error!(target: "engine", "cannot start the user_rate throttle: {e}");
             }
         }
-        let changed = Arc::new(watch::Sender::new(0));
+        let changed = Arc::new(Changes::default());
         let options = ControllerOptions {
             notify: Some(changed.clone()),
             ..options
@@ -194,7 +195,7 @@ impl Cluster {
     }
 
     fn bump(&self) {
-        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        self.changed.bump();
     }
 
     fn run_steps(&self, steps: Vec<Step>) {

@@ -51,7 +51,7 @@ pub struct ControllerOptions {
     /// How long a forced removal or a stop waits before cancelling users (Amoc: 2 s).
     pub grace: Duration,
     /// Also told of every change (the cluster's watch, for `wait_for`).
-    pub(crate) notify: Option<Arc<watch::Sender<u64>>>,
+    pub(crate) notify: Option<Arc<super::changes::Changes>>,
 }
 
 impl Default for ControllerOptions {
@@ -359,7 +359,7 @@ impl ControllerCore {
     fn bump(&self) {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
         if let Some(n) = &self.options.notify {
-            n.send_modify(|n| *n = n.wrapping_add(1));
+            n.bump();
         }
     }
 

@@ -359,7 +359,7 @@ impl EngineHandle {
     }
 
     /// Waits (in tokio time), at most `timeout`, until `cond` holds. `cond` is checked now and
-    /// after changes of the nodes, their status or their user counts (the engine's watch;
+    /// after changes of the nodes, their status or their user counts (the engine's change signal;
     /// changes are gathered for a millisecond, so a million users starting cost no more than a
     /// check a millisecond), and at least every [`WAIT_RECHECK`] for conditions on anything else.
     pub async fn wait_for(
@@ -369,17 +369,14 @@ impl EngineHandle {
         cond: impl Fn(&EngineHandle) -> bool,
     ) -> Result<(), EngineError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut changes = self.cluster.changed.subscribe();
+        let changes = &self.cluster.changed;
         loop {
-            changes.borrow_and_update();
+            let seen = changes.version();
             if cond(self) {
                 return Ok(());
             }
             let next = deadline.min(tokio::time::Instant::now() + WAIT_RECHECK);
-            let woke = tokio::time::timeout_at(next, changes.changed()).await;
-            if let Ok(Err(_)) = woke {
-                return Err(EngineError::ShutDown);
-            }
+            let woke = tokio::time::timeout_at(next, changes.changed_since(seen)).await;
             if tokio::time::Instant::now() >= deadline {
                 return if cond(self) {
                     Ok(())

@@ -27,6 +27,7 @@ pub mod events;
 pub mod protocol;
 pub mod throttle;
 
+mod changes;
 mod cluster;
 mod controller;
 mod error;
