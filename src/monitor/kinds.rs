@@ -29,6 +29,8 @@ pub(crate) enum Kind {
     FeedDropped,
     /// `[rookery, recorder, error]`, `[rookery, log, warning]`: shown as warnings.
     RookeryNotice,
+    /// `[http, request, _]` and `[http, backlog]` (the built-in http scenario).
+    Http(super::http::HttpEvent),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,6 +110,7 @@ pub(crate) fn classify(name: EventName) -> Kind {
         ["rookery", "recorder", "dropped"] => RecorderDropped,
         ["rookery", "tap" | "monitor", "dropped"] => FeedDropped,
         ["rookery", "recorder", "error"] | ["rookery", "log", "warning"] => RookeryNotice,
+        ["http", ..] => super::http::classify(name).map_or(Other, Http),
         _ => Other,
     }
 }

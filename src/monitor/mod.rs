@@ -22,15 +22,22 @@
 //!   the string `"infinity"`.
 
 mod apply;
+mod bins;
 mod clock;
 mod coordinator;
 mod feed;
+mod http;
+mod feed_hooks;
 mod kinds;
 mod nodes;
 mod series;
+mod series_summary;
+mod span_window;
 mod spans;
 mod summary;
+mod threshold_hooks;
 mod throttle;
+mod timeline;
 
 use std::collections::VecDeque;
 
@@ -39,17 +46,26 @@ use smol_str::SmolStr;
 
 pub use crate::tap::{EventRef, LoggedEvent};
 pub use apply::{MAX_COORDINATORS, MAX_NODES, MAX_THROTTLES, OTHER};
+pub use bins::{BINS, SparseHist};
 pub use coordinator::{CoordinatorState, EXEC_KINDS, ExecByKind, ExecStats};
 pub use feed::{DEFAULT_FEED_CAPACITY, LiveFeed};
+pub use http::{
+    BacklogSummary, HttpStats, HttpSummary, LATE_START_US, Percentiles, UNSERVED_AFTER_S,
+    WINDOW_SECONDS,
+};
+pub use feed_hooks::DrainObserver;
 pub use kinds::{ConfigKind, CoordEvent};
 pub use nodes::{NO_NODE, NodeIdx, NodeState};
 pub use series::{DEFAULT_SECONDS, Series, SeriesKind};
+pub use series_summary::{SeriesSummary, SpanSeriesSummary, ThrottleSeriesSummary};
+pub use span_window::{RECENT_SECONDS, ROLLING_SECONDS, SpanSeconds};
 pub use spans::{MAX_SPAN_PREFIXES, SPAN_MAX_US, SPAN_SIGFIG, SpanStats};
 pub use summary::{
     ClusterSummary, ConfigSummary, CoordinatorSummary, ExecSummary, SpanSummary, Summary,
     ThrottleSummary, UsersSummary,
 };
 pub use throttle::{NodeCounts, RATE_HISTORY, Rate, ThrottleState, ThrottleView};
+pub use timeline::{Point, TIMELINE_POINTS, ThrottlePoint, Timeline};
 
 use crate::telemetry::EventName;
 use kinds::Kind;
@@ -207,9 +223,15 @@ pub struct MonitorState {
     failures: VecDeque<HandlerFailure>,
     dropped: u64,
     recorder_dropped: u64,
+    /// The second being filled (`u64::MAX` before the first event).
+    open_sec: u64,
+    timeline: timeline::Timeline,
+    thresholds: Option<Box<crate::report::threshold::ThresholdSet>>,
     first_user_failures: Vec<UserFailure>,
     /// Names past [`MAX_THROTTLES`] / [`MAX_COORDINATORS`] / [`MAX_NODES`], by table.
     capped: [u64; 3],
+    /// Made by the first `http` event.
+    http: Option<Box<HttpStats>>,
 }
 
 impl Default for MonitorState {
@@ -261,8 +283,12 @@ impl MonitorState {
             failures: VecDeque::new(),
             dropped: 0,
             recorder_dropped: 0,
+            open_sec: u64::MAX,
+            timeline: timeline::Timeline::default(),
+            thresholds: None,
             first_user_failures: Vec::new(),
             capped: [0; 3],
+            http: None,
         }
     }
 
@@ -431,6 +457,11 @@ impl MonitorState {
     /// counted under [`OTHER`] (summed over the three tables).
     pub fn capped(&self) -> u64 {
         self.capped.iter().fold(0u64, |a, n| a.saturating_add(*n))
+    }
+
+    /// What the built-in `http` scenario's events say, once there was one.
+    pub fn http(&self) -> Option<&HttpStats> {
+        self.http.as_deref()
     }
 
     /// Seconds from the start of the run to the latest event.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{ConfigKind, MonitorState, Rate};
+use super::{ConfigKind, HttpSummary, MonitorState, Rate};
 
 /// `users` of the summary.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -92,6 +92,13 @@ pub struct Summary {
     pub duration_s: f64,
     /// Latency per span prefix (dotted), e.g. `http.request` (added after the original keys).
     pub spans: BTreeMap<String, SpanSummary>,
+    /// The built-in `http` scenario's requests (absent when there were none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpSummary>,
+    /// Every `--threshold` with its value and outcome (empty without thresholds).
+    pub thresholds: Vec<crate::report::threshold::ThresholdResult>,
+    /// The run over time (shape: [`SeriesSummary`](super::SeriesSummary)).
+    pub series: super::SeriesSummary,
 }
 
 impl Summary {
@@ -198,6 +205,9 @@ impl MonitorState {
                     )
                 })
                 .collect(),
+            http: self.http().map(|h| h.summary()),
+            thresholds: self.threshold_results(),
+            series: self.series_summary(),
         }
     }
 }

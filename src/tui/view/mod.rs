@@ -1,6 +1,7 @@
 //! The only place that knows both the state and the widgets: lays the screen out and maps the
 //! [`MonitorState`] and the [`App`] onto `rookery-widgets` inputs.
 
+mod http;
 mod latency;
 mod logs;
 mod panes;
@@ -9,6 +10,7 @@ mod throttles;
 
 /// Each pane on its own, for tests and for embedding: `(area, buffer, app, state, styles)`.
 pub mod pane {
+    pub use super::http::render as http;
     pub use super::latency::render as latency;
     pub use super::logs::render as logs;
     pub use super::panes::{coordinators, events, nodes, users};
@@ -50,8 +52,13 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState) {
         .render(area, buf);
         return;
     }
-    let [body, status_area] =
-        Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
+    let threshold_h = u16::from(state.thresholds().is_some());
+    let [body, threshold_area, status_area] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Length(threshold_h),
+        Constraint::Length(1),
+    ])
+    .areas(area);
     let left_w = (area.width * 30 / 100).clamp(30, 44);
     let [left, right] =
         Layout::horizontal([Constraint::Length(left_w), Constraint::Fill(1)]).areas(body);
@@ -63,16 +70,23 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState) {
         Constraint::Fill(1),
     ])
     .areas(left);
-    let coord_h = (state.coordinators().len().clamp(1, 5) + 3) as u16;
+    let http_h = http::height(state);
+    // A load of a URL has no coordinators: its HTTP pane takes their place.
+    let coord_h = if http_h > 0 && state.coordinators().is_empty() {
+        0
+    } else {
+        (state.coordinators().len().clamp(1, 5) + 3) as u16
+    };
     let logs_h = if app.log_focused {
         right.height / 2
     } else {
         8.min(right.height / 3).max(5)
     };
     let latency_h = (state.spans().len().clamp(1, 5) + 3) as u16;
-    let [throttle_a, coord_a, latency_a, logs_a] = Layout::vertical([
+    let [throttle_a, coord_a, http_a, latency_a, logs_a] = Layout::vertical([
         Constraint::Min(5),
         Constraint::Length(coord_h),
+        Constraint::Length(http_h),
         Constraint::Length(latency_h),
         Constraint::Length(logs_h),
     ])
@@ -83,8 +97,10 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState) {
     panes::events(events_a, buf, app, state, &styles);
     throttles::render(throttle_a, buf, app, state, &styles);
     panes::coordinators(coord_a, buf, app, state, &styles);
+    http::render(http_a, buf, app, state, &styles);
     latency::render(latency_a, buf, app, state, &styles);
     logs::render(logs_a, buf, app, state, &styles);
+    crate::report::threshold::view::render(threshold_area, buf, state, &styles);
     status::render(status_area, buf, app, state, &styles);
 
     match &app.mode {

@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# `rookery http` (headless, and with the monitor open) next to oha, against two servers that
+# run in processes of their own: nginx (Debian's nginx-light, a static file) and the project's
+# hyper server (`examples/http --serve-only`). Prints Markdown tables.
+#
+#   benches/http_vs_oha.sh [SECONDS] [CONNECTIONS] [ROUNDS]        # defaults: 10 64 3
+#   PRECISION=0 skips the fixed-rate runs; LONG=300 adds a 5-minute RSS run (0: none).
+#
+# Fairness: every contender gets the same server, connections (`--users C` / `-c C`, all
+# keep-alive, HTTP/1.1), duration and machine; contenders run in a rotated order each round, so
+# background load does not always land on the same one. Requests/s is counted by the *server*
+# (nginx's stub_status; the hyper server's own count, printed when it stops: a fresh hyper
+# server per run) divided by SECONDS, the same rule for everyone. Client CPU (user + system)
+# and peak RSS come from GNU time around the client; server CPU from /proc before and after.
+#
+# Modes:
+#   rookery headless  `rookery http URL --headless --duration S --users C` (rate infinity)
+#   rookery monitor   the same without --headless, in a detached tmux session (160x48),
+#                     quit with `q` after S seconds
+#   oha --no-tui      `oha -z Ss -c C --no-tui URL` (when oha is on PATH or in ~/.cargo/bin)
+# Fixed rate (PRECISION=1): `rookery http URL --headless --rate R --users C` at 1k, 10k and 50k
+# req/s against the hyper server, recorded; the requests started per second are counted from
+# the recording between the 2nd second and the last but one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-10}
+CONNS=${2:-64}
+ROUNDS=${3:-3}
+PRECISION=${PRECISION:-1}
+LONG=${LONG:-0}
+ROOKERY=target/release/rookery
+HYPER=target/release/examples/http
+TMP=$(mktemp -d)
+SERVER_PIDS=()
+cleanup() {
+    tmux kill-session -t rookery-bench 2>/dev/null || true
+    for p in "${SERVER_PIDS[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+for tool in nginx jq tmux python3 /usr/bin/time; do
+    command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 1; }
+done
+cargo build --release --quiet --bin rookery --example http
+OHA=$(command -v oha || true)
+[ -z "$OHA" ] && [ -x "$HOME/.cargo/bin/oha" ] && OHA="$HOME/.cargo/bin/oha"
+TICK=$(getconf CLK_TCK)
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "nothing listens on port $1" >&2
+    return 1
+}
+
+# CPU seconds (user + system) of a process and its children (nginx: master and workers).
+cpu_of() {
+    local total=0 p
+    for p in "$1" $(pgrep -P "$1" || true); do
+        [ -r "/proc/$p/stat" ] || continue
+        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+    done
+    echo "$total $TICK" | awk '{ printf "%.2f\n", $1 / $2 }'
+}
+
+# nginx on a free loopback port, its own prefix, config and static file.
+NGX=$TMP/nginx
+mkdir -p "$NGX/www" "$NGX/logs"
+printf 'hello from nginx\n' >"$NGX/www/index.html"
+NGX_PORT=$(free_port)
+cat >"$NGX/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $NGX/nginx.pid;
+error_log $NGX/logs/error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $NGX/body;
+    proxy_temp_path $NGX/proxy;
+    fastcgi_temp_path $NGX/fastcgi;
+    uwsgi_temp_path $NGX/uwsgi;
+    scgi_temp_path $NGX/scgi;
+    keepalive_requests 10000000;
+    keepalive_timeout 75s;
+    server {
+        listen 127.0.0.1:$NGX_PORT;
+        root $NGX/www;
+        location = /stub_status { stub_status; }
+    }
+}
+EOF
+nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/logs/error.log" &
+NGX_PID=$!
+SERVER_PIDS+=("$NGX_PID")
+wait_port "$NGX_PORT"
+NGX_URL="http://127.0.0.1:$NGX_PORT/index.html"
+ngx_requests() { curl -s "http://127.0.0.1:$NGX_PORT/stub_status" | awk 'NR == 3 { print $3 }'; }
+
+# A fresh hyper server; sets HYPER_PID and HYPER_URL.
+start_hyper() {
+    rm -f "$TMP/hyper.url" "$TMP/hyper.err"
+    "$HYPER" --serve-only >"$TMP/hyper.url" 2>"$TMP/hyper.err" &
+    HYPER_PID=$!
+    SERVER_PIDS+=("$HYPER_PID")
+    while [ ! -s "$TMP/hyper.url" ]; do sleep 0.05; done
+    HYPER_URL=$(head -1 "$TMP/hyper.url")
+}
+
+# Stops it (in this shell: `wait` needs its parent); sets HYPER_COUNT to the requests it
+# received.
+stop_hyper() {
+    kill -TERM "$HYPER_PID"
+    wait "$HYPER_PID" || true
+    HYPER_COUNT=$(sed -n 's/^http example: server received \([0-9]*\) requests$/\1/p' "$TMP/hyper.err")
+}
+
+# One client run: MODE URL; leaves "elapsed user sys maxrss_kb" in $TMP/time.
+client() {
+    local mode=$1 url=$2
+    rm -f "$TMP/time"
+    case $mode in
+    headless)
+        /usr/bin/time -f '%e %U %S %M' -o "$TMP/time" \
+            "$ROOKERY" http "$url" --headless --duration "$SECS" --users "$CONNS" >"$TMP/summary.json"
+        ;;
+    monitor)
+        tmux new-session -d -s rookery-bench -x 160 -y 48 \
+            "/usr/bin/time -f '%e %U %S %M' -o $TMP/time $ROOKERY http $url --duration $SECS --users $CONNS 2>$TMP/monitor.err"
+        sleep "$SECS"
+        sleep 1
+        tmux send-keys -t rookery-bench q
+        while tmux has-session -t rookery-bench 2>/dev/null; do sleep 0.2; done
+        if [ -s "$TMP/monitor.err" ]; then sed 's/^/monitor: /' "$TMP/monitor.err" >&2; fi
+        ;;
+    oha)
+        /usr/bin/time -f '%e %U %S %M' -o "$TMP/time" \
+            "$OHA" -z "${SECS}s" -c "$CONNS" --no-tui "$url" >/dev/null
+        ;;
+    esac
+}
+
+# Runs MODE against SERVER (nginx | hyper); appends "req/s client_cpu_s cpu_ms_per_1k rss_mb
+# server_cpu_s" to $TMP/res.MODE.SERVER.
+measure() {
+    local mode=$1 server=$2 before after requests server_cpu
+    if [ "$server" = nginx ]; then
+        before=$(ngx_requests)
+        local cpu0
+        cpu0=$(cpu_of "$NGX_PID")
+        client "$mode" "$NGX_URL"
+        after=$(ngx_requests)
+        # stub_status counts its own request too.
+        requests=$((after - before - 1))
+        server_cpu=$(echo "$(cpu_of "$NGX_PID") $cpu0" | awk '{ printf "%.2f", $1 - $2 }')
+    else
+        start_hyper
+        client "$mode" "$HYPER_URL"
+        server_cpu=$(cpu_of "$HYPER_PID")
+        stop_hyper
+        requests=$HYPER_COUNT
+    fi
+    [ -s "$TMP/time" ] || { echo "$mode against $server: no timing (the client failed)" >&2; return; }
+    read -r _ user sys rss < <(grep -v '^Command' "$TMP/time")
+    echo "$requests $SECS $user $sys $rss $server_cpu" | awk '{
+        cpu = $3 + $4
+        printf "%.0f %.2f %.2f %.1f %.2f\n", $1 / $2, cpu, ($1 > 0 ? cpu * 1e6 / $1 : 0), $5 / 1024, $6 }' \
+        >>"$TMP/res.$mode.$server"
+}
+
+MODES=(headless monitor)
+[ -n "$OHA" ] && MODES+=(oha)
+for round in $(seq "$ROUNDS"); do
+    for server in nginx hyper; do
+        # Rotate the order each round.
+        n=${#MODES[@]}
+        for i in $(seq 0 $((n - 1))); do
+            mode=${MODES[$(((i + round) % n))]}
+            echo "round $round/$ROUNDS: $mode against $server" >&2
+            measure "$mode" "$server"
+        done
+    done
+done
+
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+col() { awk -v c="$1" '{ print $c }' "$2" | median; }
+
+if [ "$ROUNDS" -gt 0 ]; then
+    echo
+    echo "$SECS s per run, $CONNS connections, $ROUNDS rounds (rotated order), median per cell;" \
+        "$(nproc) cores; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo
+    echo "| server | client | requests/s | client CPU (s) | client CPU per 1k req (ms) | client peak RSS (MB) | server CPU (s) |"
+    echo "|---|---|---|---|---|---|---|"
+    for server in nginx hyper; do
+        for mode in "${MODES[@]}"; do
+            f=$TMP/res.$mode.$server
+            case $mode in
+            headless) name="rookery http, headless" ;;
+            monitor) name="rookery http, monitor open" ;;
+            oha) name="oha $("$OHA" --version | awk '{ print $2 }') --no-tui" ;;
+            esac
+            echo "| $server | $name | $(col 1 "$f") | $(col 2 "$f") | $(col 3 "$f") | $(col 4 "$f") | $(col 5 "$f") |"
+        done
+    done
+fi
+[ -n "$OHA" ] || echo "(oha is not installed: \`cargo install oha --locked\`)"
+
+if [ "$PRECISION" = 1 ]; then
+    echo
+    echo "Fixed rate against the hyper server, $CONNS users, $SECS s each; requests started per" \
+        "second between second 2 and second $((SECS - 1)) of the recording:"
+    echo
+    echo "| --rate | started/s | error |"
+    echo "|---|---|---|"
+    for rate in 1000 10000 50000; do
+        start_hyper
+        "$ROOKERY" http "$HYPER_URL" --headless --rate "$rate" --duration "$SECS" --users "$CONNS" \
+            --record "$TMP/rate.jsonl" >/dev/null 2>"$TMP/rate.err"
+        stop_hyper
+        grep -q 'lost' "$TMP/rate.err" && echo "(the recorder lost events at $rate/s)" >&2
+        python3 - "$TMP/rate.jsonl" "$rate" "$SECS" <<'EOF'
+import json, sys
+path, rate, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+first, n = None, 0
+times = []
+with open(path) as f:
+    next(f)
+    for line in f:
+        if '"request","start"' not in line:
+            continue
+        ev = json.loads(line)
+        if ev["event"] == ["http", "request", "start"]:
+            times.append(ev["t_us"])
+t0 = times[0]
+lo, hi = t0 + 2_000_000, t0 + (secs - 1) * 1_000_000
+n = sum(1 for t in times if lo <= t < hi)
+per_s = n / ((hi - lo) / 1e6)
+print(f"| {rate} | {per_s:.0f} | {100 * (per_s - rate) / rate:+.2f} % |")
+EOF
+    done
+fi
+
+if [ "$LONG" -gt 0 ]; then
+    echo
+    echo "RSS of \`rookery http URL --headless --duration $LONG --users $CONNS\` (nginx), every" \
+        "$((LONG / 10)) s:"
+    "$ROOKERY" http "$NGX_URL" --headless --duration "$LONG" --users "$CONNS" >/dev/null &
+    pid=$!
+    samples=()
+    for _ in $(seq 10); do
+        sleep $((LONG / 10))
+        samples+=("$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null || echo -)")
+    done
+    wait "$pid" || true
+    echo
+    echo "RSS (MB): ${samples[*]}"
+fi

@@ -1,0 +1,148 @@
+//! `rookery http URL ...`: the built-in `http` scenario ([`crate::http`]) from flags.
+//!
+//! The flags become the defaults of the scenario's settings, so `rookery http URL` is the same
+//! test as `rookery run --scenario http --set url=URL`, and `--set` still overrides a flag.
+//! Everything is checked before anything starts: a bad URL, header or method, or a body file
+//! that cannot be read, is a one-line usage error (exit status 2).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::RunArgs;
+use super::run::{self, RunError};
+use crate::engine::boxed;
+use crate::engine::throttle::Rate;
+use crate::http::{DEFAULT_TIMEOUT, HttpScenario, HttpSpec, SCENARIO_NAME};
+
+/// Users `rookery http` adds when `--users` is not given (connections, as oha's `-c`).
+pub const DEFAULT_HTTP_USERS: u64 = 50;
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "With rookery http, --users defaults to 50 (connections, one per user) \
+    and every user connects at once (user_rate=infinity); the scenario is always `http` (its \
+    settings: rookery http URL --list-settings)."
+)]
+pub struct HttpArgs {
+    /// The URL to load: http://HOST/PATH, http://HOST:PORT/PATH or https://...
+    #[arg(value_name = "URL")]
+    pub url: Option<String>,
+    /// Requests per second, cluster-wide: requests start at the throttle's instants and
+    /// --users caps how many are in flight (open model); `infinity`: every user sends back to
+    /// back (closed model). Changed live with + - r g [default: infinity].
+    #[arg(long, value_name = "R|infinity", value_parser = parse_rate)]
+    pub rate: Option<Rate>,
+    /// The request method.
+    #[arg(short = 'm', long, value_name = "METHOD", default_value = "GET")]
+    pub method: String,
+    /// A request header (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "'Name: value'")]
+    pub headers: Vec<String>,
+    /// The request body.
+    #[arg(long, value_name = "TEXT", conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// A file holding the request body.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// Seconds a request may take, connecting included [default: 30].
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub timeout: Option<f64>,
+    /// Accept any TLS certificate (self-signed test servers).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Speak HTTP/2 (ALPN h2 over TLS, prior knowledge over plain TCP).
+    #[arg(long)]
+    pub http2: bool,
+    /// A file of URLs, one per line, sent round-robin (instead of URL).
+    #[arg(long, value_name = "FILE", conflicts_with = "url")]
+    pub urls: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `--rate`: an integer >= 0 or `infinity`.
+fn parse_rate(s: &str) -> Result<Rate, String> {
+    match s.trim() {
+        "infinity" | "inf" => Ok(Rate::Infinity),
+        t => t
+            .parse::<u64>()
+            .map(Rate::Finite)
+            .map_err(|_| format!("`{s}` is not a rate (an integer >= 0 or infinity)")),
+    }
+}
+
+/// `--timeout`: a finite number of seconds > 0.
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(v),
+        _ => Err(format!("`{s}` is not a number of seconds > 0")),
+    }
+}
+
+impl HttpArgs {
+    /// The request the flags describe.
+    pub fn spec(&self) -> HttpSpec {
+        HttpSpec {
+            url: self.url.clone(),
+            urls_file: self.urls.clone(),
+            method: self.method.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            body_file: self.body_file.clone(),
+            timeout: self
+                .timeout
+                .map_or(DEFAULT_TIMEOUT, Duration::from_secs_f64),
+            insecure: self.insecure,
+            http2: self.http2,
+        }
+    }
+}
+
+/// Runs `rookery http`.
+pub fn run(args: HttpArgs) -> Result<(), RunError> {
+    if let Some(other) = args.run.scenario.as_deref()
+        && other != SCENARIO_NAME
+    {
+        return Err(RunError::Usage(format!(
+            "rookery http runs the http scenario, not {other:?} (use rookery run --scenario)"
+        )));
+    }
+    let spec = args.spec();
+    let url_set = args
+        .run
+        .set
+        .iter()
+        .any(|s| s.starts_with("url=") || s.starts_with("urls_file="));
+    // Checked here (usage errors) and again by the scenario's init on every node.
+    if let Err(e) = spec.resolve()
+        && !(url_set && matches!(e, crate::http::OptionsError::NoUrl))
+    {
+        return Err(RunError::Usage(e.to_string()));
+    }
+    let scenario = HttpScenario::with(spec, args.rate.unwrap_or(crate::http::DEFAULT_RATE));
+    let mut run_args = args.run;
+    run_args.scenario = Some(SCENARIO_NAME.to_owned());
+    run_args.users = Some(run_args.users.unwrap_or(DEFAULT_HTTP_USERS));
+    // Every user connects at once unless a `--set user_rate=...` (later, so it wins) says
+    // otherwise.
+    run_args.set.insert(0, "user_rate=infinity".to_owned());
+    run::run(&run_args, &[boxed(scenario)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_timeouts_parse() {
+        assert_eq!(parse_rate("1000"), Ok(Rate::Finite(1000)));
+        assert_eq!(parse_rate("infinity"), Ok(Rate::Infinity));
+        assert!(parse_rate("-1").is_err());
+        assert!(parse_rate("fast").is_err());
+        assert_eq!(parse_timeout("0.5"), Ok(0.5));
+        assert!(parse_timeout("0").is_err());
+        assert!(parse_timeout("nan").is_err());
+    }
+}

@@ -1,0 +1,237 @@
+//! The client: a [`Connector`] per node (the checked options, prepared requests and the TLS
+//! configuration) and a [`UserClient`] per virtual user holding its keep-alive connections, one
+//! per origin, opened on first use and again after a failure.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper::header::{HOST, HeaderMap, HeaderValue};
+use hyper::{Request, Uri};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::error::{ErrorClass, RequestError, chain};
+use super::options::{HttpOptions, Target};
+use super::tls::client_config;
+
+/// What the users of one node share: the options and what is prepared from them.
+pub struct Connector {
+    options: HttpOptions,
+    /// Per target: the URI and headers a request carries.
+    prepared: Vec<(Uri, HeaderMap)>,
+    tls: Option<TlsConnector>,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field("targets", &self.options.targets.len())
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl Connector {
+    /// Prepares the requests and, when a target is `https`, the TLS configuration.
+    pub fn new(options: HttpOptions) -> Result<Connector, RequestError> {
+        let tls = if options.needs_tls() {
+            let config = client_config(options.insecure, options.http2)
+                .map_err(|e| RequestError::new(ErrorClass::Tls, e))?;
+            Some(TlsConnector::from(Arc::new(config)))
+        } else {
+            None
+        };
+        let prepared = options
+            .targets
+            .iter()
+            .map(|t| {
+                let mut headers = options.headers.clone();
+                if options.http2 {
+                    // HTTP/2 carries the authority in the URI (`:authority`).
+                    (t.absolute.clone(), headers)
+                } else {
+                    if !headers.contains_key(HOST)
+                        && let Ok(v) = HeaderValue::from_str(&t.authority)
+                    {
+                        headers.insert(HOST, v);
+                    }
+                    (t.origin_form.clone(), headers)
+                }
+            })
+            .collect();
+        Ok(Connector {
+            options,
+            prepared,
+            tls,
+        })
+    }
+
+    /// The options it was made from.
+    pub fn options(&self) -> &HttpOptions {
+        &self.options
+    }
+
+    fn request(&self, target: usize) -> Request<Full<Bytes>> {
+        let (uri, headers) = &self.prepared[target];
+        let mut req = Request::new(Full::new(self.options.body.clone()));
+        *req.method_mut() = self.options.method.clone();
+        *req.uri_mut() = uri.clone();
+        *req.headers_mut() = headers.clone();
+        req
+    }
+
+    async fn connect(&self, t: &Target) -> Result<Sender, RequestError> {
+        let tcp = TcpStream::connect((t.host.as_str(), t.port))
+            .await
+            .map_err(|e| {
+                RequestError::new(ErrorClass::Connect, format!("{}:{}: {e}", t.host, t.port))
+            })?;
+        let _ = tcp.set_nodelay(true);
+        let http2 = self.options.http2;
+        match (&self.tls, t.tls) {
+            (Some(tls), true) => {
+                let name = ServerName::try_from(t.host.clone())
+                    .map_err(|e| RequestError::new(ErrorClass::Tls, e))?;
+                let stream = tls
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| RequestError::new(ErrorClass::Tls, chain(&e)))?;
+                handshake(TokioIo::new(stream), http2).await
+            }
+            _ => handshake(TokioIo::new(tcp), http2).await,
+        }
+    }
+}
+
+/// A connection's sending half.
+enum Sender {
+    H1(http1::SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+impl Sender {
+    async fn ready(&mut self) -> Result<(), hyper::Error> {
+        match self {
+            Sender::H1(s) => s.ready().await,
+            Sender::H2(s) => s.ready().await,
+        }
+    }
+
+    async fn send(
+        &mut self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<hyper::Response<Incoming>, hyper::Error> {
+        match self {
+            Sender::H1(s) => s.send_request(req).await,
+            Sender::H2(s) => s.send_request(req).await,
+        }
+    }
+}
+
+async fn handshake<I>(io: I, http2: bool) -> Result<Sender, RequestError>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let other = |e: hyper::Error| RequestError::other(&e);
+    if http2 {
+        let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
+            .await
+            .map_err(other)?;
+        // Drives the connection; ends when every sender is dropped or the peer closes.
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Sender::H2(sender))
+    } else {
+        let (sender, conn) = http1::handshake(io).await.map_err(other)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Sender::H1(sender))
+    }
+}
+
+/// One answered request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    /// Response body bytes.
+    pub bytes_in: u64,
+}
+
+/// One virtual user's connections, one per origin.
+#[derive(Default)]
+pub struct UserClient {
+    conns: Vec<Option<Sender>>,
+}
+
+impl std::fmt::Debug for UserClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let open = self.conns.iter().filter(|c| c.is_some()).count();
+        f.debug_struct("UserClient").field("open", &open).finish()
+    }
+}
+
+impl UserClient {
+    pub fn new() -> UserClient {
+        UserClient::default()
+    }
+
+    /// Sends the request for target `i` (an index into the options' targets) and reads the
+    /// whole response, within the timeout. A failure closes the connection it used.
+    pub async fn send(&mut self, c: &Connector, i: usize) -> Result<Response, RequestError> {
+        let target = &c.options.targets[i];
+        if self.conns.len() < c.options.origins {
+            self.conns.resize_with(c.options.origins, || None);
+        }
+        let slot = &mut self.conns[target.origin];
+        let timeout = c.options.timeout;
+        match tokio::time::timeout(timeout, exchange(slot, c, i)).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => {
+                self.conns[target.origin] = None;
+                Err(e)
+            }
+            Err(_) => {
+                self.conns[target.origin] = None;
+                Err(RequestError::new(
+                    ErrorClass::Timeout,
+                    format!("no complete answer within {timeout:?}"),
+                ))
+            }
+        }
+    }
+}
+
+async fn exchange(
+    slot: &mut Option<Sender>,
+    c: &Connector,
+    i: usize,
+) -> Result<Response, RequestError> {
+    // A kept-alive connection the server has closed meanwhile is replaced, not an error.
+    if let Some(s) = slot.as_mut()
+        && s.ready().await.is_err()
+    {
+        *slot = None;
+    }
+    let sender = match slot {
+        Some(s) => s,
+        None => slot.insert(c.connect(&c.options.targets[i]).await?),
+    };
+    let other = |e: hyper::Error| RequestError::other(&e);
+    let resp = sender.send(c.request(i)).await.map_err(other)?;
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    let mut bytes_in = 0u64;
+    while let Some(frame) = body.frame().await {
+        if let Some(data) = frame.map_err(other)?.data_ref() {
+            bytes_in += data.len() as u64;
+        }
+    }
+    Ok(Response { status, bytes_in })
+}

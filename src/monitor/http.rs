@@ -1,0 +1,577 @@
+//! What the built-in `http` scenario's events say ([`crate::http`]): the summary's `http` key
+//! and the data of the HTTP panes.
+//!
+//! * `[http, request, start]`: a request was sent; its `start_delay` metadata (ns after its due
+//!   instant) makes it a *late start* when it is [`LATE_START_US`] or more.
+//! * `[http, request, stop]`: an answer; `status` metadata, `latency` (from the due instant),
+//!   `duration` (from the send: the service time), `bytes_in`, `bytes_out` measurements.
+//! * `[http, request, exception]`: a failed request, by its `class` metadata.
+//! * `[http, backlog]`: the requests the `requests` throttle owes (`overdue`), and its bound
+//!   (`catch_up`), reported every second by the scenario while the rate is finite.
+//!
+//! Memory is fixed: two HDR histograms since the start (3 significant digits, up to
+//! [`SPAN_MAX_US`]), a ring of [`WINDOW_SECONDS`] per-second histograms (2 digits) for the
+//! rolling window, per-second series, and one counter per distinct status code.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::series::{Series, SeriesKind};
+use super::spans::{SPAN_MAX_US, SPAN_SIGFIG};
+use crate::http::ErrorClass;
+use crate::telemetry::{EventName, Field, Fields, Value};
+
+/// A request that starts this long (µs) after its due instant or later is a late start.
+pub const LATE_START_US: u64 = 10_000;
+/// Seconds the rolling latency window spans.
+pub const WINDOW_SECONDS: usize = 10;
+/// The backlog is *unserved* when it grew over this many seconds running (or hit its bound).
+pub const UNSERVED_AFTER_S: u64 = 3;
+
+/// Which `http` event this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HttpEvent {
+    Start,
+    Stop,
+    Exception,
+    Backlog,
+}
+
+/// Classifies `[http, ...]` names.
+pub(crate) fn classify(name: EventName) -> Option<HttpEvent> {
+    match name.segments() {
+        ["http", "request", "start"] => Some(HttpEvent::Start),
+        ["http", "request", "stop"] => Some(HttpEvent::Stop),
+        ["http", "request", "exception"] => Some(HttpEvent::Exception),
+        ["http", "backlog"] => Some(HttpEvent::Backlog),
+        _ => None,
+    }
+}
+
+/// Latency percentiles of the summary, µs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Percentiles {
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+/// The summary's `http` key (`README`, "Headless summary").
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HttpSummary {
+    /// Answered plus failed.
+    pub requests: u64,
+    /// Answers by status code.
+    pub status: BTreeMap<String, u64>,
+    /// Failures by class: `connect`, `timeout`, `tls`, `other` (always all four).
+    pub errors: BTreeMap<&'static str, u64>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub late_starts: u64,
+    /// From the instant each request was due (corrected for coordinated omission).
+    pub latency_us: Percentiles,
+    /// From the send.
+    pub service_us: Percentiles,
+    /// Requests the throttle owed at the last report, the most it ever owed, and whether the
+    /// users could not serve it (it kept growing, or reached the throttle's bound).
+    pub backlog: BacklogSummary,
+}
+
+/// `http.backlog` of the summary.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct BacklogSummary {
+    pub last: u64,
+    pub max: u64,
+    pub unserved: bool,
+}
+
+/// The `http` part of the monitor state.
+#[derive(Clone, Debug)]
+pub struct HttpStats {
+    started: u64,
+    answered: u64,
+    errors: [u64; 4],
+    status: BTreeMap<u16, u64>,
+    bytes_in: u64,
+    bytes_out: u64,
+    late_starts: u64,
+    last_delay_us: u64,
+    latency: Hist,
+    service: Hist,
+    window: Window,
+    request_series: Series,
+    error_series: Series,
+    bytes_in_series: Series,
+    late_series: Series,
+    backlog: u64,
+    backlog_max: u64,
+    backlog_bound: u64,
+    backlog_series: Series,
+    /// Seconds in a row the backlog grew, as of the last report.
+    backlog_growing: u64,
+    backlog_hit_bound: bool,
+}
+
+/// A histogram with its exact maximum.
+#[derive(Clone, Debug)]
+struct Hist {
+    h: Histogram<u64>,
+    max: u64,
+}
+
+impl Hist {
+    fn new(sigfig: u8) -> Hist {
+        Hist {
+            // Constant bounds the crate accepts: cannot fail.
+            h: Histogram::new_with_bounds(1, SPAN_MAX_US, sigfig).expect("constant bounds"),
+            max: 0,
+        }
+    }
+
+    fn record(&mut self, us: u64) {
+        self.max = self.max.max(us);
+        self.h.saturating_record(us);
+    }
+
+    fn quantile(&self, q: f64) -> u64 {
+        self.quantiles([q])[0]
+    }
+
+    /// Quantiles `qs` (ascending) in one pass over the histogram (what `value_at_quantile`
+    /// gives for each, without a pass per quantile): the pane asks for several every frame.
+    fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [u64; N] {
+        let mut out = [0; N];
+        let total = self.h.len();
+        if total == 0 {
+            return out;
+        }
+        let rank = |q: f64| ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+        let mut next = 0;
+        let mut seen = 0u64;
+        for v in self.h.iter_recorded() {
+            seen += v.count_since_last_iteration();
+            while next < N && seen >= rank(qs[next]) {
+                out[next] = v.value_iterated_to().min(self.max);
+                next += 1;
+            }
+            if next == N {
+                break;
+            }
+        }
+        for o in out.iter_mut().skip(next) {
+            *o = self.max;
+        }
+        out
+    }
+
+    fn percentiles(&self) -> Percentiles {
+        let [p50, p90, p99, p999] = self.quantiles([0.5, 0.9, 0.99, 0.999]);
+        Percentiles {
+            p50,
+            p90,
+            p99,
+            p999,
+            max: self.max,
+        }
+    }
+}
+
+/// Per-second latency histograms of the last [`WINDOW_SECONDS`], and the p50 / p99 of every
+/// second that ended.
+#[derive(Clone, Debug)]
+struct Window {
+    secs: [Option<u64>; WINDOW_SECONDS],
+    hists: Vec<Hist>,
+    last: Option<u64>,
+    p50: Series,
+    p99: Series,
+}
+
+impl Window {
+    fn new() -> Window {
+        Window {
+            secs: [None; WINDOW_SECONDS],
+            hists: (0..WINDOW_SECONDS).map(|_| Hist::new(2)).collect(),
+            last: None,
+            p50: Series::new(SeriesKind::Counter, super::DEFAULT_SECONDS),
+            p99: Series::new(SeriesKind::Counter, super::DEFAULT_SECONDS),
+        }
+    }
+
+    fn slot(sec: u64) -> usize {
+        (sec % WINDOW_SECONDS as u64) as usize
+    }
+
+    fn record(&mut self, sec: u64, us: u64) {
+        if let Some(last) = self.last
+            && sec > last
+        {
+            // `last` has ended: its figures join the per-second series.
+            let h = &self.hists[Window::slot(last)];
+            self.p50.set(last, h.quantile(0.5));
+            self.p99.set(last, h.quantile(0.99));
+        }
+        let i = Window::slot(sec);
+        if self.secs[i] != Some(sec) {
+            if self.secs[i].is_some_and(|s| s > sec) {
+                return; // older than the window
+            }
+            self.hists[i].h.reset();
+            self.hists[i].max = 0;
+            self.secs[i] = Some(sec);
+        }
+        self.hists[i].record(us);
+        self.last = Some(self.last.map_or(sec, |l| l.max(sec)));
+    }
+
+    /// The window's quantiles `qs` as of second `now` (the seconds `now - W + 1 ..= now`).
+    fn quantiles<const N: usize>(&self, now: u64, qs: [f64; N]) -> [u64; N] {
+        let lo = now.saturating_sub(WINDOW_SECONDS as u64 - 1);
+        let mut merged = Hist::new(2);
+        for (s, h) in self.secs.iter().zip(&self.hists) {
+            if s.is_some_and(|s| s >= lo && s <= now) {
+                let _ = merged.h.add(&h.h);
+                merged.max = merged.max.max(h.max);
+            }
+        }
+        merged.quantiles(qs)
+    }
+}
+
+/// A nanosecond measurement or metadata value as whole µs, rounded up.
+fn us_of(fields: &[Field], key: &str) -> Option<u64> {
+    let ns = match fields.lookup(key)? {
+        Value::Int(i) => *i,
+        Value::Float(f) if f.is_finite() => f.ceil() as i64,
+        _ => return None,
+    };
+    Some((ns.max(0) as u64).div_ceil(1_000))
+}
+
+fn uint(fields: &[Field], key: &str) -> u64 {
+    fields.get_i64(key).map_or(0, |v| v.max(0) as u64)
+}
+
+impl Default for HttpStats {
+    fn default() -> Self {
+        HttpStats::new()
+    }
+}
+
+impl HttpStats {
+    pub fn new() -> HttpStats {
+        HttpStats {
+            started: 0,
+            answered: 0,
+            errors: [0; 4],
+            status: BTreeMap::new(),
+            bytes_in: 0,
+            bytes_out: 0,
+            late_starts: 0,
+            last_delay_us: 0,
+            latency: Hist::new(SPAN_SIGFIG),
+            service: Hist::new(SPAN_SIGFIG),
+            window: Window::new(),
+            request_series: Series::counter(),
+            error_series: Series::counter(),
+            bytes_in_series: Series::counter(),
+            late_series: Series::counter(),
+            backlog: 0,
+            backlog_max: 0,
+            backlog_bound: 0,
+            backlog_series: Series::gauge(),
+            backlog_growing: 0,
+            backlog_hit_bound: false,
+        }
+    }
+
+    /// Applies one `http` event at second `sec`.
+    pub(crate) fn apply(
+        &mut self,
+        ev: HttpEvent,
+        sec: u64,
+        measurements: &[Field],
+        metadata: &[Field],
+    ) {
+        match ev {
+            HttpEvent::Start => {
+                self.started += 1;
+                let delay = us_of(metadata, crate::http::events::START_DELAY).unwrap_or(0);
+                self.last_delay_us = delay;
+                if delay >= LATE_START_US {
+                    self.late_starts += 1;
+                    self.late_series.add(sec, 1);
+                }
+            }
+            HttpEvent::Stop => {
+                self.answered += 1;
+                self.request_series.add(sec, 1);
+                let status = metadata
+                    .get_i64(crate::http::events::STATUS)
+                    .and_then(|s| u16::try_from(s).ok())
+                    .unwrap_or(0);
+                *self.status.entry(status).or_default() += 1;
+                let bytes_in = uint(measurements, crate::http::events::BYTES_IN);
+                self.bytes_in += bytes_in;
+                self.bytes_in_series.add(sec, bytes_in);
+                self.bytes_out += uint(measurements, crate::http::events::BYTES_OUT);
+                let service = us_of(measurements, "duration");
+                let latency = us_of(measurements, crate::http::events::LATENCY).or(service);
+                if let Some(s) = service {
+                    self.service.record(s);
+                }
+                if let Some(l) = latency {
+                    self.latency.record(l);
+                    self.window.record(sec, l);
+                }
+            }
+            HttpEvent::Exception => {
+                let class = metadata
+                    .get_str(crate::http::events::CLASS)
+                    .map_or(ErrorClass::Other, ErrorClass::parse);
+                self.errors[class as usize] += 1;
+                self.request_series.add(sec, 1);
+                self.error_series.add(sec, 1);
+            }
+            HttpEvent::Backlog => {
+                let owed = uint(measurements, "overdue");
+                self.backlog_bound = uint(metadata, "catch_up");
+                self.backlog_growing = if owed > self.backlog && owed > 0 {
+                    self.backlog_growing + 1
+                } else if owed < self.backlog || owed == 0 {
+                    0
+                } else {
+                    self.backlog_growing
+                };
+                if self.backlog_bound > 0 && owed >= self.backlog_bound {
+                    self.backlog_hit_bound = true;
+                }
+                self.backlog = owed;
+                self.backlog_max = self.backlog_max.max(owed);
+                self.backlog_series.set(sec, owed);
+            }
+        }
+    }
+
+    /// Answered plus failed requests.
+    pub fn requests(&self) -> u64 {
+        self.answered + self.errors.iter().sum::<u64>()
+    }
+    /// Requests sent and not yet answered or failed.
+    pub fn in_flight(&self) -> u64 {
+        self.started.saturating_sub(self.requests())
+    }
+    /// Answers by status code, in code order.
+    pub fn status(&self) -> &BTreeMap<u16, u64> {
+        &self.status
+    }
+    /// Failures of one class.
+    pub fn errors(&self, class: ErrorClass) -> u64 {
+        self.errors[class as usize]
+    }
+    pub fn bytes_in(&self) -> u64 {
+        self.bytes_in
+    }
+    pub fn bytes_out(&self) -> u64 {
+        self.bytes_out
+    }
+    pub fn late_starts(&self) -> u64 {
+        self.late_starts
+    }
+    /// How late (µs) the latest request started.
+    pub fn last_start_delay_us(&self) -> u64 {
+        self.last_delay_us
+    }
+    /// Latency (from the due instant) since the start, µs.
+    pub fn latency(&self) -> Percentiles {
+        self.latency.percentiles()
+    }
+    /// Service time (from the send) since the start, µs.
+    pub fn service(&self) -> Percentiles {
+        self.service.percentiles()
+    }
+    /// Latency quantile `q` over the last [`WINDOW_SECONDS`] up to second `now`.
+    pub fn window_latency(&self, now: u64, q: f64) -> u64 {
+        self.window.quantiles(now, [q])[0]
+    }
+    /// Latency p50 and p99 over the last [`WINDOW_SECONDS`] up to second `now`.
+    pub fn window_p50_p99(&self, now: u64) -> (u64, u64) {
+        let [p50, p99] = self.window.quantiles(now, [0.5, 0.99]);
+        (p50, p99)
+    }
+    /// Per-second latency p50 and p99 of the seconds that ended, µs.
+    pub fn latency_series(&self) -> (&Series, &Series) {
+        (&self.window.p50, &self.window.p99)
+    }
+    /// Answered plus failed requests per second.
+    pub fn request_series(&self) -> &Series {
+        &self.request_series
+    }
+    /// Failed requests per second.
+    pub fn error_series(&self) -> &Series {
+        &self.error_series
+    }
+    /// Response body bytes per second.
+    pub fn bytes_in_series(&self) -> &Series {
+        &self.bytes_in_series
+    }
+    /// Late starts per second.
+    pub fn late_series(&self) -> &Series {
+        &self.late_series
+    }
+    /// Requests the throttle owed at the last report.
+    pub fn backlog(&self) -> u64 {
+        self.backlog
+    }
+    /// The throttle's bound on what it owes (0: unknown).
+    pub fn backlog_bound(&self) -> u64 {
+        self.backlog_bound
+    }
+    /// Owed requests per second (a gauge).
+    pub fn backlog_series(&self) -> &Series {
+        &self.backlog_series
+    }
+    /// Whether the users cannot serve the backlog: it grew for [`UNSERVED_AFTER_S`] reports
+    /// running, or it reached the throttle's bound (older owed requests are then dropped).
+    pub fn backlog_unserved(&self) -> bool {
+        self.backlog_hit_bound || (self.backlog > 0 && self.backlog_growing >= UNSERVED_AFTER_S)
+    }
+
+    /// The summary's `http` key.
+    pub fn summary(&self) -> HttpSummary {
+        HttpSummary {
+            requests: self.requests(),
+            status: self
+                .status
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            errors: ErrorClass::ALL
+                .iter()
+                .map(|c| (c.as_str(), self.errors(*c)))
+                .collect(),
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            late_starts: self.late_starts,
+            latency_us: self.latency(),
+            service_us: self.service(),
+            backlog: BacklogSummary {
+                last: self.backlog,
+                max: self.backlog_max,
+                unserved: self.backlog_unserved(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fields;
+
+    fn stop(s: &mut HttpStats, sec: u64, status: i64, latency_ms: i64, service_ms: i64) {
+        s.apply(
+            HttpEvent::Stop,
+            sec,
+            &fields! {"duration" => service_ms * 1_000_000, "latency" => latency_ms * 1_000_000,
+            "bytes_in" => 10, "bytes_out" => 3},
+            &fields! {"status" => status},
+        );
+    }
+
+    #[test]
+    fn requests_statuses_errors_and_bytes() {
+        let mut s = HttpStats::new();
+        for _ in 0..4 {
+            s.apply(HttpEvent::Start, 0, &[], &fields! {"start_delay" => 0});
+        }
+        stop(&mut s, 0, 200, 2, 1);
+        stop(&mut s, 0, 404, 2, 1);
+        s.apply(
+            HttpEvent::Exception,
+            0,
+            &[],
+            &fields! {"class" => "timeout"},
+        );
+        assert_eq!(s.in_flight(), 1);
+        let sum = s.summary();
+        assert_eq!(sum.requests, 3);
+        assert_eq!(sum.status["200"], 1);
+        assert_eq!(sum.status["404"], 1);
+        assert_eq!(sum.errors["timeout"], 1);
+        assert_eq!(sum.errors["connect"], 0);
+        assert_eq!((sum.bytes_in, sum.bytes_out), (20, 6));
+        assert_eq!(sum.latency_us.max, 2_000);
+        assert_eq!(sum.service_us.max, 1_000);
+    }
+
+    #[test]
+    fn one_pass_quantiles_agree_with_the_histogram() {
+        let mut h = Hist::new(SPAN_SIGFIG);
+        for v in (1..=10_000u64).map(|i| i * i % 97_001 + 1) {
+            h.record(v);
+        }
+        let qs = [0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0];
+        let got = h.quantiles(qs);
+        for (q, g) in qs.iter().zip(got) {
+            assert_eq!(g, h.h.value_at_quantile(*q).min(h.max), "q {q}");
+        }
+    }
+
+    #[test]
+    fn late_starts_count_from_the_threshold() {
+        let mut s = HttpStats::new();
+        let delay = |us: i64| fields! {"start_delay" => us * 1_000};
+        s.apply(HttpEvent::Start, 0, &[], &delay(LATE_START_US as i64 - 1));
+        s.apply(HttpEvent::Start, 0, &[], &delay(LATE_START_US as i64));
+        s.apply(HttpEvent::Start, 1, &[], &delay(900_000));
+        assert_eq!(s.late_starts(), 2);
+        assert_eq!(s.last_start_delay_us(), 900_000);
+    }
+
+    #[test]
+    fn the_window_forgets_old_seconds() {
+        let mut s = HttpStats::new();
+        stop(&mut s, 0, 200, 900, 1);
+        let last = WINDOW_SECONDS as u64;
+        for sec in 1..last {
+            stop(&mut s, sec, 200, 1, 1);
+        }
+        assert!(s.window_latency(last - 1, 1.0) >= 890_000);
+        stop(&mut s, last, 200, 1, 1);
+        // Second 0 (900 ms) has left the window; since the start it is still there.
+        assert!(s.window_latency(last, 1.0) < 2_000);
+        assert!(s.latency().max >= 900_000);
+        assert_eq!(s.latency_series().1.at(0) / 1000, 900);
+    }
+
+    #[test]
+    fn a_growing_backlog_is_unserved() {
+        let mut s = HttpStats::new();
+        let report = |s: &mut HttpStats, sec, owed: i64| {
+            s.apply(
+                HttpEvent::Backlog,
+                sec,
+                &fields! {"overdue" => owed},
+                &fields! {"catch_up" => 1_000},
+            )
+        };
+        report(&mut s, 0, 10);
+        report(&mut s, 1, 5);
+        assert!(!s.backlog_unserved());
+        for (sec, owed) in [(2, 50), (3, 100), (4, 200)] {
+            report(&mut s, sec, owed);
+        }
+        assert!(s.backlog_unserved());
+        report(&mut s, 5, 0);
+        assert!(!s.backlog_unserved());
+        report(&mut s, 6, 1_000);
+        report(&mut s, 7, 0);
+        assert!(s.backlog_unserved(), "reaching the bound drops requests");
+        assert_eq!(s.summary().backlog.max, 1_000);
+    }
+}

@@ -1,0 +1,193 @@
+//! `rookery http` through the real binary: usage errors (bad URL, header, method, missing body
+//! file: one line, exit status 2), and a headless run against an in-process server whose
+//! summary has the `http` key, the same as `rookery run --scenario http --set url=...`.
+
+mod http_support;
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use http_support::{Proto, TestServer};
+use serde_json::Value;
+
+fn rookery(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rookery"));
+    c.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// Kills the child if the test ends before it does.
+struct Guard(Option<Child>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Runs `args` while the test's runtime keeps serving; gives up (and kills it) after 60 s.
+async fn run(args: &[&str]) -> Output {
+    let mut guard = Guard(Some(rookery(args).spawn().expect("start rookery")));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let child = guard.0.as_mut().expect("the child");
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rookery {args:?} did not end");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let child = guard.0.take().expect("the child");
+    tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("output")
+}
+
+fn usage_error(args: &[&str], says: &str) {
+    let out = rookery(args).output().expect("run rookery");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("rookery: "), "{err}");
+    assert!(err.contains(says), "{args:?}: {err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn bad_input_is_a_one_line_usage_error() {
+    usage_error(
+        &["http", "localhost:8080/", "--headless"],
+        "bad URL \"localhost:8080/\"",
+    );
+    usage_error(
+        &["http", "ftp://example.com/", "--headless"],
+        "only http:// and https://",
+    );
+    usage_error(
+        &["http", "http://127.0.0.1:9/", "-H", "NoColon", "--headless"],
+        "bad header \"NoColon\"",
+    );
+    usage_error(
+        &[
+            "http",
+            "http://127.0.0.1:9/",
+            "-H",
+            "Bad Name: x",
+            "--headless",
+        ],
+        "bad header",
+    );
+    usage_error(
+        &["http", "http://127.0.0.1:9/", "-m", "GE T", "--headless"],
+        "bad method",
+    );
+    usage_error(
+        &[
+            "http",
+            "http://127.0.0.1:9/",
+            "--body-file",
+            "/nonexistent/body.json",
+            "--headless",
+        ],
+        "--body-file /nonexistent/body.json: no such file",
+    );
+    usage_error(
+        &["http", "--urls", "/nonexistent/urls.txt", "--headless"],
+        "--urls /nonexistent/urls.txt: no such file",
+    );
+    usage_error(&["http", "--headless"], "no URL to load");
+    // clap's own errors (as for `run --duration x`) add a usage hint line.
+    let out = rookery(&["http", "http://127.0.0.1:9/", "--rate", "fast"])
+        .output()
+        .expect("run rookery");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`fast` is not a rate"));
+}
+
+fn summary(out: &Output) -> Value {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {err}");
+    serde_json::from_slice(&out.stdout).expect("summary JSON on stdout")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_headless_run_summarises_http_and_run_scenario_http_is_the_same_test() {
+    let server = TestServer::start(Proto::default()).await;
+    let url = server.url("/status/404");
+    let out = run(&[
+        "http",
+        &url,
+        "--headless",
+        "--duration",
+        "1.5",
+        "--users",
+        "4",
+        "--rate",
+        "100",
+        "-H",
+        "X-From: cli",
+    ])
+    .await;
+    let s = summary(&out);
+    let http = &s["http"];
+    let requests = http["requests"].as_u64().expect("requests");
+    assert!((100..=200).contains(&requests), "{http}");
+    assert_eq!(http["status"]["404"].as_u64(), Some(requests));
+    assert_eq!(s["throttles"]["requests"]["rate"], 100);
+    assert_eq!(s["users"]["added"], 4);
+    assert!(server.last_request().contains("header x-from: cli"));
+
+    let before = server.received();
+    let out = run(&[
+        "run",
+        "--scenario",
+        "http",
+        "--headless",
+        "--duration",
+        "1.5",
+        "--users",
+        "4",
+        "--set",
+        &format!("url={url}"),
+        "--set",
+        "request_rate=100",
+        "--set",
+        "user_rate=infinity",
+    ])
+    .await;
+    let s = summary(&out);
+    let requests = s["http"]["requests"].as_u64().expect("requests");
+    assert!((100..=200).contains(&requests), "{s}");
+    assert_eq!(server.received() - before, requests);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_is_counted_not_fatal() {
+    let port = http_support::closed_port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = run(&[
+        "http",
+        &url,
+        "--headless",
+        "--duration",
+        "1",
+        "--users",
+        "2",
+        "--rate",
+        "50",
+    ])
+    .await;
+    let s = summary(&out);
+    let connect = s["http"]["errors"]["connect"]
+        .as_u64()
+        .expect("connect errors");
+    assert!(connect >= 20, "{}", s["http"]);
+    assert_eq!(s["http"]["requests"].as_u64(), Some(connect));
+}
