@@ -1,5 +1,7 @@
 //! Event-log and monitor throughput (issue 7):
 //! * `monitor/apply`: `MonitorState::apply` on a realistic mix (target ≥ 10 M events/s);
+//! * `monitor/apply_thresholds`: the same with four thresholds, two of them windowed (issue 15:
+//!   the time series and thresholds cost ≤ 5 % of `monitor/apply` before them);
 //! * `read_reduce/*`: parse JSONL and reduce, one core (target ≥ 1 M events/s, ≥ 150 MB/s);
 //! * `record/*`: the emitter's cost per event with and without the recorder attached, and the
 //!   end-to-end recording rate (target ≥ 1 M events/s, emitters slowed ≤ 10 %).
@@ -133,6 +135,54 @@ fn monitor(c: &mut Criterion) {
             },
             BatchSize::LargeInput,
         )
+    });
+    let thresholds = rookery::report::threshold::ThresholdSet::parse(&[
+        "amoc.scenario.start p99 < 1s",
+        "amoc.scenario.start p99[10s] < 1s",
+        "throttle login executes[5s] >= 1",
+        "users failed == 0",
+    ])
+    .expect("thresholds");
+    g.bench_function("apply_thresholds", |b| {
+        b.iter_batched_ref(
+            || MonitorState::with_thresholds(thresholds.clone()),
+            |s| {
+                for e in &events {
+                    s.apply(&e.as_ref());
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("apply_cpu_time", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut s = MonitorState::new();
+                total += cpu_time(1, || {
+                    for e in &events {
+                        s.apply(&e.as_ref());
+                    }
+                });
+                black_box(s.events());
+            }
+            total
+        })
+    });
+    g.bench_function("apply_thresholds_cpu_time", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut s = MonitorState::with_thresholds(thresholds.clone());
+                total += cpu_time(1, || {
+                    for e in &events {
+                        s.apply(&e.as_ref());
+                    }
+                });
+                black_box(s.events());
+            }
+            total
+        })
     });
     g.finish();
 }

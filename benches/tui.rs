@@ -118,6 +118,25 @@ fn frame(c: &mut Criterion) {
                 .expect("draw");
         })
     });
+    // The log pane at its fullest: the journal's 1000 lines merged with the state's warnings,
+    // focused (half the column), scrolled back a page.
+    for i in 0..rookery::tui::journal::KEEP_LINES as u64 {
+        app.journal.push(
+            i * 1_000,
+            rookery_widgets::Severity::Warning,
+            "users",
+            format!("a user failed on node{}: connection reset by peer", i % 3),
+        );
+    }
+    app.log_focused = true;
+    app.log_scroll = 10;
+    c.bench_function("frame_200x60_full_log_pane_focused", |b| {
+        b.iter(|| {
+            terminal
+                .draw(|f| view::draw(f, black_box(&app), black_box(&state)))
+                .expect("draw");
+        })
+    });
 }
 
 criterion_group!(benches, frame);

@@ -103,8 +103,12 @@ async fn main() -> Result<(), String> {
         .map_err(|err| err.to_string())?;
     let before = rss_bytes();
     e.add_users(small).map_err(|err| err.to_string())?;
+    // Added users count as waiting at once; wait until they all queue on `user_rate`.
     e.wait_for("users to queue", Duration::from_secs(600), |h| {
-        h.user_counts().waiting == small
+        h.services()
+            .throttles()
+            .info(rookery::engine::USER_RATE)
+            .is_ok_and(|i| i.backlog as u64 == small)
     })
     .await
     .map_err(|err| err.to_string())?;

@@ -312,12 +312,15 @@
 //! assert_eq!(count("shop.pair.met"), 2, "4 users make 2 pairs");
 //! # }
 //! ```
+pub mod attach;
 pub mod cli;
+pub mod cluster_nats;
 pub mod demo;
 pub mod engine;
 pub mod eventlog;
 pub mod http;
 pub mod monitor;
+pub mod report;
 pub mod tap;
 pub mod telemetry;
 pub mod tui;

@@ -5,9 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rookery::engine::controller::{Controller, ControllerOptions};
 use rookery::engine::events::Emitter;
-use rookery::engine::services::Services;
+use rookery::engine::{Controller, ControllerOptions, Services};
 use rookery::engine::{
     DynScenario, EngineHandle, EngineOptions, InitContext, Scenario, ScenarioError, UserContext,
     UserRate, UserResult, boxed,

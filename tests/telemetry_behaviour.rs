@@ -508,3 +508,48 @@ fn a_new_name_emitted_by_many_threads_at_once_reaches_prefix_handlers() {
     }
     assert_eq!(seen.load(Ordering::Relaxed), THREADS * ROUNDS);
 }
+
+/// Issue 13.8: no thread keeps a detached handler alive (threads used to cache the snapshot
+/// until they emitted again).
+#[test]
+fn detaching_releases_the_handler_at_once_even_where_threads_emitted_it() {
+    let t = Telemetry::new();
+    let name = EventName::new(&["release", "me"]).unwrap();
+    let held = Arc::new(());
+    let h = held.clone();
+    t.attach(
+        "holder",
+        name,
+        move |_, _, _, _| {
+            let _ = &h;
+        },
+        Value::Null,
+    )
+    .unwrap();
+    let (emitted_tx, emitted_rx) = std::sync::mpsc::channel::<()>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let other = {
+        let t = t.clone();
+        std::thread::spawn(move || {
+            t.execute(name, &[], &[]);
+            emitted_tx.send(()).unwrap();
+            // Alive, and emitting nothing more, until the test is done.
+            let _ = done_rx.recv();
+        })
+    };
+    t.execute(name, &[], &[]);
+    emitted_rx.recv().unwrap();
+    assert_eq!(
+        Arc::strong_count(&held),
+        2,
+        "attached: the registry holds it"
+    );
+    t.detach("holder").unwrap();
+    assert_eq!(
+        Arc::strong_count(&held),
+        1,
+        "released at once, though two threads emitted it and one of them still lives"
+    );
+    done_tx.send(()).unwrap();
+    other.join().unwrap();
+}

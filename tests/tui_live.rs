@@ -284,6 +284,20 @@ async fn settings_refusals_and_the_end_of_the_run_come_back_as_messages() {
     );
 }
 
+/// The engine's `[amoc, throttle, rate]` for `name` at `t_ms`, with extra metadata.
+fn rate_event(state: &mut MonitorState, t_ms: u64, name: &str, r: i64, extra: &[(&str, Value)]) {
+    let mut md = vec![("name", Value::from(name))];
+    md.extend(extra.iter().cloned());
+    apply(
+        state,
+        t_ms,
+        "node1",
+        &["amoc", "throttle", "rate"],
+        &[("rate", Value::Int(r)), ("interval", Value::Int(60_000))],
+        &md,
+    );
+}
+
 #[test]
 fn ramps_show_target_and_time_left_and_rate_zero_is_closed() {
     use rookery::tui::capture;
@@ -303,21 +317,38 @@ fn ramps_show_target_and_time_left_and_rate_zero_is_closed() {
     }
     app.handle_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE), &state);
     // The engine's first step: a rate event flagged `ramping`.
-    apply(
+    rate_event(
         &mut state,
         10_500,
-        "node1",
-        &["amoc", "throttle", "rate"],
-        &[("rate", Value::Int(620)), ("interval", Value::Int(60_000))],
-        &[
-            ("name", Value::from("messages")),
-            ("ramping", Value::Bool(true)),
-        ],
+        "messages",
+        620,
+        &[("ramping", Value::Bool(true))],
     );
     app.observe(&state);
     let screen = capture::text(&app, &state, W, H);
     let row = messages_row(&screen);
     assert!(row.contains("ramping → 1200 0:30"), "{row}");
+
+    // A ramp the engine reports (`ramp_target`, `ramp_ends_in_ms`) shows without the monitor
+    // having started it.
+    rate_event(
+        &mut state,
+        10_600,
+        "login",
+        130,
+        &[
+            ("ramping", Value::Bool(true)),
+            ("ramp_target", Value::Int(300)),
+            ("ramp_ends_in_ms", Value::Int(9_500)),
+        ],
+    );
+    app.observe(&state);
+    let screen = capture::text(&app, &state, W, H);
+    let login = screen
+        .lines()
+        .find(|l| l.contains(" login "))
+        .expect("login row");
+    assert!(login.contains("ramping → 300 0:10"), "{login}");
 
     // A new rate replaces the ramp, and says so.
     app.handle_key(key('r'), &state);
@@ -327,16 +358,12 @@ fn ramps_show_target_and_time_left_and_rate_zero_is_closed() {
         app.notice(),
         Some("set messages rate to 0: replaces the running ramp")
     );
-    apply(
+    rate_event(
         &mut state,
         11_000,
-        "node1",
-        &["amoc", "throttle", "rate"],
-        &[("rate", Value::Int(0)), ("interval", Value::Int(60_000))],
-        &[
-            ("name", Value::from("messages")),
-            ("ramping", Value::Bool(false)),
-        ],
+        "messages",
+        0,
+        &[("ramping", Value::Bool(false))],
     );
     app.observe(&state);
     let screen = capture::text(&app, &state, W, H);

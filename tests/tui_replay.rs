@@ -159,7 +159,13 @@ fn position_of_total_and_reading_warnings_reach_the_screen() {
         .skip_while(|l| !l.contains("& engine log"))
         .collect::<Vec<_>>()
         .join("\n");
-    assert!(pane.contains(":3"), "the bad line is named with its line number: {pane}");
-    assert!(pane.contains("truncated"), "the truncated tail is told: {pane}");
+    assert!(
+        pane.contains(":3"),
+        "the bad line is named with its line number: {pane}"
+    );
+    assert!(
+        pane.contains("truncated"),
+        "the truncated tail is told: {pane}"
+    );
     assert_eq!(feed.wait_for_total(), Some(2000));
 }

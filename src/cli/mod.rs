@@ -1,6 +1,6 @@
 //! The command line. Exit status: 0 success (a run ended by SIGINT, SIGTERM or SIGHUP is a
-//! success too, in the monitor and headless alike), 2 usage error, 1 any other failure with a
-//! one-line reason on stderr.
+//! success too, in the monitor and headless alike), 2 usage error, 99 a threshold failed, 1 any
+//! other failure with a one-line reason on stderr.
 //!
 //! Output never panics: a closed or full stdout or stderr (`2>/dev/full`) makes the write fail
 //! quietly (stderr) or the command fail with status 1 (the summary on stdout), never lose the
@@ -12,11 +12,19 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod attach;
 pub mod http;
+use crate::report::threshold::EXIT_THRESHOLDS_FAILED;
+
+pub mod master;
+pub mod node;
 pub mod replay;
+pub mod report;
 pub mod run;
 pub mod signals;
 pub mod sink;
+
+pub use attach::AttachArgs;
 
 /// Rookery: watch and steer an Amoc-style load test from your terminal.
 ///
@@ -32,20 +40,27 @@ pub mod sink;
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<CliCommand>,
     /// With no command, the options of `run` (`rookery --users 5` is `rookery run --users 5`).
     #[command(flatten)]
     pub run: RunArgs,
 }
 
+/// A `rookery` subcommand (the TUI's key commands are `tui::Command`).
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum CliCommand {
     /// Run a scenario on the embedded engine and watch it (the default command).
     Run(RunArgs),
     /// Replay a recorded event log in the monitor, or summarise it with --headless.
     Replay(ReplayArgs),
     /// Load a URL: the built-in `http` scenario (every option of `run` works too).
     Http(http::HttpArgs),
+    /// Watch and steer a real Amoc cluster through its Rookery bridge.
+    Attach(AttachArgs),
+    /// Write the HTML report of recorded event logs: `rookery report LOG... -o FILE.html`.
+    Report(report::ReportArgs),
+    /// Be a worker node of a real cluster (the master is `rookery run --cluster`).
+    Node(node::NodeArgs),
 }
 
 #[derive(Debug, Args, Default)]
@@ -87,9 +102,15 @@ pub struct RunArgs {
     /// Colour theme: dark, light, high-contrast, or a path to a theme file.
     #[arg(long, value_name = "NAME|PATH")]
     pub theme: Option<String>,
+    #[command(flatten)]
+    pub results: report::ThresholdArgs,
+    #[command(flatten)]
+    pub output: report::OutputArgs,
     /// How long stopping the users may take before the run ends anyway [default: 10].
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, hide = true)]
     pub stop_timeout: Option<f64>,
+    #[command(flatten)]
+    pub cluster: node::ClusterRunArgs,
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +130,8 @@ pub struct ReplayArgs {
     /// Colour theme: dark, light, high-contrast, or a path to a theme file.
     #[arg(long, value_name = "NAME|PATH")]
     pub theme: Option<String>,
+    #[command(flatten)]
+    pub results: report::ThresholdArgs,
 }
 
 /// Longest `--duration` accepted: 100 years, far below what the clocks can add to now.
@@ -140,6 +163,14 @@ fn parse_set_arg(s: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Sleeps for `duration`, or forever when there is none (a `--duration` that may be absent).
+pub(crate) async fn sleep_or_forever(duration: Option<std::time::Duration>) {
+    match duration {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Users `rookery run` adds at the start when `--users` is not given.
 pub const DEFAULT_USERS: u64 = 40;
 
@@ -165,28 +196,42 @@ pub fn main() -> ExitCode {
 /// ```
 pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Run(cli.run));
+    let command = cli.command.unwrap_or(CliCommand::Run(cli.run));
     let result = match command {
-        Command::Run(args) => run::run(&args, &scenarios),
-        Command::Http(args) => http::run(args),
-        Command::Replay(args) => replay::run(&args).map_err(|e| {
-            if e.exit_code() == 2 {
-                run::RunError::Usage(e.to_string())
-            } else {
-                run::RunError::Failed(e.to_string())
-            }
+        CliCommand::Run(args) => run_outcome(run::run(&args, &scenarios)),
+        CliCommand::Http(args) => run_outcome(http::run(args)),
+        CliCommand::Replay(args) => replay_outcome(replay::run(&args)),
+        CliCommand::Report(args) => replay_outcome(report::run(&args)),
+        CliCommand::Attach(args) => attach::run(&args).map_err(|e| match e {
+            attach::AttachRunError::Usage(reason) => (2, reason),
+            attach::AttachRunError::Failed(reason) => (1, reason),
         }),
+        CliCommand::Node(args) => node::run(&args, &scenarios).map_err(|reason| (1, reason)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(run::RunError::Usage(reason)) => {
+        Err((code, reason)) => {
             say(&one_line(&reason));
-            ExitCode::from(2)
+            ExitCode::from(code)
         }
-        Err(run::RunError::Failed(reason)) => {
-            say(&one_line(&reason));
-            ExitCode::from(1)
-        }
+    }
+}
+
+/// `replay` and `report`: usage errors exit 2, failed thresholds 99, others 1.
+fn run_outcome(r: Result<(), run::RunError>) -> Result<(), (u8, String)> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(run::RunError::Usage(reason)) => Err((2, reason)),
+        Err(run::RunError::Failed(reason)) => Err((1, reason)),
+        Err(run::RunError::Thresholds(reason)) => Err((EXIT_THRESHOLDS_FAILED, reason)),
+    }
+}
+
+fn replay_outcome(r: Result<report::Verdict, replay::ReplayError>) -> Result<(), (u8, String)> {
+    match r {
+        Ok(report::Verdict::Passed) => Ok(()),
+        Ok(report::Verdict::Failed(reason)) => Err((EXIT_THRESHOLDS_FAILED, reason)),
+        Err(e) => Err((e.exit_code(), e.to_string())),
     }
 }
 

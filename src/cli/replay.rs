@@ -1,4 +1,5 @@
-//! `rookery replay FILE... [--speed X|max] [--headless] [--skip-bad-lines]`.
+//! `rookery replay FILE... [--speed X|max] [--headless] [--skip-bad-lines] [--threshold EXPR]...
+//! [--summary-json FILE]`.
 //!
 //! `--headless` reads the logs as fast as possible (pacing only matters on screen), prints the
 //! summary JSON on stdout and warnings on stderr. The paced, on-screen replay is driven by the
@@ -75,7 +76,7 @@ fn refuse_repeats(files: &[std::path::PathBuf]) -> Result<(), ReplayError> {
 pub fn summarize(args: &ReplayArgs) -> Result<(Summary, MonitorState, ReadStats), ReplayError> {
     let (opts, _speed) = options(args)?;
     let mut replay = Replay::open(&args.files, opts, Speed::Max, Instant::now())?;
-    let mut state = MonitorState::new();
+    let mut state = args.results.state().map_err(ReplayError::Usage)?;
     replay.run_to_end(&mut state)?;
     Ok((state.summary(), state, replay.stats()))
 }
@@ -105,43 +106,59 @@ pub fn warning_lines(stats: &ReadStats, state: &MonitorState) -> Vec<String> {
 }
 
 /// Runs `rookery replay`: the summary with `--headless`, otherwise the monitor at the
-/// recorded pace (scaled by `--speed`).
-pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
+/// recorded pace (scaled by `--speed`). Thresholds and `--summary-json` are judged on the
+/// whole logs, read once more after the monitor closes.
+pub fn run(args: &ReplayArgs) -> Result<super::report::Verdict, ReplayError> {
     if !args.headless {
-        let (opts, speed) = options(args)?;
-        let tui = crate::tui::TuiOptions::load(args.theme.as_deref())
-            .map_err(|e| ReplayError::Other(e.to_string()))?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| ReplayError::Other(format!("cannot start the async runtime: {e}")))?;
-        return runtime.block_on(async {
-            let mut signals = super::signals::Signals::new()
-                .map_err(|e| ReplayError::Other(format!("cannot listen to signals: {e}")))?;
-            // The monitor lists the reader's warnings (skipped lines, a truncated tail,
-            // clamped times) with the others.
-            let replay = Replay::open(
-                &args.files,
-                opts,
-                speed,
-                tokio::time::Instant::now().into_std(),
-            )?
-            .with_warning_events();
-            tokio::select! {
-                r = crate::tui::run_replay(replay, tui) => {
-                    r.map(|_| ()).map_err(|e| ReplayError::Other(e.to_string()))
-                }
-                // Cancelling the monitor drops its terminal guard, which restores the screen. A
-                // signal ends the replay as `q` does: a success (the exit-status rule).
-                () = signals.recv() => Ok(()),
-            }
-        });
+        show(args)?;
+        let r = &args.results;
+        if r.thresholds.is_empty() && r.summary_json.is_none() {
+            return Ok(super::report::Verdict::Passed);
+        }
+        let (_, state, stats) = summarize(args)?;
+        return super::report::finish(&state, r, None, &warning_lines(&stats, &state))
+            .map_err(ReplayError::Other);
     }
     let (summary, state, stats) = summarize(args)?;
-    for w in warning_lines(&stats, &state) {
+    let warnings = warning_lines(&stats, &state);
+    for w in &warnings {
         super::say(&format!("warning: {w}"));
     }
-    print_summary(&summary).map_err(ReplayError::Other)
+    print_summary(&summary).map_err(ReplayError::Other)?;
+    super::report::finish(&state, &args.results, None, &warnings).map_err(ReplayError::Other)
+}
+
+/// The monitor on the replay.
+fn show(args: &ReplayArgs) -> Result<(), ReplayError> {
+    let (opts, speed) = options(args)?;
+    let tui = crate::tui::TuiOptions::load(args.theme.as_deref())
+        .map_err(|e| ReplayError::Other(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ReplayError::Other(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let mut signals = super::signals::Signals::new()
+            .map_err(|e| ReplayError::Other(format!("cannot listen to signals: {e}")))?;
+        // The monitor lists the reader's warnings (skipped lines, a truncated tail, clamped
+        // times) with the others.
+        let mut replay = Replay::open(
+            &args.files,
+            opts,
+            speed,
+            tokio::time::Instant::now().into_std(),
+        )?
+        .with_warning_events();
+        replay.set_thresholds(args.results.set().map_err(ReplayError::Usage)?);
+        tokio::select! {
+            r = crate::tui::run_replay(replay, tui) => {
+                r.map(|_| ()).map_err(|e| ReplayError::Other(e.to_string()))
+            }
+            // Cancelling the monitor drops its terminal guard, which restores the screen. A
+            // signal ends the replay as `q` does: a success (the exit-status rule).
+            () = signals.recv() => Ok(()),
+        }
+    })
 }
 
 /// Prints the summary JSON on stdout, as every `--headless` command does at its end (also for

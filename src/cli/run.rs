@@ -37,6 +37,8 @@ pub enum RunError {
     Usage(String),
     /// Anything else (exit status 1).
     Failed(String),
+    /// The run went through but thresholds failed (exit status 99).
+    Thresholds(String),
 }
 
 impl From<String> for RunError {
@@ -62,6 +64,7 @@ pub fn run(args: &RunArgs, scenarios: &[Arc<dyn DynScenario>]) -> Result<(), Run
             names.join(", ")
         ))
     })?;
+    super::report::check_metrics_args(&args.output).map_err(RunError::Usage)?;
     if let Some(path) = &args.record
         && !args.force
         && std::fs::symlink_metadata(path).is_ok()
@@ -78,18 +81,21 @@ pub fn run(args: &RunArgs, scenarios: &[Arc<dyn DynScenario>]) -> Result<(), Run
         .thread_name("rookery-engine")
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime
-        .block_on(async move { run_async(args, scenario, explicit).await })
-        .map_err(RunError::Failed)
+    runtime.block_on(async move { run_async(args, scenario, explicit).await })
 }
 
 async fn run_async(
     args: &RunArgs,
     scenario: Arc<dyn DynScenario>,
     explicit: ExplicitSettings,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     if args.list_settings {
-        return print_settings(&scenario, &explicit);
+        return Ok(print_settings(&scenario, &explicit)?);
+    }
+    if let Some(url) = &args.cluster.cluster {
+        return super::master::run_master(args, scenario, url)
+            .await
+            .map_err(RunError::Failed);
     }
     if !args.headless {
         // Before anything starts or is recorded: the monitor needs a terminal.
@@ -109,6 +115,7 @@ async fn run_async(
     )
     .map_err(|e| format!("monitor: {e}"))?;
     let feed = LiveFeed::on_tap(&tap, FEED_BACKLOG);
+    let hooks = super::report::RunHooks::install(args, &feed).await?;
     let recorder = match &args.record {
         Some(path) => Some(
             Recorder::start_on(path, &tap, RecorderOptions::default())
@@ -125,10 +132,19 @@ async fn run_async(
         Err(e) => {
             tap.close();
             finish_recording(recorder)?;
-            return Err(e.to_string());
+            return Err(e.to_string().into());
         }
     };
-    let outcome = drive(args, &engine, scenario, &explicit, feed, &mut signals).await;
+    let outcome = drive(
+        args,
+        &engine,
+        scenario,
+        &explicit,
+        feed,
+        &mut signals,
+        &hooks,
+    )
+    .await;
     // The monitor has gone (or the headless wait ended): stop the users, unless a second
     // signal says not to wait.
     let stopped = tokio::select! {
@@ -158,8 +174,13 @@ async fn run_async(
         }
         super::replay::print_summary(&state.summary())?;
     }
+    let verdict = hooks.finish(args, &state)?;
     stopped?;
-    recorded
+    recorded?;
+    match verdict {
+        super::report::Verdict::Passed => Ok(()),
+        super::report::Verdict::Failed(reason) => Err(RunError::Thresholds(reason)),
+    }
 }
 
 /// `--stop-timeout` (hidden; tests force a timeout with it), or [`STOP_TIMEOUT`].
@@ -197,6 +218,7 @@ async fn drive(
     explicit: &ExplicitSettings,
     feed: LiveFeed,
     signals: &mut Signals,
+    hooks: &super::report::RunHooks,
 ) -> Result<(MonitorState, Option<LiveFeed>), String> {
     let tui = if args.headless {
         None
@@ -231,7 +253,16 @@ async fn drive(
                     }
                 }
             }
-            let state = headless(engine, &feed, deadline, stop_timeout(args), signals, state).await;
+            let state = headless(
+                engine,
+                &feed,
+                deadline,
+                stop_timeout(args),
+                signals,
+                state,
+                hooks,
+            )
+            .await;
             Ok((state, Some(feed)))
         }
         Some(opts) => {
@@ -267,6 +298,11 @@ async fn drive(
                     r = &mut monitor => return r.map(|s| (s, None)).map_err(|e| e.to_string()),
                     // At the deadline the scenario stops; the monitor stays until `q`.
                     () = &mut stop_after, if !stopped => stopped = true,
+                    // So it does when a threshold fails with --abort-on-fail.
+                    () = hooks.breached(), if !stopped => {
+                        let _ = engine.stop();
+                        stopped = true;
+                    }
                     // Cancelling the monitor drops its terminal guard, which restores the screen.
                     // A signal ends the run as `q` does, and as it does headless: a success.
                     () = signals.recv() => return Ok((MonitorState::new(), None)),
@@ -283,20 +319,17 @@ async fn headless(
     stop_timeout: Duration,
     signals: &mut Signals,
     mut state: MonitorState,
+    hooks: &super::report::RunHooks,
 ) -> MonitorState {
     let mut tick = tokio::time::interval(HEADLESS_DRAIN);
-    let end = async {
-        match deadline {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
-        }
-    };
+    let end = super::sleep_or_forever(deadline);
     tokio::pin!(end);
     loop {
         tokio::select! {
             _ = tick.tick() => { feed.drain_into(&mut state); }
             () = &mut end => break,
             () = signals.recv() => break,
+            () = hooks.breached() => break,
         }
     }
     // Stop, and keep draining until the users are gone so the summary sees their last events;

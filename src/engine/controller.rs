@@ -104,6 +104,8 @@ pub(crate) struct ControllerCore {
     /// Bumped by [`Controller::halt`]: a running add stops spawning.
     halts: AtomicU64,
     changed: watch::Sender<u64>,
+    /// Bumped on status changes only (not on user counts).
+    status_changed: watch::Sender<u64>,
 }
 
 /// One node's controller. Cheap to clone; every method is synchronous and returns at once
@@ -125,6 +127,14 @@ impl std::fmt::Debug for Controller {
 /// Users spawned per step of an add; the add task yields between steps.
 const SPAWN_CHUNK: u64 = 4096;
 
+/// What one step of an add did.
+enum Chunk {
+    /// Users up to this id were spawned and registered.
+    Spawned(u64),
+    /// The run ended (or the node was halted): ids from `given_up_from` are never used.
+    Interrupted { given_up_from: u64 },
+}
+
 impl Controller {
     /// A controller for `emitter`'s node. Users start through `services`' `user_rate`
     /// throttle and run on `rt`.
@@ -145,6 +155,7 @@ impl Controller {
                 users: Users::default(),
                 halts: AtomicU64::new(0),
                 changed: watch::Sender::new(0),
+                status_changed: watch::Sender::new(0),
             }),
         }
     }
@@ -178,6 +189,11 @@ impl Controller {
         self.core.changed.subscribe()
     }
 
+    /// A receiver that changes whenever the status changes (not on every user's start or end).
+    pub fn subscribe_status(&self) -> watch::Receiver<u64> {
+        self.core.status_changed.subscribe()
+    }
+
     /// Amoc's `disable/0`: only from idle.
     pub fn disable(&self) -> Result<(), ControllerError> {
         let mut state = self.core.lock();
@@ -185,7 +201,7 @@ impl Controller {
             State::Idle => {
                 *state = State::Disabled;
                 drop(state);
-                self.core.bump();
+                self.core.status_bump();
                 Ok(())
             }
             _ => Err(ControllerError::InvalidStatus(self.core.describe(&state))),
@@ -226,7 +242,7 @@ impl Controller {
             }
         };
         drop(state);
-        self.core.bump();
+        self.core.status_bump();
         outcome
     }
 
@@ -297,7 +313,7 @@ impl Controller {
             finishing: false,
         };
         drop(state);
-        self.core.bump();
+        self.core.status_bump();
         if self.core.users.live() == 0 {
             self.core.finish();
         } else {
@@ -306,10 +322,11 @@ impl Controller {
             // status is `terminating`), so the walk sees every one.
             let core = self.core.clone();
             self.core.rt.spawn(async move {
-                let sel = core.users.select(u64::MAX, true);
+                let sel = core.users.select_all();
                 core.abort_after_grace(sel.abort_later);
                 core.bump();
                 core.users.all_out().await;
+                core.users.clear_leaving();
                 core.finish();
             });
         }
@@ -332,6 +349,11 @@ impl ControllerCore {
 
     fn highest(&self) -> u64 {
         self.highest.load(Ordering::SeqCst)
+    }
+
+    fn status_bump(&self) {
+        self.status_changed.send_modify(|n| *n = n.wrapping_add(1));
+        self.bump();
     }
 
     fn bump(&self) {
@@ -371,9 +393,11 @@ impl ControllerCore {
         );
     }
 
-    /// Spawns users `start..=end` chunk by chunk. Each chunk is spawned under the status lock,
-    /// after checking that the run `env` goes on and no halt came since `halts`, so a stop sees
-    /// every user spawned before it and none after; the rest of the add is given up.
+    /// Spawns users `start..=end` chunk by chunk, yielding between chunks. Before each chunk
+    /// it checks that the run `env` goes on and no halt came since `halts`; each chunk is
+    /// spawned without the status lock and registered under it after a second check, so a stop
+    /// (or halt) sees every user registered before it, and a chunk that raced with one is
+    /// cancelled here. The rest of the add is given up.
     async fn spawn_users(
         &self,
         run: &Arc<dyn ScenarioRun>,
@@ -384,21 +408,32 @@ impl ControllerCore {
     ) {
         let mut first = start;
         loop {
-            let Some(last) = self.spawn_chunk(run, env, first, end, halts) else {
-                self.users.unexpect(end - first + 1);
-                self.bump();
-                return;
+            let done = match self.spawn_chunk(run, env, first, end, halts) {
+                Chunk::Spawned(last) if last < end => {
+                    first = last + 1;
+                    false
+                }
+                Chunk::Spawned(_) => true,
+                Chunk::Interrupted { given_up_from } => {
+                    self.users
+                        .unexpect(end.checked_sub(given_up_from).map_or(0, |d| d + 1));
+                    true
+                }
             };
-            if last == end {
+            if done {
                 self.bump();
                 return;
             }
-            first = last + 1;
             tokio::task::yield_now().await;
         }
     }
 
-    /// Spawns the chunk of users from `first` under the status lock; `None` if the run ended.
+    /// Whether the add's run still goes on (`state` is the locked status).
+    fn goes_on(&self, state: &State, env: &Arc<RunEnv>, halts: u64) -> bool {
+        matches!(state, State::Running(a) if Arc::ptr_eq(&a.env, env))
+            && self.halts.load(Ordering::SeqCst) == halts
+    }
+
     fn spawn_chunk(
         &self,
         run: &Arc<dyn ScenarioRun>,
@@ -406,12 +441,11 @@ impl ControllerCore {
         first: u64,
         end: u64,
         halts: u64,
-    ) -> Option<u64> {
-        let state = self.lock();
-        let goes_on = matches!(&*state, State::Running(a) if Arc::ptr_eq(&a.env, env))
-            && self.halts.load(Ordering::SeqCst) == halts;
-        if !goes_on {
-            return None;
+    ) -> Chunk {
+        if !self.goes_on(&self.lock(), env, halts) {
+            return Chunk::Interrupted {
+                given_up_from: first,
+            };
         }
         let last = end.min(first.saturating_add(SPAWN_CHUNK - 1));
         let mut spawned = Vec::with_capacity(usize::try_from(last - first + 1).unwrap_or(0));
@@ -420,9 +454,21 @@ impl ControllerCore {
             let (ctx, guard) = env.user(slot.clone());
             spawned.push((slot, run.spawn_user(&self.rt, ctx, guard)));
         }
-        self.users.insert(spawned);
+        let state = self.lock();
+        if self.goes_on(&state, env, halts) {
+            self.users.insert(spawned);
+            drop(state);
+            return Chunk::Spawned(last);
+        }
         drop(state);
-        Some(last)
+        // A stop or halt came while this chunk was spawned: it did not see these users.
+        for (slot, abort) in spawned {
+            slot.set(super::user::slot::SELECTED);
+            abort.abort();
+        }
+        Chunk::Interrupted {
+            given_up_from: last.saturating_add(1),
+        }
     }
 
     fn abort_after_grace(&self, handles: Vec<tokio::task::AbortHandle>) {
@@ -466,6 +512,6 @@ impl ControllerCore {
         drop(state);
         run.terminate_on(&self.emitter);
         *self.lock() = State::Finished(name);
-        self.bump();
+        self.status_bump();
     }
 }

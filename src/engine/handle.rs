@@ -70,6 +70,9 @@ use super::scenario::DynScenario;
 use super::services::{Services, USER_RATE, UserRate, rate_config};
 use super::status::{ControllerStatus, NodeInfo, NodeShare, UserCounts};
 
+/// The longest [`EngineHandle::wait_for`] goes without checking its condition.
+pub const WAIT_RECHECK: Duration = Duration::from_millis(50);
+
 /// How to build an engine.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -356,8 +359,9 @@ impl EngineHandle {
     }
 
     /// Waits (in tokio time), at most `timeout`, until `cond` holds. `cond` is checked now and
-    /// after every change of a node, its status or its user counts (the engine's watch), so it
-    /// should depend on those.
+    /// after changes of the nodes, their status or their user counts (the engine's watch;
+    /// changes are gathered for a millisecond, so a million users starting cost no more than a
+    /// check a millisecond), and at least every [`WAIT_RECHECK`] for conditions on anything else.
     pub async fn wait_for(
         &self,
         what: &'static str,
@@ -371,16 +375,21 @@ impl EngineHandle {
             if cond(self) {
                 return Ok(());
             }
-            match tokio::time::timeout_at(deadline, changes.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return Err(EngineError::ShutDown),
-                Err(_) => {
-                    return if cond(self) {
-                        Ok(())
-                    } else {
-                        Err(EngineError::Timeout(what))
-                    };
-                }
+            let next = deadline.min(tokio::time::Instant::now() + WAIT_RECHECK);
+            let woke = tokio::time::timeout_at(next, changes.changed()).await;
+            if let Ok(Err(_)) = woke {
+                return Err(EngineError::ShutDown);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return if cond(self) {
+                    Ok(())
+                } else {
+                    Err(EngineError::Timeout(what))
+                };
+            }
+            if woke.is_ok() {
+                // Gather the changes that follow this one.
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
     }

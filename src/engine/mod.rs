@@ -3,38 +3,51 @@
 //! of terminals.
 //!
 //! Writing a scenario of your own: start with the crate docs ([`crate`], "Writing your own
-//! load test"). What a scenario uses, by module:
+//! load test"). What a scenario uses:
 //!
-//! | module | what |
+//! | item | what |
 //! |---|---|
-//! | [`scenario`] | the [`Scenario`] trait (`settings`, `init`, `start`, `terminate`) and [`boxed`] |
-//! | [`user`] | [`UserContext`]: a user's id, node, throttles, coordinators, settings, emitter, removal signal |
+//! | [`Scenario`], [`boxed`] | the scenario trait (`settings`, `init`, `start`, `terminate`) |
+//! | [`UserContext`] | a user's id, node, throttles, coordinators, settings, emitter, removal signal |
 //! | [`throttle`] | named cluster-wide throttles: rates, parallelism limits, live changes, ramps |
 //! | [`coordinator`] | groups of users (pairs, rooms) and what to do with each group |
 //! | [`config`] | declared settings, and how `--set`, `--settings` and `ROOKERY_<NAME>` resolve |
 //! | [`events`] | Amoc's event names and the [`Emitter`](events::Emitter) for events of your own |
-//! | [`handle`] | [`EngineHandle`]: start a scenario, add and remove users, stop (tests use it directly) |
+//! | [`EngineHandle`] | start a scenario, add and remove users, stop (tests use it directly) |
+//! | [`protocol`] | the messages between the master and its nodes (for transports) |
+//!
+//! How it is built: a master (the cluster: ids, node table, throttles, coordinators,
+//! settings) reaches its nodes only by [`protocol`] messages; each node owns its controller
+//! ([`Controller`], Amoc's status machine) and its users, whose whole life is in one module
+//! (`user`). No engine lock is held while an event is emitted or scenario code runs, so a
+//! telemetry handler may call the [`EngineHandle`].
 pub mod config;
 pub mod coordinator;
 pub mod events;
+pub mod protocol;
+pub mod throttle;
 
 mod cluster;
-pub mod controller;
-pub mod error;
-pub mod handle;
+mod controller;
+mod error;
+mod handle;
 mod node;
-pub mod protocol;
-pub mod scenario;
-pub mod services;
-pub mod status;
-pub mod throttle;
+mod scenario;
+mod services;
+mod status;
 mod transport;
-pub mod user;
+mod user;
 
 pub use controller::{Controller, ControllerOptions};
 pub use error::{ControllerError, EngineError};
-pub use handle::{EngineHandle, EngineOptions};
-pub use scenario::{DynScenario, InitContext, Scenario, ScenarioError, UserResult, boxed};
+pub use handle::{EngineHandle, EngineOptions, WAIT_RECHECK};
+#[doc(hidden)]
+pub use scenario::ScenarioRun;
+pub use scenario::{
+    DynScenario, InitContext, Scenario, ScenarioBox, ScenarioError, UserResult, boxed,
+};
 pub use services::{Services, USER_RATE, UserRate, rate_config};
 pub use status::{ControllerStatus, NodeInfo, NodeShare, RunningInfo, UserCounts};
-pub use user::UserContext;
+#[doc(hidden)]
+pub use user::UserGuard;
+pub use user::{Removed, UserContext};

@@ -189,6 +189,8 @@ pub struct Replay {
     warnings_applied: u64,
     /// The pacing; the TUI changes speed, pauses and resumes through it.
     pub clock: ReplayClock,
+    /// Thresholds for the state this replay first applies to (`--threshold`).
+    thresholds: Option<crate::report::threshold::ThresholdSet>,
 }
 
 /// `[rookery, log, warning]`: a reader's warning (skipped line, truncated tail, clamped time,
@@ -214,7 +216,14 @@ impl Replay {
             warning_events: false,
             warnings_applied: 0,
             clock: ReplayClock::new(speed, now),
+            thresholds: None,
         })
+    }
+
+    /// The state this replay first applies events to checks `thresholds` (kept across a
+    /// backward seek).
+    pub fn set_thresholds(&mut self, thresholds: crate::report::threshold::ThresholdSet) {
+        self.thresholds = Some(thresholds);
     }
 
     /// The files replayed and how they are read (the monitor scans them once more, on a
@@ -300,6 +309,11 @@ impl Replay {
         due: u64,
         budget: usize,
     ) -> Result<ReplayProgress, LogError> {
+        if let Some(t) = self.thresholds.take()
+            && state.thresholds().is_none()
+        {
+            state.set_thresholds(t);
+        }
         let mut applied = 0;
         self.apply_warnings(state);
         while applied < budget && !self.finished {
@@ -352,7 +366,7 @@ impl Replay {
             self.finished = false;
             self.position_us = 0;
             self.warnings_applied = 0;
-            *state = MonitorState::new();
+            state.reset();
         }
         self.apply_until(state, t_us, usize::MAX)?;
         self.clock.seek(t_us, now);

@@ -76,6 +76,9 @@ impl MonitorState {
         }
         self.last_t_us = t;
         let sec = t / US_PER_SEC;
+        if sec != self.open_sec {
+            self.roll_seconds(sec);
+        }
         self.events = self.events.saturating_add(1);
         self.event_series.add(sec, 1);
 
@@ -440,7 +443,7 @@ impl MonitorState {
             self.unknown_rate(t, ev, name, rate);
         }
         let th = self.throttle_mut(name);
-        flags(th, md);
+        flags(th, md, t);
         match kind {
             Kind::ThrottleInit => th.inits = th.inits.saturating_add(1),
             Kind::ThrottleRate => {
@@ -554,12 +557,21 @@ impl MonitorState {
 }
 
 /// `paused` / `ramping` flags in a throttle init, rate or process event's metadata.
-fn flags(th: &mut ThrottleState, md: &[Field]) {
+/// With `ramping`, Rookery's engine sends the ramp's `ramp_target` and `ramp_ends_in_ms`.
+fn flags(th: &mut ThrottleState, md: &[Field], t_us: u64) {
     if let Some(Value::Bool(p)) = md.lookup("paused") {
         th.paused = Some(*p);
     }
     if let Some(Value::Bool(r)) = md.lookup("ramping") {
         th.ramping = Some(*r);
+        th.ramp_target = md
+            .lookup("ramp_target")
+            .and_then(Rate::from_value)
+            .filter(|_| *r);
+        th.ramp_ends_us = md
+            .get_i64("ramp_ends_in_ms")
+            .filter(|ms| *r && *ms >= 0)
+            .map(|ms| t_us.saturating_add((ms as u64).saturating_mul(1000)));
     }
 }
 

@@ -23,6 +23,7 @@ pub struct LiveFeed {
     inlet: Mutex<Inlet>,
     /// True when the feed made its tap (and so closes it on drop).
     owns_tap: bool,
+    pub(super) hooks: Mutex<super::feed_hooks::FeedHooks>,
 }
 
 impl LiveFeed {
@@ -65,12 +66,15 @@ impl LiveFeed {
             tap: tap.clone(),
             inlet: Mutex::new(tap.subscribe(capacity)),
             owns_tap: false,
+            hooks: Mutex::default(),
         }
     }
 
     /// Applies every event emitted so far to `state`, in time order; a loss on the way is
     /// applied as its `dropped` event. Returns how many events were applied.
     pub fn drain_into(&self, state: &mut MonitorState) -> usize {
+        let mut hooks = self.hooks.lock().unwrap_or_else(|e| e.into_inner());
+        hooks.before(state);
         self.tap.pump();
         let mut inlet = self.inlet.lock().unwrap_or_else(|e| e.into_inner());
         let mut n = inlet.drain(|t_us, name, measurements, metadata| {
@@ -92,6 +96,8 @@ impl LiveFeed {
             ));
             n += 1;
         }
+        drop(inlet);
+        hooks.after(state);
         n
     }
 

@@ -22,16 +22,22 @@
 //!   the string `"infinity"`.
 
 mod apply;
+mod bins;
 mod clock;
 mod coordinator;
 mod feed;
+mod feed_hooks;
 mod http;
 mod kinds;
 mod nodes;
 mod series;
+mod series_summary;
+mod span_window;
 mod spans;
 mod summary;
+mod threshold_hooks;
 mod throttle;
+mod timeline;
 
 use std::collections::VecDeque;
 
@@ -40,8 +46,10 @@ use smol_str::SmolStr;
 
 pub use crate::tap::{EventRef, LoggedEvent};
 pub use apply::{MAX_COORDINATORS, MAX_NODES, MAX_THROTTLES, OTHER};
+pub use bins::{BINS, SparseHist};
 pub use coordinator::{CoordinatorState, EXEC_KINDS, ExecByKind, ExecStats};
 pub use feed::{DEFAULT_FEED_CAPACITY, LiveFeed};
+pub use feed_hooks::DrainObserver;
 pub use http::{
     BacklogSummary, HttpStats, HttpSummary, LATE_START_US, Percentiles, UNSERVED_AFTER_S,
     WINDOW_SECONDS,
@@ -49,12 +57,15 @@ pub use http::{
 pub use kinds::{ConfigKind, CoordEvent};
 pub use nodes::{NO_NODE, NodeIdx, NodeState};
 pub use series::{DEFAULT_SECONDS, Series, SeriesKind};
+pub use series_summary::{SeriesSummary, SpanSeriesSummary, ThrottleSeriesSummary};
+pub use span_window::{RECENT_SECONDS, ROLLING_SECONDS, SpanSeconds};
 pub use spans::{MAX_SPAN_PREFIXES, SPAN_MAX_US, SPAN_SIGFIG, SpanStats};
 pub use summary::{
     ClusterSummary, ConfigSummary, CoordinatorSummary, ExecSummary, SpanSummary, Summary,
     ThrottleSummary, UsersSummary,
 };
 pub use throttle::{NodeCounts, RATE_HISTORY, Rate, ThrottleState, ThrottleView};
+pub use timeline::{Point, TIMELINE_POINTS, ThrottlePoint, Timeline};
 
 use crate::telemetry::EventName;
 use kinds::Kind;
@@ -111,9 +122,10 @@ pub struct SpanCounts {
     pub exception: u64,
 }
 
-/// Users across the cluster.
+/// User counts across the cluster (the engine's `Users` is its table of running users: a
+/// different thing).
 #[derive(Clone, Debug)]
-pub struct Users {
+pub struct UserCounts {
     /// Sum of `count` of `[amoc, controller, users]` with `type = add`.
     pub added: u64,
     /// The same with `type = remove`.
@@ -130,7 +142,7 @@ pub struct Users {
     pub exception_series: Series,
 }
 
-impl Users {
+impl UserCounts {
     /// `started - stopped - exceptions` (negative if the log began mid-run).
     pub fn running(&self) -> i64 {
         // i128: no u64 count can overflow it; clamped to i64 on the way out.
@@ -185,7 +197,7 @@ pub struct MonitorState {
     /// Indexed by [`EventName::id`].
     slots: Vec<Slot>,
     event_series: Series,
-    users: Users,
+    users: UserCounts,
     /// Scenario name from the first span metadata that had one.
     scenario: Option<SmolStr>,
     init_span: SpanCounts,
@@ -211,6 +223,10 @@ pub struct MonitorState {
     failures: VecDeque<HandlerFailure>,
     dropped: u64,
     recorder_dropped: u64,
+    /// The second being filled (`u64::MAX` before the first event).
+    open_sec: u64,
+    timeline: timeline::Timeline,
+    thresholds: Option<Box<crate::report::threshold::ThresholdSet>>,
     first_user_failures: Vec<UserFailure>,
     /// Names past [`MAX_THROTTLES`] / [`MAX_COORDINATORS`] / [`MAX_NODES`], by table.
     capped: [u64; 3],
@@ -233,7 +249,7 @@ impl MonitorState {
             last_t_us: 0,
             slots: Vec::new(),
             event_series: Series::counter(),
-            users: Users {
+            users: UserCounts {
                 added: 0,
                 removed: 0,
                 started: 0,
@@ -267,6 +283,9 @@ impl MonitorState {
             failures: VecDeque::new(),
             dropped: 0,
             recorder_dropped: 0,
+            open_sec: u64::MAX,
+            timeline: timeline::Timeline::default(),
+            thresholds: None,
             first_user_failures: Vec::new(),
             capped: [0; 3],
             http: None,
@@ -307,7 +326,7 @@ impl MonitorState {
         &self.event_series
     }
 
-    pub fn users(&self) -> &Users {
+    pub fn users(&self) -> &UserCounts {
         &self.users
     }
 

@@ -21,6 +21,7 @@ use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 
 use super::series::Series;
+use super::span_window::SpanSeconds;
 use crate::telemetry::{EventName, Fields, Value};
 
 /// The largest duration the histograms tell apart, in µs (one hour). Longer ones saturate.
@@ -93,6 +94,7 @@ pub struct SpanStats {
     max_us: u64,
     hist: Histogram<u64>,
     stop_series: Series,
+    seconds: SpanSeconds,
 }
 
 impl SpanStats {
@@ -105,6 +107,7 @@ impl SpanStats {
             max_us: 0,
             hist: empty_histogram(),
             stop_series: Series::counter(),
+            seconds: SpanSeconds::default(),
         }
     }
 
@@ -141,6 +144,10 @@ impl SpanStats {
     pub fn stop_series(&self) -> &Series {
         &self.stop_series
     }
+    /// Latency second by second, for windows (e.g. the last 10 s).
+    pub fn seconds(&self) -> &SpanSeconds {
+        &self.seconds
+    }
 
     /// Adds `other`'s counts and histogram into this one (e.g. per-node states of one run).
     /// The per-second series is not merged: series are per state.
@@ -165,8 +172,12 @@ impl SpanStats {
                 self.max_us = self.max_us.max(us);
                 self.hist.saturating_record(us);
                 self.stop_series.add(sec, 1);
+                self.seconds.record(sec, us);
             }
-            SpanEnd::Exception => self.exceptions = self.exceptions.saturating_add(1),
+            SpanEnd::Exception => {
+                self.exceptions = self.exceptions.saturating_add(1);
+                self.seconds.record_exception(sec);
+            }
         }
     }
 }

@@ -95,6 +95,10 @@ pub struct Summary {
     /// The built-in `http` scenario's requests (absent when there were none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpSummary>,
+    /// Every `--threshold` with its value and outcome (empty without thresholds).
+    pub thresholds: Vec<crate::report::threshold::ThresholdResult>,
+    /// The run over time (shape: [`SeriesSummary`](super::SeriesSummary)).
+    pub series: super::SeriesSummary,
 }
 
 impl Summary {
@@ -202,6 +206,8 @@ impl MonitorState {
                 })
                 .collect(),
             http: self.http().map(|h| h.summary()),
+            thresholds: self.threshold_results(),
+            series: self.series_summary(),
         }
     }
 }

@@ -72,6 +72,10 @@ pub struct ThrottleState {
     /// Ramping (a gradual rate change in progress), when an event says so (`ramping` metadata,
     /// or a process message about a gradual change: "... finished/cancelled" ends it).
     pub ramping: Option<bool>,
+    /// The target of the ramp in progress and when it ends (µs since the start), when the
+    /// engine says (`ramp_target`, `ramp_ends_in_ms` metadata; Rookery's engine sends them).
+    pub ramp_target: Option<Rate>,
+    pub ramp_ends_us: Option<u64>,
     /// `[amoc, throttle, process]` events and the last message they carried.
     pub process_events: u64,
     pub last_process_msg: Option<SmolStr>,
@@ -90,6 +94,8 @@ impl ThrottleState {
             rate_history: VecDeque::new(),
             paused: None,
             ramping: None,
+            ramp_target: None,
+            ramp_ends_us: None,
             process_events: 0,
             last_process_msg: None,
             by_node: SmallVec::new(),

@@ -5,10 +5,14 @@
 //! runs, as in Erlang). No lock is taken:
 //!
 //! * after `persist`, the snapshot is one atomic pointer load;
-//! * otherwise each thread caches the last snapshot it used together with the registry's write
-//!   generation, and reloads it from the `ArcSwap` only after a write (the thread-local cache
-//!   that `shared/reference/telemetry.md` §3.7 measured at 2 ns / 7 ns for 0 / 1 handler). No
-//!   reference count is touched per event, so two emitting threads share no written cache line.
+//! * otherwise it is an `ArcSwap` load: a guard held for the dispatch only, so no thread keeps
+//!   a snapshot (and the handlers in it) alive between its events: a detached handler is
+//!   released as soon as the dispatches running it end.
+//!
+//! A snapshot covers the event names interned when it was built (dense ids below its length).
+//! A name interned later is noticed here, lazily: when a registry with prefix handlers
+//! dispatches an id past its snapshot, it rebuilds first, so a prefix handler sees a new name's
+//! very first event and the interner never calls into registries.
 //!
 //! A handler that panics is detached from all of its events, `[telemetry, handler, failure]` is
 //! emitted, and dispatch goes on with the remaining handlers. The emitter never sees the panic.
@@ -27,48 +31,26 @@ use super::{EventName, Field, Key, StaticName, Value, monotonic_time, system_tim
 /// `[telemetry, handler, failure]`, emitted when a handler panics.
 pub static HANDLER_FAILURE: StaticName = StaticName::new(&["telemetry", "handler", "failure"]);
 
-/// This thread's view of one registry: the last snapshot it used (kept alive by a reference
-/// count it owns) and how deep in dispatches the thread is. The snapshot is only replaced at
-/// depth 0, so a dispatch in progress never sees its handler list freed under it.
-struct Local {
-    uid: Cell<u64>,
-    generation: Cell<u64>,
-    snapshot: Cell<*const Snapshot>,
-    depth: Cell<u32>,
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        let p = self.snapshot.get();
-        if !p.is_null() {
-            // SAFETY: `p` came from `Arc::into_raw` and this is its only owner.
-            drop(unsafe { Arc::from_raw(p) });
-        }
-    }
-}
-
 thread_local! {
-    static LOCAL: Local = const {
-        Local {
-            uid: Cell::new(0),
-            generation: Cell::new(0),
-            snapshot: Cell::new(std::ptr::null()),
-            depth: Cell::new(0),
-        }
-    };
+    /// How deep in dispatches this thread is (handlers' panics are caught while > 0).
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
 /// True while handlers are running on this thread (their panics are caught).
 pub(crate) fn in_dispatch() -> bool {
-    LOCAL.try_with(|l| l.depth.get() > 0).unwrap_or(false)
+    DEPTH.try_with(|d| d.get() > 0).unwrap_or(false)
 }
 
 impl Snapshot {
+    /// The handlers of `event`, or `None` when the name is newer than this snapshot and the
+    /// registry has prefix handlers (which may want it: rebuild first).
     #[inline]
-    fn handlers(&self, event: EventName) -> &[Arc<Registration>] {
-        self.by_event
-            .get(event.id() as usize)
-            .map_or(&[], |h| &h[..])
+    fn handlers(&self, event: EventName) -> Option<&[Arc<Registration>]> {
+        match self.by_event.get(event.id() as usize) {
+            Some(h) => Some(&h[..]),
+            None if self.has_prefix => None,
+            None => Some(&[]),
+        }
     }
 }
 
@@ -82,60 +64,59 @@ impl Telemetry {
         if !persisted.is_null() {
             // SAFETY: a persisted snapshot is kept alive by the registry's `retired` list for
             // as long as the registry lives, and `self` keeps the registry alive.
-            let handlers = unsafe { &*persisted }.handlers(event);
-            if !handlers.is_empty() {
-                let _ = LOCAL.try_with(|l| self.run(l, handlers, event, measurements, metadata));
+            match unsafe { &*persisted }.handlers(event) {
+                Some([]) => {}
+                Some(handlers) => self.run(handlers, event, measurements, metadata),
+                None => self.execute_new_name(event, measurements, metadata),
             }
             return;
         }
-        let generation = inner.generation.load(Ordering::Acquire);
-        let done = LOCAL.try_with(|l| {
-            if l.uid.get() != inner.uid || l.generation.get() != generation {
-                if l.depth.get() > 0 {
-                    // An outer dispatch on this thread uses the cached snapshot: leave it.
-                    let snap = inner.current.load();
-                    self.run(l, snap.handlers(event), event, measurements, metadata);
-                    return;
-                }
-                let fresh = Arc::into_raw(inner.current.load_full());
-                let old = l.snapshot.replace(fresh);
-                l.uid.set(inner.uid);
-                l.generation.set(generation);
-                if !old.is_null() {
-                    // SAFETY: as in `Drop for Local`; depth is 0, so nobody borrows it.
-                    drop(unsafe { Arc::from_raw(old) });
-                }
+        let snap = inner.current.load();
+        match snap.handlers(event) {
+            Some([]) => {}
+            Some(handlers) => self.run(handlers, event, measurements, metadata),
+            None => {
+                drop(snap);
+                self.execute_new_name(event, measurements, metadata);
             }
-            // SAFETY: set above or earlier, and only replaced at depth 0 on this thread.
-            let snap = unsafe { &*l.snapshot.get() };
-            let handlers = snap.handlers(event);
-            if !handlers.is_empty() {
-                self.run(l, handlers, event, measurements, metadata);
-            }
-        });
-        if done.is_err() {
-            // Thread-local storage is being torn down: read the registry directly.
-            let snap = inner.current.load();
-            for h in snap.handlers(event) {
-                self.call(h, event, measurements, metadata);
-            }
+        }
+    }
+
+    /// A name interned after the snapshot, on a registry with prefix handlers: rebuild, then
+    /// dispatch.
+    #[cold]
+    fn execute_new_name(&self, event: EventName, measurements: &[Field], metadata: &[Field]) {
+        self.refresh(event);
+        let inner = &*self.0;
+        let persisted = inner.persisted.load(Ordering::Acquire);
+        let snap;
+        let table: &Snapshot = if persisted.is_null() {
+            snap = inner.current.load();
+            &snap
+        } else {
+            // SAFETY: see `execute`.
+            unsafe { &*persisted }
+        };
+        if let Some(handlers) = table.handlers(event)
+            && !handlers.is_empty()
+        {
+            self.run(handlers, event, measurements, metadata);
         }
     }
 
     #[inline]
     fn run(
         &self,
-        local: &Local,
         handlers: &[Arc<Registration>],
         event: EventName,
         measurements: &[Field],
         metadata: &[Field],
     ) {
-        local.depth.set(local.depth.get() + 1);
+        let _ = DEPTH.try_with(|d| d.set(d.get() + 1));
         for h in handlers {
             self.call(h, event, measurements, metadata);
         }
-        local.depth.set(local.depth.get() - 1);
+        let _ = DEPTH.try_with(|d| d.set(d.get() - 1));
     }
 
     /// Erlang's deprecated `execute(Name, Number, Metadata)`: the number arrives as the
@@ -150,24 +131,16 @@ impl Telemetry {
     pub fn has_handlers(&self, event: EventName) -> bool {
         let inner = &*self.0;
         let persisted = inner.persisted.load(Ordering::Acquire);
-        if !persisted.is_null() {
+        let found = if persisted.is_null() {
+            inner.current.load().handlers(event).map(|h| !h.is_empty())
+        } else {
             // SAFETY: see `execute`.
-            return !unsafe { &*persisted }.handlers(event).is_empty();
-        }
-        // The thread's cached snapshot when it is current (the path `execute` takes), so an
-        // emitter that checks first does not pay a registry load per event.
-        let generation = inner.generation.load(Ordering::Acquire);
-        let cached = LOCAL.try_with(|l| {
-            (l.uid.get() == inner.uid && l.generation.get() == generation).then(|| {
-                // SAFETY: as in `execute`; the pointer is current and only replaced at depth 0
-                // by this thread, which is here.
-                !unsafe { &*l.snapshot.get() }.handlers(event).is_empty()
-            })
-        });
-        match cached {
-            Ok(Some(has)) => has,
-            _ => !inner.current.load().handlers(event).is_empty(),
-        }
+            unsafe { &*persisted }
+                .handlers(event)
+                .map(|h| !h.is_empty())
+        };
+        // A name newer than the snapshot, with prefix handlers about: they may want it.
+        found.unwrap_or(true)
     }
 
     #[inline]

@@ -74,6 +74,25 @@ pub fn system_time() -> i64 {
     clock_ns(libc::CLOCK_REALTIME)
 }
 
+/// `system_time` at the monotonic instant `mono`, as Erlang defines it (monotonic time plus
+/// the time offset). The offset is re-read from the wall clock at most once a second, so a
+/// span start reads one clock instead of two. Two threads refreshing at once may pair an
+/// instant with the other's offset: they differ by the clocks' drift over a second (µs).
+#[inline]
+pub(crate) fn system_time_at(mono: i64) -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+    static OFFSET: AtomicI64 = AtomicI64::new(0);
+    static READ_AT: AtomicI64 = AtomicI64::new(i64::MIN);
+    let at = READ_AT.load(Relaxed);
+    if at != i64::MIN && (0..1_000_000_000).contains(&mono.wrapping_sub(at)) {
+        return mono.saturating_add(OFFSET.load(Relaxed));
+    }
+    let sys = system_time();
+    OFFSET.store(sys.saturating_sub(mono), Relaxed);
+    READ_AT.store(mono, Relaxed);
+    sys
+}
+
 /// One `clock_gettime` read (a vDSO call, no system call), without `Instant`'s arithmetic: a
 /// span reads the clock three times, and this halves what those reads cost.
 #[inline]

@@ -121,9 +121,7 @@ impl EventName {
         let name = EventName(entry);
         by_id.push(name);
         drop(by_id);
-        // Registries with prefix handlers rebuild before any other thread can find the name,
-        // so no thread emits it before those handlers are in its table.
-        super::registry::on_new_name(name);
+        // Registries notice the new name when it is first dispatched (see `dispatch.rs`).
         write(&interner.by_key).insert(key.into_boxed_str(), name);
         name
     }

@@ -1,13 +1,14 @@
 //! The handler registry: attach, detach, list, persist.
 //!
 //! Writes are serialised by one mutex (Erlang's single `telemetry_handler_table` gen_server) and
-//! publish an immutable [`Snapshot`]: for every interned event name, the handlers to call, in
-//! attach order. Readers never lock (see `dispatch.rs`). A snapshot is rebuilt on every write and
-//! whenever a new event name is interned while prefix handlers exist, so prefix handlers see
-//! names that did not exist when they were attached.
+//! publish an immutable [`Snapshot`]: for every event name interned so far, the handlers to
+//! call, in attach order. Readers never lock (see `dispatch.rs`). A snapshot is rebuilt on every
+//! write, and by a dispatch that meets a name newer than the snapshot while prefix handlers
+//! exist ([`Telemetry::refresh`]), so prefix handlers see names that did not exist when they
+//! were attached. Names know nothing of registries.
 
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use arc_swap::ArcSwap;
 use rustc_hash::FxHashSet;
@@ -92,13 +93,15 @@ impl std::fmt::Debug for HandlerInfo {
 
 /// The read side: handlers per event id, immutable once published.
 pub(crate) struct Snapshot {
+    /// Indexed by [`EventName::id`], for every name interned when it was built.
     pub(crate) by_event: Vec<Box<[Arc<Registration>]>>,
+    /// A prefix handler is attached: a newer name may have handlers (rebuild to know).
+    pub(crate) has_prefix: bool,
 }
 
 pub(crate) struct Inner {
-    /// Unique per registry, so a thread-local cache can tell registries apart.
+    /// Unique per registry (its `Debug` name).
     pub(crate) uid: u64,
-    pub(crate) generation: AtomicU64,
     pub(crate) current: ArcSwap<Snapshot>,
     /// Set by `persist`: a leaked snapshot read without reference counting.
     pub(crate) persisted: AtomicPtr<Snapshot>,
@@ -132,29 +135,8 @@ impl std::fmt::Debug for Telemetry {
     }
 }
 
-fn live_registries() -> &'static Mutex<Vec<Weak<Inner>>> {
-    static LIVE: OnceLock<Mutex<Vec<Weak<Inner>>>> = OnceLock::new();
-    LIVE.get_or_init(|| Mutex::new(Vec::new()))
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Called by the interner (with its insert lock held, before the name is visible to lookups):
-/// registries with prefix handlers rebuild so the new name is dispatched to them.
-pub(crate) fn on_new_name(_name: EventName) {
-    let live: Vec<Arc<Inner>> = {
-        let mut list = lock(live_registries());
-        list.retain(|w| w.strong_count() > 0);
-        list.iter().filter_map(Weak::upgrade).collect()
-    };
-    for inner in live {
-        let mut w = lock(&inner.writer);
-        if w.has_prefix {
-            Telemetry::publish(&inner, &mut w);
-        }
-    }
 }
 
 impl Telemetry {
@@ -163,14 +145,13 @@ impl Telemetry {
         static NEXT_UID: AtomicU64 = AtomicU64::new(1);
         let inner = Arc::new(Inner {
             uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
-            generation: AtomicU64::new(0),
             current: ArcSwap::from_pointee(Snapshot {
                 by_event: Vec::new(),
+                has_prefix: false,
             }),
             persisted: AtomicPtr::new(std::ptr::null_mut()),
             writer: Mutex::new(Writer::default()),
         });
-        lock(live_registries()).push(Arc::downgrade(&inner));
         Telemetry(inner)
     }
 
@@ -364,6 +345,7 @@ impl Telemetry {
         }
         let snap = Arc::new(Snapshot {
             by_event: by_event.into_iter().map(Vec::into_boxed_slice).collect(),
+            has_prefix: w.has_prefix,
         });
         inner.current.store(snap.clone());
         if !inner.persisted.load(Ordering::Acquire).is_null() {
@@ -372,6 +354,14 @@ impl Telemetry {
                 .store(Arc::as_ptr(&snap).cast_mut(), Ordering::Release);
             w.retired.push(snap);
         }
-        inner.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Rebuilds the snapshot if it predates `event` (a name interned after the last write);
+    /// called by a dispatch that met such a name while prefix handlers exist.
+    pub(crate) fn refresh(&self, event: EventName) {
+        let mut w = lock(&self.0.writer);
+        if self.0.current.load().by_event.len() <= event.id() as usize {
+            Self::publish(&self.0, &mut w);
+        }
     }
 }

@@ -331,21 +331,36 @@ mod tests {
         let mut s = MonitorState::new();
         let mut j = Journal::default();
         let name = |n: &str| vec![(Key::new("name"), Value::from(n.to_owned()))];
-        ev(&mut s, 1, "node1", &["amoc", "cluster", "connect_nodes"], vec![
-            (Key::new("nodes"), Value::from("node2")),
-            (Key::new("master"), Value::from("node1")),
-        ]);
+        ev(
+            &mut s,
+            1,
+            "node1",
+            &["amoc", "cluster", "connect_nodes"],
+            vec![
+                (Key::new("nodes"), Value::from("node2")),
+                (Key::new("master"), Value::from("node1")),
+            ],
+        );
         ev(&mut s, 2, "node1", &["amoc", "throttle", "rate"], {
             let mut md = name("m");
             md.push((Key::new("ramping"), Value::Bool(true)));
             md
         });
         j.observe(&s);
-        ev(&mut s, 3, "node1", &["amoc", "cluster", "nodedown"], vec![(
-            Key::new("nodes"),
-            Value::from("node2"),
-        )]);
-        ev(&mut s, 4, "node1", &["amoc", "coordinator", "timeout"], name("pairs"));
+        ev(
+            &mut s,
+            3,
+            "node1",
+            &["amoc", "cluster", "nodedown"],
+            vec![(Key::new("nodes"), Value::from("node2"))],
+        );
+        ev(
+            &mut s,
+            4,
+            "node1",
+            &["amoc", "coordinator", "timeout"],
+            name("pairs"),
+        );
         ev(&mut s, 5, "node1", &["amoc", "throttle", "rate"], {
             let mut md = name("m");
             md.push((Key::new("ramping"), Value::Bool(false)));
@@ -363,10 +378,16 @@ mod tests {
             vec![
                 (Severity::Info, "node1 up (master)".to_owned()),
                 (Severity::Info, "node2 up".to_owned()),
-                (Severity::Info, "m started a gradual rate change (now ?)".to_owned()),
+                (
+                    Severity::Info,
+                    "m started a gradual rate change (now ?)".to_owned()
+                ),
                 (Severity::Warning, "node2 down".to_owned()),
                 (Severity::Info, "m ramp finished at ?".to_owned()),
-                (Severity::Warning, "pairs timed out (1 time in all)".to_owned()),
+                (
+                    Severity::Warning,
+                    "pairs timed out (1 time in all)".to_owned()
+                ),
             ]
         );
     }

@@ -210,12 +210,13 @@ where
     }
 }
 
-/// Runs the monitor on a live engine: events from `feed`, commands to `sink` (through the
-/// engine [`driver`]: the monitor never calls the sink itself). Takes over the terminal and
-/// restores it on every exit. Sends [`Command::Quit`] when the user quits, then prints the
-/// final summary on the normal screen (unless [`TuiOptions::print_summary`] is off).
+/// Runs the monitor on a live engine: events from `feed` (a [`LiveFeed`], or any [`Feed`]
+/// such as an attached Amoc cluster's), commands to `sink` (through the engine [`driver`]:
+/// the monitor never calls the sink itself). Takes over the terminal and restores it on every
+/// exit. Sends [`Command::Quit`] when the user quits, then prints the final summary on the
+/// normal screen (unless [`TuiOptions::print_summary`] is off).
 pub async fn run_live(
-    mut feed: LiveFeed,
+    mut feed: impl Feed,
     sink: Arc<dyn CommandSink>,
     opts: TuiOptions,
 ) -> Result<MonitorState, TuiError> {

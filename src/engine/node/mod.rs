@@ -289,7 +289,7 @@ impl NodeActor {
         let inbox = self.inbox.clone();
         let name = self.name.clone();
         self.rt.spawn(async move {
-            let mut changes = controller.subscribe();
+            let mut changes = controller.subscribe_status();
             while matches!(controller.status(), ControllerStatus::Terminating(_)) {
                 if changes.changed().await.is_err() {
                     break;

@@ -39,6 +39,9 @@ pub(crate) struct Users {
     ended: [AtomicU64; 3],
     /// Notified when the number of live users drops to 0.
     last_out: Notify,
+    /// The users a stop took out of the registry, kept until they are all out so that a halt
+    /// meanwhile still cancels them.
+    leaving: Mutex<Vec<Entry>>,
 }
 
 /// Users picked by a removal.
@@ -206,16 +209,58 @@ impl Users {
         sel
     }
 
+    /// A stop: every user is asked to leave, whether or not an earlier removal picked it
+    /// (a user picked by a soft removal that ignores the signal is still cancelled after the
+    /// grace period). Users that have not started are cancelled at once and can no longer
+    /// start. The registry is emptied in one step (the users' ends then find nothing to
+    /// remove), its entries kept until [`clear_leaving`](Self::clear_leaving).
+    pub(crate) fn select_all(&self) -> Selection {
+        let map = std::mem::take(&mut *self.lock());
+        let mut sel = Selection {
+            picked: 0,
+            abort_later: Vec::new(),
+        };
+        let mut abort_now = Vec::new();
+        let mut leaving = Vec::with_capacity(map.len());
+        for e in map.into_values() {
+            let prev = e.slot.set(SELECTED);
+            e.slot.signal_removal();
+            if prev & STARTED != 0 {
+                sel.abort_later.push(e.abort.clone());
+            } else {
+                abort_now.push(e.abort.clone());
+            }
+            if prev & SELECTED == 0 {
+                sel.picked += 1;
+            }
+            leaving.push(e);
+        }
+        self.leaving
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(leaving);
+        for h in abort_now {
+            h.abort();
+        }
+        sel
+    }
+
+    /// Forgets the users a stop took out (they are all out).
+    pub(crate) fn clear_leaving(&self) {
+        let gone = std::mem::take(&mut *self.leaving.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(gone);
+    }
+
     /// Cancels every user now.
     pub(crate) fn abort_all(&self) {
-        let handles: Vec<AbortHandle> = self
-            .lock()
-            .values()
-            .map(|e| {
-                e.slot.set(SELECTED);
-                e.abort.clone()
-            })
-            .collect();
+        let mark = |e: &Entry| {
+            e.slot.set(SELECTED);
+            e.abort.clone()
+        };
+        let mut handles: Vec<AbortHandle> = self.lock().values().map(mark).collect();
+        let leaving = self.leaving.lock().unwrap_or_else(|e| e.into_inner());
+        handles.extend(leaving.iter().map(mark));
+        drop(leaving);
         for h in handles {
             h.abort();
         }
@@ -299,6 +344,28 @@ mod tests {
         assert!(!slots[1].has(SELECTED) && !slots[2].has(SELECTED));
         let again = users.select(10, false);
         assert_eq!(again.picked, 2, "never picked twice: only the two left");
+    }
+
+    /// A user picked by a soft removal that ignores the signal is still cancelled by a stop.
+    #[test]
+    fn a_stop_also_cancels_users_an_earlier_soft_removal_picked() {
+        let rt = rt();
+        let (users, slots) = users(&rt, 3);
+        assert!(users.started(&slots[0]));
+        assert!(users.started(&slots[1]));
+        assert_eq!(users.select(1, false).picked, 1);
+        let stop = users.select_all();
+        assert_eq!(stop.picked, 2, "two users were not picked before");
+        assert_eq!(
+            stop.abort_later.len(),
+            2,
+            "both running users, the one picked before included, are cancelled after the grace"
+        );
+        assert!(!users.started(&slots[2]), "the waiting user never starts");
+        assert!(
+            users.lock().is_empty(),
+            "the registry is emptied in one step"
+        );
     }
 
     #[test]

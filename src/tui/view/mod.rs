@@ -52,8 +52,13 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState) {
         .render(area, buf);
         return;
     }
-    let [body, status_area] =
-        Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
+    let threshold_h = u16::from(state.thresholds().is_some());
+    let [body, threshold_area, status_area] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Length(threshold_h),
+        Constraint::Length(1),
+    ])
+    .areas(area);
     let left_w = (area.width * 30 / 100).clamp(30, 44);
     let [left, right] =
         Layout::horizontal([Constraint::Length(left_w), Constraint::Fill(1)]).areas(body);
@@ -95,6 +100,7 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState) {
     http::render(http_a, buf, app, state, &styles);
     latency::render(latency_a, buf, app, state, &styles);
     logs::render(logs_a, buf, app, state, &styles);
+    crate::report::threshold::view::render(threshold_area, buf, state, &styles);
     status::render(status_area, buf, app, state, &styles);
 
     match &app.mode {

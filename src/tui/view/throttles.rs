@@ -70,12 +70,19 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, sty
 /// `closed`. A ramp started from this monitor adds its target and time left.
 fn state_of(t: &ThrottleView<'_>, app: &App) -> ThrottleState {
     let track = app.ramps.get(t.name());
+    let engine = (t.state.ramp_target, t.state.ramp_ends_us);
     if t.paused() == Some(true) {
         ThrottleState::Paused
     } else if t.ramping() == Some(true) || track.is_some() {
+        // The engine's figures first (Rookery's engine sends them), else the monitor's own.
+        let to = match engine.0 {
+            Some(Rate::Finite(r)) => Some(r.max(0.0).round() as u64),
+            _ => track.map(|r| r.to),
+        };
+        let ends = engine.1.or(track.map(|r| r.ends_us));
         ThrottleState::Ramping {
-            to: track.map(|r| r.to),
-            left_s: track.map(|r| r.ends_us.saturating_sub(app.now_us()).div_ceil(1_000_000)),
+            to,
+            left_s: ends.map(|e| e.saturating_sub(app.now_us()).div_ceil(1_000_000)),
         }
     } else if matches!(t.rate(), Some(Rate::Finite(r)) if r <= 0.0) {
         ThrottleState::Closed

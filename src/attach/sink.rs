@@ -1,0 +1,166 @@
+//! The monitor's commands, sent to Amoc through the bridge.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::client::Attachment;
+use super::wire::BridgeCommand;
+use crate::tui::command::SettingRow;
+use crate::tui::{Command, CommandSink};
+
+/// How long a command may wait for Amoc's answer.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Sends the monitor's commands to the bridge and returns Amoc's answer (the monitor calls it
+/// from its command driver's thread, never from its loop). A new rate shows when Amoc's
+/// `[amoc, throttle, rate]` event does.
+pub struct BridgeSink {
+    attachment: Arc<Attachment>,
+}
+
+impl BridgeSink {
+    pub fn new(attachment: Arc<Attachment>) -> BridgeSink {
+        BridgeSink { attachment }
+    }
+}
+
+/// The bridge command for a monitor command, or why Amoc cannot do it.
+pub fn translate(command: &Command) -> Result<Option<BridgeCommand>, String> {
+    Ok(Some(match command {
+        Command::SetRate {
+            throttle,
+            rate,
+            interval_ms,
+        } => BridgeCommand::ChangeRate {
+            name: throttle.clone(),
+            rate: *rate,
+            interval_ms: *interval_ms,
+        },
+        Command::SetUnlimited { throttle } => BridgeCommand::Unlimit {
+            name: throttle.clone(),
+        },
+        Command::SetSetting { name, value } => BridgeCommand::UpdateSettings {
+            settings: vec![(name.clone(), serde_json::Value::String(value.clone()))],
+        },
+        Command::ListSettings => BridgeCommand::Settings,
+        Command::CancelRamp { .. } => {
+            return Err(
+                "unavailable on Amoc: it cannot end a gradual rate change early \
+                        (set a rate once the ramp ends)"
+                    .into(),
+            );
+        }
+        Command::Pause { throttle } => BridgeCommand::Pause {
+            name: throttle.clone(),
+        },
+        Command::Resume { throttle } => BridgeCommand::Resume {
+            name: throttle.clone(),
+        },
+        Command::StartRamp {
+            throttle,
+            to,
+            duration_ms,
+        } => BridgeCommand::Ramp {
+            name: throttle.clone(),
+            to: *to,
+            duration_ms: *duration_ms,
+        },
+        Command::AddUsers { count } => BridgeCommand::AddUsers { count: *count },
+        Command::RemoveUsers { count } => BridgeCommand::RemoveUsers {
+            count: *count,
+            force: false,
+        },
+        Command::AddNode => {
+            return Err("unavailable on Amoc: nodes join a cluster from Erlang \
+                        (AMOC_NODES or amoc_cluster:connect_nodes/1), not from Rookery"
+                .into());
+        }
+        Command::KillNode { .. } => {
+            return Err("unavailable on Amoc: Rookery does not stop Amoc nodes".into());
+        }
+        // Leaving the monitor only disconnects: the Amoc run goes on.
+        Command::Quit => return Ok(None),
+    }))
+}
+
+impl BridgeSink {
+    /// Sends `cmd` and waits for Amoc's answer.
+    fn ask(&self, cmd: &BridgeCommand, what: &str) -> Result<serde_json::Value, String> {
+        let id = self.attachment.send(cmd, what)?;
+        match self.attachment.wait_reply(id, REPLY_TIMEOUT) {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(e)) => Err(format!("Amoc answered {e}")),
+            None => Err(match self.attachment.closed() {
+                Some(reason) => format!("no answer: {reason}"),
+                None => format!("no answer from the bridge in {}s", REPLY_TIMEOUT.as_secs()),
+            }),
+        }
+    }
+}
+
+impl CommandSink for BridgeSink {
+    fn send(&self, command: Command) -> Result<(), String> {
+        match translate(&command)? {
+            Some(cmd) => self.ask(&cmd, &command.to_string()).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    fn settings(&self) -> Result<Vec<SettingRow>, String> {
+        let reply = self.ask(&BridgeCommand::Settings, "list the settings")?;
+        let rows = reply["settings"].as_array().cloned().unwrap_or_default();
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        Ok(rows
+            .iter()
+            .map(|r| SettingRow {
+                name: text(&r["name"]),
+                value: text(&r["value"]),
+                source: format!("Amoc ({})", text(&r["module"])),
+                updatable: r["updatable"] == true,
+                description: text(&r["description"]),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_keys_are_unavailable_and_quit_only_disconnects() {
+        let e = translate(&Command::CancelRamp {
+            throttle: "a".into(),
+        })
+        .unwrap_err();
+        assert!(e.starts_with("unavailable on Amoc"), "{e}");
+        let e = translate(&Command::AddNode).unwrap_err();
+        assert!(e.starts_with("unavailable on Amoc"), "{e}");
+        let e = translate(&Command::KillNode { node: "a".into() }).unwrap_err();
+        assert!(e.starts_with("unavailable on Amoc"), "{e}");
+        assert_eq!(translate(&Command::Quit), Ok(None));
+        assert_eq!(
+            translate(&Command::SetRate {
+                throttle: "login".into(),
+                rate: 5,
+                interval_ms: None
+            }),
+            Ok(Some(BridgeCommand::ChangeRate {
+                name: "login".into(),
+                rate: 5,
+                interval_ms: None
+            }))
+        );
+        assert_eq!(
+            translate(&Command::RemoveUsers { count: 3 }),
+            Ok(Some(BridgeCommand::RemoveUsers {
+                count: 3,
+                force: false
+            }))
+        );
+    }
+}

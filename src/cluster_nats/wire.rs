@@ -1,0 +1,264 @@
+//! The cluster's control messages and subjects (protocol version [`PROTOCOL`]).
+//!
+//! Every control message is one JSON object with a `type` tag and the protocol version `v`. A
+//! message that does not decode, or has another version, is ignored and counted by the side
+//! that received it (see [`Counters`](super::Counters)).
+
+use serde::{Deserialize, Serialize};
+
+/// The version of the control messages and of the event batches.
+pub const PROTOCOL: u32 = 1;
+
+/// Subjects of one run: everything but the join lives under `rookery.<run>.`.
+#[derive(Clone, Debug)]
+pub struct Subjects {
+    run: String,
+}
+
+/// The subject every worker asks to join on, whatever its run (so a master can count the
+/// workers of other runs it ignores).
+pub const JOIN: &str = "rookery.join";
+
+impl Subjects {
+    pub fn new(run: &str) -> Subjects {
+        Subjects {
+            run: run.to_owned(),
+        }
+    }
+    pub fn run(&self) -> &str {
+        &self.run
+    }
+    /// Worker → master heartbeats (request/reply: the reply is the master's heartbeat).
+    pub fn heartbeat(&self, node: &str) -> String {
+        format!("rookery.{}.hb.{node}", self.run)
+    }
+    /// Master → one worker: commands (request/reply).
+    pub fn command(&self, node: &str) -> String {
+        format!("rookery.{}.cmd.{node}", self.run)
+    }
+    /// Worker → master: event batches.
+    pub fn events(&self, node: &str) -> String {
+        format!("rookery.{}.ev.{node}", self.run)
+    }
+    /// Worker → master: a clean leave.
+    pub fn leave(&self, node: &str) -> String {
+        format!("rookery.{}.leave.{node}", self.run)
+    }
+    /// Master → one worker: its throttle shares.
+    pub fn shares(&self, node: &str) -> String {
+        format!("rookery.{}.share.{node}", self.run)
+    }
+    /// Master → every worker: the run is over, exit.
+    pub fn end(&self) -> String {
+        format!("rookery.{}.end", self.run)
+    }
+    /// `kind` for every node (the master's subscriptions).
+    pub fn all(&self, kind: &str) -> String {
+        format!("rookery.{}.{kind}.*", self.run)
+    }
+}
+
+/// Checks that `s` can be one subject token (a run id or a node name): letters, digits, `-`,
+/// `_` and `~`, 1 to 64 of them.
+pub fn check_token(what: &str, s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {s:?} must be 1 to 64 letters, digits, `-`, `_` or `~`"
+        ))
+    }
+}
+
+/// What must match between master and worker for a join: this crate's version, the protocol,
+/// and `ROOKERY_BUILD_ID` when set (set it to your commit so that mixed deployments of one
+/// version are refused too).
+pub fn fingerprint() -> String {
+    let mut f = format!("rookery-{}/p{PROTOCOL}", env!("CARGO_PKG_VERSION"));
+    if let Ok(id) = std::env::var("ROOKERY_BUILD_ID")
+        && !id.is_empty()
+    {
+        f.push('/');
+        f.push_str(&id);
+    }
+    f
+}
+
+/// A worker's request to join (`rookery.join`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Join {
+    pub v: u32,
+    pub run: String,
+    /// The name it asks for; the master may add `~N` if that name was taken before.
+    pub name: String,
+    pub fingerprint: String,
+    /// Scenarios this worker's build offers.
+    pub scenarios: Vec<String>,
+    /// The worker's clock (`t_us` of its events) when it sent this: the master maps the
+    /// worker's event times onto its own with it.
+    pub now_us: u64,
+}
+
+/// The master's answer to a [`Join`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum JoinReply {
+    Accepted {
+        v: u32,
+        /// The worker's node name for this run (its subjects use it).
+        node: String,
+        master: String,
+        scenario: String,
+        /// `NAME=VALUE` settings, as given to the master's `--set` (and from its file).
+        settings: Vec<String>,
+        /// Nodes already up, to report in `connect_nodes`.
+        peers: Vec<String>,
+        heartbeat_ms: u64,
+        timeout_ms: u64,
+    },
+    Refused {
+        v: u32,
+        reason: String,
+    },
+}
+
+/// Worker → master, every heartbeat interval.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Heartbeat {
+    pub v: u32,
+    pub node: String,
+    /// Users running now.
+    pub running: u64,
+    /// The load of each of its throttles (for the cluster-wide shares).
+    #[serde(default)]
+    pub throttles: Vec<ThrottleLoad>,
+}
+
+/// One throttle's load on a worker.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ThrottleLoad {
+    pub name: String,
+    /// Its rate per interval now (`None`: unlimited).
+    pub rate: Option<u64>,
+    pub interval_ms: u64,
+    /// Requests made since it started.
+    pub requests: u64,
+    /// Requests waiting now.
+    pub backlog: u64,
+}
+
+/// Master → worker (published on `rookery.<run>.share.<node>`): run these throttles at these
+/// rates, its share of each cluster-wide rate.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SetShares {
+    pub v: u32,
+    /// `(throttle, rate per interval, interval in ms)`.
+    pub shares: Vec<(String, u64, u64)>,
+}
+
+/// The master's reply to a [`Heartbeat`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HeartbeatReply {
+    /// Known and up.
+    Ack { v: u32 },
+    /// Declared down (it was silent past the timeout): stop your users and join again.
+    Down { v: u32 },
+}
+
+/// Master → worker commands (request/reply on the worker's command subject).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NodeCommand {
+    /// Start users `first..=last` (a block handed out by the master; never reused).
+    AddUsers { v: u32, first: u64, last: u64 },
+    /// Remove up to `count` users.
+    RemoveUsers { v: u32, count: u64, force: bool },
+    /// Stop the scenario; answer once the users have ended and their events were sent.
+    Stop { v: u32 },
+}
+
+/// A worker's answer to a [`NodeCommand`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NodeReply {
+    Done {
+        v: u32,
+        /// Users removed, for `RemoveUsers`.
+        #[serde(default)]
+        removed: u64,
+        /// Events sent so far (for `Stop`: all of them), so the master knows when it has all.
+        events_sent: u64,
+    },
+    Failed {
+        v: u32,
+        reason: String,
+    },
+}
+
+/// A worker leaving (SIGTERM, or it gave up).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Leave {
+    pub v: u32,
+    pub node: String,
+    pub reason: String,
+    pub events_sent: u64,
+}
+
+/// Encodes a control message.
+pub fn encode<T: Serialize>(msg: &T) -> bytes::Bytes {
+    // Serializing these plain structs cannot fail.
+    bytes::Bytes::from(serde_json::to_vec(msg).unwrap_or_default())
+}
+
+/// Decodes a control message of this protocol version.
+pub fn decode<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, String> {
+    #[derive(Deserialize)]
+    struct Version {
+        v: u32,
+    }
+    let version: Version =
+        serde_json::from_slice(payload).map_err(|e| format!("undecodable message: {e}"))?;
+    if version.v != PROTOCOL {
+        return Err(format!(
+            "protocol version {} (this build speaks {PROTOCOL})",
+            version.v
+        ));
+    }
+    serde_json::from_slice(payload).map_err(|e| format!("undecodable message: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_other_versions_are_refused() {
+        let cmd = NodeCommand::AddUsers {
+            v: PROTOCOL,
+            first: 11,
+            last: 20,
+        };
+        let bytes = encode(&cmd);
+        assert_eq!(decode::<NodeCommand>(&bytes), Ok(cmd));
+        let other = br#"{"type":"stop","v":2}"#;
+        assert!(
+            decode::<NodeCommand>(other)
+                .unwrap_err()
+                .contains("version 2")
+        );
+        assert!(decode::<NodeCommand>(b"\x00garbage").is_err());
+    }
+
+    #[test]
+    fn tokens_are_checked() {
+        assert!(check_token("run id", "load-7_a~2").is_ok());
+        assert!(check_token("run id", "a.b").unwrap_err().contains("run id"));
+        assert!(check_token("node name", "").is_err());
+        assert!(check_token("node name", "w*").is_err());
+    }
+}

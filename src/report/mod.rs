@@ -1,0 +1,8 @@
+//! What a run leaves behind for people and CI: thresholds (pass/fail, exit status 99), the
+//! HTML report, and the OpenMetrics endpoint of the live state.
+
+pub mod threshold;
+
+mod charts;
+pub mod html;
+pub mod metrics;
