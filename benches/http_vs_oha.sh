@@ -225,6 +225,7 @@ if [ "$PRECISION" = 1 ]; then
     echo "|---|---|---|"
     for rate in 1000 10000 50000; do
         start_hyper
+        rm -f "$TMP/rate.jsonl"
         "$ROOKERY" http "$HYPER_URL" --headless --rate "$rate" --duration "$SECS" --users "$CONNS" \
             --record "$TMP/rate.jsonl" >/dev/null 2>"$TMP/rate.err"
         stop_hyper
