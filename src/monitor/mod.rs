@@ -26,8 +26,8 @@ mod bins;
 mod clock;
 mod coordinator;
 mod feed;
-mod http;
 mod feed_hooks;
+mod http;
 mod kinds;
 mod nodes;
 mod series;
@@ -49,11 +49,11 @@ pub use apply::{MAX_COORDINATORS, MAX_NODES, MAX_THROTTLES, OTHER};
 pub use bins::{BINS, SparseHist};
 pub use coordinator::{CoordinatorState, EXEC_KINDS, ExecByKind, ExecStats};
 pub use feed::{DEFAULT_FEED_CAPACITY, LiveFeed};
+pub use feed_hooks::DrainObserver;
 pub use http::{
     BacklogSummary, HttpStats, HttpSummary, LATE_START_US, Percentiles, UNSERVED_AFTER_S,
     WINDOW_SECONDS,
 };
-pub use feed_hooks::DrainObserver;
 pub use kinds::{ConfigKind, CoordEvent};
 pub use nodes::{NO_NODE, NodeIdx, NodeState};
 pub use series::{DEFAULT_SECONDS, Series, SeriesKind};
@@ -92,7 +92,7 @@ pub struct Warning {
 }
 
 /// How many failed users are kept with their reason (the first ones; later ones are counted
-/// in [`Users::exceptions`]).
+/// in [`UserCounts::exceptions`]).
 pub const KEEP_USER_FAILURES: usize = 5;
 
 /// A user that ended with an exception (`[amoc, scenario, start, exception]`).
