@@ -92,7 +92,7 @@ pub struct Warning {
 }
 
 /// How many failed users are kept with their reason (the first ones; later ones are counted
-/// in the users' `exceptions`).
+/// in [`UserCounts::exceptions`]).
 pub const KEEP_USER_FAILURES: usize = 5;
 
 /// A user that ended with an exception (`[amoc, scenario, start, exception]`).
