@@ -234,3 +234,69 @@ fn bad_command_lines_are_usage_errors() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("rookery: cannot connect to"));
 }
+
+/// Headless attach judges thresholds like a run: the stream ends, the summary is printed and
+/// written, and a failed threshold is exit status 99 (a passing one, 0).
+#[test]
+fn headless_attach_judges_thresholds_and_writes_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    for (expr, code) in [("throttle login requests >= 1", 99), ("nodes down == 0", 0)] {
+        // Three rate events, no request: `requests >= 1` fails, no node is down.
+        let lines = vec![
+            HEADER.to_string(),
+            rate_line(1_000, 600),
+            rate_line(2_000, 900),
+            rate_line(3_000, 1200),
+        ];
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut out = stream.try_clone().unwrap();
+            let mut hello = String::new();
+            BufReader::new(stream).read_line(&mut hello).unwrap();
+            for l in lines {
+                writeln!(out, "{l}").unwrap();
+            }
+            // Closing ends the stream: the client prints its summary.
+        });
+        let summary = dir.path().join(format!("summary{code}.json"));
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rookery"))
+            .args([
+                "attach",
+                &format!("amoc://127.0.0.1:{port}"),
+                "--headless",
+                "--threshold",
+                expr,
+                "--summary-json",
+                summary.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        // Checked before joining: a client that never connected leaves the server in accept.
+        assert_eq!(out.status.code(), Some(code), "{expr}: {err}");
+        server.join().unwrap();
+        let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary");
+        let written: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+        assert_eq!(printed, written);
+        assert_eq!(printed["thresholds"][0]["expr"], expr);
+        assert_eq!(printed["thresholds"][0]["ok"], code == 0);
+        assert_eq!(printed["by_event"]["amoc.throttle.rate"], 3);
+        if code == 99 {
+            assert!(err.contains("thresholds failed"), "{err}");
+        }
+    }
+    // Without --headless, thresholds are a usage error (the monitor has no verdict to give).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rookery"))
+        .args([
+            "attach",
+            "amoc://127.0.0.1:1",
+            "--threshold",
+            "nodes down == 0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

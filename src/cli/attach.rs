@@ -1,4 +1,5 @@
-//! `rookery attach amoc://HOST:PORT [--token T] [--record FILE] [--headless --duration S]`:
+//! `rookery attach amoc://HOST:PORT [--token T] [--record FILE] [--headless --duration S]
+//! [--threshold EXPR]... [--summary-json FILE] [--report FILE.html]`:
 //! the monitor on a real Amoc cluster, through the bridge (`integrations/amoc/`).
 //!
 //! The events come from the bridge and go into the same monitor (or, headless, the same
@@ -39,6 +40,11 @@ pub struct AttachArgs {
     /// Colour theme: dark, light, high-contrast, or a path to a theme file.
     #[arg(long, value_name = "NAME|PATH")]
     pub theme: Option<String>,
+    /// With --headless: write a self-contained HTML report when watching ends.
+    #[arg(long, value_name = "FILE.html", requires = "headless")]
+    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub results: super::report::ThresholdArgs,
 }
 
 /// How often the headless client moves events from the queue into the state.
@@ -51,6 +57,8 @@ pub enum AttachRunError {
     Usage(String),
     /// Anything else (exit status 1).
     Failed(String),
+    /// Watching went through but thresholds failed (exit status 99).
+    Thresholds(String),
 }
 
 /// Runs `rookery attach`.
@@ -61,6 +69,14 @@ pub fn run(args: &AttachArgs) -> Result<(), AttachRunError> {
             "--duration goes with --headless (the monitor runs until q)".into(),
         ));
     }
+    if !args.headless
+        && (!args.results.thresholds.is_empty() || args.results.summary_json.is_some())
+    {
+        return Err(AttachRunError::Usage(
+            "--threshold and --summary-json go with --headless on attach".into(),
+        ));
+    }
+    let state = args.results.state().map_err(AttachRunError::Usage)?;
     let tui = if args.headless {
         None
     } else {
@@ -75,16 +91,21 @@ pub fn run(args: &AttachArgs) -> Result<(), AttachRunError> {
         .enable_all()
         .build()
         .map_err(|e| AttachRunError::Failed(format!("cannot start the async runtime: {e}")))?;
-    runtime
-        .block_on(run_async(args, addr, tui))
-        .map_err(AttachRunError::Failed)
+    let verdict = runtime
+        .block_on(run_async(args, addr, tui, state))
+        .map_err(AttachRunError::Failed)?;
+    match verdict {
+        super::report::Verdict::Passed => Ok(()),
+        super::report::Verdict::Failed(reason) => Err(AttachRunError::Thresholds(reason)),
+    }
 }
 
 async fn run_async(
     args: &AttachArgs,
     addr: BridgeAddress,
     tui: Option<TuiOptions>,
-) -> Result<(), String> {
+    state: MonitorState,
+) -> Result<super::report::Verdict, String> {
     let mut signals = Signals::new().map_err(|e| format!("cannot listen to signals: {e}"))?;
     let opts = AttachOptions {
         token: args.token.clone(),
@@ -100,7 +121,8 @@ async fn run_async(
     let outcome = match tui {
         None => {
             let deadline = args.duration.map(Duration::from_secs_f64);
-            let state = headless(&feed, deadline, &mut signals).await;
+            let abort = args.results.abort_on_fail;
+            let state = headless(&feed, state, deadline, abort, &mut signals).await;
             // Before we disconnect: did the bridge end the stream itself?
             let ended = feed.closed();
             Ok(Some((state, feed, ended)))
@@ -146,17 +168,21 @@ async fn run_async(
             ));
         }
         super::replay::print_summary(&state.summary())?;
+        let verdict = super::report::finish(&state, &args.results, args.report.as_deref(), &[])?;
+        closed?;
+        return Ok(verdict);
     }
-    closed
+    closed.map(|()| super::report::Verdict::Passed)
 }
 
 /// Drains the feed until the deadline, a signal, or the end of the stream.
 async fn headless(
     feed: &AttachFeed,
+    mut state: MonitorState,
     deadline: Option<Duration>,
+    abort_on_fail: bool,
     signals: &mut Signals,
 ) -> MonitorState {
-    let mut state = MonitorState::new();
     let mut tick = tokio::time::interval(HEADLESS_DRAIN);
     let end = super::sleep_or_forever(deadline);
     tokio::pin!(end);
@@ -165,6 +191,10 @@ async fn headless(
             _ = tick.tick() => {
                 feed.drain_into(&mut state);
                 if feed.finished() {
+                    break;
+                }
+                if abort_on_fail && state.threshold_breach().is_some() {
+                    super::say("a threshold failed: --abort-on-fail stops watching");
                     break;
                 }
             }

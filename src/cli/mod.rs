@@ -205,6 +205,7 @@ pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCod
         CliCommand::Attach(args) => attach::run(&args).map_err(|e| match e {
             attach::AttachRunError::Usage(reason) => (2, reason),
             attach::AttachRunError::Failed(reason) => (1, reason),
+            attach::AttachRunError::Thresholds(reason) => (EXIT_THRESHOLDS_FAILED, reason),
         }),
         CliCommand::Node(args) => node::run(&args, &scenarios).map_err(|reason| (1, reason)),
     };
