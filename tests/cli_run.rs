@@ -1,22 +1,12 @@
 //! `rookery run` through the real binary: the headless summary, record → replay equality, and
 //! the exit-status contract (0 ok, 2 usage, 1 other with a one-line reason on stderr).
 
+mod results_support;
+
 use std::process::{Command, Stdio};
 
+use results_support::rookery;
 use serde_json::Value;
-
-fn rookery(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rookery"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run rookery");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn headless_run_prints_the_summary_and_a_recording_replays_to_the_same_summary() {
