@@ -39,7 +39,7 @@ mod status;
 mod transport;
 mod user;
 
-pub use controller::{Controller, ControllerOptions};
+pub use controller::{Controller, ControllerOptions, MAILBOX};
 pub use error::{ControllerError, EngineError};
 pub use handle::{EngineHandle, EngineOptions, WAIT_RECHECK};
 #[doc(hidden)]
