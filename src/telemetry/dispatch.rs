@@ -4,6 +4,8 @@
 //! taken once per call (a handler detached by an earlier handler in the same dispatch still
 //! runs, as in Erlang). No lock is taken:
 //!
+//! * an event with no handler at all returns after one atomic load (the registry's `Silent`
+//!   summary of its snapshot);
 //! * after `persist`, the snapshot is one atomic pointer load;
 //! * otherwise it is an `ArcSwap` load: a guard held for the dispatch only, so no thread keeps
 //!   a snapshot (and the handlers in it) alive between its events: a detached handler is
@@ -60,6 +62,9 @@ impl Telemetry {
     #[inline]
     pub fn execute(&self, event: EventName, measurements: &[Field], metadata: &[Field]) {
         let inner = &*self.0;
+        if inner.silent.has_none(event) {
+            return;
+        }
         let persisted = inner.persisted.load(Ordering::Acquire);
         if !persisted.is_null() {
             // SAFETY: a persisted snapshot is kept alive by the registry's `retired` list for
@@ -130,6 +135,9 @@ impl Telemetry {
     #[inline]
     pub fn has_handlers(&self, event: EventName) -> bool {
         let inner = &*self.0;
+        if inner.silent.has_none(event) {
+            return false;
+        }
         let persisted = inner.persisted.load(Ordering::Acquire);
         let found = if persisted.is_null() {
             inner.current.load().handlers(event).map(|h| !h.is_empty())
