@@ -104,17 +104,16 @@ const SILENT_IDS: usize = 4096;
 
 /// Which event ids have no handler in the current snapshot, readable with one atomic load and
 /// no guard: a dispatch of an event nobody listens to (most engine events, most of the time)
-/// returns after it. Rewritten under the writer lock after every publish; an id at or beyond
-/// `known` (a name newer than the snapshot) is not summarised (the dispatch looks).
+/// returns after it. Rewritten under the writer lock after every publish, one word at a time: a
+/// reader racing with a rewrite sees each bit from the old or the new snapshot, as a dispatch
+/// racing with an attach sees either. A clear bit only means "look at the snapshot".
 pub(crate) struct Silent {
-    known: std::sync::atomic::AtomicUsize,
     bits: [AtomicU64; SILENT_IDS / 64],
 }
 
 impl Silent {
     fn new() -> Silent {
         Silent {
-            known: std::sync::atomic::AtomicUsize::new(0),
             bits: [const { AtomicU64::new(0) }; SILENT_IDS / 64],
         }
     }
@@ -123,22 +122,16 @@ impl Silent {
     #[inline]
     pub(crate) fn has_none(&self, event: EventName) -> bool {
         let id = event.id() as usize;
-        id < SILENT_IDS
-            && id < self.known.load(Ordering::Acquire)
-            && self.bits[id / 64].load(Ordering::Acquire) & (1 << (id % 64)) != 0
+        id < SILENT_IDS && self.bits[id / 64].load(Ordering::Acquire) & (1 << (id % 64)) != 0
     }
 
-    /// Summarises `snap` (under the writer lock). Without prefix handlers an id newer than the
-    /// snapshot has no handler either (its next attach publishes a new snapshot).
+    /// Summarises `snap` (under the writer lock). An id newer than the snapshot has no
+    /// handler either unless prefix handlers exist (they may want it: the dispatch looks).
     fn update(&self, snap: &Snapshot) {
-        let n = snap.by_event.len().min(SILENT_IDS);
-        // Nothing is summarised while the bits change.
-        self.known.store(0, Ordering::Release);
         for (w, word) in self.bits.iter().enumerate() {
             let mut bits = 0u64;
             for b in 0..64 {
-                let id = w * 64 + b;
-                let none = match snap.by_event.get(id) {
+                let none = match snap.by_event.get(w * 64 + b) {
                     Some(h) => h.is_empty(),
                     None => !snap.has_prefix,
                 };
@@ -148,8 +141,6 @@ impl Silent {
             }
             word.store(bits, Ordering::Release);
         }
-        let known = if snap.has_prefix { n } else { SILENT_IDS };
-        self.known.store(known, Ordering::Release);
     }
 }
 
