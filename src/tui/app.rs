@@ -1,5 +1,5 @@
 //! The monitor's own state (selection, mode, theme, pending requests) and what keys do to it.
-//! It reads the [`MonitorState`] and never changes it; engine changes go out as [`Command`]s.
+//! It reads the [`MonitorState`] and never changes it; engine changes go out as [`OperatorCommand`]s.
 
 use std::sync::Arc;
 
@@ -8,17 +8,17 @@ use std::collections::BTreeMap;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 use rookery_widgets::{Severity, Styles};
 
-use super::action::{Action, Section};
-use super::command::{Command, CommandSink, Outcome, SettingRow};
+use super::action::{KeyAction, Section};
+use super::command::{CommandSink, OperatorCommand, Outcome, SettingRow};
 use super::driver::Outcomes;
 use super::input::{Input, InputKind, next_rate, parse_input};
 use super::journal::Journal;
 use super::keymap::{Keymap, sections_for};
-use super::keys::Key;
-use super::pending::{Asked, Pending};
+use super::keys::KeyChord;
+use super::pending::{Asked, PendingChanges};
 use super::rates::EventRates;
 use super::theme::Theme;
-use crate::monitor::{MonitorState, Rate};
+use crate::monitor::{MonitorState, RateReading};
 
 /// A replay control asked for by a key (the replay driver applies it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub enum ReplayCtl {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Confirm {
     pub question: String,
-    pub command: Command,
+    pub command: OperatorCommand,
 }
 
 /// The settings overlay: the declared settings once the engine answered.
@@ -114,7 +114,7 @@ pub struct App {
     pub finished: bool,
     /// The run's planned length (`--duration`), for the time left.
     pub run_length_s: Option<f64>,
-    pub pending: Pending,
+    pub pending: PendingChanges,
     /// A one-line message for the status bar (a refused key, a failed command), and the event
     /// time it was set at: it goes away after [`NOTICE_S`] seconds of event time.
     notice: Option<(String, u64)>,
@@ -154,7 +154,7 @@ impl App {
             journal: Journal::default(),
             finished: false,
             run_length_s: None,
-            pending: Pending::default(),
+            pending: PendingChanges::default(),
             notice: None,
             now_us: 0,
             quit: false,
@@ -189,30 +189,36 @@ impl App {
         match outcome {
             Outcome::Done(cmd) => {
                 let text = match &cmd {
-                    Command::CancelRamp { throttle } => {
+                    OperatorCommand::CancelRamp { throttle } => {
                         self.ramps.remove(throttle);
                         format!("ramp of {throttle} cancelled: it keeps the rate it reached")
                     }
-                    Command::SetSetting { name, value } => format!("setting {name} = {value}"),
+                    OperatorCommand::SetSetting { name, value } => {
+                        format!("setting {name} = {value}")
+                    }
                     other => format!("done: {other}"),
                 };
                 self.journal
                     .push(now, Severity::Info, "command", text.clone());
-                if matches!(cmd, Command::SetSetting { .. } | Command::CancelRamp { .. }) {
+                if matches!(
+                    cmd,
+                    OperatorCommand::SetSetting { .. } | OperatorCommand::CancelRamp { .. }
+                ) {
                     self.set_notice(text);
                 }
             }
             Outcome::Failed(cmd, why) => {
                 if let Some(t) = command_throttle(&cmd) {
                     self.pending.cancel(t);
-                    if matches!(cmd, Command::StartRamp { .. }) {
+                    if matches!(cmd, OperatorCommand::StartRamp { .. }) {
                         self.ramps.remove(t);
                     }
                 }
                 let text = format!("{cmd} failed: {why}");
                 self.journal
                     .push(now, Severity::Error, "command", text.clone());
-                if let (Command::SetSetting { .. }, Mode::Input(i)) = (&cmd, &mut self.mode) {
+                if let (OperatorCommand::SetSetting { .. }, Mode::Input(i)) = (&cmd, &mut self.mode)
+                {
                     i.error = Some(why);
                 } else {
                     self.set_notice(text);
@@ -344,7 +350,7 @@ impl App {
         self.notice.as_ref().map(|(t, _)| t.as_str())
     }
 
-    fn send(&mut self, cmd: Command) -> bool {
+    fn send(&mut self, cmd: OperatorCommand) -> bool {
         let Some(sink) = &self.sink else {
             self.set_notice("replay: engine keys are off".to_owned());
             return false;
@@ -365,7 +371,13 @@ impl App {
     }
 
     /// Sends a throttle command and marks it pending until the engine confirms.
-    fn send_throttle(&mut self, state: &MonitorState, throttle: &str, cmd: Command, asked: Asked) {
+    fn send_throttle(
+        &mut self,
+        state: &MonitorState,
+        throttle: &str,
+        cmd: OperatorCommand,
+        asked: Asked,
+    ) {
         if self.send(cmd) {
             self.pending.ask(throttle, asked, state);
         }
@@ -376,7 +388,7 @@ impl App {
         if ev.kind != KeyEventKind::Press {
             return None;
         }
-        let key = Key::from_event(&ev)?;
+        let key = KeyChord::from_event(&ev)?;
         if key.is_ctrl_c() {
             self.quit = true;
             return None;
@@ -412,8 +424,8 @@ impl App {
     }
 
     /// Performs `action` (what a bound key does).
-    pub fn act(&mut self, action: Action, state: &MonitorState) -> Option<ReplayCtl> {
-        use Action::*;
+    pub fn act(&mut self, action: KeyAction, state: &MonitorState) -> Option<ReplayCtl> {
+        use KeyAction::*;
         match action {
             Quit => self.quit = true,
             Help => self.mode = Mode::Help,
@@ -474,12 +486,12 @@ impl App {
             }
             CancelRamp => match self.selected_throttle_name(state) {
                 Some(throttle) => {
-                    self.send(Command::CancelRamp { throttle });
+                    self.send(OperatorCommand::CancelRamp { throttle });
                 }
                 None => self.set_notice("no throttle to change yet".to_owned()),
             },
             Settings => {
-                if self.send(Command::ListSettings) {
+                if self.send(OperatorCommand::ListSettings) {
                     self.notice = None;
                     self.mode = Mode::Settings(SettingsView::default());
                 }
@@ -494,11 +506,11 @@ impl App {
                             .unwrap_or(false),
                     };
                     let cmd = if paused {
-                        Command::Resume {
+                        OperatorCommand::Resume {
                             throttle: throttle.clone(),
                         }
                     } else {
-                        Command::Pause {
+                        OperatorCommand::Pause {
                             throttle: throttle.clone(),
                         }
                     };
@@ -506,17 +518,17 @@ impl App {
                 }
             }
             AddUsers => {
-                self.send(Command::AddUsers {
+                self.send(OperatorCommand::AddUsers {
                     count: self.users_step,
                 });
             }
             RemoveUsers => {
-                self.send(Command::RemoveUsers {
+                self.send(OperatorCommand::RemoveUsers {
                     count: self.users_step,
                 });
             }
             AddNode => {
-                self.send(Command::AddNode);
+                self.send(OperatorCommand::AddNode);
             }
             KillNode => match self.selected_node(state) {
                 Some(i) => {
@@ -531,7 +543,7 @@ impl App {
                     };
                     self.mode = Mode::Confirm(Confirm {
                         question,
-                        command: Command::KillNode { node },
+                        command: OperatorCommand::KillNode { node },
                     });
                 }
                 None => self.set_notice("no node to kill".to_owned()),
@@ -584,13 +596,13 @@ impl App {
         &mut self,
         state: &MonitorState,
         throttle: &str,
-        cmd: Command,
+        cmd: OperatorCommand,
         asked: Asked,
     ) -> bool {
         let ramping = self.ramps.contains_key(throttle)
             || state.throttle(throttle).and_then(|t| t.ramping()) == Some(true);
-        let closing = matches!(cmd, Command::SetRate { rate: 0, .. });
-        let starts_ramp = matches!(cmd, Command::StartRamp { .. });
+        let closing = matches!(cmd, OperatorCommand::SetRate { rate: 0, .. });
+        let starts_ramp = matches!(cmd, OperatorCommand::StartRamp { .. });
         let text = cmd.to_string();
         if self.send(cmd) {
             self.pending.ask(throttle, asked, state);
@@ -641,7 +653,7 @@ impl App {
         }
     }
 
-    fn step_rate(&mut self, action: Action, state: &MonitorState) {
+    fn step_rate(&mut self, action: KeyAction, state: &MonitorState) {
         let Some(throttle) = self.selected_throttle_name(state) else {
             self.set_notice("no throttle to change yet".to_owned());
             return;
@@ -649,8 +661,8 @@ impl App {
         let confirmed = state.throttle(&throttle).and_then(|t| t.rate());
         let base = match (self.pending.rate_target(&throttle), confirmed) {
             (Some(r), _) => r,
-            (None, Some(Rate::Finite(r))) => r.max(0.0).round() as u64,
-            (None, Some(Rate::Infinity)) => {
+            (None, Some(RateReading::Finite(r))) => r.max(0.0).round() as u64,
+            (None, Some(RateReading::Infinity)) => {
                 self.set_notice(format!(
                     "{throttle} is unlimited: type a rate with the set-rate key"
                 ));
@@ -665,7 +677,7 @@ impl App {
         if target == base {
             return;
         }
-        let cmd = Command::SetRate {
+        let cmd = OperatorCommand::SetRate {
             throttle: throttle.clone(),
             rate: target,
             interval_ms: None,
@@ -699,19 +711,19 @@ impl App {
                     }
                     // The engine's verification decides; a refusal comes back as an outcome.
                     self.mode = Mode::Settings(SettingsView::default());
-                    let cmd = Command::SetSetting {
+                    let cmd = OperatorCommand::SetSetting {
                         name: name.clone(),
                         value,
                     };
                     if self.send(cmd) {
-                        self.send(Command::ListSettings);
+                        self.send(OperatorCommand::ListSettings);
                     }
                     return;
                 }
                 match parse_input(&input) {
                     Ok((throttle, cmd, asked)) => {
                         self.mode = Mode::Normal;
-                        if let Command::StartRamp {
+                        if let OperatorCommand::StartRamp {
                             to, duration_ms, ..
                         } = &cmd
                         {
@@ -752,14 +764,14 @@ fn severity_name(s: Severity) -> &'static str {
 }
 
 /// The throttle a command is about, if any.
-fn command_throttle(cmd: &Command) -> Option<&str> {
+fn command_throttle(cmd: &OperatorCommand) -> Option<&str> {
     match cmd {
-        Command::SetRate { throttle, .. }
-        | Command::SetUnlimited { throttle }
-        | Command::Pause { throttle }
-        | Command::Resume { throttle }
-        | Command::StartRamp { throttle, .. }
-        | Command::CancelRamp { throttle } => Some(throttle),
+        OperatorCommand::SetRate { throttle, .. }
+        | OperatorCommand::SetUnlimited { throttle }
+        | OperatorCommand::Pause { throttle }
+        | OperatorCommand::Resume { throttle }
+        | OperatorCommand::StartRamp { throttle, .. }
+        | OperatorCommand::CancelRamp { throttle } => Some(throttle),
         _ => None,
     }
 }
