@@ -595,3 +595,29 @@ fn the_silent_event_summary_follows_attach_detach_and_new_names() {
         vec!["one:silent.probe.a", "all:silent.later.b"]
     );
 }
+
+/// `execute_with` builds the metadata only when a handler listens, and then delivers it.
+#[test]
+fn execute_with_builds_metadata_only_for_a_listener() {
+    let t = Telemetry::new();
+    let e = name(&["lazy", "probe"]);
+    let built = AtomicUsize::new(0);
+    let build = || {
+        built.fetch_add(1, Ordering::SeqCst);
+        fields! {"k" => 1}
+    };
+    t.execute_with(e, &[], build);
+    assert_eq!(built.load(Ordering::SeqCst), 0, "nobody listens");
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    t.attach(
+        "lazy",
+        e,
+        move |_, _, md, _| g.lock().unwrap().push(md.get_i64("k")),
+        Value::Null,
+    )
+    .unwrap();
+    t.execute_with(e, &[], build);
+    assert_eq!(built.load(Ordering::SeqCst), 1);
+    assert_eq!(*got.lock().unwrap(), vec![Some(1)]);
+}

@@ -4,8 +4,8 @@
 //! taken once per call (a handler detached by an earlier handler in the same dispatch still
 //! runs, as in Erlang). No lock is taken:
 //!
-//! * an event with no handler at all returns after one atomic load (the registry's `Silent`
-//!   summary of its snapshot);
+//! * `has_handlers` and `execute_with` of an event with no handler return after one atomic
+//!   load (the registry's `Silent` summary of its snapshot);
 //! * after `persist`, the snapshot is one atomic pointer load;
 //! * otherwise it is an `ArcSwap` load: a guard held for the dispatch only, so no thread keeps
 //!   a snapshot (and the handlers in it) alive between its events: a detached handler is
@@ -62,9 +62,6 @@ impl Telemetry {
     #[inline]
     pub fn execute(&self, event: EventName, measurements: &[Field], metadata: &[Field]) {
         let inner = &*self.0;
-        if inner.silent.has_none(event) {
-            return;
-        }
         let persisted = inner.persisted.load(Ordering::Acquire);
         if !persisted.is_null() {
             // SAFETY: a persisted snapshot is kept alive by the registry's `retired` list for
@@ -83,6 +80,41 @@ impl Telemetry {
             None => {
                 drop(snap);
                 self.execute_new_name(event, measurements, metadata);
+            }
+        }
+    }
+
+    /// [`execute`](Self::execute) whose metadata is built (by `metadata`) only when a handler
+    /// listens: one look at the handlers instead of [`has_handlers`](Self::has_handlers) and
+    /// then `execute` (the engine's emitter adds `node` and the time this way).
+    #[inline]
+    pub fn execute_with<M: AsRef<[Field]>>(
+        &self,
+        event: EventName,
+        measurements: &[Field],
+        metadata: impl FnOnce() -> M,
+    ) {
+        let inner = &*self.0;
+        if inner.silent.has_none(event) {
+            return;
+        }
+        let persisted = inner.persisted.load(Ordering::Acquire);
+        if !persisted.is_null() {
+            // SAFETY: see `execute`.
+            match unsafe { &*persisted }.handlers(event) {
+                Some([]) => {}
+                Some(handlers) => self.run(handlers, event, measurements, metadata().as_ref()),
+                None => self.execute_new_name(event, measurements, metadata().as_ref()),
+            }
+            return;
+        }
+        let snap = inner.current.load();
+        match snap.handlers(event) {
+            Some([]) => {}
+            Some(handlers) => self.run(handlers, event, measurements, metadata().as_ref()),
+            None => {
+                drop(snap);
+                self.execute_new_name(event, measurements, metadata().as_ref());
             }
         }
     }
