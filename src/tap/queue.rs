@@ -38,6 +38,20 @@ impl Batch {
     #[inline]
     fn copy_in(&mut self, fields: &[Field]) {
         self.fields.reserve(fields.len());
+        if fields.iter().all(owns_nothing) {
+            // SAFETY: no field owns heap memory or has a `Drop` side effect (see above), so the
+            // bits are independent values; `reserve` made room for them.
+            unsafe {
+                let len = self.fields.len();
+                std::ptr::copy_nonoverlapping(
+                    fields.as_ptr(),
+                    self.fields.as_mut_ptr().add(len),
+                    fields.len(),
+                );
+                self.fields.set_len(len + fields.len());
+            }
+            return;
+        }
         for f in fields {
             if owns_nothing(f) {
                 // SAFETY: the field owns no heap memory and no `Drop` side effect: its bits
