@@ -6,31 +6,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rookery::engine::{
-    ControllerStatus, EngineHandle, EngineOptions, InitContext, Scenario, ScenarioError,
-    UserContext, UserRate, UserResult, boxed,
-};
-use rookery::telemetry::{Telemetry, Value};
+use rookery::engine::{ControllerStatus, EngineHandle, EngineOptions, UserRate, boxed};
+use rookery::telemetry::Telemetry;
+
+#[path = "engine_support.rs"]
+mod support;
+
+use support::Counted;
 
 const TEN_MILLION: u64 = 10_000_000;
-
-/// Counts the users that started, then waits to be removed.
-struct Counted(Arc<AtomicU64>);
-
-impl Scenario for Counted {
-    type State = ();
-    fn name(&self) -> &str {
-        "counted"
-    }
-    fn init(&self, _ctx: &InitContext<'_>) -> Result<(), ScenarioError> {
-        Ok(())
-    }
-    async fn start(&self, user: UserContext, _state: Arc<()>) -> UserResult {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        user.removed().await;
-        Ok(Value::Null)
-    }
-}
 
 fn engine(nodes: usize) -> EngineHandle {
     EngineHandle::start(EngineOptions {

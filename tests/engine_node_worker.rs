@@ -9,30 +9,9 @@ use std::time::Duration;
 #[path = "engine_support.rs"]
 mod support;
 
-use rookery::engine::{
-    ControllerError, ControllerStatus, InitContext, MAILBOX, Scenario, ScenarioError, UserContext,
-    UserRate, UserResult, boxed,
-};
-use rookery::telemetry::{Telemetry, Value};
-use support::{Behaviour, controller, engine, scenario, settle};
-
-/// Counts the users that started, then waits to be removed.
-struct Counted(Arc<AtomicU64>);
-
-impl Scenario for Counted {
-    type State = ();
-    fn name(&self) -> &str {
-        "counted"
-    }
-    fn init(&self, _ctx: &InitContext<'_>) -> Result<(), ScenarioError> {
-        Ok(())
-    }
-    async fn start(&self, user: UserContext, _state: Arc<()>) -> UserResult {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        user.removed().await;
-        Ok(Value::Null)
-    }
-}
+use rookery::engine::{ControllerError, ControllerStatus, MAILBOX, UserRate, boxed};
+use rookery::telemetry::Telemetry;
+use support::{Behaviour, Counted, controller, engine, scenario, settle};
 
 #[tokio::test(start_paused = true)]
 async fn a_node_busy_with_a_long_add_answers_a_status_query_and_a_stop_within_50_ms() {

@@ -134,3 +134,21 @@ pub fn running(c: &Controller) -> (u64, u64) {
     let info = s.running().unwrap_or_else(|| panic!("not running: {s}"));
     (info.currently_running_users, info.highest_user_id)
 }
+
+/// Counts the users that started, then waits to be removed.
+pub struct Counted(pub Arc<AtomicU64>);
+
+impl Scenario for Counted {
+    type State = ();
+    fn name(&self) -> &str {
+        "counted"
+    }
+    fn init(&self, _ctx: &InitContext<'_>) -> Result<(), ScenarioError> {
+        Ok(())
+    }
+    async fn start(&self, user: UserContext, _state: Arc<()>) -> UserResult {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        user.removed().await;
+        Ok(Value::Null)
+    }
+}
