@@ -31,6 +31,7 @@
 
 pub mod batch;
 pub mod connect;
+pub mod coordinators;
 pub mod forward;
 pub mod master;
 pub mod shares;

@@ -57,6 +57,14 @@ impl Subjects {
     pub fn shares(&self, node: &str) -> String {
         format!("rookery.{}.share.{node}", self.run)
     }
+    /// Worker → master: its coordinators started and its users' adds ([`CoordinatorMsg`]).
+    pub fn coordinators(&self, node: &str) -> String {
+        format!("rookery.{}.co.{node}", self.run)
+    }
+    /// Master → one worker: a coordinator batch with members on it ([`RunBatch`]).
+    pub fn batches(&self, node: &str) -> String {
+        format!("rookery.{}.batch.{node}", self.run)
+    }
     /// Master → every worker: the run is over, exit.
     pub fn end(&self) -> String {
         format!("rookery.{}.end", self.run)
@@ -188,6 +196,43 @@ pub struct Report {
     pub v: u32,
     pub events_sent: u64,
     pub reply: crate::engine::protocol::Reply,
+}
+
+/// Worker → master: what its users do with coordinators (the master owns them; see
+/// `docs` of [`cluster_nats`](super)). Sent in order on one subject per worker.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CoordinatorMsg {
+    /// Its `init` started coordinator `name`: item sizes in normalised order (`[n, n]` for a
+    /// fixed size, `[min, max]` for a range, `null` for `all`), timeout in ms (`null`: none).
+    Start {
+        v: u32,
+        name: String,
+        sizes: Vec<Option<(usize, usize)>>,
+        timeout_ms: Option<u64>,
+    },
+    /// One of its users added itself, with its data (a value: it crosses machines).
+    Add {
+        v: u32,
+        name: String,
+        user: u64,
+        node: String,
+        data: crate::telemetry::Value,
+    },
+}
+
+/// Master → worker: run item `item` of coordinator `name`'s actions on this batch (the master
+/// decided it and emitted its `execute`; it goes to every worker with a member in it).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunBatch {
+    pub v: u32,
+    pub name: String,
+    pub item: usize,
+    /// `coordinate`, `reset`, `timeout` or `stop`.
+    pub event: String,
+    pub count: usize,
+    /// `(user, data)` of every member, in the order they were added.
+    pub members: Vec<(u64, crate::telemetry::Value)>,
 }
 
 /// A worker leaving (SIGTERM, or it gave up).

@@ -25,15 +25,17 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::connect::{ClusterAddr, Link};
+use super::coordinators::{ToMaster, run_batch};
 use super::forward::{Forwarder, NatsSink};
 use super::wire::{
-    self, Heartbeat, HeartbeatReply, JOIN, Join, JoinReply, Leave, PROTOCOL, Report, SetShares,
-    Subjects, ThrottleLoad,
+    self, Heartbeat, HeartbeatReply, JOIN, Join, JoinReply, Leave, PROTOCOL, Report, RunBatch,
+    SetShares, Subjects, ThrottleLoad,
 };
 use crate::cli::signals::Signals;
 use crate::engine::config::{
     Config, ExplicitSettings, UpdateRule, engine_declarations, process_env,
 };
+use crate::engine::coordinator::Coordinators;
 use crate::engine::events::Emitter;
 use crate::engine::protocol::{self, NodeCommand, NodeReport, Reply, Request, RequestId};
 use crate::engine::throttle::{Rate, ThrottleConfig};
@@ -177,6 +179,8 @@ struct Session {
     /// The node's unsolicited reports.
     reports: mpsc::UnboundedReceiver<Reply>,
     next_local: u64,
+    /// Publishes the coordinator messages.
+    _coordinating: AbortOnDrop,
     forwarder: Option<Forwarder>,
     heartbeat: Duration,
     timeout: Duration,
@@ -207,7 +211,11 @@ impl Session {
             return Err("the master refused this worker".into());
         };
         let emitter = Emitter::new(telemetry.clone(), node.as_str());
-        let services = Services::new(&emitter);
+        // The master owns the coordinators: this node's forward its users' adds.
+        let (to_master, coordinating) =
+            ToMaster::start(client.clone(), subjects.coordinators(&node), &node);
+        let services =
+            Services::with_coordinators(&emitter, Coordinators::forwarding(&emitter, to_master));
         let controller = Controller::new(
             tokio::runtime::Handle::current(),
             emitter.clone(),
@@ -250,6 +258,7 @@ impl Session {
             local,
             reports,
             next_local: LOCAL_IDS,
+            _coordinating: AbortOnDrop(coordinating),
             forwarder: Some(forwarder),
             heartbeat: Duration::from_millis(heartbeat_ms.max(10)),
             timeout: Duration::from_millis(timeout_ms.max(50)),
@@ -323,6 +332,11 @@ impl Session {
             .subscribe(self.subjects.shares(&self.node))
             .await
             .map_err(|e| format!("NATS: {e}"))?;
+        let mut batches = self
+            .client
+            .subscribe(self.subjects.batches(&self.node))
+            .await
+            .map_err(|e| format!("NATS: {e}"))?;
         // Subscribed before the first heartbeat: the master sends commands once it hears one.
         self.client
             .flush()
@@ -354,6 +368,14 @@ impl Session {
                 Some(report) = self.reports.recv() => {
                     if let Some(outcome) = self.report(report).await? {
                         return Ok(outcome);
+                    }
+                }
+                Some(msg) = batches.next() => {
+                    let ran = wire::decode::<RunBatch>(&msg.payload).and_then(|b| {
+                        run_batch(self.services.coordinators(), &self.emitter, b)
+                    });
+                    if let Err(e) = ran {
+                        log::warn!(target: "cluster", "ignored a coordinator batch: {e}");
                     }
                 }
                 Some(msg) = shares.next() => match wire::decode::<SetShares>(&msg.payload) {

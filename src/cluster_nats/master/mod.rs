@@ -21,7 +21,9 @@
 //! | `down` | leaves, reports, the watchdog, a node going down |
 //! | `users` | user id blocks, removing users, stopping, ending the run |
 //! | `throttles` | cluster-wide throttle rates split into shares |
+//! | `coordinators` | the run's coordinators, fed by the workers' adds |
 
+mod coordinators;
 mod down;
 mod events;
 mod joins;
@@ -34,12 +36,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc;
+
 pub use events::{EVENTS_DROPPED, IGNORED, USERS_LOST};
 pub use table::Block;
 
 use super::connect::{ClusterAddr, Link};
 use super::shares::Shares;
 use super::wire::{self, JOIN, Subjects};
+use crate::engine::coordinator::Coordinators;
 use crate::engine::events::Emitter;
 use crate::engine::protocol::{Pending, RunId};
 use crate::telemetry::{Key, Telemetry, Value, monotonic_time};
@@ -94,6 +99,11 @@ struct Shared {
     table: Mutex<Table>,
     shares: Mutex<Shares>,
     pending: Mutex<Pending>,
+    /// The run's coordinators (the master owns them; workers forward their adds).
+    coordinators: Coordinators<Value>,
+    /// `(subject, payload)` to publish, in order, from code that cannot wait (coordinator
+    /// actions).
+    outbox: mpsc::UnboundedSender<(String, bytes::Bytes)>,
     counters: Counters,
     changed: tokio::sync::watch::Sender<u64>,
 }
@@ -121,9 +131,19 @@ impl Master {
             )
             .await?;
         let mono0 = monotonic_time() - start.elapsed().as_nanos() as i64;
+        let (outbox, mut queued) = mpsc::unbounded_channel::<(String, bytes::Bytes)>();
+        let publisher = client.clone();
+        tokio::spawn(async move {
+            while let Some((subject, payload)) = queued.recv().await {
+                let _ = publisher.publish(subject, payload).await;
+            }
+        });
+        let emitter = Emitter::new(telemetry.clone(), opts.name.as_str());
         let shared = Arc::new(Shared {
             subjects: Subjects::new(&opts.run),
-            emitter: Emitter::new(telemetry.clone(), opts.name.as_str()),
+            coordinators: Coordinators::new(emitter.clone()),
+            outbox,
+            emitter,
             opts,
             client,
             link,
@@ -151,6 +171,7 @@ impl Master {
         let batches = sub(shared.subjects.all("ev")).await?;
         let reports = sub(shared.subjects.all("rep")).await?;
         let leaves = sub(shared.subjects.all("leave")).await?;
+        let coordinating = sub(shared.subjects.all("co")).await?;
         shared
             .client
             .flush()
@@ -162,6 +183,7 @@ impl Master {
         tokio::spawn(m.clone().on_batches(batches));
         tokio::spawn(m.clone().on_reports(reports));
         tokio::spawn(m.clone().on_leaves(leaves));
+        tokio::spawn(m.clone().on_coordinators(coordinating));
         tokio::spawn(m.clone().watchdog());
         Ok(m)
     }

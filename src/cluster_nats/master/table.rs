@@ -1,6 +1,6 @@
 //! The master's node table: who joined, who is up and started, what each was given and sent.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
 /// One worker of the run (never removed: a node that went down stays, marked down).
@@ -61,6 +61,8 @@ pub(super) struct Table {
     pub(super) nodes: Vec<NodeEntry>,
     pub(super) names: HashSet<String>,
     pub(super) last_id: u64,
+    /// Every id block handed out: `first -> (last, node)`.
+    pub(super) blocks: BTreeMap<u64, (u64, String)>,
     /// The scenario runs (not stopped yet): a late node starts it too.
     pub(super) running: bool,
 }
@@ -71,6 +73,7 @@ impl Table {
             nodes: Vec::new(),
             names: HashSet::new(),
             last_id: 0,
+            blocks: BTreeMap::new(),
             running: true,
         }
     }
@@ -93,6 +96,15 @@ impl Table {
             .filter(|n| !n.up)
             .map(|n| n.name.clone())
             .collect()
+    }
+
+    /// The node user `user` was given to.
+    pub(super) fn node_of(&self, user: u64) -> Option<String> {
+        self.blocks
+            .range(..=user)
+            .next_back()
+            .filter(|(_, (last, _))| user <= *last)
+            .map(|(_, (_, node))| node.clone())
     }
 
     /// Indexes of the nodes that may take users.

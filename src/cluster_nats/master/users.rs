@@ -35,6 +35,8 @@ impl Master {
                 let first = t.last_id + 1;
                 t.last_id += share;
                 t.nodes[i].users_given += share;
+                let (last, node) = (t.last_id, t.nodes[i].name.clone());
+                t.blocks.insert(first, (last, node));
                 blocks.push(Block {
                     node: t.nodes[i].name.clone(),
                     first,
@@ -60,6 +62,7 @@ impl Master {
                 _ => return Err(format!("no worker {node:?} is up")),
             }
             t.last_id += count;
+            t.blocks.insert(first, (first + count - 1, node.to_owned()));
             Block {
                 node: node.to_owned(),
                 first,
@@ -132,6 +135,8 @@ impl Master {
     /// seconds for the last events) until each has reported `Finished` and every event it
     /// sent has arrived. Stopping twice waits for the same nodes.
     pub async fn stop(&self, limit: Duration) -> Result<(), String> {
+        // Leftovers go to their users' nodes while those still run (`stop` batches).
+        self.shared.coordinators.stop_all();
         let targets: Vec<String> = {
             let mut t = self.table();
             t.running = false;
