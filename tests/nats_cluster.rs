@@ -148,9 +148,22 @@ fn the_masters_summary_is_the_merge_of_the_workers_logs() {
         .map(|(_, v)| v.as_u64().unwrap())
         .sum();
     by_event.retain(|k, _| !k.starts_with("amoc.coordinator."));
+    // And the master's own `[amoc, throttle, rate]`: the cluster-wide rate of each throttle,
+    // once when it first hears of it (the workers' rate events are their shares), which the
+    // summary shows.
+    let throttles = live["throttles"].as_object().unwrap().len() as u64;
+    let rate_events = |v: &Value| v["by_event"]["amoc.throttle.rate"].as_u64().unwrap();
+    assert_eq!(rate_events(&live), rate_events(&merged) + throttles);
+    assert_eq!(
+        live["throttles"]["messages"]["rate"], 3000,
+        "the demo's default"
+    );
+    let masters_own = masters_own + throttles;
+    by_event.remove("amoc.throttle.rate");
     by_event.remove("amoc.cluster.connect_nodes");
     let mut merged_by_event = merged["by_event"].as_object().unwrap().clone();
     merged_by_event.remove("amoc.cluster.connect_nodes");
+    merged_by_event.remove("amoc.throttle.rate");
     assert_eq!(by_event, merged_by_event);
     assert_eq!(
         live["events"].as_u64().unwrap(),

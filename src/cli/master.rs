@@ -18,7 +18,9 @@ const NODES_WAIT: Duration = Duration::from_secs(60);
 const STOP_LIMIT: Duration = Duration::from_secs(15);
 const DRAIN: Duration = Duration::from_millis(10);
 
-/// The monitor's commands, sent to the workers in the background (the UI never waits).
+/// The monitor's commands, carried out by the master. The monitor's driver calls the sink on a
+/// blocking thread (the UI never waits), so each call waits for its outcome, which the monitor
+/// shows.
 struct ClusterSink {
     master: Master,
     rt: tokio::runtime::Handle,
@@ -26,42 +28,39 @@ struct ClusterSink {
 
 impl CommandSink for ClusterSink {
     fn send(&self, command: OperatorCommand) -> Result<(), String> {
-        let master = self.master.clone();
-        match command {
-            OperatorCommand::AddUsers { count } => {
-                self.rt.spawn(async move {
-                    if let Err(e) = master.add_users(count).await {
-                        log::error!(target: "cluster", "{e}");
-                    }
-                });
-                Ok(())
+        let m = &self.master;
+        self.rt.block_on(async move {
+            match command {
+                OperatorCommand::AddUsers { count } => m.add_users(count).await.map(|_| ()),
+                OperatorCommand::RemoveUsers { count } => {
+                    m.remove_users(count, false).await.map(|_| ())
+                }
+                OperatorCommand::SetRate {
+                    throttle,
+                    rate,
+                    interval_ms,
+                } => m.set_rate(&throttle, Some(rate), interval_ms).await,
+                OperatorCommand::Pause { throttle } => m.set_paused(&throttle, true).await,
+                OperatorCommand::Resume { throttle } => m.set_paused(&throttle, false).await,
+                OperatorCommand::StartRamp {
+                    throttle,
+                    to,
+                    duration_ms,
+                } => {
+                    m.ramp(&throttle, to, Duration::from_millis(duration_ms))
+                        .await
+                }
+                OperatorCommand::CancelRamp { throttle } => m.cancel_ramp(&throttle),
+                OperatorCommand::KillNode { node } => m.kill_node(&node).await,
+                OperatorCommand::AddNode => Err(format!(
+                    "a real cluster grows by its workers: start `rookery node --cluster ... \
+                     --run {}` on another machine",
+                    m.run()
+                )),
+                OperatorCommand::Quit => Ok(()),
+                other => Err(format!("{other}: not available on a real cluster")),
             }
-            OperatorCommand::RemoveUsers { count } => {
-                self.rt.spawn(async move {
-                    if let Err(e) = master.remove_users(count, false).await {
-                        log::error!(target: "cluster", "{e}");
-                    }
-                });
-                Ok(())
-            }
-            OperatorCommand::SetRate {
-                throttle,
-                rate,
-                interval_ms,
-            } => {
-                self.rt.spawn(async move {
-                    if let Err(e) = master.set_rate(&throttle, Some(rate), interval_ms).await {
-                        log::error!(target: "cluster", "{e}");
-                    }
-                });
-                Ok(())
-            }
-            OperatorCommand::Quit => Ok(()),
-            OperatorCommand::AddNode => {
-                Err("a real cluster grows by starting `rookery node` on another machine".into())
-            }
-            other => Err(format!("{other}: not available on a real cluster yet")),
-        }
+        })
     }
 }
 

@@ -175,6 +175,9 @@ pub struct SetShares {
     pub v: u32,
     /// `(throttle, rate per interval, interval in ms)`.
     pub shares: Vec<(String, u64, u64)>,
+    /// Throttles paused cluster-wide (all of them: one not listed is resumed).
+    #[serde(default)]
+    pub paused: Vec<String>,
 }
 
 /// The master's reply to a [`Heartbeat`].

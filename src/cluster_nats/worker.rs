@@ -359,10 +359,14 @@ impl Session {
         loop {
             tokio::select! {
                 Some(msg) = commands.next() => {
-                    if let Some(reply) = self.command(&msg.payload)
-                        && let Some(r) = msg.reply
-                    {
+                    let Some(reply) = self.command(&msg.payload) else { continue };
+                    if let Some(r) = msg.reply {
                         let _ = self.client.publish(r, protocol::encode(&reply).into()).await;
+                    }
+                    if reply.report == NodeReport::Down {
+                        // A `Leave` with nothing to stop: the node is down already.
+                        self.leave("asked to leave by the master").await?;
+                        return Ok(Outcome::Left);
                     }
                 }
                 Some(report) = self.reports.recv() => {
@@ -475,7 +479,7 @@ impl Session {
         }
     }
 
-    /// Runs each throttle at its share of the cluster-wide rate.
+    /// Runs each throttle at its share of the cluster-wide rate, paused when the cluster's is.
     fn apply_shares(&self, set: &SetShares) {
         if self.forwarder.is_none() {
             // Stopped: its last events are sent, and it releases nothing more.
@@ -489,6 +493,17 @@ impl Session {
             }
             if let Err(e) = throttles.change_rate(name, cfg) {
                 log::warn!(target: "cluster", "share of {name}: {e}");
+            }
+        }
+        for info in throttles.list() {
+            let paused = set.paused.iter().any(|p| p.as_str() == info.name.as_str());
+            let done = match (paused, info.paused) {
+                (true, false) => throttles.pause(&info.name).map(|_| ()),
+                (false, true) => throttles.resume(&info.name).map(|_| ()),
+                _ => Ok(()),
+            };
+            if let Err(e) = done {
+                log::warn!(target: "cluster", "pausing or resuming {}: {e}", info.name);
             }
         }
     }

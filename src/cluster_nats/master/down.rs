@@ -9,8 +9,11 @@ use super::Master;
 use super::events::USERS_LOST;
 use crate::cluster_nats::wire::{self, Leave, Report};
 use crate::engine::events::CLUSTER_NODEDOWN;
-use crate::engine::protocol::NodeReport;
+use crate::engine::protocol::{NodeCommand, NodeReport};
 use crate::telemetry::{Key, Value};
+
+/// How long a worker gets to answer a `Leave` (it answers at once; its users stop after).
+const LEAVE_LIMIT: Duration = Duration::from_secs(10);
 
 impl Master {
     pub(super) async fn on_leaves(self, mut sub: async_nats::Subscriber) {
@@ -55,6 +58,24 @@ impl Master {
             }
             log::info!(target: "cluster", "{node} reports {:?}", report.reply.report);
             self.bump();
+        }
+    }
+
+    /// Asks worker `node` to leave (`X` in the monitor): its users stop, `terminate` runs, its
+    /// last events are sent, and it leaves the run (the master sees it go down). The master
+    /// never leaves itself: quitting the monitor ends the run.
+    pub async fn kill_node(&self, node: &str) -> Result<(), String> {
+        if node == self.name() {
+            return Err(format!(
+                "{node} is the master: quit the monitor (q) to end the run"
+            ));
+        }
+        if !self.table().find(node).is_some_and(|n| n.up) {
+            return Err(format!("no worker {node:?} is up"));
+        }
+        match self.ask(node, NodeCommand::Leave, LEAVE_LIMIT).await? {
+            NodeReport::Done | NodeReport::Down => Ok(()),
+            other => Err(format!("{node} answered {other:?} to leave")),
         }
     }
 

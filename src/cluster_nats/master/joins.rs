@@ -150,10 +150,18 @@ impl Master {
             if known {
                 let now = Instant::now();
                 let mut sh = self.shares();
+                let mut new = Vec::new();
                 for load in &hb.throttles {
+                    if sh.rate(&load.name).is_none() {
+                        new.push(load.name.clone());
+                    }
                     sh.report(&hb.node, &load.name, load, now);
                 }
                 drop(sh);
+                // The master's own rate event: the cluster-wide rate (workers report shares).
+                for name in new {
+                    self.emit_rate(&name);
+                }
                 self.bump();
             }
             let reply = if known {

@@ -20,7 +20,7 @@
 //! | `events` | the workers' event batches, re-emitted on the master |
 //! | `down` | leaves, reports, the watchdog, a node going down |
 //! | `users` | user id blocks, removing users, stopping, ending the run |
-//! | `throttles` | cluster-wide throttle rates split into shares |
+//! | `throttles` | cluster-wide throttle rates (split into shares), pauses and ramps |
 //! | `coordinators` | the run's coordinators, fed by the workers' adds |
 
 mod coordinators;
@@ -98,6 +98,8 @@ struct Shared {
     fingerprint: String,
     table: Mutex<Table>,
     shares: Mutex<Shares>,
+    /// Throttles paused and ramping cluster-wide.
+    control: Mutex<throttles::Control>,
     pending: Mutex<Pending>,
     /// The run's coordinators (the master owns them; workers forward their adds).
     coordinators: Coordinators<Value>,
@@ -153,6 +155,7 @@ impl Master {
             fingerprint: wire::fingerprint(),
             table: Mutex::new(Table::new()),
             shares: Mutex::new(Shares::default()),
+            control: Mutex::default(),
             pending: Mutex::new(Pending::default()),
             counters: Counters::default(),
             changed: tokio::sync::watch::Sender::new(0),
@@ -196,6 +199,13 @@ impl Master {
         self.shared.shares.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn control(&self) -> MutexGuard<'_, throttles::Control> {
+        self.shared
+            .control
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     fn pending(&self) -> MutexGuard<'_, Pending> {
         self.shared
             .pending
@@ -232,6 +242,11 @@ impl Master {
     /// The master's node name.
     pub fn name(&self) -> &str {
         &self.shared.opts.name
+    }
+
+    /// The run id workers join with.
+    pub fn run(&self) -> &str {
+        &self.shared.opts.run
     }
 
     /// The nodes up now.
