@@ -34,6 +34,7 @@ pub mod connect;
 pub mod coordinators;
 pub mod forward;
 pub mod master;
+pub mod settings;
 pub mod shares;
 pub mod wire;
 pub mod worker;

@@ -130,8 +130,11 @@ pub enum JoinReply {
         node: String,
         master: String,
         scenario: String,
-        /// `NAME=VALUE` settings, as given to the master's `--set` (and from its file).
+        /// `NAME=VALUE` settings, as given to the master's `--set`.
         settings: Vec<String>,
+        /// The master's `--settings FILE`, read before the `--set`s.
+        #[serde(default)]
+        settings_file: Option<super::settings::SettingsFile>,
         /// Nodes already up, to report in `connect_nodes`.
         peers: Vec<String>,
         heartbeat_ms: u64,

@@ -27,21 +27,17 @@ use tokio::sync::mpsc;
 use super::connect::{ClusterAddr, Link};
 use super::coordinators::{ToMaster, run_batch};
 use super::forward::{Forwarder, NatsSink};
+use super::settings::SettingsFile;
 use super::wire::{
     self, Heartbeat, HeartbeatReply, JOIN, Join, JoinReply, Leave, PROTOCOL, Report, RunBatch,
     SetShares, Subjects, ThrottleLoad,
 };
 use crate::cli::signals::Signals;
-use crate::engine::config::{
-    Config, ExplicitSettings, UpdateRule, engine_declarations, process_env,
-};
 use crate::engine::coordinator::Coordinators;
 use crate::engine::events::Emitter;
 use crate::engine::protocol::{self, NodeCommand, NodeReport, Reply, Request, RequestId};
 use crate::engine::throttle::{Rate, ThrottleConfig};
-use crate::engine::{
-    Catalogue, Controller, ControllerOptions, DynScenario, NodeLink, Services, USER_RATE, UserRate,
-};
+use crate::engine::{Catalogue, Controller, ControllerOptions, DynScenario, NodeLink, Services};
 use crate::telemetry::{Key, Telemetry};
 
 /// How a worker runs.
@@ -203,6 +199,7 @@ impl Session {
             master,
             scenario,
             settings,
+            settings_file,
             heartbeat_ms,
             timeout_ms,
             ..
@@ -270,7 +267,9 @@ impl Session {
         );
         // The master starts the scenario on this node (a `StartScenario` request) once it
         // hears the first heartbeat; the settings it resolves with come with the join.
-        if let Err(e) = session.resolve_settings(scenarios, &scenario, &settings) {
+        if let Err(e) =
+            session.resolve_settings(scenarios, &scenario, &settings, settings_file.as_ref())
+        {
             let _ = session.leave(&e).await;
             return Err(e);
         }
@@ -284,27 +283,15 @@ impl Session {
         scenarios: &[Arc<dyn DynScenario>],
         name: &str,
         settings: &[String],
+        file: Option<&SettingsFile>,
     ) -> Result<(), String> {
         let scenario = scenarios
             .iter()
             .find(|s| s.name() == name)
             .ok_or_else(|| format!("no scenario {name:?} in this build"))?;
-        let explicit = ExplicitSettings::from_cli(settings, None)
-            .map_err(|e| format!("settings from the master: {e}"))?;
-        let mut decls = engine_declarations(UpdateRule::throttle_rate(USER_RATE, 60_000));
-        for setting in scenario.declarations() {
-            decls
-                .declare(scenario.name(), setting)
-                .map_err(|e| format!("settings: {e}"))?;
-        }
-        let config = Config::resolve(decls, &explicit, &process_env, self.emitter.clone())
-            .map_err(|e| format!("settings: {e}"))?;
-        let rate = config
-            .get(USER_RATE)
-            .ok()
-            .flatten()
-            .and_then(|v| UserRate::from_setting(&v))
-            .unwrap_or_default();
+        let (config, rate) =
+            super::settings::resolve(scenario, settings, file, Some(self.emitter.clone()))
+                .map_err(|e| format!("from the master: {e}"))?;
         self.services.set_config(config);
         self.services
             .set_user_rate(rate)

@@ -100,6 +100,7 @@ impl Master {
             master: o.name.clone(),
             scenario: o.scenario.clone(),
             settings: o.settings.clone(),
+            settings_file: self.shared.settings_file.clone(),
             peers,
             heartbeat_ms: o.heartbeat.as_millis() as u64,
             timeout_ms: o.timeout.as_millis() as u64,

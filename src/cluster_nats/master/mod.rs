@@ -42,6 +42,7 @@ pub use events::{EVENTS_DROPPED, IGNORED, USERS_LOST};
 pub use table::Block;
 
 use super::connect::{ClusterAddr, Link};
+use super::settings::SettingsFile;
 use super::shares::Shares;
 use super::wire::{self, JOIN, Subjects};
 use crate::engine::coordinator::Coordinators;
@@ -87,6 +88,8 @@ pub struct Counters {
 
 struct Shared {
     opts: MasterOptions,
+    /// `--settings FILE`, handed to the workers with the `--set`s.
+    settings_file: Option<SettingsFile>,
     client: async_nats::Client,
     link: Link,
     subjects: Subjects,
@@ -124,6 +127,16 @@ impl Master {
         telemetry: Telemetry,
         start: Instant,
     ) -> Result<Master, String> {
+        Self::start_with(opts, None, telemetry, start).await
+    }
+
+    /// [`start`](Self::start) with a `--settings FILE` for the workers.
+    pub async fn start_with(
+        opts: MasterOptions,
+        settings_file: Option<SettingsFile>,
+        telemetry: Telemetry,
+        start: Instant,
+    ) -> Result<Master, String> {
         wire::check_token("--run", &opts.run)?;
         let (client, link) = opts
             .addr
@@ -143,6 +156,7 @@ impl Master {
         let emitter = Emitter::new(telemetry.clone(), opts.name.as_str());
         let shared = Arc::new(Shared {
             subjects: Subjects::new(&opts.run),
+            settings_file,
             coordinators: Coordinators::new(emitter.clone()),
             outbox,
             emitter,
