@@ -2,7 +2,7 @@
 //! the id blocks the master hands out, forwards every event, and keeps a heartbeat.
 //!
 //! The worker's node is the engine's own node (the one the simulated cluster runs), reached
-//! through the engine's transport seam ([`NodeLink::local`]): the master's
+//! through the engine's transport seam (`NodeLink::local`): the master's
 //! [`Request`](crate::engine::protocol::Request)s arrive on the worker's command subject, are
 //! handed to the node unchanged, and the node's [`Reply`] goes back as the NATS reply. Its
 //! unsolicited reports (`Finished` after a stop, `Down` after a `Leave`) come out of the node's
