@@ -33,6 +33,7 @@ pub mod batch;
 pub mod connect;
 pub mod forward;
 pub mod master;
+pub mod precision;
 pub mod shares;
 pub mod wire;
 pub mod worker;

@@ -419,7 +419,8 @@ impl Session {
         }
         let throttles = self.services.throttles();
         for (name, rate, interval) in &set.shares {
-            let cfg = ThrottleConfig::new(Rate::Finite(*rate), *interval);
+            let cfg = ThrottleConfig::new(Rate::Finite(*rate), *interval)
+                .catch_up(super::shares::catch_up(*rate, *interval));
             if throttles.info(name).map(|i| i.config()).ok() == Some(cfg) {
                 continue;
             }
