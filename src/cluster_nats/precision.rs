@@ -198,12 +198,7 @@ impl ReleaseLog {
 }
 
 /// [`ReleaseLog::windows`] over `(time ns, node)` sorted by time.
-pub fn windows(
-    seen: &[Release],
-    from_ns: i64,
-    count: usize,
-    judged: &[&str],
-) -> Vec<Window> {
+pub fn windows(seen: &[Release], from_ns: i64, count: usize, judged: &[&str]) -> Vec<Window> {
     const SECOND: i64 = 1_000_000_000;
     (0..count as i64)
         .map(|k| {

@@ -139,7 +139,8 @@ async fn join(
                 if !told {
                     eprintln!(
                         "rookery: waiting for the master of run {:?} on {}",
-                        opts.run, opts.addr.url
+                        opts.run,
+                        opts.addr.shown()
                     );
                     told = true;
                 }
