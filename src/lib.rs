@@ -3,8 +3,8 @@
 //! The engine ([`engine`]) runs *scenarios*: numbered virtual users on a simulated cluster of
 //! nodes, held back by named *throttles*, grouped by *coordinators*, configured by declared
 //! *settings*. Everything it does is a telemetry event ([`telemetry`], a port of Erlang's
-//! `telemetry`) named as in [Amoc](https://github.com/esl/amoc); the monitor ([`monitor`],
-//! [`tui`]), the recorder and the headless summary ([`eventlog`]) only read those events.
+//! `telemetry`) named as in [Amoc](https://github.com/esl/amoc); the monitor, the
+//! recorder and the headless summary ([`eventlog`]) only read those events.
 //!
 //! # Writing your own load test
 //!
@@ -312,15 +312,27 @@
 //! assert_eq!(count("shop.pair.met"), 2, "4 users make 2 pairs");
 //! # }
 //! ```
-pub mod attach;
+// The surface for scenario authors: the engine's scenario API, telemetry, the command line, the
+// event-log format and the built-in HTTP client.
 pub mod cli;
-pub mod cluster_nats;
-pub mod demo;
 pub mod engine;
 pub mod eventlog;
 pub mod http;
-pub mod monitor;
-pub mod report;
-pub mod tap;
 pub mod telemetry;
+
+// The rest is Rookery's own machinery. It is `pub` only so that the project's integration tests,
+// benches and examples can reach it; it is hidden from the docs and carries no stability promise.
+#[doc(hidden)]
+pub mod attach;
+#[doc(hidden)]
+pub mod cluster_nats;
+#[doc(hidden)]
+pub mod demo;
+#[doc(hidden)]
+pub mod monitor;
+#[doc(hidden)]
+pub mod report;
+#[doc(hidden)]
+pub mod tap;
+#[doc(hidden)]
 pub mod tui;

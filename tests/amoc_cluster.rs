@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use amoc_support::{Cluster, Node, replay_summary};
 use rookery::attach::{AttachFeed, AttachOptions, Attachment, BridgeAddress, BridgeSink};
 use rookery::monitor::MonitorState;
-use rookery::tui::{Command, CommandSink};
+use rookery::tui::{CommandSink, OperatorCommand};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -94,7 +94,7 @@ fn the_bridge_watches_and_steers_a_three_node_cluster() {
     assert!(by_node(&master_name).is_some());
 
     // Users added from Rookery go to the workers (amoc_dist on the master).
-    sink.send(Command::AddUsers { count: 4 }).unwrap();
+    sink.send(OperatorCommand::AddUsers { count: 4 }).unwrap();
     wait_summary(&feed, &mut state, "10 users ended", |s| {
         ended(s) == 10 && s["users"]["added"] == 10
     });

@@ -12,7 +12,7 @@ use std::time::Duration;
 use amoc_support::{Cluster, Guard, replay_summary, rookery_cmd, wait_events};
 use rookery::attach::{AttachError, AttachOptions, Attachment, BridgeAddress, BridgeSink};
 use rookery::monitor::MonitorState;
-use rookery::tui::{Command, CommandSink};
+use rookery::tui::{CommandSink, OperatorCommand};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -67,7 +67,7 @@ fn attached_summary_equals_the_recording_and_a_rate_change_reaches_amoc() {
     assert!(steer.commands_allowed());
     let steer = Arc::new(steer);
     let sink = BridgeSink::new(steer.clone());
-    sink.send(Command::SetRate {
+    sink.send(OperatorCommand::SetRate {
         throttle: "post".into(),
         rate: 321,
         interval_ms: None,
@@ -107,7 +107,7 @@ fn attached_summary_equals_the_recording_and_a_rate_change_reaches_amoc() {
     );
     assert!(!row("rookery_posts").updatable);
     assert!(row("rookery_post_rate").updatable);
-    sink.send(Command::SetSetting {
+    sink.send(OperatorCommand::SetSetting {
         name: "rookery_post_rate".into(),
         value: "120".into(),
     })
@@ -118,7 +118,7 @@ fn attached_summary_equals_the_recording_and_a_rate_change_reaches_amoc() {
         WAIT,
     );
     let e = sink
-        .send(Command::SetSetting {
+        .send(OperatorCommand::SetSetting {
             name: "rookery_posts".into(),
             value: "5".into(),
         })
@@ -130,7 +130,7 @@ fn attached_summary_equals_the_recording_and_a_rate_change_reaches_amoc() {
         master.eval("amoc_controller:get_status() =/= disabled."),
         "true"
     );
-    sink.send(Command::AddUsers { count: 2 }).unwrap();
+    sink.send(OperatorCommand::AddUsers { count: 2 }).unwrap();
     wait_events(&bridge_log, "amoc.scenario.start.stop", 8, WAIT);
     steer.close().unwrap();
 
@@ -197,7 +197,7 @@ fn a_wrong_token_is_refused_and_the_bridge_outlives_its_clients() {
     assert!(!watcher.commands_allowed());
     let sink = BridgeSink::new(Arc::new(watcher));
     let e = sink
-        .send(Command::Pause {
+        .send(OperatorCommand::Pause {
             throttle: "user_rate".into(),
         })
         .unwrap_err();

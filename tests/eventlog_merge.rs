@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use rookery::eventlog::{MergedReader, ReadOptions};
-use rookery::monitor::{MonitorState, Rate};
+use rookery::monitor::{MonitorState, RateReading};
 
 fn asset(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -52,7 +52,7 @@ fn cluster_rules_count_each_request_once() {
     assert_eq!(per_node.iter().sum::<u64>(), 12);
     assert_eq!(
         s.throttle("user_rate").and_then(|t| t.rate()),
-        Some(Rate::Infinity)
+        Some(RateReading::Infinity)
     );
     assert_eq!(s.master().map(|n| n.name.as_str()), Some("master@h"));
 

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use rookery::eventlog::{LOG_WARNING, LogReader, ReadOptions, Replay, Speed};
 use rookery::fields;
-use rookery::monitor::{EventRef, MAX_THROTTLES, MonitorState, OTHER, Rate};
+use rookery::monitor::{EventRef, MAX_THROTTLES, MonitorState, OTHER, RateReading};
 
 #[test]
 fn hostile_counts_saturate_instead_of_wrapping() {
@@ -73,7 +73,10 @@ fn unknown_rate_values_are_warnings_and_keep_the_last_rate() {
         &md,
     ));
     s.apply(&EventRef::new(4, rate, &fields! {"rate" => -5}, &md));
-    assert_eq!(s.throttle("t").unwrap().rate(), Some(Rate::Finite(600.0)));
+    assert_eq!(
+        s.throttle("t").unwrap().rate(),
+        Some(RateReading::Finite(600.0))
+    );
     let msgs: Vec<&str> = s.warnings().iter().map(|w| w.msg.as_str()).collect();
     assert_eq!(msgs.len(), 3, "{msgs:?}");
     assert!(msgs[0].contains("\"inf\""), "{msgs:?}");

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use rookery::engine::events::*;
 use rookery::fields;
-use rookery::monitor::{ConfigKind, LiveFeed, MonitorState, Rate};
+use rookery::monitor::{ConfigKind, LiveFeed, MonitorState, RateReading};
 use rookery::telemetry::{Telemetry, Value};
 
 fn setup() -> (Telemetry, Emitter, LiveFeed) {
@@ -201,7 +201,7 @@ fn every_catalogue_event_reaches_its_pane() {
     );
 
     let login = s.throttle("login").expect("login");
-    assert_eq!(login.rate(), Some(Rate::Finite(600.0)));
+    assert_eq!(login.rate(), Some(RateReading::Finite(600.0)));
     assert_eq!(login.interval_ms(), Some(60000));
     assert_eq!(
         (login.requests(), login.executes(), login.backlog()),
@@ -212,7 +212,7 @@ fn every_catalogue_event_reaches_its_pane() {
     assert_eq!(login.state.process_events, 2);
     assert_eq!(
         s.throttle("open").and_then(|t| t.rate()),
-        Some(Rate::Infinity)
+        Some(RateReading::Infinity)
     );
 
     let c = s.coordinator("c").expect("c");

@@ -11,7 +11,7 @@ use rookery::cli::sink::EngineSink;
 use rookery::demo::Demo;
 use rookery::engine::config::ExplicitSettings;
 use rookery::engine::{EngineHandle, EngineOptions, boxed};
-use rookery::monitor::{LiveFeed, MonitorState, Rate};
+use rookery::monitor::{LiveFeed, MonitorState, RateReading};
 use rookery::telemetry::Telemetry;
 use rookery::tui::{App, capture};
 use tokio::time::sleep;
@@ -71,7 +71,8 @@ async fn keys_drive_the_engine_and_the_screen_shows_its_events() {
     for _ in 0..idx {
         app.handle_key(key('j'), &state);
     }
-    let Some(Rate::Finite(before)) = state.throttle("messages").and_then(|t| t.rate()) else {
+    let Some(RateReading::Finite(before)) = state.throttle("messages").and_then(|t| t.rate())
+    else {
         panic!("messages has a finite rate")
     };
     let before = before as u64;

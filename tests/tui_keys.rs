@@ -1,4 +1,4 @@
-//! Key actions end to end in-process: key → Command out → (engine's confirming event) →
+//! Key actions end to end in-process: key → OperatorCommand out → (engine's confirming event) →
 //! screen. Rates on screen are always the engine's; a request is only a pending marker.
 
 mod tui_support;
@@ -6,7 +6,7 @@ mod tui_support;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
 use ratatui::style::Color;
 use rookery::tui::capture;
-use rookery::tui::{Command, Mode};
+use rookery::tui::{Mode, OperatorCommand};
 use tui_support::*;
 
 fn key(c: char) -> KeyEvent {
@@ -33,7 +33,7 @@ fn rate_up_sends_a_command_and_shows_the_rate_only_once_confirmed() {
     app.handle_key(key('+'), &state);
     assert_eq!(
         sink.sent(),
-        vec![Command::SetRate {
+        vec![OperatorCommand::SetRate {
             throttle: "messages".into(),
             rate: 660,
             interval_ms: None
@@ -46,7 +46,10 @@ fn rate_up_sends_a_command_and_shows_the_rate_only_once_confirmed() {
 
     // A second press before the engine answers steps from the requested rate.
     app.handle_key(key('+'), &state);
-    assert!(matches!(sink.sent()[1], Command::SetRate { rate: 726, .. }));
+    assert!(matches!(
+        sink.sent()[1],
+        OperatorCommand::SetRate { rate: 726, .. }
+    ));
 
     // The engine confirms (it may settle on what it likes: the screen shows its figure).
     rate(&mut state, 10_500, "messages", 726, false);
@@ -77,7 +80,7 @@ fn large_steps_and_lower() {
         .sent()
         .into_iter()
         .map(|c| match c {
-            Command::SetRate { rate, .. } => rate,
+            OperatorCommand::SetRate { rate, .. } => rate,
             other => panic!("unexpected {other:?}"),
         })
         .collect();
@@ -93,7 +96,7 @@ fn pause_then_confirmed_paused() {
     app.handle_key(key('p'), &state);
     assert_eq!(
         sink.sent(),
-        vec![Command::Pause {
+        vec![OperatorCommand::Pause {
             throttle: "messages".into()
         }]
     );
@@ -126,7 +129,7 @@ fn pause_then_confirmed_paused() {
     app.handle_key(key('p'), &state);
     assert_eq!(
         sink.sent()[1],
-        Command::Resume {
+        OperatorCommand::Resume {
             throttle: "messages".into()
         }
     );
@@ -157,12 +160,12 @@ fn typed_rate_and_ramp() {
     assert_eq!(
         sink.sent(),
         vec![
-            Command::SetRate {
+            OperatorCommand::SetRate {
                 throttle: "user_rate".into(),
                 rate: 75,
                 interval_ms: None
             },
-            Command::StartRamp {
+            OperatorCommand::StartRamp {
                 throttle: "user_rate".into(),
                 to: 9000,
                 duration_ms: 30_000
@@ -211,13 +214,13 @@ fn users_and_nodes() {
     assert_eq!(
         sink.sent(),
         vec![
-            Command::AddUsers { count: 10 },
-            Command::RemoveUsers { count: 10 },
-            Command::AddNode,
-            Command::KillNode {
+            OperatorCommand::AddUsers { count: 10 },
+            OperatorCommand::RemoveUsers { count: 10 },
+            OperatorCommand::AddNode,
+            OperatorCommand::KillNode {
                 node: "node2".into()
             },
-            Command::KillNode {
+            OperatorCommand::KillNode {
                 node: "node1".into()
             },
         ]

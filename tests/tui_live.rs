@@ -17,7 +17,9 @@ use ratatui::backend::TestBackend;
 use rookery::monitor::MonitorState;
 use rookery::telemetry::Value;
 use rookery::tui::capture::buffer_text;
-use rookery::tui::{App, Command, CommandSink, Feed, Outcome, SettingRow, driver, run_loop};
+use rookery::tui::{
+    App, CommandSink, Feed, OperatorCommand, Outcome, SettingRow, driver, run_loop,
+};
 use tokio::time::{Instant, sleep};
 use tui_support::*;
 
@@ -128,16 +130,16 @@ async fn a_quiet_throttle_falls_to_zero_and_the_clock_moves_on() {
 #[derive(Default)]
 struct SlowEngine {
     gate: Mutex<Option<std_mpsc::Receiver<()>>>,
-    sent: Mutex<Vec<Command>>,
+    sent: Mutex<Vec<OperatorCommand>>,
     finished: AtomicBool,
 }
 
 impl CommandSink for SlowEngine {
-    fn send(&self, command: Command) -> Result<(), String> {
+    fn send(&self, command: OperatorCommand) -> Result<(), String> {
         if let Some(gate) = self.gate.lock().expect("gate").as_ref() {
             let _ = gate.recv();
         }
-        if let Command::SetSetting { value, .. } = &command
+        if let OperatorCommand::SetSetting { value, .. } = &command
             && value == "0"
         {
             return Err("think_time must be positive".to_owned());
@@ -247,7 +249,7 @@ async fn settings_refusals_and_the_end_of_the_run_come_back_as_messages() {
     let out = out.expect("loop ends on q");
     assert_eq!(
         *engine.sent.lock().expect("sent"),
-        vec![Command::SetSetting {
+        vec![OperatorCommand::SetSetting {
             name: "think_time".into(),
             value: "250".into()
         }],
@@ -380,10 +382,10 @@ fn ramps_show_target_and_time_left_and_rate_zero_is_closed() {
     assert_eq!(
         sent[sent.len() - 2..],
         [
-            Command::CancelRamp {
+            OperatorCommand::CancelRamp {
                 throttle: "messages".into()
             },
-            Command::SetUnlimited {
+            OperatorCommand::SetUnlimited {
                 throttle: "messages".into()
             },
         ]

@@ -14,7 +14,7 @@ use ratatui::backend::TestBackend;
 use rookery::monitor::{LoggedEvent, MonitorState};
 use rookery::telemetry::{EventName, Key, Value};
 use rookery::tui::capture::buffer_text;
-use rookery::tui::{App, Command, CommandSink, Feed, run_loop};
+use rookery::tui::{App, CommandSink, Feed, OperatorCommand, run_loop};
 use tokio::time::sleep;
 use tui_support::*;
 
@@ -65,8 +65,8 @@ impl Feed for QueueFeed {
 struct ConfirmingSink(QueueFeed);
 
 impl CommandSink for ConfirmingSink {
-    fn send(&self, command: Command) -> Result<(), String> {
-        if let Command::SetRate { throttle, rate, .. } = command {
+    fn send(&self, command: OperatorCommand) -> Result<(), String> {
+        if let OperatorCommand::SetRate { throttle, rate, .. } = command {
             let t = *self.0.t_us.lock().expect("lock");
             self.0.queue.lock().expect("lock").push(LoggedEvent {
                 t_us: t,
@@ -144,7 +144,7 @@ async fn rate_up_through_the_loop_shows_the_confirmed_rate() {
     let mut feed = QueueFeed::default();
     // Seed the throttle as the engine would announce it.
     ConfirmingSink(feed.clone())
-        .send(Command::SetRate {
+        .send(OperatorCommand::SetRate {
             throttle: "messages".into(),
             rate: 600,
             interval_ms: None,

@@ -64,12 +64,12 @@ pub enum AttachError {
 
 /// Amoc's answer to a command: the reply object (`{"reply":N,"ok":true,…}`), or Amoc's
 /// error as Erlang printed it.
-pub type Reply = Result<serde_json::Value, String>;
+pub type BridgeReply = Result<serde_json::Value, String>;
 
 /// What the reader thread and the handle share.
 #[derive(Default)]
 struct Shared {
-    replies: Mutex<HashMap<u64, Reply>>,
+    replies: Mutex<HashMap<u64, BridgeReply>>,
     replied: Condvar,
     /// What each command in flight was, for the log line its reply makes.
     asked: Mutex<HashMap<u64, String>>,
@@ -243,7 +243,7 @@ impl Attachment {
     }
 
     /// Waits up to `timeout` for the answer to command `id`.
-    pub fn wait_reply(&self, id: u64, timeout: Duration) -> Option<Reply> {
+    pub fn wait_reply(&self, id: u64, timeout: Duration) -> Option<BridgeReply> {
         let deadline = Instant::now() + timeout;
         let mut replies = lock(&self.shared.replies);
         loop {

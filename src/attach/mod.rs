@@ -17,6 +17,6 @@ pub mod sink;
 pub mod wire;
 
 pub use address::BridgeAddress;
-pub use client::{AttachError, AttachFeed, AttachOptions, Attachment, Reply};
+pub use client::{AttachError, AttachFeed, AttachOptions, Attachment, BridgeReply};
 pub use sink::BridgeSink;
 pub use wire::BridgeCommand;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::client::Attachment;
 use super::wire::BridgeCommand;
 use crate::tui::command::SettingRow;
-use crate::tui::{Command, CommandSink};
+use crate::tui::{CommandSink, OperatorCommand};
 
 /// How long a command may wait for Amoc's answer.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -25,9 +25,9 @@ impl BridgeSink {
 }
 
 /// The bridge command for a monitor command, or why Amoc cannot do it.
-pub fn translate(command: &Command) -> Result<Option<BridgeCommand>, String> {
+pub fn translate(command: &OperatorCommand) -> Result<Option<BridgeCommand>, String> {
     Ok(Some(match command {
-        Command::SetRate {
+        OperatorCommand::SetRate {
             throttle,
             rate,
             interval_ms,
@@ -36,27 +36,27 @@ pub fn translate(command: &Command) -> Result<Option<BridgeCommand>, String> {
             rate: *rate,
             interval_ms: *interval_ms,
         },
-        Command::SetUnlimited { throttle } => BridgeCommand::Unlimit {
+        OperatorCommand::SetUnlimited { throttle } => BridgeCommand::Unlimit {
             name: throttle.clone(),
         },
-        Command::SetSetting { name, value } => BridgeCommand::UpdateSettings {
+        OperatorCommand::SetSetting { name, value } => BridgeCommand::UpdateSettings {
             settings: vec![(name.clone(), serde_json::Value::String(value.clone()))],
         },
-        Command::ListSettings => BridgeCommand::Settings,
-        Command::CancelRamp { .. } => {
+        OperatorCommand::ListSettings => BridgeCommand::Settings,
+        OperatorCommand::CancelRamp { .. } => {
             return Err(
                 "unavailable on Amoc: it cannot end a gradual rate change early \
                         (set a rate once the ramp ends)"
                     .into(),
             );
         }
-        Command::Pause { throttle } => BridgeCommand::Pause {
+        OperatorCommand::Pause { throttle } => BridgeCommand::Pause {
             name: throttle.clone(),
         },
-        Command::Resume { throttle } => BridgeCommand::Resume {
+        OperatorCommand::Resume { throttle } => BridgeCommand::Resume {
             name: throttle.clone(),
         },
-        Command::StartRamp {
+        OperatorCommand::StartRamp {
             throttle,
             to,
             duration_ms,
@@ -65,21 +65,21 @@ pub fn translate(command: &Command) -> Result<Option<BridgeCommand>, String> {
             to: *to,
             duration_ms: *duration_ms,
         },
-        Command::AddUsers { count } => BridgeCommand::AddUsers { count: *count },
-        Command::RemoveUsers { count } => BridgeCommand::RemoveUsers {
+        OperatorCommand::AddUsers { count } => BridgeCommand::AddUsers { count: *count },
+        OperatorCommand::RemoveUsers { count } => BridgeCommand::RemoveUsers {
             count: *count,
             force: false,
         },
-        Command::AddNode => {
+        OperatorCommand::AddNode => {
             return Err("unavailable on Amoc: nodes join a cluster from Erlang \
                         (AMOC_NODES or amoc_cluster:connect_nodes/1), not from Rookery"
                 .into());
         }
-        Command::KillNode { .. } => {
+        OperatorCommand::KillNode { .. } => {
             return Err("unavailable on Amoc: Rookery does not stop Amoc nodes".into());
         }
         // Leaving the monitor only disconnects: the Amoc run goes on.
-        Command::Quit => return Ok(None),
+        OperatorCommand::Quit => return Ok(None),
     }))
 }
 
@@ -99,7 +99,7 @@ impl BridgeSink {
 }
 
 impl CommandSink for BridgeSink {
-    fn send(&self, command: Command) -> Result<(), String> {
+    fn send(&self, command: OperatorCommand) -> Result<(), String> {
         match translate(&command)? {
             Some(cmd) => self.ask(&cmd, &command.to_string()).map(|_| ()),
             None => Ok(()),
@@ -133,18 +133,18 @@ mod tests {
 
     #[test]
     fn node_keys_are_unavailable_and_quit_only_disconnects() {
-        let e = translate(&Command::CancelRamp {
+        let e = translate(&OperatorCommand::CancelRamp {
             throttle: "a".into(),
         })
         .unwrap_err();
         assert!(e.starts_with("unavailable on Amoc"), "{e}");
-        let e = translate(&Command::AddNode).unwrap_err();
+        let e = translate(&OperatorCommand::AddNode).unwrap_err();
         assert!(e.starts_with("unavailable on Amoc"), "{e}");
-        let e = translate(&Command::KillNode { node: "a".into() }).unwrap_err();
+        let e = translate(&OperatorCommand::KillNode { node: "a".into() }).unwrap_err();
         assert!(e.starts_with("unavailable on Amoc"), "{e}");
-        assert_eq!(translate(&Command::Quit), Ok(None));
+        assert_eq!(translate(&OperatorCommand::Quit), Ok(None));
         assert_eq!(
-            translate(&Command::SetRate {
+            translate(&OperatorCommand::SetRate {
                 throttle: "login".into(),
                 rate: 5,
                 interval_ms: None
@@ -156,7 +156,7 @@ mod tests {
             }))
         );
         assert_eq!(
-            translate(&Command::RemoveUsers { count: 3 }),
+            translate(&OperatorCommand::RemoveUsers { count: 3 }),
             Ok(Some(BridgeCommand::RemoveUsers {
                 count: 3,
                 force: false

@@ -95,8 +95,8 @@ pub fn run(args: &AttachArgs) -> Result<(), AttachRunError> {
         .block_on(run_async(args, addr, tui, state))
         .map_err(AttachRunError::Failed)?;
     match verdict {
-        super::report::Verdict::Passed => Ok(()),
-        super::report::Verdict::Failed(reason) => Err(AttachRunError::Thresholds(reason)),
+        super::report::ThresholdVerdict::Passed => Ok(()),
+        super::report::ThresholdVerdict::Failed(reason) => Err(AttachRunError::Thresholds(reason)),
     }
 }
 
@@ -105,7 +105,7 @@ async fn run_async(
     addr: BridgeAddress,
     tui: Option<TuiOptions>,
     state: MonitorState,
-) -> Result<super::report::Verdict, String> {
+) -> Result<super::report::ThresholdVerdict, String> {
     let mut signals = Signals::new().map_err(|e| format!("cannot listen to signals: {e}"))?;
     let opts = AttachOptions {
         token: args.token.clone(),
@@ -172,7 +172,7 @@ async fn run_async(
         closed?;
         return Ok(verdict);
     }
-    closed.map(|()| super::report::Verdict::Passed)
+    closed.map(|()| super::report::ThresholdVerdict::Passed)
 }
 
 /// Drains the feed until the deadline, a signal, or the end of the stream.

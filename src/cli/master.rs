@@ -10,7 +10,7 @@ use crate::cluster_nats::{self, ClusterAddr, Master, MasterOptions};
 use crate::engine::DynScenario;
 use crate::monitor::{DEFAULT_FEED_CAPACITY, LiveFeed, MonitorState};
 use crate::telemetry::Telemetry;
-use crate::tui::{Command, CommandSink, TuiOptions, run_live};
+use crate::tui::{CommandSink, OperatorCommand, TuiOptions, run_live};
 
 /// How long `--nodes-wait` waits.
 const NODES_WAIT: Duration = Duration::from_secs(60);
@@ -25,10 +25,10 @@ struct ClusterSink {
 }
 
 impl CommandSink for ClusterSink {
-    fn send(&self, command: Command) -> Result<(), String> {
+    fn send(&self, command: OperatorCommand) -> Result<(), String> {
         let master = self.master.clone();
         match command {
-            Command::AddUsers { count } => {
+            OperatorCommand::AddUsers { count } => {
                 self.rt.spawn(async move {
                     if let Err(e) = master.add_users(count).await {
                         log::error!(target: "cluster", "{e}");
@@ -36,7 +36,7 @@ impl CommandSink for ClusterSink {
                 });
                 Ok(())
             }
-            Command::RemoveUsers { count } => {
+            OperatorCommand::RemoveUsers { count } => {
                 self.rt.spawn(async move {
                     if let Err(e) = master.remove_users(count, false).await {
                         log::error!(target: "cluster", "{e}");
@@ -44,7 +44,7 @@ impl CommandSink for ClusterSink {
                 });
                 Ok(())
             }
-            Command::SetRate {
+            OperatorCommand::SetRate {
                 throttle,
                 rate,
                 interval_ms,
@@ -56,8 +56,8 @@ impl CommandSink for ClusterSink {
                 });
                 Ok(())
             }
-            Command::Quit => Ok(()),
-            Command::AddNode => {
+            OperatorCommand::Quit => Ok(()),
+            OperatorCommand::AddNode => {
                 Err("a real cluster grows by starting `rookery node` on another machine".into())
             }
             other => Err(format!("{other}: not available on a real cluster yet")),

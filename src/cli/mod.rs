@@ -46,7 +46,7 @@ pub struct Cli {
     pub run: RunArgs,
 }
 
-/// A `rookery` subcommand (the TUI's key commands are `tui::Command`).
+/// A `rookery` subcommand (the TUI's key commands are `tui::OperatorCommand`).
 #[derive(Debug, Subcommand)]
 pub enum CliCommand {
     /// Run a scenario on the embedded engine and watch it (the default command).
@@ -228,10 +228,12 @@ fn run_outcome(r: Result<(), run::RunError>) -> Result<(), (u8, String)> {
     }
 }
 
-fn replay_outcome(r: Result<report::Verdict, replay::ReplayError>) -> Result<(), (u8, String)> {
+fn replay_outcome(
+    r: Result<report::ThresholdVerdict, replay::ReplayError>,
+) -> Result<(), (u8, String)> {
     match r {
-        Ok(report::Verdict::Passed) => Ok(()),
-        Ok(report::Verdict::Failed(reason)) => Err((EXIT_THRESHOLDS_FAILED, reason)),
+        Ok(report::ThresholdVerdict::Passed) => Ok(()),
+        Ok(report::ThresholdVerdict::Failed(reason)) => Err((EXIT_THRESHOLDS_FAILED, reason)),
         Err(e) => Err((e.exit_code(), e.to_string())),
     }
 }

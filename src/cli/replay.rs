@@ -108,12 +108,12 @@ pub fn warning_lines(stats: &ReadStats, state: &MonitorState) -> Vec<String> {
 /// Runs `rookery replay`: the summary with `--headless`, otherwise the monitor at the
 /// recorded pace (scaled by `--speed`). Thresholds and `--summary-json` are judged on the
 /// whole logs, read once more after the monitor closes.
-pub fn run(args: &ReplayArgs) -> Result<super::report::Verdict, ReplayError> {
+pub fn run(args: &ReplayArgs) -> Result<super::report::ThresholdVerdict, ReplayError> {
     if !args.headless {
         show(args)?;
         let r = &args.results;
         if r.thresholds.is_empty() && r.summary_json.is_none() {
-            return Ok(super::report::Verdict::Passed);
+            return Ok(super::report::ThresholdVerdict::Passed);
         }
         let (_, state, stats) = summarize(args)?;
         return super::report::finish(&state, r, None, &warning_lines(&stats, &state))

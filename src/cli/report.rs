@@ -95,7 +95,7 @@ impl ThresholdArgs {
 
 /// How a finished run ends, beyond its own errors.
 #[derive(Debug, PartialEq)]
-pub enum Verdict {
+pub enum ThresholdVerdict {
     Passed,
     /// Thresholds failed: the one-line reason (exit status 99).
     Failed(String),
@@ -121,7 +121,7 @@ pub fn finish(
     results: &ThresholdArgs,
     report: Option<&Path>,
     warnings: &[String],
-) -> Result<Verdict, String> {
+) -> Result<ThresholdVerdict, String> {
     let summary = state.summary();
     if let Some(path) = &results.summary_json {
         std::fs::write(path, summary.to_json_pretty() + "\n")
@@ -133,13 +133,13 @@ pub fn finish(
             .map_err(|e| format!("writing the report to {}: {e}", path.display()))?;
     }
     Ok(match failed_thresholds(&summary.thresholds) {
-        Some(reason) => Verdict::Failed(reason),
-        None => Verdict::Passed,
+        Some(reason) => ThresholdVerdict::Failed(reason),
+        None => ThresholdVerdict::Passed,
     })
 }
 
 /// Runs `rookery report`: reads the logs as fast as possible and writes the HTML report.
-pub fn run(args: &ReportArgs) -> Result<Verdict, super::replay::ReplayError> {
+pub fn run(args: &ReportArgs) -> Result<ThresholdVerdict, super::replay::ReplayError> {
     use super::replay::ReplayError;
     let mut state = args.results.state().map_err(ReplayError::Usage)?;
     let opts = ReadOptions {
@@ -234,7 +234,11 @@ impl RunHooks {
 
     /// The run ended with `state`: the endpoint shows it, the summary file and the report
     /// are written, and the thresholds judged.
-    pub fn finish(&self, args: &super::RunArgs, state: &MonitorState) -> Result<Verdict, String> {
+    pub fn finish(
+        &self,
+        args: &super::RunArgs,
+        state: &MonitorState,
+    ) -> Result<ThresholdVerdict, String> {
         if let Some(m) = &self.metrics {
             m.publish(state);
         }

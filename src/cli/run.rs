@@ -178,8 +178,8 @@ async fn run_async(
     stopped?;
     recorded?;
     match verdict {
-        super::report::Verdict::Passed => Ok(()),
-        super::report::Verdict::Failed(reason) => Err(RunError::Thresholds(reason)),
+        super::report::ThresholdVerdict::Passed => Ok(()),
+        super::report::ThresholdVerdict::Failed(reason) => Err(RunError::Thresholds(reason)),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use crate::engine::throttle::{GradualConfig, GradualRates, RampPlan, Rate, ThrottleConfig};
 use crate::engine::{ControllerStatus, EngineHandle};
-use crate::tui::{Command, CommandSink, SettingRow};
+use crate::tui::{CommandSink, OperatorCommand, SettingRow};
 
 /// Sends the monitor's commands to an engine.
 pub struct EngineSink {
@@ -20,11 +20,11 @@ impl EngineSink {
 }
 
 impl CommandSink for EngineSink {
-    fn send(&self, command: Command) -> Result<(), String> {
+    fn send(&self, command: OperatorCommand) -> Result<(), String> {
         let throttles = self.engine.services().throttles();
         let interval_of = |name: &str| throttles.info(name).map(|i| i.interval_ms);
         match command {
-            Command::SetRate {
+            OperatorCommand::SetRate {
                 throttle,
                 rate,
                 interval_ms,
@@ -41,7 +41,7 @@ impl CommandSink for EngineSink {
                     .change_rate(&throttle, ThrottleConfig::new(Rate::Finite(rate), interval))
                     .map_err(|e| e.to_string())
             }
-            Command::SetUnlimited { throttle } => {
+            OperatorCommand::SetUnlimited { throttle } => {
                 let interval = interval_of(&throttle).map_err(|e| e.to_string())?;
                 throttles
                     .cancel_ramp(&throttle)
@@ -50,7 +50,7 @@ impl CommandSink for EngineSink {
                     .change_rate(&throttle, ThrottleConfig::new(Rate::Infinity, interval))
                     .map_err(|e| e.to_string())
             }
-            Command::CancelRamp { throttle } => {
+            OperatorCommand::CancelRamp { throttle } => {
                 match throttles
                     .cancel_ramp(&throttle)
                     .map_err(|e| e.to_string())?
@@ -59,23 +59,23 @@ impl CommandSink for EngineSink {
                     false => Err(format!("{throttle} is not ramping")),
                 }
             }
-            Command::ListSettings => Ok(()),
-            Command::SetSetting { name, value } => {
+            OperatorCommand::ListSettings => Ok(()),
+            OperatorCommand::SetSetting { name, value } => {
                 let explicit = crate::engine::config::ExplicitSettings::new().set(name, value);
                 self.engine
                     .update_settings(&explicit)
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             }
-            Command::Pause { throttle } => throttles
+            OperatorCommand::Pause { throttle } => throttles
                 .pause(&throttle)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            Command::Resume { throttle } => throttles
+            OperatorCommand::Resume { throttle } => throttles
                 .resume(&throttle)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            Command::StartRamp {
+            OperatorCommand::StartRamp {
                 throttle,
                 to,
                 duration_ms,
@@ -103,23 +103,25 @@ impl CommandSink for EngineSink {
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             }
-            Command::AddUsers { count } => self
+            OperatorCommand::AddUsers { count } => self
                 .engine
                 .add_users(count)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            Command::RemoveUsers { count } => self
+            OperatorCommand::RemoveUsers { count } => self
                 .engine
                 .remove_users(count, false)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            Command::AddNode => self
+            OperatorCommand::AddNode => self
                 .engine
                 .add_node()
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            Command::KillNode { node } => self.engine.kill_node(&node).map_err(|e| e.to_string()),
-            Command::Quit => {
+            OperatorCommand::KillNode { node } => {
+                self.engine.kill_node(&node).map_err(|e| e.to_string())
+            }
+            OperatorCommand::Quit => {
                 // The run ends with the monitor; a scenario that already stopped is fine.
                 let _ = self.engine.stop();
                 Ok(())

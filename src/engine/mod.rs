@@ -24,6 +24,7 @@
 pub mod config;
 pub mod coordinator;
 pub mod events;
+#[doc(hidden)]
 pub mod protocol;
 pub mod throttle;
 

@@ -5,7 +5,7 @@ use smol_str::SmolStr;
 use super::kinds::{ClusterKind, CoordEvent, Kind, SpanEdge, classify};
 use super::nodes::{NO_NODE, NodeIdx, NodeState};
 use super::spans::SpanLink;
-use super::throttle::{Rate, ThrottleState};
+use super::throttle::{RateReading, ThrottleState};
 use super::{
     CoordinatorState, EMPTY_SLOT, EventRef, HandlerFailure, KEEP_USER_FAILURES, KEEP_WARNINGS,
     MonitorState, Slot, UserFailure, Warning,
@@ -435,9 +435,9 @@ impl MonitorState {
             self.master = Some(node);
         }
         let rate = ev.measurements.lookup("rate");
-        let known = rate.and_then(Rate::from_value).filter(|r| match r {
-            Rate::Finite(f) => f.is_finite() && *f >= 0.0,
-            Rate::Infinity => true,
+        let known = rate.and_then(RateReading::from_value).filter(|r| match r {
+            RateReading::Finite(f) => f.is_finite() && *f >= 0.0,
+            RateReading::Infinity => true,
         });
         if kind == Kind::ThrottleRate && known.is_none() {
             self.unknown_rate(t, ev, name, rate);
@@ -566,7 +566,7 @@ fn flags(th: &mut ThrottleState, md: &[Field], t_us: u64) {
         th.ramping = Some(*r);
         th.ramp_target = md
             .lookup("ramp_target")
-            .and_then(Rate::from_value)
+            .and_then(RateReading::from_value)
             .filter(|_| *r);
         th.ramp_ends_us = md
             .get_i64("ramp_ends_in_ms")

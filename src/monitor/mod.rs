@@ -64,7 +64,7 @@ pub use summary::{
     ClusterSummary, ConfigSummary, CoordinatorSummary, ExecSummary, SpanSummary, Summary,
     ThrottleSummary, UsersSummary,
 };
-pub use throttle::{NodeCounts, RATE_HISTORY, Rate, ThrottleState, ThrottleView};
+pub use throttle::{NodeCounts, RATE_HISTORY, RateReading, ThrottleState, ThrottleView};
 pub use timeline::{Point, TIMELINE_POINTS, ThrottlePoint, Timeline};
 
 use crate::telemetry::EventName;
@@ -92,7 +92,7 @@ pub struct Warning {
 }
 
 /// How many failed users are kept with their reason (the first ones; later ones are counted
-/// in [`UserCounts::exceptions`]).
+/// in [`UserTally::exceptions`]).
 pub const KEEP_USER_FAILURES: usize = 5;
 
 /// A user that ended with an exception (`[amoc, scenario, start, exception]`).
@@ -122,10 +122,10 @@ pub struct SpanCounts {
     pub exception: u64,
 }
 
-/// User counts across the cluster (the engine's `Users` is its table of running users: a
-/// different thing).
+/// User counts across the cluster as read from events (the engine's [`crate::engine::UserCounts`] is
+/// what the engine itself knows, asked directly).
 #[derive(Clone, Debug)]
-pub struct UserCounts {
+pub struct UserTally {
     /// Sum of `count` of `[amoc, controller, users]` with `type = add`.
     pub added: u64,
     /// The same with `type = remove`.
@@ -142,7 +142,7 @@ pub struct UserCounts {
     pub exception_series: Series,
 }
 
-impl UserCounts {
+impl UserTally {
     /// `started - stopped - exceptions` (negative if the log began mid-run).
     pub fn running(&self) -> i64 {
         // i128: no u64 count can overflow it; clamped to i64 on the way out.
@@ -170,7 +170,7 @@ const EMPTY_SLOT: Slot = Slot {
 /// The reducer. See the module documentation for the rules it follows.
 ///
 /// ```
-/// use rookery::monitor::{EventRef, MonitorState, Rate};
+/// use rookery::monitor::{EventRef, MonitorState, RateReading};
 /// use rookery::{event_name, fields};
 ///
 /// let mut state = MonitorState::new();
@@ -185,7 +185,7 @@ const EMPTY_SLOT: Slot = Slot {
 /// state.apply(&EventRef::new(2_000, event_name!("amoc", "throttle", "request"),
 ///     &fields! {"count" => 1}, &md));
 /// let login = state.throttle("login").unwrap();
-/// assert_eq!(login.rate(), Some(Rate::Finite(600.0)));
+/// assert_eq!(login.rate(), Some(RateReading::Finite(600.0)));
 /// assert_eq!(login.requests(), 1);
 /// assert_eq!(state.summary().by_event["amoc.throttle.request"], 1);
 /// ```
@@ -197,7 +197,7 @@ pub struct MonitorState {
     /// Indexed by [`EventName::id`].
     slots: Vec<Slot>,
     event_series: Series,
-    users: UserCounts,
+    users: UserTally,
     /// Scenario name from the first span metadata that had one.
     scenario: Option<SmolStr>,
     init_span: SpanCounts,
@@ -249,7 +249,7 @@ impl MonitorState {
             last_t_us: 0,
             slots: Vec::new(),
             event_series: Series::counter(),
-            users: UserCounts {
+            users: UserTally {
                 added: 0,
                 removed: 0,
                 started: 0,
@@ -326,7 +326,7 @@ impl MonitorState {
         &self.event_series
     }
 
-    pub fn users(&self) -> &UserCounts {
+    pub fn users(&self) -> &UserTally {
         &self.users
     }
 

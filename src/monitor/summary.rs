@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{ConfigKind, HttpSummary, MonitorState, Rate};
+use super::{ConfigKind, HttpSummary, MonitorState, RateReading};
 
 /// `users` of the summary.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -21,7 +21,7 @@ pub struct UsersSummary {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ThrottleSummary {
     /// A number or `"infinity"`; `null` when no rate event was seen.
-    pub rate: Option<Rate>,
+    pub rate: Option<RateReading>,
     /// Milliseconds; `null` when no rate event carried one.
     pub interval: Option<i64>,
     pub requests: u64,

@@ -12,30 +12,33 @@ use crate::telemetry::Value;
 /// How many rate changes a throttle remembers.
 pub const RATE_HISTORY: usize = 64;
 
-/// A throttle's rate: a number of executions per interval, or no limit.
+/// A throttle's rate as read from its events: a number of executions per interval (a float, as
+/// logs may carry), or no limit. The engine's own setting is [`crate::engine::throttle::Rate`].
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Rate {
+pub enum RateReading {
     Finite(f64),
     Infinity,
 }
 
-impl Rate {
+impl RateReading {
     /// Reads a rate measurement: a number, or the string `"infinity"`.
-    pub fn from_value(v: &Value) -> Option<Rate> {
+    pub fn from_value(v: &Value) -> Option<RateReading> {
         match v {
-            Value::Str(s) if s == "infinity" => Some(Rate::Infinity),
-            Value::Float(f) if f.is_infinite() && *f > 0.0 => Some(Rate::Infinity),
-            other => other.as_f64().map(Rate::Finite),
+            Value::Str(s) if s == "infinity" => Some(RateReading::Infinity),
+            Value::Float(f) if f.is_infinite() && *f > 0.0 => Some(RateReading::Infinity),
+            other => other.as_f64().map(RateReading::Finite),
         }
     }
 }
 
-impl serde::Serialize for Rate {
+impl serde::Serialize for RateReading {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match *self {
-            Rate::Infinity => s.serialize_str("infinity"),
-            Rate::Finite(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => s.serialize_i64(f as i64),
-            Rate::Finite(f) => s.serialize_f64(f),
+            RateReading::Infinity => s.serialize_str("infinity"),
+            RateReading::Finite(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                s.serialize_i64(f as i64)
+            }
+            RateReading::Finite(f) => s.serialize_f64(f),
         }
     }
 }
@@ -56,7 +59,7 @@ pub struct NodeCounts {
 pub struct ThrottleState {
     pub name: SmolStr,
     /// The last `[amoc, throttle, rate]`; `None` until one is seen.
-    pub rate: Option<Rate>,
+    pub rate: Option<RateReading>,
     /// Interval in milliseconds of the last rate event that carried one.
     pub interval_ms: Option<i64>,
     /// `[amoc, throttle, init]` events.
@@ -64,7 +67,7 @@ pub struct ThrottleState {
     /// `[amoc, throttle, rate]` events.
     pub rate_events: u64,
     /// `(t_us, rate)` of the last [`RATE_HISTORY`] rate events, oldest first.
-    pub rate_history: VecDeque<(u64, Rate)>,
+    pub rate_history: VecDeque<(u64, RateReading)>,
     /// Paused, when known: from a `paused` metadata flag (on init, rate or process events), a
     /// process message mentioning pause/resume, or from `[amoc, throttle, process]`
     /// state updates (Amoc sets `max_n = 0` and `delay_between_executions = infinity` on pause).
@@ -74,7 +77,7 @@ pub struct ThrottleState {
     pub ramping: Option<bool>,
     /// The target of the ramp in progress and when it ends (µs since the start), when the
     /// engine says (`ramp_target`, `ramp_ends_in_ms` metadata; Rookery's engine sends them).
-    pub ramp_target: Option<Rate>,
+    pub ramp_target: Option<RateReading>,
     pub ramp_ends_us: Option<u64>,
     /// `[amoc, throttle, process]` events and the last message they carried.
     pub process_events: u64,
@@ -121,7 +124,7 @@ impl ThrottleState {
         &mut self.by_node[pos]
     }
 
-    pub(crate) fn push_rate(&mut self, t_us: u64, rate: Rate) {
+    pub(crate) fn push_rate(&mut self, t_us: u64, rate: RateReading) {
         if self.rate_history.len() == RATE_HISTORY {
             self.rate_history.pop_front();
         }
@@ -176,7 +179,7 @@ impl<'a> ThrottleView<'a> {
     pub fn name(&self) -> &'a str {
         &self.state.name
     }
-    pub fn rate(&self) -> Option<Rate> {
+    pub fn rate(&self) -> Option<RateReading> {
         self.state.rate
     }
     pub fn interval_ms(&self) -> Option<i64> {

@@ -13,7 +13,7 @@
 
 use super::MonitorState;
 use super::bins::SparseHist;
-use super::throttle::Rate;
+use super::throttle::RateReading;
 
 /// The most buckets a timeline keeps (the charts' resolution).
 pub const TIMELINE_POINTS: usize = 512;
@@ -206,7 +206,7 @@ fn rate_at(t: &super::ThrottleState, sec: u64) -> Option<f64> {
         .find(|(at, _)| *at < end_us)
         .map(|(_, r)| *r)?;
     match (rate, t.interval_ms) {
-        (Rate::Finite(r), Some(i)) if i > 0 => Some(r * 1000.0 / i as f64),
+        (RateReading::Finite(r), Some(i)) if i > 0 => Some(r * 1000.0 / i as f64),
         // Amoc's interval 0 means "no pacing, only parallelism": no rate per second.
         _ => None,
     }

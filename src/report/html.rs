@@ -311,8 +311,8 @@ pub fn render(state: &MonitorState, summary: &Summary, warnings: &[String]) -> S
         h.push_str("<h2>Throttles</h2><table><tr><th>throttle</th><th>rate</th><th>interval</th><th>requests</th><th>executes</th></tr>");
         for (name, t) in &summary.throttles {
             let rate = match t.rate {
-                Some(crate::monitor::Rate::Finite(r)) => fmt_num(r),
-                Some(crate::monitor::Rate::Infinity) => "infinity".into(),
+                Some(crate::monitor::RateReading::Finite(r)) => fmt_num(r),
+                Some(crate::monitor::RateReading::Infinity) => "infinity".into(),
                 None => "–".into(),
             };
             let _ = write!(

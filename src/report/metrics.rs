@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::monitor::{MonitorState, Rate};
+use crate::monitor::{MonitorState, RateReading};
 
 /// How often at most the page is rendered from a draining state.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(250);
@@ -159,8 +159,8 @@ pub fn render(state: &MonitorState, om: bool) -> String {
             .iter()
             .filter_map(|t| {
                 let v = match (t.rate()?, t.interval_ms()) {
-                    (Rate::Infinity, _) => f64::INFINITY,
-                    (Rate::Finite(r), Some(i)) if i > 0 => r * 1000.0 / i as f64,
+                    (RateReading::Infinity, _) => f64::INFINITY,
+                    (RateReading::Finite(r), Some(i)) if i > 0 => r * 1000.0 / i as f64,
                     _ => return None,
                 };
                 Some((vec![("throttle", t.name())], v))

@@ -48,7 +48,7 @@ impl Section {
 /// Something a key does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Action {
+pub enum KeyAction {
     Quit,
     Help,
     CycleTheme,
@@ -86,49 +86,49 @@ pub enum Action {
     LogExit,
 }
 
-impl Action {
+impl KeyAction {
     /// Every action, in help order.
-    pub const ALL: [Action; 35] = [
-        Action::Quit,
-        Action::Help,
-        Action::CycleTheme,
-        Action::FocusLog,
-        Action::FocusEvents,
-        Action::SelectNext,
-        Action::SelectPrev,
-        Action::SelectNextNode,
-        Action::SelectPrevNode,
-        Action::RateUp,
-        Action::RateDown,
-        Action::RateUpLarge,
-        Action::RateDownLarge,
-        Action::TypeRate,
-        Action::TogglePause,
-        Action::Ramp,
-        Action::CancelRamp,
-        Action::Settings,
-        Action::AddUsers,
-        Action::RemoveUsers,
-        Action::AddNode,
-        Action::KillNode,
-        Action::ReplayTogglePause,
-        Action::SeekForward,
-        Action::SeekBack,
-        Action::SpeedUp,
-        Action::SpeedDown,
-        Action::LogUp,
-        Action::LogDown,
-        Action::LogPageUp,
-        Action::LogPageDown,
-        Action::LogLevelUp,
-        Action::LogLevelDown,
-        Action::LogToggleTargets,
-        Action::LogExit,
+    pub const ALL: [KeyAction; 35] = [
+        KeyAction::Quit,
+        KeyAction::Help,
+        KeyAction::CycleTheme,
+        KeyAction::FocusLog,
+        KeyAction::FocusEvents,
+        KeyAction::SelectNext,
+        KeyAction::SelectPrev,
+        KeyAction::SelectNextNode,
+        KeyAction::SelectPrevNode,
+        KeyAction::RateUp,
+        KeyAction::RateDown,
+        KeyAction::RateUpLarge,
+        KeyAction::RateDownLarge,
+        KeyAction::TypeRate,
+        KeyAction::TogglePause,
+        KeyAction::Ramp,
+        KeyAction::CancelRamp,
+        KeyAction::Settings,
+        KeyAction::AddUsers,
+        KeyAction::RemoveUsers,
+        KeyAction::AddNode,
+        KeyAction::KillNode,
+        KeyAction::ReplayTogglePause,
+        KeyAction::SeekForward,
+        KeyAction::SeekBack,
+        KeyAction::SpeedUp,
+        KeyAction::SpeedDown,
+        KeyAction::LogUp,
+        KeyAction::LogDown,
+        KeyAction::LogPageUp,
+        KeyAction::LogPageDown,
+        KeyAction::LogLevelUp,
+        KeyAction::LogLevelDown,
+        KeyAction::LogToggleTargets,
+        KeyAction::LogExit,
     ];
 
     /// The section the action may be bound in.
     pub const fn section(self) -> Section {
-        use Action::*;
+        use KeyAction::*;
         match self {
             Quit | Help | CycleTheme | FocusLog | FocusEvents | SelectNext | SelectPrev
             | SelectNextNode | SelectPrevNode => Section::Global,
@@ -142,7 +142,7 @@ impl Action {
 
     /// A short label for the status-bar hints.
     pub const fn label(self) -> &'static str {
-        use Action::*;
+        use KeyAction::*;
         match self {
             Quit => "quit",
             Help => "help",
@@ -181,7 +181,7 @@ impl Action {
 
     /// What the action does, for the help overlay.
     pub const fn description(self) -> &'static str {
-        use Action::*;
+        use KeyAction::*;
         match self {
             Quit => "quit (the terminal is restored)",
             Help => "show or hide this help",
@@ -229,16 +229,16 @@ mod tests {
     #[test]
     fn all_lists_every_action_once() {
         let mut seen = std::collections::BTreeSet::new();
-        for a in Action::ALL {
+        for a in KeyAction::ALL {
             assert!(seen.insert(a), "{a:?} listed twice");
         }
-        assert_eq!(seen.len(), Action::ALL.len());
+        assert_eq!(seen.len(), KeyAction::ALL.len());
     }
 
     #[test]
     fn snake_case_names() {
-        let a: Action = serde_json::from_str("\"rate_up_large\"").expect("parse");
-        assert_eq!(a, Action::RateUpLarge);
-        assert!(serde_json::from_str::<Action>("\"RateUp\"").is_err());
+        let a: KeyAction = serde_json::from_str("\"rate_up_large\"").expect("parse");
+        assert_eq!(a, KeyAction::RateUpLarge);
+        assert!(serde_json::from_str::<KeyAction>("\"RateUp\"").is_err());
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 
 /// A request to the engine, sent through a [`CommandSink`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Command {
+pub enum OperatorCommand {
     /// Set a throttle's rate (executions per interval). `interval_ms: None` keeps the interval.
     SetRate {
         throttle: String,
@@ -30,7 +30,8 @@ pub enum Command {
     RemoveUsers { count: u64 },
     /// Add a simulated node to the cluster.
     AddNode,
-    /// Kill the named node (killing the master ends the test).
+    /// Kill the named node at once: its users are cancelled and it goes down (killing the master
+    /// ends the whole test; the monitor asks before sending either).
     KillNode { node: String },
     /// End the gradual rate change running on a throttle; it keeps the rate it reached.
     CancelRamp { throttle: String },
@@ -42,26 +43,30 @@ pub enum Command {
     Quit,
 }
 
-impl fmt::Display for Command {
+impl fmt::Display for OperatorCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Command::SetRate { throttle, rate, .. } => write!(f, "set {throttle} rate to {rate}"),
-            Command::SetUnlimited { throttle } => write!(f, "set {throttle} rate to infinity"),
-            Command::Pause { throttle } => write!(f, "pause {throttle}"),
-            Command::Resume { throttle } => write!(f, "resume {throttle}"),
-            Command::StartRamp {
+            OperatorCommand::SetRate { throttle, rate, .. } => {
+                write!(f, "set {throttle} rate to {rate}")
+            }
+            OperatorCommand::SetUnlimited { throttle } => {
+                write!(f, "set {throttle} rate to infinity")
+            }
+            OperatorCommand::Pause { throttle } => write!(f, "pause {throttle}"),
+            OperatorCommand::Resume { throttle } => write!(f, "resume {throttle}"),
+            OperatorCommand::StartRamp {
                 throttle,
                 to,
                 duration_ms,
             } => write!(f, "ramp {throttle} to {to} over {}s", duration_ms / 1000),
-            Command::AddUsers { count } => write!(f, "add {count} users"),
-            Command::RemoveUsers { count } => write!(f, "remove {count} users"),
-            Command::AddNode => write!(f, "add a node"),
-            Command::KillNode { node } => write!(f, "kill {node}"),
-            Command::CancelRamp { throttle } => write!(f, "cancel the ramp of {throttle}"),
-            Command::ListSettings => write!(f, "list the settings"),
-            Command::SetSetting { name, value } => write!(f, "set {name} = {value}"),
-            Command::Quit => write!(f, "quit"),
+            OperatorCommand::AddUsers { count } => write!(f, "add {count} users"),
+            OperatorCommand::RemoveUsers { count } => write!(f, "remove {count} users"),
+            OperatorCommand::AddNode => write!(f, "add a node"),
+            OperatorCommand::KillNode { node } => write!(f, "kill {node}"),
+            OperatorCommand::CancelRamp { throttle } => write!(f, "cancel the ramp of {throttle}"),
+            OperatorCommand::ListSettings => write!(f, "list the settings"),
+            OperatorCommand::SetSetting { name, value } => write!(f, "set {name} = {value}"),
+            OperatorCommand::Quit => write!(f, "quit"),
         }
     }
 }
@@ -84,10 +89,10 @@ pub struct SettingRow {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The engine accepted the command (its events show what it did).
-    Done(Command),
+    Done(OperatorCommand),
     /// The engine refused it; the reason is shown.
-    Failed(Command, String),
-    /// The answer to [`Command::ListSettings`].
+    Failed(OperatorCommand, String),
+    /// The answer to [`OperatorCommand::ListSettings`].
     Settings(Vec<SettingRow>),
     /// The run ended (the scenario finished or was stopped).
     Finished,
@@ -100,9 +105,9 @@ pub enum Outcome {
 /// [`driver`](super::driver), whose task calls the sink on a blocking thread, so a sink may
 /// take its time. An `Err` is shown to the user.
 pub trait CommandSink: Send + Sync {
-    fn send(&self, command: Command) -> Result<(), String>;
+    fn send(&self, command: OperatorCommand) -> Result<(), String>;
 
-    /// The declared settings, for [`Command::ListSettings`].
+    /// The declared settings, for [`OperatorCommand::ListSettings`].
     fn settings(&self) -> Result<Vec<SettingRow>, String> {
         Err("no settings here".to_owned())
     }
@@ -116,18 +121,18 @@ pub trait CommandSink: Send + Sync {
 /// A sink that records every command, for tests and for a dry run.
 #[derive(Default, Debug)]
 pub struct RecordingSink {
-    sent: std::sync::Mutex<Vec<Command>>,
+    sent: std::sync::Mutex<Vec<OperatorCommand>>,
 }
 
 impl RecordingSink {
     /// The commands sent so far, oldest first.
-    pub fn sent(&self) -> Vec<Command> {
+    pub fn sent(&self) -> Vec<OperatorCommand> {
         self.sent.lock().map(|v| v.clone()).unwrap_or_default()
     }
 }
 
 impl CommandSink for RecordingSink {
-    fn send(&self, command: Command) -> Result<(), String> {
+    fn send(&self, command: OperatorCommand) -> Result<(), String> {
         self.sent
             .lock()
             .map_err(|_| "recording sink poisoned".to_owned())?

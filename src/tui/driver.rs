@@ -1,6 +1,6 @@
 //! The engine driver: the monitor never waits on the engine.
 //!
-//! Keys become [`Command`]s that the monitor puts on a bounded queue ([`QueueSink::send`]
+//! Keys become [`OperatorCommand`]s that the monitor puts on a bounded queue ([`QueueSink::send`]
 //! returns at once, or says the queue is full). A driver task takes them one at a time and
 //! calls the real [`CommandSink`] on a blocking thread, so a slow command (adding a node runs
 //! the scenario's `init`) never holds a frame. What came of each command goes back to the
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::command::{Command, CommandSink, Outcome};
+use super::command::{CommandSink, OperatorCommand, Outcome};
 
 /// Commands that may wait for the driver before a key is refused as "busy".
 pub const QUEUE_CAPACITY: usize = 16;
@@ -24,11 +24,11 @@ pub const FINISHED_POLL: Duration = Duration::from_millis(250);
 
 /// The monitor's end of the command queue: a [`CommandSink`] that only enqueues.
 pub struct QueueSink {
-    tx: mpsc::Sender<Command>,
+    tx: mpsc::Sender<OperatorCommand>,
 }
 
 impl CommandSink for QueueSink {
-    fn send(&self, command: Command) -> Result<(), String> {
+    fn send(&self, command: OperatorCommand) -> Result<(), String> {
         self.tx.try_send(command).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => format!(
                 "the engine is busy ({QUEUE_CAPACITY} commands waiting): try again in a moment"
@@ -58,7 +58,7 @@ impl Outcomes {
 /// [`QueueSink`] are carried out on `sink`, their outcomes come back through [`Outcomes`].
 /// The task ends when the [`QueueSink`] is dropped.
 pub fn spawn(sink: Arc<dyn CommandSink>) -> (QueueSink, Outcomes) {
-    let (tx, mut rx) = mpsc::channel::<Command>(QUEUE_CAPACITY);
+    let (tx, mut rx) = mpsc::channel::<OperatorCommand>(QUEUE_CAPACITY);
     let (out_tx, out_rx) = mpsc::channel::<Outcome>(OUTCOME_CAPACITY);
     tokio::spawn(async move {
         let mut poll = tokio::time::interval(FINISHED_POLL);
@@ -89,10 +89,10 @@ pub fn spawn(sink: Arc<dyn CommandSink>) -> (QueueSink, Outcomes) {
 }
 
 /// Runs one command on a blocking thread and says what came of it.
-async fn carry_out(sink: Arc<dyn CommandSink>, cmd: Command) -> Outcome {
+async fn carry_out(sink: Arc<dyn CommandSink>, cmd: OperatorCommand) -> Outcome {
     let c = cmd.clone();
     let joined = tokio::task::spawn_blocking(move || match c {
-        Command::ListSettings => sink.settings().map(Some),
+        OperatorCommand::ListSettings => sink.settings().map(Some),
         other => sink.send(other).map(|()| None),
     })
     .await;

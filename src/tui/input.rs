@@ -1,7 +1,7 @@
 //! Typed input: the prompts for an exact rate and a ramp, and the rate steps of the rate keys.
 
-use super::action::Action;
-use super::command::Command;
+use super::action::KeyAction;
+use super::command::OperatorCommand;
 use super::pending::Asked;
 
 /// What an input prompt is for. `unit` is how the throttle counts (`per 1m`).
@@ -52,13 +52,13 @@ pub const MAX_RAMP_S: u64 = u64::MAX / 1000;
 
 /// The rate a step key asks for: ±10% (at least 1) or ×2 / ÷2, never below 1 nor above
 /// [`MAX_RATE`].
-pub fn next_rate(base: u64, action: Action) -> u64 {
+pub fn next_rate(base: u64, action: KeyAction) -> u64 {
     let step = (base / 10).max(1);
     let r = match action {
-        Action::RateUp => base.saturating_add(step),
-        Action::RateDown => base.saturating_sub(step).max(1),
-        Action::RateUpLarge => base.saturating_mul(2).max(1),
-        Action::RateDownLarge => (base / 2).max(1),
+        KeyAction::RateUp => base.saturating_add(step),
+        KeyAction::RateDown => base.saturating_sub(step).max(1),
+        KeyAction::RateUpLarge => base.saturating_mul(2).max(1),
+        KeyAction::RateDownLarge => (base / 2).max(1),
         _ => base,
     };
     r.min(MAX_RATE)
@@ -87,7 +87,7 @@ fn whole(w: &str, max: u64, what: &str) -> Result<u64, String> {
 
 /// Parses a submitted prompt into the command to send and what to mark pending, or says
 /// what is wrong with it.
-pub fn parse_input(input: &Input) -> Result<(String, Command, Asked), String> {
+pub fn parse_input(input: &Input) -> Result<(String, OperatorCommand, Asked), String> {
     let words: Vec<&str> = input.text.split_whitespace().collect();
     match &input.kind {
         InputKind::Rate { throttle, .. } => {
@@ -97,7 +97,7 @@ pub fn parse_input(input: &Input) -> Result<(String, Command, Asked), String> {
             if is_infinity(w) {
                 return Ok((
                     throttle.clone(),
-                    Command::SetUnlimited {
+                    OperatorCommand::SetUnlimited {
                         throttle: throttle.clone(),
                     },
                     Asked::Unlimited,
@@ -106,7 +106,7 @@ pub fn parse_input(input: &Input) -> Result<(String, Command, Asked), String> {
             let rate = whole(w, MAX_RATE, "rate").map_err(|e| format!("{e} (or type infinity)"))?;
             Ok((
                 throttle.clone(),
-                Command::SetRate {
+                OperatorCommand::SetRate {
                     throttle: throttle.clone(),
                     rate,
                     interval_ms: None,
@@ -134,7 +134,7 @@ pub fn parse_input(input: &Input) -> Result<(String, Command, Asked), String> {
             }
             Ok((
                 throttle.clone(),
-                Command::StartRamp {
+                OperatorCommand::StartRamp {
                     throttle: throttle.clone(),
                     to,
                     duration_ms: secs * 1000,
@@ -152,11 +152,11 @@ mod tests {
 
     #[test]
     fn rate_steps() {
-        assert_eq!(next_rate(600, Action::RateUp), 660);
-        assert_eq!(next_rate(5, Action::RateUp), 6);
-        assert_eq!(next_rate(1, Action::RateDown), 1);
-        assert_eq!(next_rate(600, Action::RateDownLarge), 300);
-        assert_eq!(next_rate(0, Action::RateUpLarge), 1);
+        assert_eq!(next_rate(600, KeyAction::RateUp), 660);
+        assert_eq!(next_rate(5, KeyAction::RateUp), 6);
+        assert_eq!(next_rate(1, KeyAction::RateDown), 1);
+        assert_eq!(next_rate(600, KeyAction::RateDownLarge), 300);
+        assert_eq!(next_rate(0, KeyAction::RateUpLarge), 1);
     }
 
     #[test]
@@ -171,7 +171,11 @@ mod tests {
         };
         assert!(matches!(
             parse_input(&rate("700")),
-            Ok((_, Command::SetRate { rate: 700, .. }, Asked::Rate(700)))
+            Ok((
+                _,
+                OperatorCommand::SetRate { rate: 700, .. },
+                Asked::Rate(700)
+            ))
         ));
         assert_eq!(
             parse_input(&rate("7x")).unwrap_err(),
@@ -187,7 +191,7 @@ mod tests {
         };
         assert!(matches!(
             parse_input(&rate("infinity")),
-            Ok((_, Command::SetUnlimited { .. }, Asked::Unlimited))
+            Ok((_, OperatorCommand::SetUnlimited { .. }, Asked::Unlimited))
         ));
         assert_eq!(
             parse_input(&rate("99999999999999999999")).unwrap_err(),
@@ -208,7 +212,7 @@ mod tests {
             parse_input(&ramp("1200 30s")),
             Ok((
                 _,
-                Command::StartRamp {
+                OperatorCommand::StartRamp {
                     to: 1200,
                     duration_ms: 30_000,
                     ..

@@ -189,8 +189,10 @@ impl Journal {
             let ramping = t.ramping() == Some(true);
             let before = self.seen.ramping.insert(t.name().to_string(), ramping);
             let rate = match t.rate() {
-                Some(crate::monitor::Rate::Finite(r)) => format!("{}", r.max(0.0).round() as u64),
-                Some(crate::monitor::Rate::Infinity) => "infinity".to_owned(),
+                Some(crate::monitor::RateReading::Finite(r)) => {
+                    format!("{}", r.max(0.0).round() as u64)
+                }
+                Some(crate::monitor::RateReading::Infinity) => "infinity".to_owned(),
                 None => "?".to_owned(),
             };
             match (before.unwrap_or(false), ramping) {

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use rookery_widgets::{HelpEntry, KeyHint};
 use toml::Spanned;
 
-use super::action::{Action, Section};
-use super::keys::Key;
+use super::action::{KeyAction, Section};
+use super::keys::KeyChord;
 
 /// The default keymap, compiled in.
 pub const DEFAULT_KEYMAP: &str = include_str!("../../assets/keymap.toml");
@@ -38,7 +38,7 @@ type RawFile = BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<Strin
 /// Key bindings per section.
 #[derive(Clone, Debug, Default)]
 pub struct Keymap {
-    bindings: BTreeMap<(Section, Key), Action>,
+    bindings: BTreeMap<(Section, KeyChord), KeyAction>,
 }
 
 /// The sections consulted, in order, for each input mode of the monitor.
@@ -53,7 +53,7 @@ pub fn sections_for(live: bool, log_focused: bool) -> Vec<Section> {
 }
 
 /// The snake_case name of `action`, as keymap files spell it.
-fn serde_name(action: Action) -> String {
+fn serde_name(action: KeyAction) -> String {
     serde_json::to_value(action)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -109,7 +109,7 @@ impl Keymap {
         };
         // Bindings this file made in [global], [live] or [replay], checked once the whole file
         // is applied (a later line may unbind the other one).
-        let mut made: Vec<(Section, Key, std::ops::Range<usize>)> = Vec::new();
+        let mut made: Vec<(Section, KeyChord, std::ops::Range<usize>)> = Vec::new();
         for (table, entries) in raw {
             let section = Section::ALL
                 .into_iter()
@@ -125,12 +125,12 @@ impl Keymap {
                 })?;
             for (key_name, action_name) in entries {
                 let key =
-                    Key::parse(key_name.get_ref()).map_err(|m| invalid(key_name.span(), m))?;
+                    KeyChord::parse(key_name.get_ref()).map_err(|m| invalid(key_name.span(), m))?;
                 if action_name.get_ref() == "none" {
                     self.bindings.remove(&(section, key));
                     continue;
                 }
-                let action: Action = serde_json::from_value(serde_json::Value::String(
+                let action: KeyAction = serde_json::from_value(serde_json::Value::String(
                     action_name.get_ref().clone(),
                 ))
                 .map_err(|_| {
@@ -185,9 +185,9 @@ impl Keymap {
     }
 
     /// The action bound to `key`, looking in `sections` in order. Ctrl-C is always `Quit`.
-    pub fn lookup(&self, sections: &[Section], key: Key) -> Option<Action> {
+    pub fn lookup(&self, sections: &[Section], key: KeyChord) -> Option<KeyAction> {
         if key.is_ctrl_c() {
-            return Some(Action::Quit);
+            return Some(KeyAction::Quit);
         }
         sections
             .iter()
@@ -195,8 +195,8 @@ impl Keymap {
     }
 
     /// The keys bound to `action` (in its own section): plain keys first, then by key.
-    pub fn keys_for(&self, action: Action) -> Vec<Key> {
-        let mut keys: Vec<Key> = self
+    pub fn keys_for(&self, action: KeyAction) -> Vec<KeyChord> {
+        let mut keys: Vec<KeyChord> = self
             .bindings
             .iter()
             .filter(|((s, _), a)| **a == action && *s == action.section())
@@ -213,12 +213,15 @@ impl Keymap {
             if !sections.contains(&section) {
                 continue;
             }
-            for action in Action::ALL.into_iter().filter(|a| a.section() == section) {
+            for action in KeyAction::ALL
+                .into_iter()
+                .filter(|a| a.section() == section)
+            {
                 let keys = self.keys_for(action);
                 if keys.is_empty() {
                     continue;
                 }
-                let keys: Vec<String> = keys.iter().map(Key::to_string).collect();
+                let keys: Vec<String> = keys.iter().map(KeyChord::to_string).collect();
                 out.push(HelpEntry {
                     section: section.title().to_owned(),
                     keys: keys.join(", "),
@@ -230,7 +233,7 @@ impl Keymap {
     }
 
     /// Status-bar hints for `actions`: the first key bound to each, skipping unbound ones.
-    pub fn hints(&self, actions: &[Action]) -> Vec<KeyHint> {
+    pub fn hints(&self, actions: &[KeyAction]) -> Vec<KeyHint> {
         actions
             .iter()
             .filter_map(|a| {
@@ -277,19 +280,19 @@ pub fn config_dir() -> Option<PathBuf> {
 mod tests {
     use super::*;
 
-    fn key(s: &str) -> Key {
-        Key::parse(s).expect("valid key")
+    fn key(s: &str) -> KeyChord {
+        KeyChord::parse(s).expect("valid key")
     }
 
     #[test]
     fn defaults_parse_and_cover_every_action() {
         let k = Keymap::defaults().expect("built-in keymap parses");
-        for a in Action::ALL {
+        for a in KeyAction::ALL {
             assert!(!k.keys_for(a).is_empty(), "{a:?} has no default key");
         }
         let live = sections_for(true, false);
-        assert_eq!(k.lookup(&live, key("q")), Some(Action::Quit));
-        assert_eq!(k.lookup(&live, key("+")), Some(Action::RateUp));
+        assert_eq!(k.lookup(&live, key("q")), Some(KeyAction::Quit));
+        assert_eq!(k.lookup(&live, key("+")), Some(KeyAction::RateUp));
         assert_eq!(k.lookup(&sections_for(false, false), key("+")), None);
     }
 
@@ -302,9 +305,9 @@ mod tests {
         )
         .expect("valid override");
         let live = sections_for(true, false);
-        assert_eq!(k.lookup(&live, key("ctrl-up")), Some(Action::RateUp));
+        assert_eq!(k.lookup(&live, key("ctrl-up")), Some(KeyAction::RateUp));
         assert_eq!(k.lookup(&live, key("+")), None);
-        assert_eq!(k.lookup(&live, key("ctrl-c")), Some(Action::Quit));
+        assert_eq!(k.lookup(&live, key("ctrl-c")), Some(KeyAction::Quit));
     }
 
     #[test]
@@ -435,7 +438,7 @@ w = \"help\"
             quit.keys.contains('Q') && quit.keys.contains('q'),
             "{quit:?}"
         );
-        let hints = k.hints(&[Action::Help]);
+        let hints = k.hints(&[KeyAction::Help]);
         assert_eq!(hints[0].label, "help");
     }
 }

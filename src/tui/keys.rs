@@ -8,7 +8,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 /// A key with modifiers, normalised so that a typed character matches however the terminal
 /// reports shift (`K` is `K`, not `shift-k`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Key {
+pub struct KeyChord {
     pub code: KeyCodeOrd,
     pub mods: u8,
 }
@@ -59,10 +59,10 @@ const NAMED: [(&str, KeyCodeOrd); 17] = [
     ("minus", KeyCodeOrd::Char('-')),
 ];
 
-impl Key {
+impl KeyChord {
     /// Parses a key name. Modifiers come first, joined by `-`: `ctrl-c`, `alt-shift-up`. A lone
     /// `-` is the minus key.
-    pub fn parse(text: &str) -> Result<Key, String> {
+    pub fn parse(text: &str) -> Result<KeyChord, String> {
         if text.is_empty() {
             return Err("empty key name".to_owned());
         }
@@ -101,10 +101,10 @@ impl Key {
                 }
             }
         };
-        Ok(Key::normalise(code, mods))
+        Ok(KeyChord::normalise(code, mods))
     }
 
-    fn normalise(code: KeyCodeOrd, mut mods: u8) -> Key {
+    fn normalise(code: KeyCodeOrd, mut mods: u8) -> KeyChord {
         let code = match code {
             KeyCodeOrd::Char(c) => {
                 // A typed character already says whether shift was down.
@@ -126,11 +126,11 @@ impl Key {
             }
             other => other,
         };
-        Key { code, mods }
+        KeyChord { code, mods }
     }
 
     /// The key a crossterm event stands for, or `None` for keys keymaps cannot name.
-    pub fn from_event(ev: &KeyEvent) -> Option<Key> {
+    pub fn from_event(ev: &KeyEvent) -> Option<KeyChord> {
         let code = match ev.code {
             KeyCode::Char(c) => KeyCodeOrd::Char(c),
             KeyCode::F(n) => KeyCodeOrd::F(n),
@@ -161,7 +161,7 @@ impl Key {
         if ev.modifiers.contains(KeyModifiers::SHIFT) {
             mods |= SHIFT;
         }
-        Some(Key::normalise(code, mods))
+        Some(KeyChord::normalise(code, mods))
     }
 
     /// True for Ctrl-C, which always quits whatever the keymap says.
@@ -170,7 +170,7 @@ impl Key {
     }
 }
 
-impl fmt::Display for Key {
+impl fmt::Display for KeyChord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.mods & CTRL != 0 {
             f.write_str("ctrl-")?;
@@ -200,51 +200,54 @@ impl fmt::Display for Key {
 mod tests {
     use super::*;
 
-    fn ev(code: KeyCode, mods: KeyModifiers) -> Key {
-        Key::from_event(&KeyEvent::new(code, mods)).expect("nameable key")
+    fn ev(code: KeyCode, mods: KeyModifiers) -> KeyChord {
+        KeyChord::from_event(&KeyEvent::new(code, mods)).expect("nameable key")
     }
 
     #[test]
     fn parses_and_matches_events() {
         assert_eq!(
-            Key::parse("q"),
+            KeyChord::parse("q"),
             Ok(ev(KeyCode::Char('q'), KeyModifiers::NONE))
         );
         assert_eq!(
-            Key::parse("ctrl-c"),
+            KeyChord::parse("ctrl-c"),
             Ok(ev(KeyCode::Char('c'), KeyModifiers::CONTROL))
         );
         assert_eq!(
-            Key::parse("K"),
+            KeyChord::parse("K"),
             Ok(ev(KeyCode::Char('K'), KeyModifiers::SHIFT))
         );
-        assert_eq!(Key::parse("shift-k"), Key::parse("K"));
-        assert_eq!(Key::parse("shift-tab"), Key::parse("backtab"));
+        assert_eq!(KeyChord::parse("shift-k"), KeyChord::parse("K"));
+        assert_eq!(KeyChord::parse("shift-tab"), KeyChord::parse("backtab"));
         assert_eq!(
-            Key::parse("backtab"),
+            KeyChord::parse("backtab"),
             Ok(ev(KeyCode::BackTab, KeyModifiers::SHIFT))
         );
         assert_eq!(
-            Key::parse("-"),
+            KeyChord::parse("-"),
             Ok(ev(KeyCode::Char('-'), KeyModifiers::NONE))
         );
         assert_eq!(
-            Key::parse("PageDown"),
+            KeyChord::parse("PageDown"),
             Ok(ev(KeyCode::PageDown, KeyModifiers::NONE))
         );
-        assert_eq!(Key::parse("f5"), Ok(ev(KeyCode::F(5), KeyModifiers::NONE)));
-        assert!(Key::parse("ctrl-c").is_ok_and(|k| k.is_ctrl_c()));
+        assert_eq!(
+            KeyChord::parse("f5"),
+            Ok(ev(KeyCode::F(5), KeyModifiers::NONE))
+        );
+        assert!(KeyChord::parse("ctrl-c").is_ok_and(|k| k.is_ctrl_c()));
     }
 
     #[test]
     fn rejects_unknown_names() {
-        assert!(Key::parse("").is_err());
+        assert!(KeyChord::parse("").is_err());
         assert!(
-            Key::parse("hyper-x")
+            KeyChord::parse("hyper-x")
                 .unwrap_err()
                 .contains("unknown key `hyper-x`")
         );
-        assert!(Key::parse("f13").is_err());
+        assert!(KeyChord::parse("f13").is_err());
     }
 
     #[test]
@@ -252,9 +255,9 @@ mod tests {
         for name in [
             "q", "ctrl-c", "space", "pagedown", "f1", "alt-up", "+", "backtab",
         ] {
-            let k = Key::parse(name).expect(name);
+            let k = KeyChord::parse(name).expect(name);
             assert_eq!(k.to_string(), name);
-            assert_eq!(Key::parse(&k.to_string()), Ok(k));
+            assert_eq!(KeyChord::parse(&k.to_string()), Ok(k));
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The terminal monitor: draws the [`MonitorState`](crate::monitor::MonitorState) and turns
-//! keys into engine [`Command`]s.
+//! keys into engine [`OperatorCommand`]s.
 //!
 //! It knows the engine only through events in (a [`LiveFeed`](crate::monitor::LiveFeed) or an
 //! [`eventlog::Replay`](crate::eventlog::Replay), drained once per frame) and commands out (a
@@ -38,9 +38,9 @@ pub mod terminal;
 pub mod theme;
 pub mod view;
 
-pub use action::{Action, Section};
+pub use action::{KeyAction, Section};
 pub use app::{App, AppOptions, Confirm, Mode, ReplayCtl, SettingsView};
-pub use command::{Command, CommandSink, Outcome, RecordingSink, SettingRow};
+pub use command::{CommandSink, OperatorCommand, Outcome, RecordingSink, SettingRow};
 pub use input::{Input, InputKind};
 pub use keymap::{Keymap, KeymapError};
 pub use run::{Feed, LoopOutcome, TuiError, TuiOptions, run_live, run_loop, run_replay};

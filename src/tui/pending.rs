@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::monitor::{MonitorState, Rate};
+use crate::monitor::{MonitorState, RateReading};
 
 /// What was asked of one throttle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,17 +22,17 @@ struct Request {
     rate_events: u64,
 }
 
-/// Pending throttle requests by throttle name.
+/// Throttle changes asked for and not yet confirmed by the engine's events, by throttle name.
 #[derive(Clone, Debug, Default)]
-pub struct Pending {
+pub struct PendingChanges {
     by_throttle: BTreeMap<String, Request>,
 }
 
-fn rate_is(rate: Option<Rate>, target: u64) -> bool {
-    matches!(rate, Some(Rate::Finite(r)) if (r - target as f64).abs() < 0.5)
+fn rate_is(rate: Option<RateReading>, target: u64) -> bool {
+    matches!(rate, Some(RateReading::Finite(r)) if (r - target as f64).abs() < 0.5)
 }
 
-impl Pending {
+impl PendingChanges {
     /// Records a request for `throttle`, replacing an older one.
     pub fn ask(&mut self, throttle: &str, asked: Asked, state: &MonitorState) {
         let rate_events = state.throttle(throttle).map_or(0, |t| t.state.rate_events);
@@ -71,7 +71,7 @@ impl Pending {
             let answered_rate = t.state.rate_events > req.rate_events;
             match req.asked {
                 Asked::Rate(r) => !(answered_rate || rate_is(t.rate(), r)),
-                Asked::Unlimited => !(answered_rate || t.rate() == Some(Rate::Infinity)),
+                Asked::Unlimited => !(answered_rate || t.rate() == Some(RateReading::Infinity)),
                 Asked::Paused(p) => t.paused() != Some(p),
                 // A ramp's first step is a rate event; Rookery's throttle may also flag it.
                 Asked::Ramp(r) => {
@@ -127,7 +127,7 @@ mod tests {
     fn answered_by_the_engine_events() {
         let mut s = MonitorState::new();
         rate(&mut s, 100);
-        let mut p = Pending::default();
+        let mut p = PendingChanges::default();
         p.ask("t", Asked::Rate(110), &s);
         p.reconcile(&s);
         assert_eq!(p.marker("t").as_deref(), Some("→110?"));

@@ -15,7 +15,7 @@ use ratatui::backend::Backend;
 use tokio::time::{Instant, MissedTickBehavior, interval};
 
 use super::app::{App, AppOptions, ReplayCtl};
-use super::command::{Command, CommandSink};
+use super::command::{CommandSink, OperatorCommand};
 use super::driver;
 use super::keymap::{Keymap, KeymapError};
 use super::replay::ReplayFeed;
@@ -213,7 +213,7 @@ where
 /// Runs the monitor on a live engine: events from `feed` (a [`LiveFeed`], or any [`Feed`]
 /// such as an attached Amoc cluster's), commands to `sink` (through the engine [`driver`]:
 /// the monitor never calls the sink itself). Takes over the terminal and restores it on every
-/// exit. Sends [`Command::Quit`] when the user quits, then prints the final summary on the
+/// exit. Sends [`OperatorCommand::Quit`] when the user quits, then prints the final summary on the
 /// normal screen (unless [`TuiOptions::print_summary`] is off).
 pub async fn run_live(
     mut feed: impl Feed,
@@ -236,7 +236,7 @@ pub async fn run_live(
     )
     .await;
     drop(guard);
-    if let Err(e) = sink.send(Command::Quit) {
+    if let Err(e) = sink.send(OperatorCommand::Quit) {
         log::warn!(target: "tui", "the engine did not take the quit command: {e}");
     }
     let state = result?.state;

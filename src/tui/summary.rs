@@ -7,7 +7,7 @@ use std::io::Write as _;
 
 use rookery_widgets::fmt::{count, elapsed};
 
-use crate::monitor::{MonitorState, Rate};
+use crate::monitor::{MonitorState, RateReading};
 
 /// A summary being put together; [`Display`](std::fmt::Display) renders it.
 pub struct FinalSummary<'a> {
@@ -91,8 +91,8 @@ impl std::fmt::Display for FinalSummary<'_> {
             for t in throttles {
                 let rate = match t.rate() {
                     None => "?".to_owned(),
-                    Some(Rate::Infinity) => "∞".to_owned(),
-                    Some(Rate::Finite(r)) => {
+                    Some(RateReading::Infinity) => "∞".to_owned(),
+                    Some(RateReading::Finite(r)) => {
                         let per = t
                             .interval_ms()
                             .map(|ms| rookery_widgets::fmt::interval_ms(ms.max(0) as u64))

@@ -7,42 +7,42 @@ use rookery_widgets::fmt::elapsed;
 use rookery_widgets::{StatusBar, Styles};
 
 use crate::monitor::MonitorState;
-use crate::tui::action::Action;
+use crate::tui::action::KeyAction;
 use crate::tui::app::App;
 use crate::tui::rates::{RATE_SPAN, now_sec, recent_rate};
 
 /// Draws the pane into `area`.
 pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, styles: &Styles) {
-    let actions: &[Action] = if app.log_focused {
+    let actions: &[KeyAction] = if app.log_focused {
         &[
-            Action::LogExit,
-            Action::LogUp,
-            Action::LogLevelUp,
-            Action::Help,
-            Action::Quit,
+            KeyAction::LogExit,
+            KeyAction::LogUp,
+            KeyAction::LogLevelUp,
+            KeyAction::Help,
+            KeyAction::Quit,
         ]
     } else if app.is_live() {
         &[
-            Action::Quit,
-            Action::Help,
-            Action::SelectNext,
-            Action::RateUp,
-            Action::RateDown,
-            Action::TypeRate,
-            Action::TogglePause,
-            Action::AddUsers,
-            Action::CycleTheme,
-            Action::FocusLog,
+            KeyAction::Quit,
+            KeyAction::Help,
+            KeyAction::SelectNext,
+            KeyAction::RateUp,
+            KeyAction::RateDown,
+            KeyAction::TypeRate,
+            KeyAction::TogglePause,
+            KeyAction::AddUsers,
+            KeyAction::CycleTheme,
+            KeyAction::FocusLog,
         ]
     } else {
         &[
-            Action::Quit,
-            Action::Help,
-            Action::ReplayTogglePause,
-            Action::SeekForward,
-            Action::SpeedUp,
-            Action::SelectNext,
-            Action::CycleTheme,
+            KeyAction::Quit,
+            KeyAction::Help,
+            KeyAction::ReplayTogglePause,
+            KeyAction::SeekForward,
+            KeyAction::SpeedUp,
+            KeyAction::SelectNext,
+            KeyAction::CycleTheme,
         ]
     };
     let hints = app.keymap.hints(actions);

@@ -7,7 +7,7 @@ use ratatui::widgets::Widget;
 use rookery_widgets::throttles::Rate as ShownRate;
 use rookery_widgets::{Styles, ThrottleRow, ThrottleState, ThrottleTable};
 
-use crate::monitor::{MonitorState, Rate, ThrottleView};
+use crate::monitor::{MonitorState, RateReading, ThrottleView};
 use crate::tui::app::App;
 use crate::tui::rates::{RATE_SPAN, now_sec, recent_rate};
 
@@ -43,8 +43,8 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, sty
             name: t.name(),
             rate: match t.rate() {
                 None => ShownRate::Unknown,
-                Some(Rate::Infinity) => ShownRate::Infinity,
-                Some(Rate::Finite(r)) => ShownRate::Finite(r.max(0.0).round() as u64),
+                Some(RateReading::Infinity) => ShownRate::Infinity,
+                Some(RateReading::Finite(r)) => ShownRate::Finite(r.max(0.0).round() as u64),
             },
             interval_ms: t.interval_ms().map(|i| i.max(0) as u64),
             requests_per_s: recent_rate(req, now),
@@ -76,7 +76,7 @@ fn state_of(t: &ThrottleView<'_>, app: &App) -> ThrottleState {
     } else if t.ramping() == Some(true) || track.is_some() {
         // The engine's figures first (Rookery's engine sends them), else the monitor's own.
         let to = match engine.0 {
-            Some(Rate::Finite(r)) => Some(r.max(0.0).round() as u64),
+            Some(RateReading::Finite(r)) => Some(r.max(0.0).round() as u64),
             _ => track.map(|r| r.to),
         };
         let ends = engine.1.or(track.map(|r| r.ends_us));
@@ -84,7 +84,7 @@ fn state_of(t: &ThrottleView<'_>, app: &App) -> ThrottleState {
             to,
             left_s: ends.map(|e| e.saturating_sub(app.now_us()).div_ceil(1_000_000)),
         }
-    } else if matches!(t.rate(), Some(Rate::Finite(r)) if r <= 0.0) {
+    } else if matches!(t.rate(), Some(RateReading::Finite(r)) if r <= 0.0) {
         ThrottleState::Closed
     } else {
         ThrottleState::Running
