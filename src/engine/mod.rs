@@ -54,6 +54,7 @@ mod user;
 pub use controller::{Controller, ControllerOptions, MAILBOX};
 pub use error::{ControllerError, EngineError};
 pub use handle::{EngineHandle, EngineOptions, WAIT_RECHECK};
+pub(crate) use node::Catalogue;
 #[doc(hidden)]
 pub use scenario::ScenarioRun;
 pub use scenario::{
@@ -61,6 +62,7 @@ pub use scenario::{
 };
 pub use services::{Services, USER_RATE, UserRate, rate_config};
 pub use status::{ControllerStatus, NodeInfo, NodeShare, RunningInfo, UserCounts};
+pub(crate) use transport::NodeLink;
 #[doc(hidden)]
 pub use user::UserGuard;
 pub use user::{Removed, UserContext};
