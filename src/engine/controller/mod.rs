@@ -42,7 +42,6 @@ use tokio::sync::watch;
 use crate::telemetry::{Key, Value};
 
 use super::error::ControllerError;
-use worker::{AddJob, Mailbox, Work};
 
 use super::events::{CONTROLLER_USERS, Emitter};
 use super::scenario::{DynScenario, ScenarioRun};
@@ -51,6 +50,8 @@ use super::status::{ControllerStatus, RunningInfo, UserCounts};
 use super::user::registry::Users;
 use super::user::slot::UserSlot;
 use super::user::task::{Outcome, RunEnv};
+use worker::{AddJob, Mailbox, Work};
+
 pub use worker::MAILBOX;
 
 /// Settings of a controller.
