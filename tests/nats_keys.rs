@@ -108,6 +108,7 @@ async fn pause_resume_ramp_and_leave_work_cluster_wide() {
     .unwrap();
     master.wait_nodes(3, Duration::from_secs(30)).await.unwrap();
     master.add_users(30).await.unwrap();
+    assert!(!master.run_finished());
     let master_rate = |rate: i64| {
         let r = rates.clone();
         move || {
@@ -207,6 +208,7 @@ async fn pause_resume_ramp_and_leave_work_cluster_wide() {
     );
     assert!(!master.nodes_up().contains(&"w3".to_owned()));
     master.stop(Duration::from_secs(15)).await.unwrap();
+    assert!(master.run_finished(), "w1 and w2 finished, w3 is down");
     master.end().await;
     for w in &mut workers[..2] {
         assert!(w.ends_ok(Duration::from_secs(10)), "{}", w.stderr_text());

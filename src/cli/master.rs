@@ -10,9 +10,10 @@ use super::run::RunError;
 use super::signals::Signals;
 use crate::cluster_nats::{self, ClusterAddr, Master, MasterOptions};
 use crate::engine::DynScenario;
+use crate::engine::config::Config;
 use crate::monitor::{DEFAULT_FEED_CAPACITY, LiveFeed, MonitorState};
 use crate::telemetry::Telemetry;
-use crate::tui::{CommandSink, OperatorCommand, TuiOptions, run_live};
+use crate::tui::{CommandSink, OperatorCommand, SettingRow, TuiOptions, run_live};
 
 /// How long `--nodes-wait` waits.
 const NODES_WAIT: Duration = Duration::from_secs(60);
@@ -26,6 +27,8 @@ const DRAIN: Duration = Duration::from_millis(10);
 struct ClusterSink {
     master: Master,
     rt: tokio::runtime::Handle,
+    /// The settings as the master resolved them (the workers resolve the same).
+    config: Arc<Config>,
 }
 
 impl CommandSink for ClusterSink {
@@ -60,9 +63,25 @@ impl CommandSink for ClusterSink {
                     m.run()
                 )),
                 OperatorCommand::Quit => Ok(()),
+                OperatorCommand::SetSetting { name, .. } => Err(format!(
+                    "{name}: settings are fixed for a run on a real cluster (give them to \
+                     `run --cluster` with --set or --settings)"
+                )),
                 other => Err(format!("{other}: not available on a real cluster")),
             }
         })
+    }
+
+    fn settings(&self) -> Result<Vec<SettingRow>, String> {
+        let mut rows = super::sink::setting_rows(&self.config);
+        for row in &mut rows {
+            row.updatable = false;
+        }
+        Ok(rows)
+    }
+
+    fn run_finished(&self) -> bool {
+        self.master.run_finished()
     }
 }
 
@@ -81,7 +100,9 @@ pub async fn run_master(
         None => None,
     };
     // Bad settings are refused here, before any worker is involved.
-    cluster_nats::settings::resolve(&scenario, &args.set, settings_file.as_ref(), None)?;
+    let (config, _) =
+        cluster_nats::settings::resolve(&scenario, &args.set, settings_file.as_ref(), None)?;
+    let config = Arc::new(config);
     if !args.headless {
         crate::tui::terminal::ensure_terminal().map_err(|e| format!("terminal: {e}"))?;
     }
@@ -108,7 +129,15 @@ pub async fn run_master(
     };
     let master = Master::start_with(opts, settings_file, telemetry.clone(), start).await?;
     let mut state = MonitorState::new();
-    let result = drive(args, &master, &mut feed, &mut state, &mut signals, &hooks).await;
+    let result = drive(
+        args,
+        (&master, &config),
+        &mut feed,
+        &mut state,
+        &mut signals,
+        &hooks,
+    )
+    .await;
     // Stop the users everywhere and wait for the last events, still draining.
     let stopping = master.stop(STOP_LIMIT);
     tokio::pin!(stopping);
@@ -150,7 +179,7 @@ pub async fn run_master(
 /// or the headless wait (the state is `state`, drained from `feed`).
 async fn drive(
     args: &RunArgs,
-    master: &Master,
+    (master, config): (&Master, &Arc<Config>),
     feed: &mut Option<LiveFeed>,
     state: &mut MonitorState,
     signals: &mut Signals,
@@ -200,6 +229,7 @@ async fn drive(
     let sink = Arc::new(ClusterSink {
         master: master.clone(),
         rt: tokio::runtime::Handle::current(),
+        config: config.clone(),
     });
     let Some(live) = feed.take() else {
         return Ok(None);
