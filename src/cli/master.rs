@@ -33,6 +33,11 @@ struct ClusterSink {
 
 impl CommandSink for ClusterSink {
     fn send(&self, command: OperatorCommand) -> Result<(), String> {
+        // The monitor sends `Quit` from its own task as it ends (the run's end stops the
+        // workers): answered here, without waiting.
+        if command == OperatorCommand::Quit {
+            return Ok(());
+        }
         let m = &self.master;
         self.rt.block_on(async move {
             match command {
@@ -62,7 +67,6 @@ impl CommandSink for ClusterSink {
                      --run {}` on another machine",
                     m.run()
                 )),
-                OperatorCommand::Quit => Ok(()),
                 OperatorCommand::SetSetting { name, .. } => Err(format!(
                     "{name}: settings are fixed for a run on a real cluster (give them to \
                      `run --cluster` with --set or --settings)"
@@ -175,8 +179,9 @@ pub async fn run_master(
     }
 }
 
-/// Waits for the workers, adds the users, then runs the monitor (its final state is returned)
-/// or the headless wait (the state is `state`, drained from `feed`).
+/// Headless: waits for the workers, adds the users and waits for the end (the state is
+/// `state`, drained from `feed`). With the monitor: runs it (its final state is returned)
+/// while the workers are waited for and the users added.
 async fn drive(
     args: &RunArgs,
     (master, config): (&Master, &Arc<Config>),
@@ -185,30 +190,30 @@ async fn drive(
     signals: &mut Signals,
     hooks: &super::report::RunHooks,
 ) -> Result<Option<MonitorState>, String> {
-    if args.cluster.nodes_wait > 0 {
-        let wait = master.wait_nodes(args.cluster.nodes_wait, NODES_WAIT);
-        tokio::pin!(wait);
-        loop {
-            tokio::select! {
-                r = &mut wait => { r?; break; }
-                _ = tokio::time::sleep(DRAIN) => { drain(feed, state); }
-                () = signals.recv() => return Err("interrupted while waiting for workers".into()),
-            }
-        }
-    }
     let users = args.users.unwrap_or(super::DEFAULT_USERS);
-    if users > 0 {
-        let adding = master.add_users(users);
-        tokio::pin!(adding);
-        loop {
-            tokio::select! {
-                r = &mut adding => { r?; break; }
-                _ = tokio::time::sleep(DRAIN) => { drain(feed, state); }
-            }
-        }
-    }
     let deadline = args.duration.map(Duration::from_secs_f64);
     if args.headless {
+        if args.cluster.nodes_wait > 0 {
+            let wait = master.wait_nodes(args.cluster.nodes_wait, NODES_WAIT);
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    r = &mut wait => { r?; break; }
+                    _ = tokio::time::sleep(DRAIN) => { drain(feed, state); }
+                    () = signals.recv() => return Err("interrupted while waiting for workers".into()),
+                }
+            }
+        }
+        if users > 0 {
+            let adding = master.add_users(users);
+            tokio::pin!(adding);
+            loop {
+                tokio::select! {
+                    r = &mut adding => { r?; break; }
+                    _ = tokio::time::sleep(DRAIN) => { drain(feed, state); }
+                }
+            }
+        }
         let end = super::sleep_or_forever(deadline);
         tokio::pin!(end);
         loop {
@@ -221,6 +226,23 @@ async fn drive(
         }
         return Ok(None);
     }
+    // The monitor starts at once and shows the workers joining; the users are added once
+    // enough have (an error shows in its log pane).
+    let nodes_wait = args.cluster.nodes_wait;
+    let m = master.clone();
+    tokio::spawn(async move {
+        let ready = match nodes_wait {
+            0 => Ok(()),
+            n => m.wait_nodes(n, NODES_WAIT).await,
+        };
+        let added = match ready {
+            Ok(()) if users > 0 => m.add_users(users).await.map(|_| ()),
+            other => other,
+        };
+        if let Err(e) = added {
+            log::error!(target: "cluster", "{e}");
+        }
+    });
     let opts = TuiOptions::load(args.theme.as_deref()).map_err(|e| e.to_string())?;
     let opts = TuiOptions {
         run_length: deadline,
