@@ -153,10 +153,13 @@ mod tests {
     use crate::engine::coordinator::{Action, CoordinatorError, Coordinators, Plan};
     use std::sync::Mutex;
 
+    /// A coordinator started: name, sizes, timeout.
+    type Started = (String, Vec<Size>, Option<Duration>);
+
     /// What a forwarding registry told its owner.
     #[derive(Default)]
     struct Recorded {
-        started: Mutex<Vec<(String, Vec<Size>, Option<Duration>)>>,
+        started: Mutex<Vec<Started>>,
         adds: Mutex<Vec<(String, UserId, Value)>>,
     }
 
