@@ -123,6 +123,7 @@ pub async fn run_master(
             url: url.to_owned(),
             creds: args.cluster.cluster_creds.clone(),
             token: None,
+            ca: args.cluster.cluster_ca.clone(),
         },
         run: args.cluster.run.clone(),
         name: "master".into(),

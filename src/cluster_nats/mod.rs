@@ -51,6 +51,7 @@ pub mod connect;
 pub mod coordinators;
 pub mod forward;
 pub mod master;
+pub mod precision;
 pub mod settings;
 pub mod shares;
 pub mod wire;

@@ -145,7 +145,8 @@ async fn join(
                 if !told {
                     eprintln!(
                         "rookery: waiting for the master of run {:?} on {}",
-                        opts.run, opts.addr.url
+                        opts.run,
+                        opts.addr.shown()
                     );
                     told = true;
                 }
@@ -479,7 +480,8 @@ impl Session {
         }
         let throttles = self.services.throttles();
         for (name, rate, interval) in &set.shares {
-            let cfg = ThrottleConfig::new(Rate::Finite(*rate), *interval);
+            let cfg = ThrottleConfig::new(Rate::Finite(*rate), *interval)
+                .catch_up(super::shares::catch_up(*rate, *interval));
             if throttles.info(name).map(|i| i.config()).ok() == Some(cfg) {
                 continue;
             }

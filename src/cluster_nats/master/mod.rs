@@ -279,7 +279,7 @@ impl Master {
             self.table().ready().len(),
             limit.as_secs(),
             self.shared.opts.run,
-            self.shared.opts.addr.url,
+            self.shared.opts.addr.shown(),
             self.shared.opts.run
         ))
     }
