@@ -6,10 +6,9 @@
 mod nats_support;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nats_support::*;
-use rookery::cluster_nats::{ClusterAddr, Master, MasterOptions};
 use rookery::telemetry::{Fields, Telemetry, Value};
 
 /// An event the master saw: name, the node it names, `event` metadata, `users` metadata.
@@ -28,20 +27,13 @@ fn users(v: Option<&Value>) -> Vec<i64> {
     }
 }
 
-/// Waits (polling every 20 ms, at most `limit`) until `cond` holds on what was seen.
+/// Waits (at most `limit`) until `cond` holds on what was seen.
 async fn wait_for(
     seen: &Mutex<Vec<Seen>>,
     limit: Duration,
     cond: impl Fn(&[Seen]) -> bool,
 ) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if cond(&seen.lock().unwrap()) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    cond(&seen.lock().unwrap())
+    eventually(limit, || cond(&seen.lock().unwrap())).await
 }
 
 fn count(seen: &[Seen], name: &str, event: &str) -> usize {
@@ -84,31 +76,20 @@ async fn users_of_different_workers_meet_in_one_plan_and_leftovers_are_handed_ba
             Value::Null,
         )
         .unwrap();
-    let master = Master::start(
-        MasterOptions {
-            addr: ClusterAddr {
-                url: url.clone(),
-                ..ClusterAddr::default()
-            },
-            run: "co".into(),
-            name: "master".into(),
-            scenario: "demo".into(),
-            // Each user sends one message, asks for a partner, then thinks for a minute.
-            settings: vec![
-                "pair_every=1".into(),
-                "think_time=60s".into(),
-                "message_rate=6000000".into(),
-                "login_rate=6000000".into(),
-                "user_rate=infinity".into(),
-            ],
-            heartbeat: rookery::cluster_nats::HEARTBEAT,
-            timeout: rookery::cluster_nats::TIMEOUT,
-        },
-        telemetry.clone(),
-        Instant::now(),
+    // Each user sends one message, asks for a partner, then thinks for a minute.
+    let master = demo_master(
+        &url,
+        "co",
+        &[
+            "pair_every=1",
+            "think_time=60s",
+            "message_rate=6000000",
+            "login_rate=6000000",
+            "user_rate=infinity",
+        ],
+        &telemetry,
     )
-    .await
-    .unwrap();
+    .await;
     master.wait_nodes(3, Duration::from_secs(30)).await.unwrap();
     let blocks = master.add_users(3).await.unwrap();
     let node_of = |user: i64| {

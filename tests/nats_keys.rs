@@ -7,10 +7,9 @@ mod nats_support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nats_support::*;
-use rookery::cluster_nats::{ClusterAddr, Master, MasterOptions};
 use rookery::monitor::{LiveFeed, MonitorState};
 use rookery::telemetry::{Fields, Telemetry, Value};
 
@@ -21,20 +20,6 @@ struct RateEvent {
     rate: Option<i64>,
     ramping: bool,
     target: Option<i64>,
-}
-
-/// Polls `cond` every 20 ms for at most `limit`.
-async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,32 +67,22 @@ async fn pause_resume_ramp_and_leave_work_cluster_wide() {
             Value::Null,
         )
         .unwrap();
-    let master = Master::start(
-        MasterOptions {
-            addr: ClusterAddr {
-                url: url.clone(),
-                ..ClusterAddr::default()
-            },
-            run: "keys".into(),
-            name: "master".into(),
-            scenario: "demo".into(),
-            // 100 messages/s cluster-wide, users always wanting more.
-            settings: vec![
-                "message_rate=6000".into(),
-                "think_time=0s".into(),
-                "login_rate=6000000".into(),
-                "user_rate=infinity".into(),
-            ],
-            heartbeat: rookery::cluster_nats::HEARTBEAT,
-            timeout: rookery::cluster_nats::TIMEOUT,
-        },
-        telemetry.clone(),
-        Instant::now(),
+    // 100 messages/s cluster-wide, users always wanting more.
+    let master = demo_master(
+        &url,
+        "keys",
+        &[
+            "message_rate=6000",
+            "think_time=0s",
+            "login_rate=6000000",
+            "user_rate=infinity",
+        ],
+        &telemetry,
     )
-    .await
-    .unwrap();
+    .await;
     master.wait_nodes(3, Duration::from_secs(30)).await.unwrap();
     master.add_users(30).await.unwrap();
+    assert!(!master.run_finished());
     let master_rate = |rate: i64| {
         let r = rates.clone();
         move || {
@@ -207,6 +182,7 @@ async fn pause_resume_ramp_and_leave_work_cluster_wide() {
     );
     assert!(!master.nodes_up().contains(&"w3".to_owned()));
     master.stop(Duration::from_secs(15)).await.unwrap();
+    assert!(master.run_finished(), "w1 and w2 finished, w3 is down");
     master.end().await;
     for w in &mut workers[..2] {
         assert!(w.ends_ok(Duration::from_secs(10)), "{}", w.stderr_text());

@@ -5,10 +5,9 @@
 mod nats_support;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nats_support::*;
-use rookery::cluster_nats::{ClusterAddr, Master, MasterOptions};
 use rookery::engine::protocol::{
     NodeCommand, NodeReport, Reply, Request, RequestId, RunId, decode_reply, encode,
 };
@@ -43,24 +42,13 @@ async fn requests_are_answered_by_id_and_repeats_are_applied_once() {
             Value::Null,
         )
         .unwrap();
-    let master = Master::start(
-        MasterOptions {
-            addr: ClusterAddr {
-                url: url.clone(),
-                ..ClusterAddr::default()
-            },
-            run: "pr".into(),
-            name: "master".into(),
-            scenario: "demo".into(),
-            settings: vec!["user_rate=infinity".into(), "think_time=60s".into()],
-            heartbeat: rookery::cluster_nats::HEARTBEAT,
-            timeout: rookery::cluster_nats::TIMEOUT,
-        },
-        telemetry.clone(),
-        Instant::now(),
+    let master = demo_master(
+        &url,
+        "pr",
+        &["user_rate=infinity", "think_time=60s"],
+        &telemetry,
     )
-    .await
-    .unwrap();
+    .await;
     master.wait_nodes(1, Duration::from_secs(30)).await.unwrap();
     let client = async_nats::connect(&url).await.unwrap();
     let add = |id: u64| {
@@ -111,10 +99,10 @@ async fn requests_are_answered_by_id_and_repeats_are_applied_once() {
         None
     );
     // Users 500..=502 started once each.
-    let end = Instant::now() + Duration::from_secs(10);
-    while started.lock().unwrap().len() < 3 && Instant::now() < end {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(10), || {
+        started.lock().unwrap().len() >= 3
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut ids = started.lock().unwrap().clone();
     ids.sort();

@@ -10,9 +10,10 @@ use super::run::RunError;
 use super::signals::Signals;
 use crate::cluster_nats::{self, ClusterAddr, Master, MasterOptions};
 use crate::engine::DynScenario;
+use crate::engine::config::Config;
 use crate::monitor::{DEFAULT_FEED_CAPACITY, LiveFeed, MonitorState};
 use crate::telemetry::Telemetry;
-use crate::tui::{CommandSink, OperatorCommand, TuiOptions, run_live};
+use crate::tui::{CommandSink, OperatorCommand, SettingRow, TuiOptions, run_live};
 
 /// How long `--nodes-wait` waits.
 const NODES_WAIT: Duration = Duration::from_secs(60);
@@ -26,10 +27,17 @@ const DRAIN: Duration = Duration::from_millis(10);
 struct ClusterSink {
     master: Master,
     rt: tokio::runtime::Handle,
+    /// The settings as the master resolved them (the workers resolve the same).
+    config: Arc<Config>,
 }
 
 impl CommandSink for ClusterSink {
     fn send(&self, command: OperatorCommand) -> Result<(), String> {
+        // The monitor sends `Quit` from its own task as it ends (the run's end stops the
+        // workers): answered here, without waiting.
+        if command == OperatorCommand::Quit {
+            return Ok(());
+        }
         let m = &self.master;
         self.rt.block_on(async move {
             match command {
@@ -59,10 +67,25 @@ impl CommandSink for ClusterSink {
                      --run {}` on another machine",
                     m.run()
                 )),
-                OperatorCommand::Quit => Ok(()),
+                OperatorCommand::SetSetting { name, .. } => Err(format!(
+                    "{name}: settings are fixed for a run on a real cluster (give them to \
+                     `run --cluster` with --set or --settings)"
+                )),
                 other => Err(format!("{other}: not available on a real cluster")),
             }
         })
+    }
+
+    fn settings(&self) -> Result<Vec<SettingRow>, String> {
+        let mut rows = super::sink::setting_rows(&self.config);
+        for row in &mut rows {
+            row.updatable = false;
+        }
+        Ok(rows)
+    }
+
+    fn run_finished(&self) -> bool {
+        self.master.run_finished()
     }
 }
 
@@ -81,7 +104,9 @@ pub async fn run_master(
         None => None,
     };
     // Bad settings are refused here, before any worker is involved.
-    cluster_nats::settings::resolve(&scenario, &args.set, settings_file.as_ref(), None)?;
+    let (config, _) =
+        cluster_nats::settings::resolve(&scenario, &args.set, settings_file.as_ref(), None)?;
+    let config = Arc::new(config);
     if !args.headless {
         crate::tui::terminal::ensure_terminal().map_err(|e| format!("terminal: {e}"))?;
     }
@@ -109,7 +134,15 @@ pub async fn run_master(
     };
     let master = Master::start_with(opts, settings_file, telemetry.clone(), start).await?;
     let mut state = MonitorState::new();
-    let result = drive(args, &master, &mut feed, &mut state, &mut signals, &hooks).await;
+    let result = drive(
+        args,
+        (&master, &config),
+        &mut feed,
+        &mut state,
+        &mut signals,
+        &hooks,
+    )
+    .await;
     // Stop the users everywhere and wait for the last events, still draining.
     let stopping = master.stop(STOP_LIMIT);
     tokio::pin!(stopping);
@@ -147,40 +180,41 @@ pub async fn run_master(
     }
 }
 
-/// Waits for the workers, adds the users, then runs the monitor (its final state is returned)
-/// or the headless wait (the state is `state`, drained from `feed`).
+/// Headless: waits for the workers, adds the users and waits for the end (the state is
+/// `state`, drained from `feed`). With the monitor: runs it (its final state is returned)
+/// while the workers are waited for and the users added.
 async fn drive(
     args: &RunArgs,
-    master: &Master,
+    (master, config): (&Master, &Arc<Config>),
     feed: &mut Option<LiveFeed>,
     state: &mut MonitorState,
     signals: &mut Signals,
     hooks: &super::report::RunHooks,
 ) -> Result<Option<MonitorState>, String> {
-    if args.cluster.nodes_wait > 0 {
-        let wait = master.wait_nodes(args.cluster.nodes_wait, NODES_WAIT);
-        tokio::pin!(wait);
-        loop {
-            tokio::select! {
-                r = &mut wait => { r?; break; }
-                _ = tokio::time::sleep(DRAIN) => { drain(feed, state); }
-                () = signals.recv() => return Err("interrupted while waiting for workers".into()),
-            }
-        }
-    }
     let users = args.users.unwrap_or(super::DEFAULT_USERS);
-    if users > 0 {
-        let adding = master.add_users(users);
-        tokio::pin!(adding);
-        loop {
-            tokio::select! {
-                r = &mut adding => { r?; break; }
-                _ = tokio::time::sleep(DRAIN) => { drain(feed, state); }
-            }
-        }
-    }
     let deadline = args.duration.map(Duration::from_secs_f64);
     if args.headless {
+        if args.cluster.nodes_wait > 0 {
+            let wait = master.wait_nodes(args.cluster.nodes_wait, NODES_WAIT);
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    r = &mut wait => { r?; break; }
+                    _ = tokio::time::sleep(DRAIN) => { drain(feed, state); }
+                    () = signals.recv() => return Err("interrupted while waiting for workers".into()),
+                }
+            }
+        }
+        if users > 0 {
+            let adding = master.add_users(users);
+            tokio::pin!(adding);
+            loop {
+                tokio::select! {
+                    r = &mut adding => { r?; break; }
+                    _ = tokio::time::sleep(DRAIN) => { drain(feed, state); }
+                }
+            }
+        }
         let end = super::sleep_or_forever(deadline);
         tokio::pin!(end);
         loop {
@@ -193,6 +227,23 @@ async fn drive(
         }
         return Ok(None);
     }
+    // The monitor starts at once and shows the workers joining; the users are added once
+    // enough have (an error shows in its log pane).
+    let nodes_wait = args.cluster.nodes_wait;
+    let m = master.clone();
+    tokio::spawn(async move {
+        let ready = match nodes_wait {
+            0 => Ok(()),
+            n => m.wait_nodes(n, NODES_WAIT).await,
+        };
+        let added = match ready {
+            Ok(()) if users > 0 => m.add_users(users).await.map(|_| ()),
+            other => other,
+        };
+        if let Err(e) = added {
+            log::error!(target: "cluster", "{e}");
+        }
+    });
     let opts = TuiOptions::load(args.theme.as_deref()).map_err(|e| e.to_string())?;
     let opts = TuiOptions {
         run_length: deadline,
@@ -201,6 +252,7 @@ async fn drive(
     let sink = Arc::new(ClusterSink {
         master: master.clone(),
         rt: tokio::runtime::Handle::current(),
+        config: config.clone(),
     });
     let Some(live) = feed.take() else {
         return Ok(None);

@@ -135,21 +135,7 @@ impl CommandSink for EngineSink {
             .services()
             .config()
             .ok_or_else(|| "no scenario is running".to_owned())?;
-        Ok(config
-            .list()
-            .into_iter()
-            .map(|i| SettingRow {
-                value: match &i.value {
-                    Ok(Some(v)) => v.to_string(),
-                    Ok(None) => "-".to_owned(),
-                    Err(e) => format!("refused: {e}"),
-                },
-                source: i.source.to_string(),
-                updatable: i.update != "read-only",
-                description: i.description,
-                name: i.name,
-            })
-            .collect())
+        Ok(setting_rows(&config))
     }
 
     fn run_finished(&self) -> bool {
@@ -169,4 +155,23 @@ impl CommandSink for EngineSink {
             )
         })
     }
+}
+
+/// The settings pane's rows for `config`.
+pub(crate) fn setting_rows(config: &crate::engine::config::Config) -> Vec<SettingRow> {
+    config
+        .list()
+        .into_iter()
+        .map(|i| SettingRow {
+            value: match &i.value {
+                Ok(Some(v)) => v.to_string(),
+                Ok(None) => "-".to_owned(),
+                Err(e) => format!("refused: {e}"),
+            },
+            source: i.source.to_string(),
+            updatable: i.update != "read-only",
+            description: i.description,
+            name: i.name,
+        })
+        .collect()
 }

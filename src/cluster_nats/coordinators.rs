@@ -150,6 +150,99 @@ pub(crate) fn run_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::coordinator::{Action, CoordinatorError, Coordinators, Plan};
+    use std::sync::Mutex;
+
+    /// A coordinator started: name, sizes, timeout.
+    type Started = (String, Vec<Size>, Option<Duration>);
+
+    /// What a forwarding registry told its owner.
+    #[derive(Default)]
+    struct Recorded {
+        started: Mutex<Vec<Started>>,
+        adds: Mutex<Vec<(String, UserId, Value)>>,
+    }
+
+    impl Forward<Value> for Recorded {
+        fn started(&self, name: &str, sizes: Vec<Size>, timeout: Option<Duration>) {
+            self.started
+                .lock()
+                .unwrap()
+                .push((name.into(), sizes, timeout));
+        }
+        fn add(&self, name: &str, user: UserId, data: Value) {
+            self.adds.lock().unwrap().push((name.into(), user, data));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_forwarding_registry_forwards_and_runs_handed_batches_silently() {
+        let telemetry = crate::telemetry::Telemetry::new();
+        let events = std::sync::Arc::new(Mutex::new(0u32));
+        let e = events.clone();
+        telemetry
+            .attach_prefix(
+                "count",
+                &[] as &[&str],
+                move |_, _, _, _| *e.lock().unwrap() += 1,
+                Value::Null,
+            )
+            .unwrap();
+        let node = Emitter::new(telemetry.clone(), "w1");
+        let owner = Arc::new(Recorded::default());
+        let registry: Coordinators<Value> = Coordinators::forwarding(&node, owner.clone());
+        let pairs = Arc::new(Mutex::new(Vec::new()));
+        let p = pairs.clone();
+        let plan = Plan::new().item(Size::All, Action::event(|_| {})).item(
+            2,
+            Action::pairs(move |_, a, b| {
+                p.lock()
+                    .unwrap()
+                    .push((a.map(|m| m.user), b.map(|m| m.user)));
+            }),
+        );
+        registry
+            .start("pairs", plan, Some(Duration::from_secs(3)))
+            .unwrap();
+        // Sizes in normalised order (`all` last), the timeout kept for the owner.
+        assert_eq!(
+            *owner.started.lock().unwrap(),
+            vec![(
+                "pairs".to_string(),
+                vec![Size::N(2), Size::All],
+                Some(Duration::from_secs(3))
+            )]
+        );
+        registry.add("pairs", 7, Value::from("w1")).unwrap();
+        registry.add("pairs", 8, Value::from("w1")).unwrap();
+        assert_eq!(owner.adds.lock().unwrap().len(), 2);
+        assert!(pairs.lock().unwrap().is_empty(), "adds decide nothing here");
+        let members = vec![
+            Member {
+                user: 7,
+                data: Value::from("w1"),
+            },
+            Member {
+                user: 12,
+                data: Value::from("w2"),
+            },
+        ];
+        registry
+            .run_batch("pairs", 0, Event::new(EventKind::Coordinate, 2), members)
+            .unwrap();
+        assert_eq!(*pairs.lock().unwrap(), vec![(Some(7), Some(12))]);
+        assert!(matches!(
+            registry.run_batch("pairs", 5, Event::new(EventKind::Stop, 0), vec![]),
+            Err(CoordinatorError::BadPlan { .. })
+        ));
+        assert_eq!(*events.lock().unwrap(), 0, "the local copy emits nothing");
+        registry.stop("pairs").unwrap();
+        assert!(matches!(
+            registry.add("pairs", 9, Value::Null),
+            Err(CoordinatorError::Stopped { .. })
+        ));
+        assert_eq!(owner.adds.lock().unwrap().len(), 2);
+    }
 
     #[test]
     fn sizes_and_kinds_survive_the_wire() {

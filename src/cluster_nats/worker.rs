@@ -404,8 +404,13 @@ impl Session {
                     return Ok(Outcome::Ended);
                 }
                 () = signals.recv() => {
-                    self.ask_local(NodeCommand::Leave);
+                    // `Down` at once: nothing ran; else the node reports it when its users
+                    // have ended.
+                    let at_once = self.ask_local(NodeCommand::Leave) == NodeReport::Down;
                     let down = async {
+                        if at_once {
+                            return;
+                        }
                         while let Some(r) = self.reports.recv().await {
                             if r.report == NodeReport::Down {
                                 return;

@@ -261,3 +261,43 @@ pub fn summary(p: &Proc) -> serde_json::Value {
         )
     })
 }
+
+/// A master in the test's own process (the library's `Master`) for run `run` of the demo on
+/// the server at `url`, with these `NAME=VALUE` settings; every event goes to `telemetry`.
+pub async fn demo_master(
+    url: &str,
+    run: &str,
+    settings: &[&str],
+    telemetry: &rookery::telemetry::Telemetry,
+) -> rookery::cluster_nats::Master {
+    use rookery::cluster_nats::{ClusterAddr, HEARTBEAT, Master, MasterOptions, TIMEOUT};
+    let opts = MasterOptions {
+        addr: ClusterAddr {
+            url: url.to_owned(),
+            ..ClusterAddr::default()
+        },
+        run: run.into(),
+        name: "master".into(),
+        scenario: "demo".into(),
+        settings: settings.iter().map(|s| s.to_string()).collect(),
+        heartbeat: HEARTBEAT,
+        timeout: TIMEOUT,
+    };
+    Master::start(opts, telemetry.clone(), Instant::now())
+        .await
+        .expect("the master starts")
+}
+
+/// [`wait_until`] for async tests: polls `cond` every 20 ms until it holds or `limit` passes.
+pub async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -140,10 +140,15 @@ impl Master {
         let targets: Vec<String> = {
             let mut t = self.table();
             t.running = false;
+            // Marked before the stop is sent: nothing of theirs counts as finished until their
+            // `Finished` report (or their answer that nothing runs).
             t.nodes
-                .iter()
+                .iter_mut()
                 .filter(|n| n.up && n.started && !n.stopping)
-                .map(|n| n.name.clone())
+                .map(|n| {
+                    n.stopping = true;
+                    n.name.clone()
+                })
                 .collect()
         };
         let stops = targets.iter().map(|node| async move {
@@ -152,18 +157,25 @@ impl Master {
         });
         let mut errors = Vec::new();
         for (node, r) in futures::future::join_all(stops).await {
-            match r {
-                Ok(NodeReport::Done) => {
-                    if let Some(n) = self.table().find(node) {
-                        n.stopping = true;
-                    }
+            let nothing_to_wait_for = |m: &Self| {
+                if let Some(n) = m.table().find(node) {
+                    n.stopping = false;
                 }
+            };
+            match r {
+                Ok(NodeReport::Done) => {}
                 // Nothing runs there any more: nothing to wait for.
                 Ok(NodeReport::Refused(
                     ControllerError::InvalidStatus(_) | ControllerError::OtherRun,
-                )) => {}
-                Ok(other) => errors.push(format!("{node}: answered {other:?}")),
-                Err(e) => errors.push(e),
+                )) => nothing_to_wait_for(self),
+                Ok(other) => {
+                    nothing_to_wait_for(self);
+                    errors.push(format!("{node}: answered {other:?}"));
+                }
+                Err(e) => {
+                    nothing_to_wait_for(self);
+                    errors.push(e);
+                }
             }
         }
         self.rebalance().await;
@@ -190,6 +202,12 @@ impl Master {
         } else {
             Err(format!("stopping: {}", errors.join("; ")))
         }
+    }
+
+    /// True once the run was stopped and every worker that ran it finished (or went down).
+    pub fn run_finished(&self) -> bool {
+        let t = self.table();
+        !t.running && t.nodes.iter().any(|n| n.started) && t.nodes.iter().all(|n| n.settled())
     }
 
     /// Tells every worker the run is over (they exit).
