@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rookery::cluster_nats::precision::{ReleaseLog, RunQueue, Window};
+use rookery::cluster_nats::precision::{ReleaseLog, RunQueue, Window, judged};
 use rookery::cluster_nats::{ClusterAddr, Master, MasterOptions};
 use rookery::telemetry::{Fields, Telemetry, Value, monotonic_time};
 
@@ -219,9 +219,9 @@ impl Precision {
     }
 }
 
-/// Windows in which every judged worker could run (see `precision`'s module docs).
+/// Windows that can be judged (see `precision::judged`).
 pub fn fed(windows: &[Window]) -> Vec<&Window> {
-    windows.iter().filter(|w| !w.starved()).collect()
+    judged(windows).into_iter().map(|(_, w)| w).collect()
 }
 
 /// One line per window: total, deviation from `per_s`, by node, and any stall.
@@ -238,15 +238,17 @@ pub fn report(label: &str, per_s: u64, windows: &[Window]) -> String {
                     format!("{n} waited {:.0} ms for a CPU", g.as_secs_f64() * 1000.0)
                 }))
                 .collect();
+        let note = if !stalled.is_empty() {
+            format!(" excluded: {}", stalled.join(", "))
+        } else if i > 0 && windows[i - 1].starved() {
+            " excluded: follows a starved window".to_string()
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "{label} window {i}: {} ({dev:+.2}%) [{}]{}\n",
+            "{label} window {i}: {} ({dev:+.2}%) [{}]{note}\n",
             w.total,
             nodes.join(", "),
-            if stalled.is_empty() {
-                String::new()
-            } else {
-                format!(" excluded: {}", stalled.join(", "))
-            }
         ));
     }
     out

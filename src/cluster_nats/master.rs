@@ -467,10 +467,6 @@ impl Master {
             if let Some(r) = msg.reply {
                 let _ = self.shared.client.publish(r, wire::encode(&reply)).await;
             }
-            if known {
-                // Shares follow a node's demand as soon as it reports it (see `shares`).
-                self.rebalance().await;
-            }
         }
     }
 
@@ -635,13 +631,11 @@ impl Master {
 
     async fn watchdog(self) {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
-        let mut round = 0u64;
         loop {
             tick.tick().await;
-            round += 1;
-            if round.is_multiple_of(5) {
-                self.rebalance().await;
-            }
+            // Every tick: shares follow a node's demand within 100 ms of its heartbeat (only
+            // shares that changed are sent; see `shares`).
+            self.rebalance().await;
             let timeout = self.shared.opts.timeout;
             // Silence only counts while our own link was up to hear it.
             let heard_for = self.shared.link.up_for();

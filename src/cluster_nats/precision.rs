@@ -13,8 +13,9 @@
 //! * its threads waited for a CPU (runnable, not running) longer than [`RUN_QUEUE_WAIT`]
 //!   altogether in that window, as Linux's `/proc/PID/task/*/schedstat` tells ([`RunQueue`]).
 //!
-//! Other workers are not judged by their gaps: their users' think times make gaps of their
-//! own.
+//! The window after a starved one is not judged either: the worker's catch-up may release
+//! there what the stall held back ([`judged`]). Other workers are not judged by their gaps:
+//! their users' think times make gaps of their own.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -70,6 +71,20 @@ impl Window {
             }
         }
     }
+}
+
+/// The windows that can be judged: neither they nor the window before them starved (a stall
+/// takes releases from the window it happens in, and the worker's catch-up may release them
+/// in the next one), with their index.
+pub fn judged(windows: &[Window]) -> Vec<(usize, &Window)> {
+    windows
+        .iter()
+        .enumerate()
+        .filter(|(i, w)| {
+            let after_starved = i.checked_sub(1).is_some_and(|p| windows[p].starved());
+            !w.starved() && !after_starved
+        })
+        .collect()
 }
 
 /// How long a judged worker's threads may wait for a CPU in one window, all together, before
@@ -267,6 +282,24 @@ mod tests {
             w.iter().all(|w| w.stalled.is_empty()),
             "quiet nodes are not judged"
         );
+    }
+
+    #[test]
+    fn the_window_after_a_starved_one_is_not_judged() {
+        let w = |stalled: bool| Window {
+            start_ns: 0,
+            total: 0,
+            per_node: BTreeMap::new(),
+            stalled: if stalled {
+                vec![("a".into(), STALL * 2)]
+            } else {
+                Vec::new()
+            },
+            waited: Vec::new(),
+        };
+        let windows = [w(false), w(true), w(false), w(false)];
+        let ok: Vec<usize> = judged(&windows).iter().map(|(i, _)| *i).collect();
+        assert_eq!(ok, vec![0, 3]);
     }
 
     #[test]
