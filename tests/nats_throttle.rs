@@ -8,7 +8,7 @@
 //! Every one-second window must hold the set rate ±2 %. A window is judged only when `w1`
 //! could run: its users never think, so its throttle always has requests waiting and releases
 //! at its own spacing whenever its process is scheduled. A window is excluded (and reported)
-//! when `w1` shows a gap over twice its spacing plus 10 ms, or its threads waited for a CPU
+//! when `w1` shows a gap over twice its spacing plus 25 ms, or its threads waited for a CPU
 //! longer than the window in all (Linux's schedstat; see `rookery::cluster_nats::precision`),
 //! and so is the window after it (the worker's catch-up may release there what it held back).
 //! Windows are measured until 5 were judged at 100/s (at most 30), 3 at 10k/s (at most 60)

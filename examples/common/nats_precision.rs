@@ -210,9 +210,18 @@ impl Precision {
         }
     }
 
-    /// Ends the run: users stop, workers are told to exit.
+    /// Ends the run: the rate goes down to 10/s until the master has caught up with the
+    /// releases, then users stop and workers are told to exit.
     pub async fn finish(self) -> Result<(), String> {
         self.sampler.abort();
+        // Let the master catch up with the events in flight (it re-emits every one; at 10k/s
+        // a debug build lags behind), slowly: then the stop's last batches arrive in time.
+        self.set_rate(10).await?;
+        let asked = monotonic_time();
+        let give_up = Instant::now() + Duration::from_secs(60);
+        while self.releases.latest().is_none_or(|t| t < asked) && Instant::now() < give_up {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         self.master.stop(Duration::from_secs(15)).await?;
         self.master.end().await;
         Ok(())

@@ -8,8 +8,7 @@
 //! **starved**, judged on the workers whose throttle always has requests waiting (so that
 //! they release at their share's spacing whenever they run):
 //! * one shows a gap between two consecutive releases longer than [`STALL`] plus twice its
-//!   mean spacing in that window (a stall of `STALL` moves about 1 % of a window's releases
-//!   into the next one), or
+//!   mean spacing in that window, or
 //! * its threads waited for a CPU (runnable, not running) longer than [`RUN_QUEUE_WAIT`]
 //!   altogether in that window, as Linux's `/proc/PID/task/*/schedstat` tells ([`RunQueue`]).
 //!
@@ -24,8 +23,12 @@ use std::time::Duration;
 use crate::engine::events::THROTTLE_EXECUTE;
 use crate::telemetry::{Fields, Telemetry, Value};
 
-/// A gap in a busy worker's releases that counts as a stall (the process could not run).
-pub const STALL: Duration = Duration::from_millis(10);
+/// A gap in a judged worker's releases (beyond twice its spacing) that counts as a stall: the
+/// process could not run. A shorter stall is caught up within 50 ms (the workers' catch-up),
+/// so it moves releases into the next window only when it straddles the boundary; judging
+/// such windows makes the test stricter, not looser. With debug builds on a loaded 2-core
+/// machine, gaps of 10 to 25 ms were common while the windows held ±0.9 %.
+pub const STALL: Duration = Duration::from_millis(25);
 
 /// One release: when (ns on the `monotonic_time` clock) and on which node.
 pub type Release = (i64, Arc<str>);
@@ -305,7 +308,7 @@ mod tests {
     #[test]
     fn a_judged_node_with_a_long_gap_starves_its_window() {
         // 1000 releases a second on "a", one per ms, except a 30 ms hole in the second window
-        // (a stall: more than 2 × 1 ms + 10 ms).
+        // (a stall: more than 2 × 1 ms + 25 ms).
         let mut ms: Vec<(i64, &str)> = (0..2000).map(|t| (t, "a")).collect();
         ms.retain(|(t, _)| !(1400..1430).contains(t));
         let w = windows(&at(&ms), 0, 2, &["a"]);
@@ -315,11 +318,11 @@ mod tests {
         assert_eq!(w[1].stalled[0].1, Duration::from_millis(31));
         // A hole across the boundary counts in the window where it ends.
         let ms: Vec<(i64, &str)> = (0..2000)
-            .filter(|t| !(990..1015).contains(t))
+            .filter(|t| !(990..1030).contains(t))
             .map(|t| (t, "a"))
             .collect();
         let w = windows(&at(&ms), 0, 2, &["a"]);
         assert!(w[0].stalled.is_empty());
-        assert_eq!(w[1].stalled[0].1, Duration::from_millis(26));
+        assert_eq!(w[1].stalled[0].1, Duration::from_millis(41));
     }
 }
