@@ -1,5 +1,5 @@
 //! The monitor's loop on a `TestBackend`, under virtual time: drains once per frame, redraws
-//! only when something changed (at most 30 fps), follows resizes, and shows a rate change once
+//! only when something changed (new events at most 10 times a second), follows resizes, and shows a rate change once
 //! the engine's rate event comes back through the feed.
 
 mod tui_support;
@@ -106,7 +106,7 @@ async fn idle_screen_is_not_redrawn_every_frame() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn busy_feed_is_drained_once_per_frame_at_most_30_fps() {
+async fn busy_feed_is_drained_every_tick_and_drawn_at_data_fps() {
     let mut terminal = Terminal::new(TestBackend::new(W, H)).expect("terminal");
     let (mut app, _) = live_app();
     let mut feed = QueueFeed {
@@ -127,13 +127,16 @@ async fn busy_feed_is_drained_once_per_frame_at_most_30_fps() {
         out.drains * 1_000,
         "1,000 events per drain"
     );
-    assert_eq!(
-        out.frames, out.drains,
-        "one frame per drain while events flow"
-    );
     assert!(
-        (58..=62).contains(&out.frames),
-        "30 fps for 2 s: {}",
+        (58..=62).contains(&out.drains),
+        "a drain every tick at 30 fps for 2 s: {}",
+        out.drains
+    );
+    // New events alone redraw at most DATA_FPS (10) times a second: a frame is the monitor's
+    // main cost on a busy run (issue 17).
+    assert!(
+        (19..=21).contains(&out.frames),
+        "10 frames a second for 2 s while events flow: {}",
         out.frames
     );
 }

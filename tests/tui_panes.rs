@@ -145,5 +145,41 @@ fn latency_pane_lists_custom_spans_first() {
         lines[2].trim_end_matches('│').ends_with('1'),
         "one exception: {t}"
     );
-    assert!(lines[3].contains("scenario.start"), "{t}");
+    assert!(lines[3].contains("enario.start"), "{t}");
+    // The rolling window (last 10 s) beside since-start: the same requests so far.
+    assert!(
+        lines[1].contains("p50 10s") && lines[1].contains("p99 10s"),
+        "{t}"
+    );
+    assert_eq!(cols[3], "50.1ms", "window p50 (bins of 1.6 %): {t}");
+    assert_eq!(cols[4], "99.3ms", "window p99: {t}");
+
+    // 30 s later, ten fast requests: the window shows only them, since-start all.
+    let later = t0 + 30_000;
+    for i in 0..10u64 {
+        let ns = Value::Int(5_000_000);
+        apply(
+            &mut state,
+            later + i,
+            "node1",
+            &["http", "request", "stop"],
+            &[("duration", ns)],
+            &[],
+        );
+    }
+    app.observe(&state);
+    let mut buf = Buffer::empty(area);
+    pane::latency(area, &mut buf, &app, &state, &app.styles());
+    let t = buffer_text(&buf);
+    let row: Vec<&str> = t.lines().nth(2).unwrap_or("").split_whitespace().collect();
+    assert_eq!(row[1], "510", "{t}");
+    assert_eq!((row[3], row[4]), ("5.00ms", "5.00ms"), "window: {t}");
+    assert_eq!(
+        (row[5], row[7]),
+        ("49.0ms", "99.0ms"),
+        "since the start: {t}"
+    );
+    // A span with nothing in the window shows a dash.
+    let quiet: Vec<&str> = t.lines().nth(3).unwrap_or("").split_whitespace().collect();
+    assert_eq!((quiet[3], quiet[4]), ("–", "–"), "{t}");
 }

@@ -2,7 +2,9 @@
 //!
 //! One `tokio::select!` waits on terminal events and a frame ticker (30 fps by default). Each
 //! tick drains the feed once (never one redraw per event) and redraws only when something
-//! changed, or once a second so the log pane moves. The loop is generic over the ratatui
+//! changed, or once a second so the log pane moves. A key, a resize or a command's outcome is
+//! drawn on the next tick; new events at most [`DATA_FPS`] times a second (a frame is the
+//! monitor's main cost on a busy run, and figures changing faster cannot be read anyway). The loop is generic over the ratatui
 //! backend and the terminal-event stream so tests drive it with a `TestBackend`.
 
 use std::sync::Arc;
@@ -25,6 +27,10 @@ use super::theme::{Theme, ThemeError, builtin_themes, colour_enabled};
 use super::{logging, view};
 use crate::eventlog::Replay;
 use crate::monitor::{LiveFeed, MonitorState};
+
+/// Redraws a second at most for new events alone (keys, resizes and outcomes are drawn on the
+/// next tick).
+pub const DATA_FPS: u32 = 10;
 
 /// Why the monitor stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -133,11 +139,14 @@ where
 {
     let mut state = MonitorState::new();
     let frame = Duration::from_secs(1) / fps.clamp(1, 240);
+    let data_frame = Duration::from_secs(1) / DATA_FPS.min(fps.clamp(1, 240));
     let mut ticker = interval(frame);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut last_pump = Instant::now();
     let mut last_draw: Option<Instant> = None;
     let mut dirty = true;
+    // New events not drawn yet.
+    let mut data_dirty = false;
     let (mut frames, mut drains) = (0u64, 0u64);
     loop {
         tokio::select! {
@@ -154,7 +163,7 @@ where
                 }
                 if applied > 0 || state.last_t_us() / 1_000_000 != second {
                     app.observe(&state);
-                    dirty = true;
+                    data_dirty = true;
                 }
                 if app.poll_outcomes() {
                     app.observe(&state);
@@ -165,13 +174,17 @@ where
                     app.replay_status = status;
                     dirty = true;
                 }
-                let stale = last_draw.is_none_or(|t| now - t >= Duration::from_secs(1));
-                if dirty || stale {
+                let since = last_draw.map(|t| now - t);
+                let stale = since.is_none_or(|d| d >= Duration::from_secs(1));
+                // Half a tick of slack: ticks are not exactly `frame` apart.
+                let data_due = since.is_none_or(|d| d + frame / 2 >= data_frame);
+                if dirty || stale || (data_dirty && data_due) {
                     terminal
                         .draw(|f| view::draw(f, app, &state))
                         .map_err(|e| TuiError::Draw(e.to_string()))?;
                     last_draw = Some(now);
                     dirty = false;
+                    data_dirty = false;
                     frames += 1;
                 }
             }

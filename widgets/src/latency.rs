@@ -1,5 +1,5 @@
 //! The latency pane: one row per span prefix with its stop count, recent rate and duration
-//! percentiles in human units.
+//! percentiles in human units, since the start and over a rolling window (the last 10 s).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -24,11 +24,17 @@ pub struct LatencyRow<'a> {
     pub max_us: u64,
     /// Spans that ended in an exception.
     pub exceptions: u64,
+    /// p50 and p99 over the rolling window ([`LatencyTable::window_s`]); `None` when no span
+    /// ended in it.
+    pub recent_p50_us: Option<u64>,
+    pub recent_p99_us: Option<u64>,
 }
 
 /// The latency table (rows in the order given; the caller sorts).
 pub struct LatencyTable<'a> {
     pub rows: &'a [LatencyRow<'a>],
+    /// The rolling window's length in seconds (the `p50 10s` and `p99 10s` columns).
+    pub window_s: u64,
     pub focused: bool,
     pub styles: &'a Styles,
 }
@@ -54,8 +60,11 @@ pub fn micros(us: u64) -> String {
     }
 }
 
-/// Columns after the name, and which of them give way (`p90`, then `exc`) on narrow panes.
+/// Columns after the name, and which of them give way (`exc`, then `p90`, then the rolling
+/// window's pair) on narrow panes.
 const COL_W: u16 = 6;
+/// The rolling window's columns (`p99 10s`).
+const WIN_W: u16 = 7;
 /// The name keeps at least this many columns before optional figures are dropped.
 const MIN_NAME_W: u16 = 12;
 /// Wider panes leave blank space on the right rather than stretch the name column.
@@ -71,20 +80,30 @@ impl Widget for LatencyTable<'_> {
         if inner.height == 0 {
             return;
         }
-        // count, /s, p50, p99, max always; p90 and exc while the name keeps MIN_NAME_W.
+        // count, /s, p50, p99, max always; then, while the name keeps MIN_NAME_W, the
+        // rolling window's p50 and p99, p90, exc.
         let fixed = 5 * (COL_W + 1);
         let room = inner.width.saturating_sub(fixed);
-        let show_p90 = room > MIN_NAME_W + COL_W;
-        let show_exc = room >= MIN_NAME_W + 2 * (COL_W + 1);
+        let win_need = 2 * (WIN_W + 1);
+        let show_win = room >= MIN_NAME_W + win_need;
+        let after_win = room.saturating_sub(if show_win { win_need } else { 0 });
+        let show_p90 = after_win > MIN_NAME_W + COL_W;
+        let show_exc = after_win >= MIN_NAME_W + 2 * (COL_W + 1);
         let extra = (show_p90 as u16 + show_exc as u16) * (COL_W + 1);
-        let name_w = room.saturating_sub(extra).clamp(4, MAX_NAME_W);
+        let name_w = after_win.saturating_sub(extra).clamp(4, MAX_NAME_W);
+        let win_p50 = format!("p50 {}s", self.window_s);
+        let win_p99 = format!("p99 {}s", self.window_s);
 
         let mut header = vec![
             Cell::left("span", name_w, s.header),
             Cell::right("count", COL_W, s.header),
             Cell::right("/s", COL_W, s.header),
-            Cell::right("p50", COL_W, s.header),
         ];
+        if show_win {
+            header.push(Cell::right(win_p50, WIN_W, s.header));
+            header.push(Cell::right(win_p99, WIN_W, s.header));
+        }
+        header.push(Cell::right("p50", COL_W, s.header));
         if show_p90 {
             header.push(Cell::right("p90", COL_W, s.header));
         }
@@ -106,8 +125,13 @@ impl Widget for LatencyTable<'_> {
                     Cell::left(truncate_start(name, name_w as usize), name_w, s.base),
                     Cell::right(count(row.count), COL_W, s.base),
                     Cell::right(per_sec(row.per_s), COL_W, s.dim),
-                    Cell::right(micros(row.p50_us), COL_W, s.accent),
                 ];
+                if show_win {
+                    let recent = |us: Option<u64>| us.map_or_else(|| "–".to_owned(), micros);
+                    cells.push(Cell::right(recent(row.recent_p50_us), WIN_W, s.accent));
+                    cells.push(Cell::right(recent(row.recent_p99_us), WIN_W, s.accent));
+                }
+                cells.push(Cell::right(micros(row.p50_us), COL_W, s.accent));
                 if show_p90 {
                     cells.push(Cell::right(micros(row.p90_us), COL_W, s.accent));
                 }
@@ -139,6 +163,8 @@ mod tests {
                 p99_us: 25_600,
                 max_us: 1_250_000,
                 exceptions: 0,
+                recent_p50_us: Some(1_020),
+                recent_p99_us: Some(48_300),
             },
             LatencyRow {
                 name: "amoc.scenario.start",
@@ -149,6 +175,8 @@ mod tests {
                 p99_us: 5_482_845,
                 max_us: 5_482_845,
                 exceptions: 2,
+                recent_p50_us: None,
+                recent_p99_us: None,
             },
             LatencyRow {
                 name: "db.query",
@@ -159,6 +187,8 @@ mod tests {
                 p99_us: 3,
                 max_us: 3,
                 exceptions: 0,
+                recent_p50_us: Some(3),
+                recent_p99_us: Some(3),
             },
         ]
     }
@@ -195,14 +225,23 @@ mod tests {
         let rows = rows();
         let t = LatencyTable {
             rows: &rows,
+            window_s: 10,
             focused: false,
             styles: &styles,
         };
-        let text = render_text(t, 72, 6);
+        let text = render_text(t, 88, 6);
         insta::assert_snapshot!(text);
         assert!(text.contains("p90") && text.contains("exc"));
+        assert!(text.contains("p50 10s") && text.contains("p99 10s"));
         assert!(text.contains("scenario.start"));
         assert!(text.contains("850µs") && text.contains("1.25s"));
+        // The rolling window's figures, and a dash where no span ended in it.
+        assert!(text.contains("1.02ms") && text.contains("48.3ms"));
+        let quiet = text
+            .lines()
+            .find(|l| l.contains("scenario.start"))
+            .unwrap_or("");
+        assert_eq!(quiet.matches('–').count(), 2, "{quiet}");
     }
 
     #[test]
@@ -211,14 +250,33 @@ mod tests {
         let rows = rows();
         let t = LatencyTable {
             rows: &rows,
+            window_s: 10,
             focused: false,
             styles: &styles,
         };
         let text = render_text(t, 50, 5);
         insta::assert_snapshot!(text);
-        assert!(!text.contains("p90"));
+        assert!(!text.contains("p90") && !text.contains("10s"));
         assert!(text.contains("p99"));
         assert!(text.contains("… 2 more"));
+    }
+
+    #[test]
+    fn medium_pane_keeps_the_rolling_window_before_p90_and_exc() {
+        let styles = Styles::default();
+        let rows = rows();
+        let t = LatencyTable {
+            rows: &rows,
+            window_s: 10,
+            focused: false,
+            styles: &styles,
+        };
+        let text = render_text(t, 66, 5);
+        assert!(
+            text.contains("p50 10s") && text.contains("p99 10s"),
+            "{text}"
+        );
+        assert!(!text.contains("exc"), "{text}");
     }
 
     #[test]
@@ -226,6 +284,7 @@ mod tests {
         let styles = Styles::default();
         let t = LatencyTable {
             rows: &[],
+            window_s: 10,
             focused: false,
             styles: &styles,
         };
