@@ -92,6 +92,9 @@ impl Precision {
                     format!("message_rate={}", per_s * 60),
                     "login_rate=6000000".into(),
                     "user_rate=infinity".into(),
+                    // Users meet in the `pairs` coordinator (a round trip to the master on a
+                    // real cluster) only every billionth message: the throttle alone is measured.
+                    "pair_every=1000000000".into(),
                 ],
                 heartbeat: rookery::cluster_nats::HEARTBEAT,
                 timeout: rookery::cluster_nats::TIMEOUT,
