@@ -107,11 +107,17 @@ impl Seen {
 
     /// Waits until `count` reaches `n` (at most `limit`); how long since `t0` it took.
     async fn until(count: &AtomicU64, n: u64, t0: Instant, what: &str) -> Result<Duration, String> {
+        // Gives up when nothing moved for 15 s (events dropped, workers declared down).
+        let (mut last, mut moved) = (0, Instant::now());
         while count.load(Ordering::Relaxed) < n {
-            if t0.elapsed() > LIMIT {
+            let now = count.load(Ordering::Relaxed);
+            if now != last {
+                (last, moved) = (now, Instant::now());
+            }
+            if t0.elapsed() > LIMIT || moved.elapsed() > Duration::from_secs(15) {
                 return Err(format!(
-                    "{what}: only {} of {n} after {LIMIT:?}",
-                    count.load(Ordering::Relaxed)
+                    "{what}: only {now} of {n} after {:.1} s",
+                    t0.elapsed().as_secs_f64()
                 ));
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -180,19 +186,22 @@ async fn across_workers(users: u64) -> Result<(), String> {
     let t0 = Instant::now();
     master.add_users(users).await?;
     let handed = t0.elapsed();
-    let started = Seen::until(&seen.started, users, t0, "users started").await?;
+    let started = Seen::until(&seen.started, users, t0, "users started").await;
     let with: Vec<f64> = procs.iter().map(|p| rss_mib(p.0.id())).collect();
     let t1 = Instant::now();
-    master.stop(LIMIT).await?;
+    let stop = master.stop(LIMIT).await;
     let stopped = Seen::until(&seen.stopped, users, t1, "users stopped").await;
     let c = master.counters();
     println!("{users} users across 3 worker processes (idle scenario, user_rate infinity)");
     println!("  ids handed out in {:.2} s", handed.as_secs_f64());
-    println!(
-        "  every start seen by the master after {:.2} s ({:.0} users/s)",
-        started.as_secs_f64(),
-        users as f64 / started.as_secs_f64()
-    );
+    match started {
+        Ok(took) => println!(
+            "  every start seen by the master after {:.2} s ({:.0} users/s)",
+            took.as_secs_f64(),
+            users as f64 / took.as_secs_f64()
+        ),
+        Err(e) => println!("  start: {e}"),
+    }
     for (i, (b, w)) in before.iter().zip(&with).enumerate() {
         println!(
             "  w{}: RSS {b:.1} MiB before, {w:.1} MiB with its users ({:.0} bytes a user)",
@@ -200,30 +209,49 @@ async fn across_workers(users: u64) -> Result<(), String> {
             (w - b) * 1024.0 * 1024.0 / (users as f64 / 3.0)
         );
     }
-    match stopped {
-        Ok(took) => println!("  stopped (every stop seen) in {:.2} s", took.as_secs_f64()),
-        Err(e) => println!("  stop: {e}"),
+    match (stop, stopped) {
+        (Ok(()), Ok(took)) => {
+            println!("  stopped (every stop seen) in {:.2} s", took.as_secs_f64())
+        }
+        (Err(e), _) | (_, Err(e)) => println!("  stop: {e}"),
     }
     println!(
-        "  events seen by the master: {}; dropped in worker queues {}, in transit {}",
+        "  events seen by the master: {}; dropped in worker queues {}, in transit {}; nodes up \
+         at the end: {:?}",
         seen.events.load(Ordering::Relaxed),
         c.dropped_queue.load(Ordering::Relaxed),
-        c.dropped_transit.load(Ordering::Relaxed)
+        c.dropped_transit.load(Ordering::Relaxed),
+        master.nodes_up()
     );
     master.end().await;
     drop(procs);
     Ok(())
 }
 
-/// Users/s and events/s: the start of `n` users and their stop, as the registry sees them.
-fn rates(label: &str, n: u64, start: Duration, stop: Duration, events: u64) {
-    let all = start + stop;
+/// Starts `n` users with `add` and stops them with `stop`; prints users/s and events/s as the
+/// registry behind `seen` saw them.
+async fn start_stop(
+    label: &str,
+    n: u64,
+    seen: &Seen,
+    add: impl Future<Output = Result<(), String>>,
+    stop: impl Future<Output = Result<(), String>>,
+) -> Result<(), String> {
+    let e0 = seen.events.load(Ordering::Relaxed);
+    let t0 = Instant::now();
+    add.await?;
+    let start = Seen::until(&seen.started, n, t0, "users started").await?;
+    let t1 = Instant::now();
+    stop.await?;
+    let stop = Seen::until(&seen.stopped, n, t1, "users stopped").await?;
+    let events = seen.events.load(Ordering::Relaxed) - e0;
     println!(
-        "  {label:<28} start {:>9.0} users/s   stop {:>9.0} users/s   {:>9.0} events/s",
+        "  {label:<20} start {:>9.0} users/s   stop {:>9.0} users/s   {:>9.0} events/s",
         n as f64 / start.as_secs_f64(),
         n as f64 / stop.as_secs_f64(),
-        events as f64 / all.as_secs_f64()
+        events as f64 / (start + stop).as_secs_f64()
     );
+    Ok(())
 }
 
 async fn one_node(n: u64) -> Result<(), String> {
@@ -234,21 +262,14 @@ async fn one_node(n: u64) -> Result<(), String> {
     let procs = workers(&url, "one", 1)?;
     let (master, seen) = master(&url, "one").await?;
     master.wait_nodes(1, Duration::from_secs(60)).await?;
-    let e0 = seen.events.load(Ordering::Relaxed);
-    let t0 = Instant::now();
-    master.add_users(n).await?;
-    let start = Seen::until(&seen.started, n, t0, "users started").await?;
-    let t1 = Instant::now();
-    master.stop(LIMIT).await?;
-    Seen::until(&seen.stopped, n, t1, "users stopped").await?;
-    let stop = t1.elapsed();
-    rates(
+    start_stop(
         "cluster, 1 worker",
         n,
-        start,
-        stop,
-        seen.events.load(Ordering::Relaxed) - e0,
-    );
+        &seen,
+        async { master.add_users(n).await.map(drop) },
+        master.stop(LIMIT),
+    )
+    .await?;
     master.end().await;
     drop(procs);
 
@@ -264,21 +285,14 @@ async fn one_node(n: u64) -> Result<(), String> {
     .map_err(|err| err.to_string())?;
     e.start_scenario(boxed(Idle), UserRate::Infinity)
         .map_err(|err| err.to_string())?;
-    let e0 = seen.events.load(Ordering::Relaxed);
-    let t0 = Instant::now();
-    e.add_users(n).map_err(|err| err.to_string())?;
-    let start = Seen::until(&seen.started, n, t0, "users started").await?;
-    let t1 = Instant::now();
-    e.stop().map_err(|err| err.to_string())?;
-    Seen::until(&seen.stopped, n, t1, "users stopped").await?;
-    let stop = t1.elapsed();
-    rates(
+    start_stop(
         "simulated, 1 node",
         n,
-        start,
-        stop,
-        seen.events.load(Ordering::Relaxed) - e0,
-    );
+        &seen,
+        async { e.add_users(n).map(drop).map_err(|err| err.to_string()) },
+        async { e.stop().map_err(|err| err.to_string()) },
+    )
+    .await?;
     e.wait_finished(LIMIT)
         .await
         .map_err(|err| err.to_string())?;

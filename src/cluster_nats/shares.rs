@@ -24,7 +24,7 @@
 //! ask, else evenly. Shares are integers that add up to the rate exactly (largest remainder),
 //! at least 1 each when the rate allows, so an idle node can start.
 //!
-//! The split is redone on every heartbeat round, at once when the rate is changed (key or API),
+//! The split is redone within 100 ms of each heartbeat (the master looks every 100 ms), at once when the rate is changed (key or API),
 //! and when a node goes down (its share goes to the others); the master sends a node its new
 //! shares only when they changed. Each worker runs its share with a small catch-up
 //! ([`catch_up`]): instants that came due while its scheduler was late, or just before a

@@ -105,13 +105,12 @@ impl Master {
 
     pub(super) async fn watchdog(self) {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
-        let mut round = 0u64;
         loop {
             tick.tick().await;
-            round += 1;
-            if round.is_multiple_of(5) {
-                self.rebalance().await;
-            }
+            // Every tick: shares follow a node's demand within 100 ms of its heartbeat (only
+            // shares that changed are sent; see `shares`). Not inside the heartbeat loop: a
+            // publish held up during a NATS restart would hold the heartbeat replies too.
+            self.rebalance().await;
             let timeout = self.shared.opts.timeout;
             // Silence only counts while our own link was up to hear it.
             let heard_for = self.shared.link.up_for();

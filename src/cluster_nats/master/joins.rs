@@ -174,10 +174,6 @@ impl Master {
             if let Some(r) = msg.reply {
                 let _ = self.shared.client.publish(r, wire::encode(&reply)).await;
             }
-            if known {
-                // Shares follow a node's demand as soon as it reports it (see `shares`).
-                self.rebalance().await;
-            }
         }
     }
 
