@@ -5,7 +5,8 @@
 #
 #   benches/http_vs_oha.sh [SECONDS] [CONNECTIONS] [ROUNDS]        # defaults: 10 64 3
 #   PRECISION=0 skips the fixed-rate runs (RATES="1000 10000 50000" by default); LONG=300 adds
-#   a 5-minute RSS run (0: none).
+#   a 5-minute RSS run (0: none). MODES="headless monitor oha" and SERVERS="nginx hyper" pick
+#   contenders and servers.
 #
 # Fairness: every contender gets the same server, connections (`--users C` / `-c C`, all
 # keep-alive, HTTP/1.1), duration and machine; contenders run in a rotated order each round, so
@@ -198,15 +199,21 @@ measure() {
         cpu = $3 + $4
         printf "%.0f %.2f %.2f %.1f %.2f %.2f\n", $1 / $2, cpu, ($1 > 0 ? cpu * 1e6 / $1 : 0), $5 / 1024, $6, $7 }' \
         >>"$TMP/res.$mode.$server"
+    echo "  $mode against $server: $(tail -1 "$TMP/res.$mode.$server") (req/s, client CPU s, ms per 1k, RSS MB, server CPU s, tmux CPU s)" >&2
 }
 
 tmux new-session -d -s hold -x 80 -y 24 'sleep 100000'
 TMUX_PID=$(tmux display-message -p -t hold '#{pid}')
 
-MODES=(headless monitor)
-[ -n "$OHA" ] && MODES+=(oha)
+if [ -n "${MODES:-}" ]; then
+    read -r -a MODES <<<"$MODES"
+else
+    MODES=(headless monitor)
+    [ -n "$OHA" ] && MODES+=(oha)
+fi
+read -r -a SERVERS <<<"${SERVERS:-nginx hyper}"
 for round in $(seq "$ROUNDS"); do
-    for server in nginx hyper; do
+    for server in "${SERVERS[@]}"; do
         # Rotate the order each round.
         n=${#MODES[@]}
         for i in $(seq 0 $((n - 1))); do
@@ -227,7 +234,7 @@ if [ "$ROUNDS" -gt 0 ]; then
     echo
     echo "| server | client | requests/s | client CPU (s) | client CPU per 1k req (ms) | client peak RSS (MB) | server CPU (s) | terminal (tmux) CPU (s) |"
     echo "|---|---|---|---|---|---|---|---|"
-    for server in nginx hyper; do
+    for server in "${SERVERS[@]}"; do
         for mode in "${MODES[@]}"; do
             f=$TMP/res.$mode.$server
             case $mode in
