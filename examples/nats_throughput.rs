@@ -8,7 +8,6 @@
 //! ```
 //! Needs `nats-server` (Debian package) on PATH or in /usr/sbin.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -20,35 +19,9 @@ use rookery::engine::events::{Emitter, THROTTLE_REQUEST};
 use rookery::monitor::{LiveFeed, LoggedEvent, MonitorState};
 use rookery::telemetry::{Key, Telemetry, Value};
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn nats_server(port: u16) -> Server {
-    let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .unwrap_or("nats-server");
-    let child = Command::new(bin)
-        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start nats-server ({bin}): {e}"));
-    let server = Server(child);
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("nats-server did not listen on {port}");
-}
+#[path = "common/nats_server.rs"]
+mod nats_server;
+use nats_server::nats_server;
 
 #[tokio::main]
 async fn main() {
@@ -60,12 +33,8 @@ async fn main() {
     let secs: f64 = args.get(1).map_or(4.0, |s| s.parse().expect("SECONDS"));
     let gzip = args.iter().any(|a| a == "--gzip");
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
-    let _server = nats_server(port);
-    let url = format!("nats://127.0.0.1:{port}");
+    let server = nats_server(&[]);
+    let url = server.url();
     let worker_client = async_nats::connect(&url).await.expect("worker connects");
     let master_client = async_nats::connect(&url).await.expect("master connects");
 

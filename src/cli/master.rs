@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::RunArgs;
+use super::report::ThresholdVerdict;
+use super::run::RunError;
 use super::signals::Signals;
 use crate::cluster_nats::{self, ClusterAddr, Master, MasterOptions};
 use crate::engine::DynScenario;
@@ -18,7 +20,9 @@ const NODES_WAIT: Duration = Duration::from_secs(60);
 const STOP_LIMIT: Duration = Duration::from_secs(15);
 const DRAIN: Duration = Duration::from_millis(10);
 
-/// The monitor's commands, sent to the workers in the background (the UI never waits).
+/// The monitor's commands, carried out by the master. The monitor's driver calls the sink on a
+/// blocking thread (the UI never waits), so each call waits for its outcome, which the monitor
+/// shows.
 struct ClusterSink {
     master: Master,
     rt: tokio::runtime::Handle,
@@ -26,71 +30,75 @@ struct ClusterSink {
 
 impl CommandSink for ClusterSink {
     fn send(&self, command: OperatorCommand) -> Result<(), String> {
-        let master = self.master.clone();
-        match command {
-            OperatorCommand::AddUsers { count } => {
-                self.rt.spawn(async move {
-                    if let Err(e) = master.add_users(count).await {
-                        log::error!(target: "cluster", "{e}");
-                    }
-                });
-                Ok(())
+        let m = &self.master;
+        self.rt.block_on(async move {
+            match command {
+                OperatorCommand::AddUsers { count } => m.add_users(count).await.map(|_| ()),
+                OperatorCommand::RemoveUsers { count } => {
+                    m.remove_users(count, false).await.map(|_| ())
+                }
+                OperatorCommand::SetRate {
+                    throttle,
+                    rate,
+                    interval_ms,
+                } => m.set_rate(&throttle, Some(rate), interval_ms).await,
+                OperatorCommand::Pause { throttle } => m.set_paused(&throttle, true).await,
+                OperatorCommand::Resume { throttle } => m.set_paused(&throttle, false).await,
+                OperatorCommand::StartRamp {
+                    throttle,
+                    to,
+                    duration_ms,
+                } => {
+                    m.ramp(&throttle, to, Duration::from_millis(duration_ms))
+                        .await
+                }
+                OperatorCommand::CancelRamp { throttle } => m.cancel_ramp(&throttle),
+                OperatorCommand::KillNode { node } => m.kill_node(&node).await,
+                OperatorCommand::AddNode => Err(format!(
+                    "a real cluster grows by its workers: start `rookery node --cluster ... \
+                     --run {}` on another machine",
+                    m.run()
+                )),
+                OperatorCommand::Quit => Ok(()),
+                other => Err(format!("{other}: not available on a real cluster")),
             }
-            OperatorCommand::RemoveUsers { count } => {
-                self.rt.spawn(async move {
-                    if let Err(e) = master.remove_users(count, false).await {
-                        log::error!(target: "cluster", "{e}");
-                    }
-                });
-                Ok(())
-            }
-            OperatorCommand::SetRate {
-                throttle,
-                rate,
-                interval_ms,
-            } => {
-                self.rt.spawn(async move {
-                    if let Err(e) = master.set_rate(&throttle, Some(rate), interval_ms).await {
-                        log::error!(target: "cluster", "{e}");
-                    }
-                });
-                Ok(())
-            }
-            OperatorCommand::Quit => Ok(()),
-            OperatorCommand::AddNode => {
-                Err("a real cluster grows by starting `rookery node` on another machine".into())
-            }
-            other => Err(format!("{other}: not available on a real cluster yet")),
-        }
+        })
     }
 }
 
-/// Runs the master until `--duration`, `q` or a signal; then stops the workers' users, waits
-/// for their last events, prints or shows the result, and ends the run.
+/// Runs the master until `--duration`, `q`, a signal or a failed threshold with
+/// `--abort-on-fail`; then stops the workers' users, waits for their last events, shows or
+/// prints the result, ends the run, and judges it as a simulated `run` does: `--threshold`
+/// (exit 99), `--summary-json`, `--report`, `--metrics`.
 pub async fn run_master(
     args: &RunArgs,
     scenario: Arc<dyn DynScenario>,
     url: &str,
-) -> Result<(), String> {
-    if args.settings.is_some() {
-        return Err("--settings FILE is not supported with --cluster yet: use --set".into());
-    }
+) -> Result<(), RunError> {
+    // The settings file goes to the workers as text, read by each with the same rules.
+    let settings_file = match &args.settings {
+        Some(path) => Some(cluster_nats::settings::SettingsFile::read(path)?),
+        None => None,
+    };
+    // Bad settings are refused here, before any worker is involved.
+    cluster_nats::settings::resolve(&scenario, &args.set, settings_file.as_ref(), None)?;
     if !args.headless {
         crate::tui::terminal::ensure_terminal().map_err(|e| format!("terminal: {e}"))?;
     }
     let mut signals = Signals::new().map_err(|e| format!("cannot listen to signals: {e}"))?;
     let telemetry = Telemetry::new();
     let start = Instant::now();
-    let mut feed = Some(
-        LiveFeed::attach(&telemetry, "rookery-monitor", DEFAULT_FEED_CAPACITY, start)
-            .map_err(|e| format!("monitor: {e}"))?,
-    );
+    let feed = LiveFeed::attach(&telemetry, "rookery-monitor", DEFAULT_FEED_CAPACITY, start)
+        .map_err(|e| format!("monitor: {e}"))?;
+    let hooks = super::report::RunHooks::install(args, &feed).await?;
+    let mut feed = Some(feed);
     let recorder = cluster_nats::record(args.record.as_deref(), &telemetry, start)?;
     let opts = MasterOptions {
         addr: ClusterAddr {
             url: url.to_owned(),
             creds: args.cluster.cluster_creds.clone(),
             token: None,
+            ca: args.cluster.cluster_ca.clone(),
         },
         run: args.cluster.run.clone(),
         name: "master".into(),
@@ -99,85 +107,9 @@ pub async fn run_master(
         heartbeat: cluster_nats::HEARTBEAT,
         timeout: cluster_nats::TIMEOUT,
     };
-    let master = Master::start(opts, telemetry.clone(), start).await?;
+    let master = Master::start_with(opts, settings_file, telemetry.clone(), start).await?;
     let mut state = MonitorState::new();
-    let result = async {
-        if args.cluster.nodes_wait > 0 {
-            let wait = master.wait_nodes(args.cluster.nodes_wait, NODES_WAIT);
-            tokio::pin!(wait);
-            loop {
-                tokio::select! {
-                    r = &mut wait => { r?; break; }
-                    _ = tokio::time::sleep(DRAIN) => { drain(&feed, &mut state); }
-                    () = signals.recv() => return Err("interrupted while waiting for workers".into()),
-                }
-            }
-        }
-        let users = args.users.unwrap_or(super::DEFAULT_USERS);
-        if users > 0 {
-            let adding = master.add_users(users);
-            tokio::pin!(adding);
-            loop {
-                tokio::select! {
-                    r = &mut adding => { r?; break; }
-                    _ = tokio::time::sleep(DRAIN) => { drain(&feed, &mut state); }
-                }
-            }
-        }
-        let deadline = args.duration.map(Duration::from_secs_f64);
-        if args.headless {
-            let end = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::pin!(end);
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(DRAIN) => { drain(&feed, &mut state); }
-                    () = &mut end => break,
-                    () = signals.recv() => break,
-                }
-            }
-            Ok(())
-        } else {
-            let opts = TuiOptions::load(args.theme.as_deref()).map_err(|e| e.to_string())?;
-            let sink = Arc::new(ClusterSink {
-                master: master.clone(),
-                rt: tokio::runtime::Handle::current(),
-            });
-            let Some(live) = feed.take() else {
-                return Ok(());
-            };
-            let monitor = run_live(live, sink, opts);
-            let stop_after = {
-                let master = master.clone();
-                async move {
-                    match deadline {
-                        Some(d) => {
-                            tokio::time::sleep(d).await;
-                            if let Err(e) = master.stop(STOP_LIMIT).await {
-                                log::error!(target: "cluster", "{e}");
-                            }
-                        }
-                        None => std::future::pending::<()>().await,
-                    }
-                }
-            };
-            tokio::pin!(monitor, stop_after);
-            let mut stopped = false;
-            loop {
-                tokio::select! {
-                    r = &mut monitor => return r.map(|_| ()).map_err(|e| e.to_string()),
-                    // At the deadline the users stop; the monitor stays until `q`.
-                    () = &mut stop_after, if !stopped => stopped = true,
-                    () = signals.recv() => return Err("terminated by a signal".into()),
-                }
-            }
-        }
-    }
-    .await;
+    let result = drive(args, &master, &mut feed, &mut state, &mut signals, &hooks).await;
     // Stop the users everywhere and wait for the last events, still draining.
     let stopping = master.stop(STOP_LIMIT);
     tokio::pin!(stopping);
@@ -192,20 +124,110 @@ pub async fn run_master(
     if let Some(rec) = recorder {
         rec.finish().map_err(|e| e.to_string())?;
     }
-    result?;
+    if let Some(monitor_state) = result? {
+        state = monitor_state;
+    }
     if args.headless {
         let c = master.counters();
         let lost = c.dropped_queue.load(std::sync::atomic::Ordering::Relaxed)
             + c.dropped_transit.load(std::sync::atomic::Ordering::Relaxed);
         if lost > 0 {
-            eprintln!("rookery: warning: {lost} worker events were lost: the summary undercounts");
+            super::say(&format!(
+                "warning: {lost} worker events were lost: the summary undercounts"
+            ));
         }
         super::replay::print_summary(&state.summary())?;
     }
     if let Err(e) = stopped {
-        eprintln!("rookery: warning: {e}");
+        super::say(&format!("warning: {e}"));
     }
-    Ok(())
+    match hooks.finish(args, &state)? {
+        ThresholdVerdict::Passed => Ok(()),
+        ThresholdVerdict::Failed(reason) => Err(RunError::Thresholds(reason)),
+    }
+}
+
+/// Waits for the workers, adds the users, then runs the monitor (its final state is returned)
+/// or the headless wait (the state is `state`, drained from `feed`).
+async fn drive(
+    args: &RunArgs,
+    master: &Master,
+    feed: &mut Option<LiveFeed>,
+    state: &mut MonitorState,
+    signals: &mut Signals,
+    hooks: &super::report::RunHooks,
+) -> Result<Option<MonitorState>, String> {
+    if args.cluster.nodes_wait > 0 {
+        let wait = master.wait_nodes(args.cluster.nodes_wait, NODES_WAIT);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                r = &mut wait => { r?; break; }
+                _ = tokio::time::sleep(DRAIN) => { drain(feed, state); }
+                () = signals.recv() => return Err("interrupted while waiting for workers".into()),
+            }
+        }
+    }
+    let users = args.users.unwrap_or(super::DEFAULT_USERS);
+    if users > 0 {
+        let adding = master.add_users(users);
+        tokio::pin!(adding);
+        loop {
+            tokio::select! {
+                r = &mut adding => { r?; break; }
+                _ = tokio::time::sleep(DRAIN) => { drain(feed, state); }
+            }
+        }
+    }
+    let deadline = args.duration.map(Duration::from_secs_f64);
+    if args.headless {
+        let end = super::sleep_or_forever(deadline);
+        tokio::pin!(end);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(DRAIN) => { drain(feed, state); }
+                () = &mut end => break,
+                () = signals.recv() => break,
+                () = hooks.breached() => break,
+            }
+        }
+        return Ok(None);
+    }
+    let opts = TuiOptions::load(args.theme.as_deref()).map_err(|e| e.to_string())?;
+    let opts = TuiOptions {
+        run_length: deadline,
+        ..opts
+    };
+    let sink = Arc::new(ClusterSink {
+        master: master.clone(),
+        rt: tokio::runtime::Handle::current(),
+    });
+    let Some(live) = feed.take() else {
+        return Ok(None);
+    };
+    let monitor = run_live(live, sink, opts);
+    let stop_after = super::sleep_or_forever(deadline);
+    tokio::pin!(monitor, stop_after);
+    let mut stopped = false;
+    let stop = || {
+        let master = master.clone();
+        tokio::spawn(async move {
+            if let Err(e) = master.stop(STOP_LIMIT).await {
+                log::error!(target: "cluster", "{e}");
+            }
+        });
+    };
+    loop {
+        tokio::select! {
+            r = &mut monitor => return r.map(Some).map_err(|e| e.to_string()),
+            // At the deadline the users stop; the monitor stays until `q`.
+            () = &mut stop_after, if !stopped => { stop(); stopped = true; }
+            // So they do when a threshold fails with --abort-on-fail.
+            () = hooks.breached(), if !stopped => { stop(); stopped = true; }
+            // A signal ends the run as `q` does.
+            () = signals.recv() => return Ok(Some(MonitorState::new())),
+        }
+    }
 }
 
 fn drain(feed: &Option<LiveFeed>, state: &mut MonitorState) {

@@ -25,9 +25,13 @@ pub struct NodeArgs {
     /// Record this worker's own events (JSON Lines, event-log format v1; `.gz` compresses).
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
-    /// A NATS credentials file (.creds). A token can come from ROOKERY_CLUSTER_TOKEN.
+    /// A NATS credentials file: a .creds file (JWT and seed) or a user NKey seed
+    /// [env: ROOKERY_CLUSTER_CREDS]. A token can come from ROOKERY_CLUSTER_TOKEN.
     #[arg(long, value_name = "FILE")]
     pub cluster_creds: Option<PathBuf>,
+    /// A PEM certificate authority to trust for tls:// [env: ROOKERY_CLUSTER_CA].
+    #[arg(long, value_name = "FILE")]
+    pub cluster_ca: Option<PathBuf>,
     /// Compress event batches (gzip): less bandwidth, more CPU.
     #[arg(long)]
     pub gzip: bool,
@@ -46,9 +50,13 @@ pub struct ClusterRunArgs {
     /// Wait (up to 60 s) for this many workers before adding users (with --cluster).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub nodes_wait: usize,
-    /// A NATS credentials file (.creds). A token can come from ROOKERY_CLUSTER_TOKEN.
+    /// A NATS credentials file: a .creds file (JWT and seed) or a user NKey seed
+    /// [env: ROOKERY_CLUSTER_CREDS]. A token can come from ROOKERY_CLUSTER_TOKEN.
     #[arg(long, value_name = "FILE")]
     pub cluster_creds: Option<PathBuf>,
+    /// A PEM certificate authority to trust for tls:// [env: ROOKERY_CLUSTER_CA].
+    #[arg(long, value_name = "FILE")]
+    pub cluster_ca: Option<PathBuf>,
 }
 
 /// The host name, as a node name (characters a subject cannot hold become `-`).
@@ -78,6 +86,7 @@ pub fn run(args: &NodeArgs, scenarios: &[Arc<dyn DynScenario>]) -> Result<(), St
             url: args.cluster.clone(),
             creds: args.cluster_creds.clone(),
             token: None,
+            ca: args.cluster_ca.clone(),
         },
         name: args.name.clone().unwrap_or_else(host_name),
         run: args.run.clone(),

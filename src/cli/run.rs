@@ -93,9 +93,7 @@ async fn run_async(
         return Ok(print_settings(&scenario, &explicit)?);
     }
     if let Some(url) = &args.cluster.cluster {
-        return super::master::run_master(args, scenario, url)
-            .await
-            .map_err(RunError::Failed);
+        return super::master::run_master(args, scenario, url).await;
     }
     if !args.headless {
         // Before anything starts or is recorded: the monitor needs a terminal.

@@ -1,8 +1,13 @@
 //! The cluster's control messages and subjects (protocol version [`PROTOCOL`]).
 //!
-//! Every control message is one JSON object with a `type` tag and the protocol version `v`. A
-//! message that does not decode, or has another version, is ignored and counted by the side
-//! that received it (see [`Counters`](super::Counters)).
+//! Only what is NATS-specific lives here: joining, heartbeats, throttle shares, leaving, the
+//! end of a run, and the subjects. Commands to a worker's node are the engine's own
+//! [`protocol`](crate::engine::protocol) envelopes (`Request` / `Reply`, with request ids),
+//! sent on [`Subjects::command`]; event batches are [`batch`](super::batch)es.
+//!
+//! Every control message is one JSON object with the protocol version `v`. A message that does
+//! not decode, or has another version, is ignored and counted by the side that received it
+//! (see [`Counters`](super::Counters)).
 
 use serde::{Deserialize, Serialize};
 
@@ -32,13 +37,17 @@ impl Subjects {
     pub fn heartbeat(&self, node: &str) -> String {
         format!("rookery.{}.hb.{node}", self.run)
     }
-    /// Master → one worker: commands (request/reply).
+    /// Master → one worker: the engine's node protocol (request/reply, `Request` → `Reply`).
     pub fn command(&self, node: &str) -> String {
         format!("rookery.{}.cmd.{node}", self.run)
     }
     /// Worker → master: event batches.
     pub fn events(&self, node: &str) -> String {
         format!("rookery.{}.ev.{node}", self.run)
+    }
+    /// Worker → master: its node's unsolicited reports ([`Report`]).
+    pub fn reports(&self, node: &str) -> String {
+        format!("rookery.{}.rep.{node}", self.run)
     }
     /// Worker → master: a clean leave.
     pub fn leave(&self, node: &str) -> String {
@@ -47,6 +56,14 @@ impl Subjects {
     /// Master → one worker: its throttle shares.
     pub fn shares(&self, node: &str) -> String {
         format!("rookery.{}.share.{node}", self.run)
+    }
+    /// Worker → master: its coordinators started and its users' adds ([`CoordinatorMsg`]).
+    pub fn coordinators(&self, node: &str) -> String {
+        format!("rookery.{}.co.{node}", self.run)
+    }
+    /// Master → one worker: a coordinator batch with members on it ([`RunBatch`]).
+    pub fn batches(&self, node: &str) -> String {
+        format!("rookery.{}.batch.{node}", self.run)
     }
     /// Master → every worker: the run is over, exit.
     pub fn end(&self) -> String {
@@ -113,8 +130,11 @@ pub enum JoinReply {
         node: String,
         master: String,
         scenario: String,
-        /// `NAME=VALUE` settings, as given to the master's `--set` (and from its file).
+        /// `NAME=VALUE` settings, as given to the master's `--set`.
         settings: Vec<String>,
+        /// The master's `--settings FILE`, read before the `--set`s.
+        #[serde(default)]
+        settings_file: Option<super::settings::SettingsFile>,
         /// Nodes already up, to report in `connect_nodes`.
         peers: Vec<String>,
         heartbeat_ms: u64,
@@ -158,6 +178,9 @@ pub struct SetShares {
     pub v: u32,
     /// `(throttle, rate per interval, interval in ms)`.
     pub shares: Vec<(String, u64, u64)>,
+    /// Throttles paused cluster-wide (all of them: one not listed is resumed).
+    #[serde(default)]
+    pub paused: Vec<String>,
 }
 
 /// The master's reply to a [`Heartbeat`].
@@ -170,34 +193,52 @@ pub enum HeartbeatReply {
     Down { v: u32 },
 }
 
-/// Master → worker commands (request/reply on the worker's command subject).
+/// Worker → master (published on `rookery.<run>.rep.<node>`): an unsolicited report of the
+/// worker's node (the engine's [`Reply`](crate::engine::protocol::Reply) with no request id,
+/// e.g. `Finished` once a stop has ended every user), with the events the worker had sent by
+/// then, so the master knows when it has all of them.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum NodeCommand {
-    /// Start users `first..=last` (a block handed out by the master; never reused).
-    AddUsers { v: u32, first: u64, last: u64 },
-    /// Remove up to `count` users.
-    RemoveUsers { v: u32, count: u64, force: bool },
-    /// Stop the scenario; answer once the users have ended and their events were sent.
-    Stop { v: u32 },
+pub struct Report {
+    pub v: u32,
+    pub events_sent: u64,
+    pub reply: crate::engine::protocol::Reply,
 }
 
-/// A worker's answer to a [`NodeCommand`].
+/// Worker → master: what its users do with coordinators (the master owns them; see
+/// `docs` of [`cluster_nats`](super)). Sent in order on one subject per worker.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum NodeReply {
-    Done {
+pub enum CoordinatorMsg {
+    /// Its `init` started coordinator `name`: item sizes in normalised order (`[n, n]` for a
+    /// fixed size, `[min, max]` for a range, `null` for `all`), timeout in ms (`null`: none).
+    Start {
         v: u32,
-        /// Users removed, for `RemoveUsers`.
-        #[serde(default)]
-        removed: u64,
-        /// Events sent so far (for `Stop`: all of them), so the master knows when it has all.
-        events_sent: u64,
+        name: String,
+        sizes: Vec<Option<(usize, usize)>>,
+        timeout_ms: Option<u64>,
     },
-    Failed {
+    /// One of its users added itself, with its data (a value: it crosses machines).
+    Add {
         v: u32,
-        reason: String,
+        name: String,
+        user: u64,
+        node: String,
+        data: crate::telemetry::Value,
     },
+}
+
+/// Master → worker: run item `item` of coordinator `name`'s actions on this batch (the master
+/// decided it and emitted its `execute`; it goes to every worker with a member in it).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunBatch {
+    pub v: u32,
+    pub name: String,
+    pub item: usize,
+    /// `coordinate`, `reset`, `timeout` or `stop`.
+    pub event: String,
+    pub count: usize,
+    /// `(user, data)` of every member, in the order they were added.
+    pub members: Vec<(u64, crate::telemetry::Value)>,
 }
 
 /// A worker leaving (SIGTERM, or it gave up).
@@ -238,20 +279,27 @@ mod tests {
 
     #[test]
     fn messages_round_trip_and_other_versions_are_refused() {
-        let cmd = NodeCommand::AddUsers {
-            v: PROTOCOL,
-            first: 11,
-            last: 20,
-        };
-        let bytes = encode(&cmd);
-        assert_eq!(decode::<NodeCommand>(&bytes), Ok(cmd));
-        let other = br#"{"type":"stop","v":2}"#;
+        let hb = HeartbeatReply::Down { v: PROTOCOL };
+        let bytes = encode(&hb);
+        assert_eq!(decode::<HeartbeatReply>(&bytes), Ok(hb));
+        let other = br#"{"type":"ack","v":2}"#;
         assert!(
-            decode::<NodeCommand>(other)
+            decode::<HeartbeatReply>(other)
                 .unwrap_err()
                 .contains("version 2")
         );
-        assert!(decode::<NodeCommand>(b"\x00garbage").is_err());
+        assert!(decode::<HeartbeatReply>(b"\x00garbage").is_err());
+        let report = Report {
+            v: PROTOCOL,
+            events_sent: 42,
+            reply: crate::engine::protocol::Reply::unsolicited(
+                "w1".into(),
+                crate::engine::protocol::NodeReport::Finished {
+                    run: crate::engine::protocol::RunId(1),
+                },
+            ),
+        };
+        assert_eq!(decode::<Report>(&encode(&report)), Ok(report));
     }
 
     #[test]

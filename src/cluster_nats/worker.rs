@@ -1,6 +1,13 @@
 //! A worker process (`rookery node`): joins the master of its run, runs the scenario's users in
 //! the id blocks the master hands out, forwards every event, and keeps a heartbeat.
 //!
+//! The worker's node is the engine's own node (the one the simulated cluster runs), reached
+//! through the engine's transport seam (`NodeLink::local`): the master's
+//! [`Request`](crate::engine::protocol::Request)s arrive on the worker's command subject, are
+//! handed to the node unchanged, and the node's [`Reply`] goes back as the NATS reply. Its
+//! unsolicited reports (`Finished` after a stop, `Down` after a `Leave`) come out of the node's
+//! inbox and are sent on (a [`Report`]) or end the membership (a [`Leave`]).
+//!
 //! Failure rules (see the module docs of [`cluster_nats`](super)):
 //! * the master says "down" to a heartbeat, or the worker notices it was frozen (SIGSTOP, a
 //!   suspended VM) longer than the timeout: it was declared down, so it cancels its users at
@@ -18,21 +25,20 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::connect::{ClusterAddr, Link};
+use super::coordinators::{ToMaster, run_batch};
 use super::forward::{Forwarder, NatsSink};
+use super::settings::SettingsFile;
 use super::wire::{
-    self, Heartbeat, HeartbeatReply, JOIN, Join, JoinReply, Leave, NodeCommand, NodeReply,
-    PROTOCOL, SetShares, Subjects, ThrottleLoad,
+    self, Heartbeat, HeartbeatReply, JOIN, Join, JoinReply, Leave, PROTOCOL, Report, RunBatch,
+    SetShares, Subjects, ThrottleLoad,
 };
 use crate::cli::signals::Signals;
-use crate::engine::config::{
-    Config, ExplicitSettings, UpdateRule, engine_declarations, process_env,
-};
-use crate::engine::events::{CLUSTER_CONNECT_NODES, CLUSTER_MASTER_NODE_DOWN, Emitter};
+use crate::engine::coordinator::Coordinators;
+use crate::engine::events::Emitter;
+use crate::engine::protocol::{self, NodeCommand, NodeReport, Reply, Request, RequestId};
 use crate::engine::throttle::{Rate, ThrottleConfig};
-use crate::engine::{
-    Controller, ControllerOptions, ControllerStatus, DynScenario, Services, USER_RATE, UserRate,
-};
-use crate::telemetry::{Key, Telemetry, Value};
+use crate::engine::{Catalogue, Controller, ControllerOptions, DynScenario, NodeLink, Services};
+use crate::telemetry::{Key, Telemetry};
 
 /// How a worker runs.
 #[derive(Clone, Debug)]
@@ -139,7 +145,8 @@ async fn join(
                 if !told {
                     eprintln!(
                         "rookery: waiting for the master of run {:?} on {}",
-                        opts.run, opts.addr.url
+                        opts.run,
+                        opts.addr.shown()
                     );
                     told = true;
                 }
@@ -149,7 +156,12 @@ async fn join(
     }
 }
 
-/// One membership: a node name, its controller, its forwarder.
+/// Request ids the worker gives its own node's requests (a signal's `Leave`, a fence's `Halt`):
+/// from the top half of the id space, so they never meet a master's ids in the node's reply
+/// cache.
+const LOCAL_IDS: u64 = 1 << 63;
+
+/// One membership: a node name, its node, its forwarder.
 struct Session {
     node: String,
     master: String,
@@ -159,6 +171,13 @@ struct Session {
     emitter: Emitter,
     services: Services,
     controller: Controller,
+    /// The worker's node, reached as the simulated cluster reaches its nodes.
+    local: NodeLink,
+    /// The node's unsolicited reports.
+    reports: mpsc::UnboundedReceiver<Reply>,
+    next_local: u64,
+    /// Publishes the coordinator messages.
+    _coordinating: AbortOnDrop,
     forwarder: Option<Forwarder>,
     heartbeat: Duration,
     timeout: Duration,
@@ -181,7 +200,7 @@ impl Session {
             master,
             scenario,
             settings,
-            peers,
+            settings_file,
             heartbeat_ms,
             timeout_ms,
             ..
@@ -190,12 +209,29 @@ impl Session {
             return Err("the master refused this worker".into());
         };
         let emitter = Emitter::new(telemetry.clone(), node.as_str());
-        let services = Services::new(&emitter);
+        // The master owns the coordinators: this node's forward its users' adds.
+        let (to_master, coordinating) =
+            ToMaster::start(client.clone(), subjects.coordinators(&node), &node);
+        let services =
+            Services::with_coordinators(&emitter, Coordinators::forwarding(&emitter, to_master));
         let controller = Controller::new(
             tokio::runtime::Handle::current(),
             emitter.clone(),
             services.clone(),
             ControllerOptions::default(),
+        );
+        let catalogue = Catalogue::default();
+        catalogue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(scenarios.iter().map(|s| (s.name().clone(), Arc::clone(s))));
+        let (inbox, reports) = mpsc::unbounded_channel();
+        let local = NodeLink::local(
+            tokio::runtime::Handle::current(),
+            emitter.clone(),
+            controller.clone(),
+            catalogue,
+            inbox,
         );
         let forwarder = Forwarder::start(
             telemetry,
@@ -217,6 +253,10 @@ impl Session {
             emitter,
             services,
             controller,
+            local,
+            reports,
+            next_local: LOCAL_IDS,
+            _coordinating: AbortOnDrop(coordinating),
             forwarder: Some(forwarder),
             heartbeat: Duration::from_millis(heartbeat_ms.max(10)),
             timeout: Duration::from_millis(timeout_ms.max(50)),
@@ -226,67 +266,43 @@ impl Session {
             subjects.run(),
             session.node
         );
-        let mut connected = vec![session.master.clone()];
-        connected.extend(peers);
-        let mut workers = connected[1..].to_vec();
-        workers.push(session.node.clone());
-        session.emitter.emit(
-            &CLUSTER_CONNECT_NODES,
-            &[(
-                Key::new_static("count"),
-                Value::from(connected.len() as u64),
-            )],
-            &[
-                (
-                    Key::new_static("nodes"),
-                    Value::list(connected.iter().map(|n| Value::from(n.as_str()))),
-                ),
-                (
-                    Key::new_static("state"),
-                    super::master::cluster_state(&session.master, &workers, &[]),
-                ),
-            ],
-        );
-        if let Err(e) = session.start_scenario(scenarios, &scenario, &settings) {
+        // The master starts the scenario on this node (a `StartScenario` request) once it
+        // hears the first heartbeat; the settings it resolves with come with the join.
+        if let Err(e) =
+            session.resolve_settings(scenarios, &scenario, &settings, settings_file.as_ref())
+        {
             let _ = session.leave(&e).await;
             return Err(e);
         }
         Ok(session)
     }
 
-    fn start_scenario(
+    /// Resolves the master's settings for `name` (this build's declarations) and starts the
+    /// `user_rate` throttle.
+    fn resolve_settings(
         &self,
         scenarios: &[Arc<dyn DynScenario>],
         name: &str,
         settings: &[String],
+        file: Option<&SettingsFile>,
     ) -> Result<(), String> {
         let scenario = scenarios
             .iter()
             .find(|s| s.name() == name)
             .ok_or_else(|| format!("no scenario {name:?} in this build"))?;
-        let explicit = ExplicitSettings::from_cli(settings, None)
-            .map_err(|e| format!("settings from the master: {e}"))?;
-        let mut decls = engine_declarations(UpdateRule::throttle_rate(USER_RATE, 60_000));
-        for setting in scenario.declarations() {
-            decls
-                .declare(scenario.name(), setting)
-                .map_err(|e| format!("settings: {e}"))?;
-        }
-        let config = Config::resolve(decls, &explicit, &process_env, self.emitter.clone())
-            .map_err(|e| format!("settings: {e}"))?;
-        let rate = config
-            .get(USER_RATE)
-            .ok()
-            .flatten()
-            .and_then(|v| UserRate::from_setting(&v))
-            .unwrap_or_default();
+        let (config, rate) =
+            super::settings::resolve(scenario, settings, file, Some(self.emitter.clone()))
+                .map_err(|e| format!("from the master: {e}"))?;
         self.services.set_config(config);
         self.services
             .set_user_rate(rate)
-            .map_err(|e| format!("user_rate: {e}"))?;
-        self.controller
-            .start_scenario(scenario)
-            .map_err(|e| format!("starting {name}: {e}"))
+            .map_err(|e| format!("user_rate: {e}"))
+    }
+
+    /// Sends `command` to this worker's own node (a local request id).
+    fn ask_local(&mut self, command: NodeCommand) -> NodeReport {
+        self.next_local += 1;
+        self.local.ask(RequestId(self.next_local), command)
     }
 
     async fn serve(
@@ -302,6 +318,16 @@ impl Session {
         let mut shares = self
             .client
             .subscribe(self.subjects.shares(&self.node))
+            .await
+            .map_err(|e| format!("NATS: {e}"))?;
+        let mut batches = self
+            .client
+            .subscribe(self.subjects.batches(&self.node))
+            .await
+            .map_err(|e| format!("NATS: {e}"))?;
+        // Subscribed before the first heartbeat: the master sends commands once it hears one.
+        self.client
+            .flush()
             .await
             .map_err(|e| format!("NATS: {e}"))?;
         let (beat_tx, mut beats) = mpsc::channel(4);
@@ -321,9 +347,27 @@ impl Session {
         loop {
             tokio::select! {
                 Some(msg) = commands.next() => {
-                    let reply = self.command(&msg.payload).await;
+                    let Some(reply) = self.command(&msg.payload) else { continue };
                     if let Some(r) = msg.reply {
-                        let _ = self.client.publish(r, wire::encode(&reply)).await;
+                        let _ = self.client.publish(r, protocol::encode(&reply).into()).await;
+                    }
+                    if reply.report == NodeReport::Down {
+                        // A `Leave` with nothing to stop: the node is down already.
+                        self.leave("asked to leave by the master").await?;
+                        return Ok(Outcome::Left);
+                    }
+                }
+                Some(report) = self.reports.recv() => {
+                    if let Some(outcome) = self.report(report).await? {
+                        return Ok(outcome);
+                    }
+                }
+                Some(msg) = batches.next() => {
+                    let ran = wire::decode::<RunBatch>(&msg.payload).and_then(|b| {
+                        run_batch(self.services.coordinators(), &self.emitter, b)
+                    });
+                    if let Err(e) = ran {
+                        log::warn!(target: "cluster", "ignored a coordinator batch: {e}");
                     }
                 }
                 Some(msg) = shares.next() => match wire::decode::<SetShares>(&msg.payload) {
@@ -360,7 +404,16 @@ impl Session {
                     return Ok(Outcome::Ended);
                 }
                 () = signals.recv() => {
-                    self.stop_users().await;
+                    self.ask_local(NodeCommand::Leave);
+                    let down = async {
+                        while let Some(r) = self.reports.recv().await {
+                            if r.report == NodeReport::Down {
+                                return;
+                            }
+                        }
+                    };
+                    let grace = ControllerOptions::default().grace + Duration::from_secs(3);
+                    let _ = tokio::time::timeout(grace, down).await;
                     self.leave("stopped by a signal").await?;
                     return Ok(Outcome::Left);
                 }
@@ -368,50 +421,53 @@ impl Session {
         }
     }
 
-    async fn command(&mut self, payload: &[u8]) -> NodeReply {
-        let failed = |reason: String| NodeReply::Failed {
-            v: PROTOCOL,
-            reason,
-        };
-        let cmd: NodeCommand = match wire::decode(payload) {
-            Ok(c) => c,
+    /// A request of the master, answered by the node (`None`: not a request for this node,
+    /// ignored; the master's request times out).
+    fn command(&mut self, payload: &[u8]) -> Option<Reply> {
+        let request: Request = match protocol::decode_request(payload) {
+            Ok(r) => r,
             Err(e) => {
                 log::warn!(target: "cluster", "ignored a command: {e}");
-                return failed(e);
+                return None;
             }
         };
-        let done = |removed: u64, sent: u64| NodeReply::Done {
-            v: PROTOCOL,
-            removed,
-            events_sent: sent,
-        };
-        let sent = || self.forwarder.as_ref().map_or(0, |f| f.sent());
-        match cmd {
-            NodeCommand::AddUsers { first, last, .. } => {
-                match self.controller.add_users(first, last) {
-                    Ok(()) => done(0, sent()),
-                    Err(e) => failed(e.to_string()),
-                }
+        if request.node != self.node.as_str() {
+            log::warn!(target: "cluster", "ignored a command for {}", request.node);
+            return None;
+        }
+        Some(self.local.call(request))
+    }
+
+    /// An unsolicited report of the node: `Finished` goes to the master with the events sent
+    /// (all of this worker's: the forwarder is finished); `Down` (a `Leave` the master asked
+    /// for) ends the membership with a leave. Returns the outcome when the session ends.
+    async fn report(&mut self, reply: Reply) -> Result<Option<Outcome>, String> {
+        match reply.report {
+            NodeReport::Down => {
+                self.leave("asked to leave by the master").await?;
+                Ok(Some(Outcome::Left))
             }
-            NodeCommand::RemoveUsers { count, force, .. } => {
-                match self.controller.remove_users(count, force) {
-                    Ok(n) => done(n, sent()),
-                    Err(e) => failed(e.to_string()),
-                }
-            }
-            NodeCommand::Stop { .. } => {
-                self.stop_users().await;
-                let sent = match self.forwarder.take() {
+            _ => {
+                let events_sent = match self.forwarder.take() {
                     Some(f) => f.finish().await,
                     None => 0,
                 };
+                let msg = Report {
+                    v: PROTOCOL,
+                    events_sent,
+                    reply,
+                };
+                self.client
+                    .publish(self.subjects.reports(&self.node), wire::encode(&msg))
+                    .await
+                    .map_err(|e| format!("NATS: {e}"))?;
                 let _ = self.client.flush().await;
-                done(0, sent)
+                Ok(None)
             }
         }
     }
 
-    /// Runs each throttle at its share of the cluster-wide rate.
+    /// Runs each throttle at its share of the cluster-wide rate, paused when the cluster's is.
     fn apply_shares(&self, set: &SetShares) {
         if self.forwarder.is_none() {
             // Stopped: its last events are sent, and it releases nothing more.
@@ -419,7 +475,8 @@ impl Session {
         }
         let throttles = self.services.throttles();
         for (name, rate, interval) in &set.shares {
-            let cfg = ThrottleConfig::new(Rate::Finite(*rate), *interval);
+            let cfg = ThrottleConfig::new(Rate::Finite(*rate), *interval)
+                .catch_up(super::shares::catch_up(*rate, *interval));
             if throttles.info(name).map(|i| i.config()).ok() == Some(cfg) {
                 continue;
             }
@@ -427,45 +484,36 @@ impl Session {
                 log::warn!(target: "cluster", "share of {name}: {e}");
             }
         }
-    }
-
-    /// Stops the scenario and waits for its users (and `terminate`) to end.
-    async fn stop_users(&self) {
-        if self.controller.stop_scenario().is_err() {
-            return;
-        }
-        let grace = ControllerOptions::default().grace + Duration::from_secs(3);
-        let mut changes = self.controller.subscribe();
-        let ended = async {
-            while matches!(
-                self.controller.status(),
-                ControllerStatus::Running(_) | ControllerStatus::Terminating(_)
-            ) {
-                if changes.changed().await.is_err() {
-                    break;
-                }
+        for info in throttles.list() {
+            let paused = set.paused.iter().any(|p| p.as_str() == info.name.as_str());
+            let done = match (paused, info.paused) {
+                (true, false) => throttles.pause(&info.name).map(|_| ()),
+                (false, true) => throttles.resume(&info.name).map(|_| ()),
+                _ => Ok(()),
+            };
+            if let Err(e) = done {
+                log::warn!(target: "cluster", "pausing or resuming {}: {e}", info.name);
             }
-        };
-        let _ = tokio::time::timeout(grace, ended).await;
+        }
     }
 
     /// Declared down: cancel every user now; the caller joins again.
-    fn fence(self, why: &str) -> Outcome {
-        self.controller.halt();
+    fn fence(mut self, why: &str) -> Outcome {
+        self.ask_local(NodeCommand::Halt);
         self.services.shut_down();
         Outcome::Fenced(format!("{}: {why}", self.node))
     }
 
-    fn master_down(self) -> String {
-        self.emitter.emit(
-            &CLUSTER_MASTER_NODE_DOWN,
-            &[(Key::new_static("count"), Value::Int(1))],
-            &[(
-                Key::new_static("nodes"),
-                Value::list([Value::from(self.master.as_str())]),
-            )],
-        );
-        self.controller.halt();
+    /// The master is gone: the node emits `[amoc, cluster, master_node_down]` and halts, as
+    /// Amoc's workers do.
+    fn master_down(mut self) -> String {
+        let master = Key::new(self.master.as_str());
+        self.ask_local(NodeCommand::PeersDown {
+            master: master.clone(),
+            nodes: vec![master],
+            master_down: true,
+            up: vec![Key::new(self.node.as_str())],
+        });
         self.services.shut_down();
         format!(
             "the master {} stopped answering for {:.1}s: users stopped, exiting",

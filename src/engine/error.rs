@@ -24,6 +24,10 @@ pub enum ControllerError {
     /// The command belongs to another run of the scenario than the one on this node.
     #[error("the command is for another run than the one on this node")]
     OtherRun,
+    /// The node's mailbox is full (its worker is behind by `capacity` messages); nothing was
+    /// done, the command may be sent again later.
+    #[error("node {node} is busy: its mailbox is full ({capacity} commands waiting); try again")]
+    Busy { node: Key, capacity: usize },
 }
 
 /// Why an engine command (through the cluster or the [`EngineHandle`](super::EngineHandle))

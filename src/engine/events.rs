@@ -139,11 +139,8 @@ impl Emitter {
 
     /// [`emit`](Self::emit) for a name built at run time.
     pub fn emit_name(&self, event: EventName, measurements: &[Field], metadata: &[Field]) {
-        if !self.telemetry.has_handlers(event) {
-            return;
-        }
-        let md = self.meta(metadata, true);
-        self.telemetry.execute(event, measurements, &md);
+        self.telemetry
+            .execute_with(event, measurements, || self.meta(metadata, true));
     }
 
     /// A log-shaped event: measurements `#{Level => 1}`, metadata plus `log_level` and `msg`.

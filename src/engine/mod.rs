@@ -19,8 +19,19 @@
 //! How it is built: a master (the cluster: ids, node table, throttles, coordinators,
 //! settings) reaches its nodes only by [`protocol`] messages; each node owns its controller
 //! ([`Controller`], Amoc's status machine) and its users, whose whole life is in one module
-//! (`user`). No engine lock is held while an event is emitted or scenario code runs, so a
-//! telemetry handler may call the [`EngineHandle`].
+//! (`user`). A node's long work (spawning an add's users in chunks, a stop's walk over every
+//! user) is done by one worker task per node fed by a bounded mailbox ([`MAILBOX`] messages;
+//! full: [`ControllerError::Busy`]). No engine lock is held while an event is emitted or
+//! scenario code runs, so a telemetry handler may call the [`EngineHandle`].
+//!
+//! ```text
+//!  EngineHandle ──► master (cluster/) ──Request{NodeCommand}──► node (node/) ──► controller
+//!                        ▲                                          │      decides, answers
+//!                        └────────── Reply{NodeReport} ─────────────┘      │ Work: Add, Stop
+//!                                                                          ▼ (bounded mailbox)
+//!                                                           worker task: spawns users in
+//!                                                           chunks, walks them for a stop
+//! ```
 pub mod config;
 pub mod coordinator;
 pub mod events;
@@ -40,9 +51,10 @@ mod status;
 mod transport;
 mod user;
 
-pub use controller::{Controller, ControllerOptions};
+pub use controller::{Controller, ControllerOptions, MAILBOX};
 pub use error::{ControllerError, EngineError};
 pub use handle::{EngineHandle, EngineOptions, WAIT_RECHECK};
+pub(crate) use node::Catalogue;
 #[doc(hidden)]
 pub use scenario::ScenarioRun;
 pub use scenario::{
@@ -50,6 +62,7 @@ pub use scenario::{
 };
 pub use services::{Services, USER_RATE, UserRate, rate_config};
 pub use status::{ControllerStatus, NodeInfo, NodeShare, RunningInfo, UserCounts};
+pub(crate) use transport::NodeLink;
 #[doc(hidden)]
 pub use user::UserGuard;
 pub use user::{Removed, UserContext};

@@ -105,6 +105,16 @@ impl Services {
         }
     }
 
+    /// Services of a real cluster's worker node: its own throttles (run at the master's
+    /// shares) and settings, and `coordinators` that forward to the master.
+    pub(crate) fn with_coordinators(node: &Emitter, coordinators: Coordinators<Value>) -> Services {
+        Services {
+            throttles: Throttles::new(node.clone()),
+            coordinators,
+            config: Arc::new(ArcSwapOption::empty()),
+        }
+    }
+
     /// The cluster's named throttles (`user_rate` among them).
     pub fn throttles(&self) -> &Throttles {
         &self.throttles

@@ -8,15 +8,19 @@
 //! * [`NodeLink::InProcess`]: the simulated cluster. The node lives in this process and
 //!   answers at once, in the caller's thread; nothing the node owns is shared with the master
 //!   or with other nodes, and the messages are the same values a network carries.
-//! * A network transport (NATS, the real-cluster issue) adds a variant that encodes the
-//!   envelope ([`protocol::encode`](super::protocol::encode)), publishes it, and matches the
-//!   reply by its request id, timing out with [`Pending`](super::protocol::Pending).
+//! * Over a network (the NATS cluster, `crate::cluster_nats`) the master encodes the envelope
+//!   ([`protocol::encode`](super::protocol::encode)), publishes it, and matches the reply by
+//!   its request id, timing out with [`Pending`](super::protocol::Pending); the worker process
+//!   decodes it and hands it to its own node through a [`NodeLink::local`] link, so a worker's
+//!   node runs the same code as a simulated one.
 
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::node::NodeActor;
+use super::controller::Controller;
+use super::events::Emitter;
+use super::node::{Catalogue, NodeActor};
 use super::protocol::{NodeCommand, NodeReport, Reply, Request, RequestId};
 
 /// Where a node's unsolicited reports go.
@@ -30,6 +34,20 @@ pub(crate) enum NodeLink {
 }
 
 impl NodeLink {
+    /// A node in this process named after `emitter`'s node, running `controller`'s users and
+    /// the scenarios of `catalogue`; its unsolicited reports go to `inbox`.
+    pub(crate) fn local(
+        rt: tokio::runtime::Handle,
+        emitter: Emitter,
+        controller: Controller,
+        catalogue: Catalogue,
+        inbox: Inbox,
+    ) -> NodeLink {
+        NodeLink::InProcess(Arc::new(NodeActor::new(
+            rt, emitter, controller, catalogue, inbox,
+        )))
+    }
+
     /// Sends `request` and returns the node's answer.
     pub(crate) fn call(&self, request: Request) -> Reply {
         match self {

@@ -442,16 +442,27 @@ impl MonitorState {
         if kind == Kind::ThrottleRate && known.is_none() {
             self.unknown_rate(t, ev, name, rate);
         }
+        // A cluster's master reports the cluster-wide rate (Amoc's, a NATS master); a worker
+        // that reports its own rate events besides (a NATS worker's share) does not override it.
+        let from_master = self.master_explicit && self.master == Some(node) && node != NO_NODE;
         let th = self.throttle_mut(name);
-        flags(th, md, t);
+        let shown = kind != Kind::ThrottleRate || from_master || !th.master_rate;
+        if shown {
+            flags(th, md, t);
+        }
         match kind {
             Kind::ThrottleInit => th.inits = th.inits.saturating_add(1),
             Kind::ThrottleRate => {
                 th.rate_events = th.rate_events.saturating_add(1);
-                if let Some(rate) = known {
+                th.master_rate |= from_master;
+                if let Some(rate) = known
+                    && shown
+                {
                     th.push_rate(t, rate);
                 }
-                if let Some(i) = ev.measurements.get_i64("interval") {
+                if let Some(i) = ev.measurements.get_i64("interval")
+                    && shown
+                {
                     th.interval_ms = Some(i);
                 }
             }

@@ -83,6 +83,9 @@ pub struct ThrottleState {
     pub process_events: u64,
     pub last_process_msg: Option<SmolStr>,
     pub(crate) by_node: SmallVec<[NodeCounts; 2]>,
+    /// The cluster's master reported this throttle's rate: other nodes' rate events (a real
+    /// cluster's workers report their share) no longer set `rate`.
+    pub(crate) master_rate: bool,
     pub(crate) paused_procs: SmallVec<[SmolStr; 4]>,
 }
 
@@ -102,6 +105,7 @@ impl ThrottleState {
             process_events: 0,
             last_process_msg: None,
             by_node: SmallVec::new(),
+            master_rate: false,
             paused_procs: SmallVec::new(),
         }
     }

@@ -156,8 +156,12 @@ impl EventQueue {
         // in their measurements: use it rather than read the clock again, so that every queue
         // (the live feed, the recorder) stamps the event alike. A value from another clock is
         // bounded in `take`.
+        // The emitter puts it last but one: look from the end.
         let own = md
-            .lookup("monotonic_time")
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "monotonic_time")
+            .map(|(_, v)| v)
             .or_else(|| m.lookup("monotonic_time"));
         let t_us = match own {
             Some(Value::Int(ns)) if *ns >= self.start_mono => {

@@ -4,6 +4,8 @@
 //! taken once per call (a handler detached by an earlier handler in the same dispatch still
 //! runs, as in Erlang). No lock is taken:
 //!
+//! * `has_handlers` and `execute_with` of an event with no handler return after one atomic
+//!   load (the registry's `Silent` summary of its snapshot);
 //! * after `persist`, the snapshot is one atomic pointer load;
 //! * otherwise it is an `ArcSwap` load: a guard held for the dispatch only, so no thread keeps
 //!   a snapshot (and the handlers in it) alive between its events: a detached handler is
@@ -82,6 +84,41 @@ impl Telemetry {
         }
     }
 
+    /// [`execute`](Self::execute) whose metadata is built (by `metadata`) only when a handler
+    /// listens: one look at the handlers instead of [`has_handlers`](Self::has_handlers) and
+    /// then `execute` (the engine's emitter adds `node` and the time this way).
+    #[inline]
+    pub fn execute_with<M: AsRef<[Field]>>(
+        &self,
+        event: EventName,
+        measurements: &[Field],
+        metadata: impl FnOnce() -> M,
+    ) {
+        let inner = &*self.0;
+        if inner.silent.has_none(event) {
+            return;
+        }
+        let persisted = inner.persisted.load(Ordering::Acquire);
+        if !persisted.is_null() {
+            // SAFETY: see `execute`.
+            match unsafe { &*persisted }.handlers(event) {
+                Some([]) => {}
+                Some(handlers) => self.run(handlers, event, measurements, metadata().as_ref()),
+                None => self.execute_new_name(event, measurements, metadata().as_ref()),
+            }
+            return;
+        }
+        let snap = inner.current.load();
+        match snap.handlers(event) {
+            Some([]) => {}
+            Some(handlers) => self.run(handlers, event, measurements, metadata().as_ref()),
+            None => {
+                drop(snap);
+                self.execute_new_name(event, measurements, metadata().as_ref());
+            }
+        }
+    }
+
     /// A name interned after the snapshot, on a registry with prefix handlers: rebuild, then
     /// dispatch.
     #[cold]
@@ -130,6 +167,9 @@ impl Telemetry {
     #[inline]
     pub fn has_handlers(&self, event: EventName) -> bool {
         let inner = &*self.0;
+        if inner.silent.has_none(event) {
+            return false;
+        }
         let persisted = inner.persisted.load(Ordering::Acquire);
         let found = if persisted.is_null() {
             inner.current.load().handlers(event).map(|h| !h.is_empty())

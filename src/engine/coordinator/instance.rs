@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use super::error::CoordinatorError;
 use super::info::{CoordinatorInfo, ExecuteCounts, ItemInfo};
 use super::item::{Fired, Item, Offer};
-use super::plan::{EventKind, Plan, UserId};
+use super::plan::{Event, EventKind, Member, Plan, PlanError, UserId};
 use super::timer::{self, Timer};
 use crate::engine::events::{
     COORDINATOR_ADD, COORDINATOR_EXECUTE, COORDINATOR_RESET, COORDINATOR_START, COORDINATOR_STOP,
@@ -233,6 +233,30 @@ impl<D: Clone + Send + Sync + 'static> Coordinator<D> {
         };
         self.run_all(fired);
         self.notify(&COORDINATOR_STOP);
+        Ok(())
+    }
+
+    /// Runs item `index`'s actions on a batch decided by the coordinator's owner elsewhere (no
+    /// event: the owner emitted it).
+    pub(crate) fn run_batch(
+        &self,
+        index: usize,
+        event: Event,
+        members: Vec<Member<D>>,
+    ) -> Result<(), CoordinatorError> {
+        let item = self
+            .items
+            .get(index)
+            .ok_or_else(|| CoordinatorError::BadPlan {
+                name: self.name.to_string(),
+                reason: PlanError::NoItem { item: index },
+            })?;
+        let fired = Fired {
+            event,
+            configured: 0,
+            members: members.into_iter().collect(),
+        };
+        item.run(&fired, &self.name);
         Ok(())
     }
 

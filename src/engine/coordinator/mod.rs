@@ -83,6 +83,8 @@ type Map<D> = FxHashMap<SmolStr, Arc<Coordinator<D>>>;
 
 struct Registry<D> {
     emitter: Emitter,
+    /// Set on a real cluster's worker: the master owns the coordinators (see [`Forward`]).
+    forward: Option<Arc<dyn Forward<D>>>,
     map: ArcSwap<Map<D>>,
     /// Serialises `start`s (the map is copied on write; adds read it without locking).
     write: Mutex<()>,
@@ -109,14 +111,28 @@ impl<D> Clone for Coordinators<D> {
 /// One coordinator, looked up once: adds through it skip the name lookup.
 pub struct CoordinatorHandle<D = Value> {
     coordinator: Arc<Coordinator<D>>,
+    forward: Option<Arc<dyn Forward<D>>>,
 }
 
 impl<D> Clone for CoordinatorHandle<D> {
     fn clone(&self) -> Self {
         CoordinatorHandle {
             coordinator: self.coordinator.clone(),
+            forward: self.forward.clone(),
         }
     }
+}
+
+/// Where a forwarding registry sends its coordinators and adds: on a real cluster's worker the
+/// master owns every coordinator (it runs the plans, emits the coordinator events once, and
+/// hands each batch back to the nodes of its members, which run the plan's actions with
+/// [`Coordinators::run_batch`]).
+pub(crate) trait Forward<D>: Send + Sync {
+    /// Coordinator `name` was started on this node with items of these sizes (in normalised
+    /// order: item `i` here is item `i` of the batches handed back) and this timeout.
+    fn started(&self, name: &str, sizes: Vec<Size>, timeout: Option<Duration>);
+    /// A user of this node added itself to coordinator `name`.
+    fn add(&self, name: &str, user: UserId, data: D);
 }
 
 fn seed() -> u64 {
@@ -126,9 +142,22 @@ fn seed() -> u64 {
 impl<D: Clone + Send + Sync + 'static> Coordinators<D> {
     /// An empty registry reporting through `emitter` (the master node's).
     pub fn new(emitter: Emitter) -> Coordinators<D> {
+        Self::with_forward(emitter, None)
+    }
+
+    /// A registry whose coordinators are owned elsewhere (a real cluster's master): `start`
+    /// keeps the plan here (its actions run here on the batches handed back) and tells
+    /// `forward`; `add` goes to `forward`; the local copies emit no events.
+    pub(crate) fn forwarding(node: &Emitter, forward: Arc<dyn Forward<D>>) -> Coordinators<D> {
+        let silent = Emitter::new(crate::telemetry::Telemetry::new(), node.node().clone());
+        Self::with_forward(silent, Some(forward))
+    }
+
+    fn with_forward(emitter: Emitter, forward: Option<Arc<dyn Forward<D>>>) -> Coordinators<D> {
         Coordinators {
             inner: Arc::new(Registry {
                 emitter,
+                forward,
                 map: ArcSwap::from_pointee(Map::default()),
                 write: Mutex::new(()),
                 seed: AtomicU64::new(seed()),
@@ -164,18 +193,28 @@ impl<D: Clone + Send + Sync + 'static> Coordinators<D> {
             .inner
             .seed
             .fetch_add(0x5851_F42D_4C95_7F2D, Ordering::Relaxed);
+        let sizes: Vec<Size> = plan.items().iter().map(PlanItem::size).collect();
+        // Forwarding: the owner keeps the time; the local copy only holds the actions.
+        let local_timeout = if self.inner.forward.is_some() {
+            None
+        } else {
+            timeout
+        };
         let c = Coordinator::start(
             name.clone(),
             self.inner.emitter.clone(),
             plan,
-            timeout,
+            local_timeout,
             seed,
         )?;
         let mut next = Map::clone(&current);
-        next.insert(name, c.clone());
+        next.insert(name.clone(), c.clone());
         self.inner.map.store(Arc::new(next));
         drop(_w);
         c.announce();
+        if let Some(f) = &self.inner.forward {
+            f.started(&name, sizes, timeout);
+        }
         Ok(())
     }
 
@@ -203,6 +242,7 @@ impl<D: Clone + Send + Sync + 'static> Coordinators<D> {
     pub fn handle(&self, name: &str) -> Result<CoordinatorHandle<D>, CoordinatorError> {
         Ok(CoordinatorHandle {
             coordinator: self.get(name)?,
+            forward: self.inner.forward.clone(),
         })
     }
 
@@ -211,11 +251,24 @@ impl<D: Clone + Send + Sync + 'static> Coordinators<D> {
     pub fn add(&self, name: &str, user: UserId, data: D) -> Result<(), CoordinatorError> {
         let map = self.inner.map.load();
         match map.get(name) {
-            Some(c) => c.add(user, data),
+            Some(c) => add_to(c, self.inner.forward.as_ref(), user, data),
             None => Err(CoordinatorError::Unknown {
                 name: name.to_owned(),
             }),
         }
+    }
+
+    /// Runs item `item` of coordinator `name`'s actions on a batch its owner decided (a real
+    /// cluster's master hands batches back to the nodes of their members); emits nothing (the
+    /// owner emitted `execute`). An unknown name or item is an error.
+    pub(crate) fn run_batch(
+        &self,
+        name: &str,
+        item: usize,
+        event: Event,
+        members: Vec<Member<D>>,
+    ) -> Result<(), CoordinatorError> {
+        self.get(name)?.run_batch(item, event, members)
     }
 
     /// Hands every item what it holds with event `reset` and disarms the timeout.
@@ -256,7 +309,7 @@ impl<D: Clone + Send + Sync + 'static> CoordinatorHandle<D> {
 
     /// See [`Coordinators::add`].
     pub fn add(&self, user: UserId, data: D) -> Result<(), CoordinatorError> {
-        self.coordinator.add(user, data)
+        add_to(&self.coordinator, self.forward.as_ref(), user, data)
     }
 
     /// See [`Coordinators::reset`].
@@ -271,6 +324,25 @@ impl<D: Clone + Send + Sync + 'static> CoordinatorHandle<D> {
 
     pub fn info(&self) -> CoordinatorInfo {
         self.coordinator.info()
+    }
+}
+
+/// An add, here or to the owner.
+fn add_to<D: Clone + Send + Sync + 'static>(
+    c: &Coordinator<D>,
+    forward: Option<&Arc<dyn Forward<D>>>,
+    user: UserId,
+    data: D,
+) -> Result<(), CoordinatorError> {
+    match forward {
+        None => c.add(user, data),
+        Some(_) if !c.is_running() => Err(CoordinatorError::Stopped {
+            name: c.name().to_owned(),
+        }),
+        Some(f) => {
+            f.add(c.name(), user, data);
+            Ok(())
+        }
     }
 }
 

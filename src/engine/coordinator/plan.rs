@@ -246,6 +246,9 @@ pub enum PlanError {
     BadRange { item: usize, min: usize, max: usize },
     #[error("item {item}: pair actions are not allowed on an `all` item")]
     PairsOnAll { item: usize },
+    /// A batch handed back by a coordinator's owner names an item the plan does not have.
+    #[error("the plan has no item {item}")]
+    NoItem { item: usize },
 }
 
 /// A coordination plan: items in the order given; [`normalise`](Plan::normalise) moves `all`

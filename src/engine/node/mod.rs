@@ -4,7 +4,9 @@
 //! blocks of user ids it was given, its reply cache) and shares nothing with the master or the
 //! other nodes but the messages. [`NodeActor::handle`] answers one request; it takes the node's
 //! own lock only to decide, never while an event is emitted or scenario code runs, so a
-//! telemetry handler may call the engine from any event.
+//! telemetry handler may call the engine from any event. What takes time (an add's users, a
+//! stop's walk) the controller posts to the node's worker task through its bounded mailbox,
+//! so every request is answered at once; a full mailbox is a `Refused(Busy)` report.
 
 mod cluster_state;
 

@@ -23,9 +23,14 @@
 //!   the grace period ([`ControllerOptions::grace`], 2 s by default).
 //!
 //! Locks: the status lock is held only to decide; `init`, `terminate` and every event run
-//! after it is released. An add answers at once: its users are spawned by a task, in chunks,
-//! which checks before each chunk that the run goes on, so a stop (or a halt) interrupts it.
-//! A stop awaits the users' "last one out" signal in its own task, then runs `terminate`.
+//! after it is released. What takes time goes to the node's worker (the `worker` module), one
+//! task per controller fed by a bounded mailbox: an add answers at once and its users are
+//! spawned by the worker, in chunks, checking before each chunk that the run goes on, so a stop
+//! (or a halt) interrupts it; a stop's walk over every user is done there too, and the
+//! users' "last one out" signal is awaited by a task that then runs `terminate`. A full mailbox
+//! refuses the command ([`ControllerError::Busy`]).
+
+mod worker;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,6 +42,8 @@ use tokio::sync::watch;
 use crate::telemetry::{Key, Value};
 
 use super::error::ControllerError;
+use worker::{AddJob, Mailbox, Work};
+
 use super::events::{CONTROLLER_USERS, Emitter};
 use super::scenario::{DynScenario, ScenarioRun};
 use super::services::Services;
@@ -44,6 +51,7 @@ use super::status::{ControllerStatus, RunningInfo, UserCounts};
 use super::user::registry::Users;
 use super::user::slot::UserSlot;
 use super::user::task::{Outcome, RunEnv};
+pub use worker::MAILBOX;
 
 /// Settings of a controller.
 #[derive(Debug, Clone)]
@@ -103,13 +111,16 @@ pub(crate) struct ControllerCore {
     users: Users,
     /// Bumped by [`Controller::halt`]: a running add stops spawning.
     halts: AtomicU64,
+    /// The node's worker's mailbox.
+    work: Mailbox,
+    /// Sent to only while someone subscribed (a user's start or end costs no lock otherwise).
     changed: watch::Sender<u64>,
     /// Bumped on status changes only (not on user counts).
     status_changed: watch::Sender<u64>,
 }
 
 /// One node's controller. Cheap to clone; every method is synchronous and returns at once
-/// (an add's users are spawned by a task).
+/// (an add's users are spawned by the node's worker task).
 #[derive(Clone)]
 pub struct Controller {
     core: Arc<ControllerCore>,
@@ -124,7 +135,7 @@ impl std::fmt::Debug for Controller {
     }
 }
 
-/// Users spawned per step of an add; the add task yields between steps.
+/// Users spawned per step of an add; the worker yields and reads its mailbox between steps.
 const SPAWN_CHUNK: u64 = 4096;
 
 /// What one step of an add did.
@@ -144,20 +155,22 @@ impl Controller {
         services: Services,
         options: ControllerOptions,
     ) -> Controller {
-        Controller {
-            core: Arc::new(ControllerCore {
-                rt,
-                emitter,
-                services,
-                options,
-                state: Mutex::new(State::Idle),
-                highest: AtomicU64::new(0),
-                users: Users::default(),
-                halts: AtomicU64::new(0),
-                changed: watch::Sender::new(0),
-                status_changed: watch::Sender::new(0),
-            }),
-        }
+        let (work, mailbox) = worker::mailbox();
+        let core = Arc::new(ControllerCore {
+            rt,
+            emitter,
+            services,
+            options,
+            state: Mutex::new(State::Idle),
+            highest: AtomicU64::new(0),
+            users: Users::default(),
+            halts: AtomicU64::new(0),
+            work,
+            changed: watch::Sender::new(0),
+            status_changed: watch::Sender::new(0),
+        });
+        core.rt.spawn(worker::run(Arc::downgrade(&core), mailbox));
+        Controller { core }
     }
 
     /// The node's name.
@@ -247,8 +260,9 @@ impl Controller {
     }
 
     /// Adds users with ids `start..=end` (Amoc's `add_users/2`). Returns at once: they count
-    /// as waiting from now on and are spawned by a task, in chunks; a stop or a halt before the
-    /// last chunk ends the add there (ids not spawned are never used).
+    /// as waiting from now on and are spawned by the node's worker, in chunks; a stop or a halt
+    /// before the last chunk ends the add there (ids not spawned are never used). With the
+    /// worker's mailbox full the add is refused ([`ControllerError::Busy`]).
     pub fn add_users(&self, start: u64, end: u64) -> Result<(), ControllerError> {
         let state = self.core.lock();
         let State::Running(active) = &*state else {
@@ -262,20 +276,22 @@ impl Controller {
                 highest,
             });
         }
+        let job = AddJob {
+            scenario: active.name.clone(),
+            run: active.run.clone(),
+            env: active.env.clone(),
+            first: start,
+            last: end,
+            halts: self.core.halts.load(Ordering::SeqCst),
+            announced: false,
+        };
+        // Posted under the status lock: the worker cannot take the job (it locks the status
+        // before a chunk) before the users are counted.
+        self.core.post(Work::Add(job))?;
         self.core.highest.store(end, Ordering::SeqCst);
-        let count = end - start + 1;
-        self.core.users.expect(count);
-        let name = active.name.clone();
-        let run = active.run.clone();
-        let env = active.env.clone();
+        self.core.users.expect(end - start + 1);
         drop(state);
         self.core.bump();
-        let core = self.core.clone();
-        let halts = core.halts.load(Ordering::SeqCst);
-        self.core.rt.spawn(async move {
-            core.emit_users(&name, count, "add");
-            core.spawn_users(&run, &env, start, end, halts).await;
-        });
         Ok(())
     }
 
@@ -316,19 +332,12 @@ impl Controller {
         self.core.status_bump();
         if self.core.users.live() == 0 {
             self.core.finish();
-        } else {
-            // Asking every user to leave walks them all: a task does it, so the stop answers
-            // at once however many users there are. No user can be added meanwhile (the
-            // status is `terminating`), so the walk sees every one.
+        } else if self.core.post(Work::Stop).is_err() {
+            // Asking every user to leave walks them all: the worker does it, so the stop
+            // answers at once however many users there are. A stop is never refused: with the
+            // mailbox full, a task of its own does the walk.
             let core = self.core.clone();
-            self.core.rt.spawn(async move {
-                let sel = core.users.select_all();
-                core.abort_after_grace(sel.abort_later);
-                core.bump();
-                core.users.all_out().await;
-                core.users.clear_leaving();
-                core.finish();
-            });
+            self.core.rt.spawn(async move { core.stop_walk() });
         }
         Ok(())
     }
@@ -357,10 +366,40 @@ impl ControllerCore {
     }
 
     fn bump(&self) {
-        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        if self.changed.receiver_count() > 0 {
+            self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        }
         if let Some(n) = &self.options.notify {
             n.bump();
         }
+    }
+
+    /// Posts `work` to the node's worker; a full mailbox is [`ControllerError::Busy`]. With
+    /// the worker gone (its runtime shut down) the work is dropped, as a task spawned on that
+    /// runtime would be: nothing can run there any more.
+    fn post(&self, work: Work) -> Result<(), ControllerError> {
+        match self.work.try_send(work) {
+            Ok(()) | Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => Ok(()),
+            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => Err(ControllerError::Busy {
+                node: self.emitter.node().clone(),
+                capacity: MAILBOX,
+            }),
+        }
+    }
+
+    /// A stop's walk (in the worker): every user is asked to leave (no user can be added
+    /// meanwhile, the status is `terminating`, so the walk sees every one), running ones are
+    /// cancelled after the grace period; a task awaits the last one out and runs `terminate`.
+    fn stop_walk(self: &Arc<Self>) {
+        let sel = self.users.select_all();
+        self.abort_after_grace(sel.abort_later);
+        self.bump();
+        let core = self.clone();
+        self.rt.spawn(async move {
+            core.users.all_out().await;
+            core.users.clear_leaving();
+            core.finish();
+        });
     }
 
     fn describe(&self, state: &State) -> ControllerStatus {
@@ -391,41 +430,6 @@ impl ControllerCore {
                 (Key::new_static("type"), Value::atom(kind)),
             ],
         );
-    }
-
-    /// Spawns users `start..=end` chunk by chunk, yielding between chunks. Before each chunk
-    /// it checks that the run `env` goes on and no halt came since `halts`; each chunk is
-    /// spawned without the status lock and registered under it after a second check, so a stop
-    /// (or halt) sees every user registered before it, and a chunk that raced with one is
-    /// cancelled here. The rest of the add is given up.
-    async fn spawn_users(
-        &self,
-        run: &Arc<dyn ScenarioRun>,
-        env: &Arc<RunEnv>,
-        start: u64,
-        end: u64,
-        halts: u64,
-    ) {
-        let mut first = start;
-        loop {
-            let done = match self.spawn_chunk(run, env, first, end, halts) {
-                Chunk::Spawned(last) if last < end => {
-                    first = last + 1;
-                    false
-                }
-                Chunk::Spawned(_) => true,
-                Chunk::Interrupted { given_up_from } => {
-                    self.users
-                        .unexpect(end.checked_sub(given_up_from).map_or(0, |d| d + 1));
-                    true
-                }
-            };
-            if done {
-                self.bump();
-                return;
-            }
-            tokio::task::yield_now().await;
-        }
     }
 
     /// Whether the add's run still goes on (`state` is the locked status).

@@ -1,0 +1,214 @@
+//! Users over the cluster: which nodes take an add, the id blocks, removals.
+
+use super::super::error::{ControllerError, EngineError};
+use super::super::protocol::{NodeCommand, NodeReport};
+use super::super::status::{ControllerStatus, NodeShare};
+use super::super::transport::NodeLink;
+use super::Cluster;
+use super::table::Target;
+use crate::telemetry::Key;
+
+impl Cluster {
+    /// The available nodes whose scenario runs, in order, and whether the cluster runs one.
+    pub(super) fn running_nodes(&self) -> Result<(Vec<Target>, bool), EngineError> {
+        let (links, running) = {
+            let st = self.lock();
+            st.check_master()?;
+            let links: Vec<(usize, NodeLink)> = (0..st.nodes.len())
+                .filter(|&i| st.nodes[i].available())
+                .map(|i| (i, st.nodes[i].link.clone()))
+                .collect();
+            (links, st.running)
+        };
+        let master: Vec<bool> = {
+            let st = self.lock();
+            st.nodes.iter().map(|n| n.master).collect()
+        };
+        let nodes = self
+            .statuses(links)
+            .into_iter()
+            .filter(|(_, _, s)| matches!(s, ControllerStatus::Running(_)))
+            .map(|(index, link, _)| Target {
+                index,
+                link,
+                master: master[index],
+            })
+            .collect();
+        Ok((nodes, running))
+    }
+
+    pub(crate) fn add_users(&self, count: u64) -> Result<Vec<NodeShare>, EngineError> {
+        let (running, scenario_runs) = self.running_nodes()?;
+        // The master gets users only when no worker can take them (see the module docs).
+        let workers: Vec<usize> = running
+            .iter()
+            .filter(|t| !t.master)
+            .map(|t| t.index)
+            .collect();
+        let targets = if workers.is_empty() {
+            running.iter().map(|t| t.index).collect()
+        } else {
+            workers
+        };
+        if targets.is_empty() {
+            return Err(if scenario_runs {
+                EngineError::NoNodes
+            } else {
+                EngineError::NoScenario
+            });
+        }
+        let mut st = self.lock();
+        st.check_master()?;
+        let run = st.run;
+        let mut left = count;
+        let mut shares = Vec::with_capacity(targets.len());
+        let mut errors = Vec::new();
+        for (k, &i) in targets.iter().enumerate() {
+            let share = left / (targets.len() - k) as u64;
+            left -= share;
+            let name = st.nodes[i].name.clone();
+            if share == 0 {
+                shares.push(NodeShare::Skipped { node: name });
+                continue;
+            }
+            if !st.nodes[i].available() {
+                errors.push((name, ControllerError::OtherRun));
+                continue;
+            }
+            let (first, last) = (st.last_id + 1, st.last_id + share);
+            let id = st.request();
+            let add = NodeCommand::AddUsers { run, first, last };
+            match st.nodes[i].link.ask(id, add) {
+                NodeReport::Added { .. } => {
+                    st.last_id = last;
+                    shares.push(NodeShare::Added {
+                        node: name,
+                        first,
+                        last,
+                    })
+                }
+                NodeReport::Refused(e) => errors.push((name, e)),
+                _ => {}
+            }
+        }
+        drop(st);
+        self.bump();
+        if errors.is_empty() {
+            Ok(shares)
+        } else {
+            Err(EngineError::Nodes(errors))
+        }
+    }
+
+    pub(crate) fn add_users_to(&self, node: &str, count: u64) -> Result<NodeShare, EngineError> {
+        let mut st = self.lock();
+        st.check_master()?;
+        let i = st.find(node)?;
+        let name = st.nodes[i].name.clone();
+        if count == 0 {
+            return Ok(NodeShare::Skipped { node: name });
+        }
+        let (first, last) = (st.last_id + 1, st.last_id + count);
+        let id = st.request();
+        let add = NodeCommand::AddUsers {
+            run: st.run,
+            first,
+            last,
+        };
+        let report = st.nodes[i].link.ask(id, add);
+        let refused = |error| EngineError::Controller {
+            node: name.clone(),
+            error,
+        };
+        let result = match report {
+            NodeReport::Added { .. } => {
+                st.last_id = last;
+                Ok(NodeShare::Added {
+                    node: name.clone(),
+                    first,
+                    last,
+                })
+            }
+            NodeReport::Refused(ControllerError::OtherRun) => {
+                // Not running this run: report the status, as the controller would.
+                drop(st);
+                let status = self
+                    .counts(&self.link(i))
+                    .map_or(ControllerStatus::Idle, |(s, _)| s);
+                return Err(refused(ControllerError::InvalidStatus(status)));
+            }
+            NodeReport::Refused(e) => Err(refused(e)),
+            _ => Err(EngineError::ShutDown),
+        };
+        drop(st);
+        self.bump();
+        result
+    }
+
+    pub(crate) fn remove_users(&self, count: u64, force: bool) -> Result<u64, EngineError> {
+        let (nodes, _) = self.running_nodes()?;
+        if nodes.is_empty() {
+            return Err(EngineError::NoScenario);
+        }
+        let (run, names) = {
+            let st = self.lock();
+            let names: Vec<Key> = nodes
+                .iter()
+                .map(|t| st.nodes[t.index].name.clone())
+                .collect();
+            (st.run, names)
+        };
+        let remove = |link: &NodeLink, node: &Key, count: u64| -> Result<u64, EngineError> {
+            let id = self.lock().request();
+            match link.ask(id, NodeCommand::RemoveUsers { run, count, force }) {
+                NodeReport::Removed { picked, .. } => Ok(picked),
+                NodeReport::Refused(error) => Err(EngineError::Controller {
+                    node: node.clone(),
+                    error,
+                }),
+                _ => Err(EngineError::ShutDown),
+            }
+        };
+        let mut left = count;
+        let mut removed = 0;
+        let mut maybe_more = Vec::new();
+        for (k, (t, name)) in nodes.iter().zip(&names).enumerate() {
+            let share = left / (nodes.len() - k) as u64;
+            left -= share;
+            let got = remove(&t.link, name, share)?;
+            removed += got;
+            if got == share {
+                maybe_more.push((&t.link, name));
+            }
+        }
+        for (link, name) in maybe_more {
+            if removed == count {
+                break;
+            }
+            removed += remove(link, name, count - removed)?;
+        }
+        self.bump();
+        Ok(removed)
+    }
+
+    /// Asks every node in `links` for its status (outside the lock).
+    pub(super) fn statuses(
+        &self,
+        links: Vec<(usize, NodeLink)>,
+    ) -> Vec<(usize, NodeLink, ControllerStatus)> {
+        links
+            .into_iter()
+            .filter_map(|(i, link)| {
+                let id = self.lock().request();
+                match link.ask(id, NodeCommand::Status) {
+                    NodeReport::Status(s) => Some((i, link, s.status)),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    pub(super) fn link(&self, i: usize) -> NodeLink {
+        self.lock().nodes[i].link.clone()
+    }
+}
