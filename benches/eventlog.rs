@@ -128,17 +128,26 @@ fn monitor(c: &mut Criterion) {
     let events = mix(100_000);
     let mut g = c.benchmark_group("monitor");
     g.throughput(Throughput::Elements(events.len() as u64));
-    g.bench_function("apply", |b| {
-        b.iter_batched_ref(
-            MonitorState::new,
-            |s| {
-                for e in &events {
-                    s.apply(&e.as_ref());
-                }
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    // Applies `events` to a fresh state from `make` per iteration.
+    fn apply_bench(
+        g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        name: &str,
+        events: &[LoggedEvent],
+        make: impl Fn() -> MonitorState,
+    ) {
+        g.bench_function(name, |b| {
+            b.iter_batched_ref(
+                &make,
+                |s| {
+                    for e in events {
+                        s.apply(&e.as_ref());
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    apply_bench(&mut g, "apply", &events, MonitorState::new);
     let thresholds = rookery::report::threshold::ThresholdSet::parse(&[
         "amoc.scenario.start p99 < 1s",
         "amoc.scenario.start p99[10s] < 1s",
@@ -146,17 +155,8 @@ fn monitor(c: &mut Criterion) {
         "users failed == 0",
     ])
     .expect("thresholds");
-    g.bench_function("apply_thresholds", |b| {
-        b.iter_batched_ref(
-            || MonitorState::with_thresholds(thresholds.clone()),
-            |s| {
-                for e in &events {
-                    s.apply(&e.as_ref());
-                }
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    let with_thresholds = || MonitorState::with_thresholds(thresholds.clone());
+    apply_bench(&mut g, "apply_thresholds", &events, with_thresholds);
     // The same events spread over 100 s (1,000 a second, a quiet live run): the per-second work
     // (closing a second into the timeline, windowed thresholds) is paid every 1,000 events
     // instead of once. Under callgrind, `roll_seconds`' share of `apply` is the series' cost.
@@ -169,28 +169,13 @@ fn monitor(c: &mut Criterion) {
             e
         })
         .collect();
-    g.bench_function("apply_1k_per_s", |b| {
-        b.iter_batched_ref(
-            MonitorState::new,
-            |s| {
-                for e in &sparse {
-                    s.apply(&e.as_ref());
-                }
-            },
-            BatchSize::LargeInput,
-        )
-    });
-    g.bench_function("apply_thresholds_1k_per_s", |b| {
-        b.iter_batched_ref(
-            || MonitorState::with_thresholds(thresholds.clone()),
-            |s| {
-                for e in &sparse {
-                    s.apply(&e.as_ref());
-                }
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    apply_bench(&mut g, "apply_1k_per_s", &sparse, MonitorState::new);
+    apply_bench(
+        &mut g,
+        "apply_thresholds_1k_per_s",
+        &sparse,
+        with_thresholds,
+    );
     g.bench_function("apply_cpu_time", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;

@@ -327,7 +327,9 @@ mod tests {
     #[test]
     fn interned_urls_are_kept_once() {
         let a = interned("http://127.0.0.1:8080/a-path-longer-than-inline");
-        let b = interned(&String::from("http://127.0.0.1:8080/a-path-longer-than-inline"));
+        let b = interned(&String::from(
+            "http://127.0.0.1:8080/a-path-longer-than-inline",
+        ));
         assert!(std::ptr::eq(a, b));
         assert_ne!(interned("http://x/1"), interned("http://x/2"));
     }
