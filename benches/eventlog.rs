@@ -2,6 +2,9 @@
 //! * `monitor/apply`: `MonitorState::apply` on a realistic mix (target ≥ 10 M events/s);
 //! * `monitor/apply_thresholds`: the same with four thresholds, two of them windowed (issue 15:
 //!   the time series and thresholds cost ≤ 5 % of `monitor/apply` before them);
+//! * `monitor/apply_1k_per_s`, `monitor/apply_thresholds_1k_per_s`: the same events spread
+//!   over 100 s, so that closing seconds (the series, windowed thresholds) weighs 100 times
+//!   more;
 //! * `read_reduce/*`: parse JSONL and reduce, one core (target ≥ 1 M events/s, ≥ 150 MB/s);
 //! * `record/*`: the emitter's cost per event with and without the recorder attached, and the
 //!   end-to-end recording rate (target ≥ 1 M events/s, emitters slowed ≤ 10 %).
@@ -125,17 +128,26 @@ fn monitor(c: &mut Criterion) {
     let events = mix(100_000);
     let mut g = c.benchmark_group("monitor");
     g.throughput(Throughput::Elements(events.len() as u64));
-    g.bench_function("apply", |b| {
-        b.iter_batched_ref(
-            MonitorState::new,
-            |s| {
-                for e in &events {
-                    s.apply(&e.as_ref());
-                }
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    // Applies `events` to a fresh state from `make` per iteration.
+    fn apply_bench(
+        g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        name: &str,
+        events: &[LoggedEvent],
+        make: impl Fn() -> MonitorState,
+    ) {
+        g.bench_function(name, |b| {
+            b.iter_batched_ref(
+                &make,
+                |s| {
+                    for e in events {
+                        s.apply(&e.as_ref());
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    apply_bench(&mut g, "apply", &events, MonitorState::new);
     let thresholds = rookery::report::threshold::ThresholdSet::parse(&[
         "amoc.scenario.start p99 < 1s",
         "amoc.scenario.start p99[10s] < 1s",
@@ -143,17 +155,27 @@ fn monitor(c: &mut Criterion) {
         "users failed == 0",
     ])
     .expect("thresholds");
-    g.bench_function("apply_thresholds", |b| {
-        b.iter_batched_ref(
-            || MonitorState::with_thresholds(thresholds.clone()),
-            |s| {
-                for e in &events {
-                    s.apply(&e.as_ref());
-                }
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    let with_thresholds = || MonitorState::with_thresholds(thresholds.clone());
+    apply_bench(&mut g, "apply_thresholds", &events, with_thresholds);
+    // The same events spread over 100 s (1,000 a second, a quiet live run): the per-second work
+    // (closing a second into the timeline, windowed thresholds) is paid every 1,000 events
+    // instead of once. Under callgrind, `roll_seconds`' share of `apply` is the series' cost.
+    let sparse: Vec<LoggedEvent> = events
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, mut e)| {
+            e.t_us = i as u64 * 1_000;
+            e
+        })
+        .collect();
+    apply_bench(&mut g, "apply_1k_per_s", &sparse, MonitorState::new);
+    apply_bench(
+        &mut g,
+        "apply_thresholds_1k_per_s",
+        &sparse,
+        with_thresholds,
+    );
     g.bench_function("apply_cpu_time", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;

@@ -4,7 +4,9 @@
 # hyper server (`examples/http --serve-only`). Prints Markdown tables.
 #
 #   benches/http_vs_oha.sh [SECONDS] [CONNECTIONS] [ROUNDS]        # defaults: 10 64 3
-#   PRECISION=0 skips the fixed-rate runs; LONG=300 adds a 5-minute RSS run (0: none).
+#   PRECISION=0 skips the fixed-rate runs (RATES="1000 10000 50000" by default); LONG=300 adds
+#   a 5-minute RSS run (0: none). MODES="headless monitor oha" and SERVERS="nginx hyper" pick
+#   contenders and servers.
 #
 # Fairness: every contender gets the same server, connections (`--users C` / `-c C`, all
 # keep-alive, HTTP/1.1), duration and machine; contenders run in a rotated order each round, so
@@ -12,15 +14,18 @@
 # (nginx's stub_status; the hyper server's own count, printed when it stops: a fresh hyper
 # server per run) divided by SECONDS, the same rule for everyone. Client CPU (user + system)
 # and peak RSS come from GNU time around the client; server CPU from /proc before and after.
+# Every client runs in a detached tmux session (160x48) of a tmux server of the script's own,
+# and every server in a session of its own (setsid): with the kernel's autogroup scheduling a
+# session is one scheduling group, so all get the same share of a busy machine. The tmux
+# server's CPU during each run is reported too: the terminal's cost of the monitor.
 #
 # Modes:
 #   rookery headless  `rookery http URL --headless --duration S --users C` (rate infinity)
-#   rookery monitor   the same without --headless, in a detached tmux session (160x48),
-#                     quit with `q` after S seconds
+#   rookery monitor   the same without --headless, quit with `q` after S + 1 seconds
 #   oha --no-tui      `oha -z Ss -c C --no-tui URL` (when oha is on PATH or in ~/.cargo/bin)
-# Fixed rate (PRECISION=1): `rookery http URL --headless --rate R --users C` at 1k, 10k and 50k
-# req/s against the hyper server, recorded; the requests started per second are counted from
-# the recording between the 2nd second and the last but one.
+# Fixed rate (PRECISION=1): `rookery http URL --headless --rate R --duration S --users C` at 1k,
+# 10k and 50k req/s against nginx; nginx's own count of the requests it received, and the
+# summary's `http.requests`, each compared with R x S.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
@@ -32,8 +37,12 @@ ROOKERY=target/release/rookery
 HYPER=target/release/examples/http
 TMP=$(mktemp -d)
 SERVER_PIDS=()
+# A tmux server of our own (its own socket), kept up by a holder session between runs so its CPU
+# can be read before and after each.
+TMUX_SOCK=rookery-bench-$$
+tmux() { command tmux -L "$TMUX_SOCK" "$@"; }
 cleanup() {
-    tmux kill-session -t rookery-bench 2>/dev/null || true
+    tmux kill-server 2>/dev/null || true
     for p in "${SERVER_PIDS[@]}"; do
         kill -TERM "$p" 2>/dev/null || true
         wait "$p" 2>/dev/null || true
@@ -100,7 +109,7 @@ http {
     }
 }
 EOF
-nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/logs/error.log" &
+setsid nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/logs/error.log" &
 NGX_PID=$!
 SERVER_PIDS+=("$NGX_PID")
 wait_port "$NGX_PORT"
@@ -110,7 +119,7 @@ ngx_requests() { curl -s "http://127.0.0.1:$NGX_PORT/stub_status" | awk 'NR == 3
 # A fresh hyper server; sets HYPER_PID and HYPER_URL.
 start_hyper() {
     rm -f "$TMP/hyper.url" "$TMP/hyper.err"
-    "$HYPER" --serve-only >"$TMP/hyper.url" 2>"$TMP/hyper.err" &
+    setsid "$HYPER" --serve-only >"$TMP/hyper.url" 2>"$TMP/hyper.err" &
     HYPER_PID=$!
     SERVER_PIDS+=("$HYPER_PID")
     while [ ! -s "$TMP/hyper.url" ]; do sleep 0.05; done
@@ -125,29 +134,43 @@ stop_hyper() {
     HYPER_COUNT=$(sed -n 's/^http example: server received \([0-9]*\) requests$/\1/p' "$TMP/hyper.err")
 }
 
-# One client run: MODE URL; leaves "elapsed user sys maxrss_kb" in $TMP/time.
+# Runs COMMAND in a detached tmux session (160x48) under GNU time (-> $TMP/time); with
+# QUIT_AFTER set, sends `q` after that many seconds; waits for the session to end. Every
+# client runs this way: with the kernel's autogroup scheduling, a process in a session of its
+# own gets its own share of a busy machine, so a client started from this script would be
+# treated differently from one in a terminal.
+in_tmux() {
+    local cmd=$1
+    tmux new-session -d -s rookery-bench -x 160 -y 48 \
+        "/usr/bin/time -f '%e %U %S %M' -o $TMP/time $cmd"
+    local tmux0
+    tmux0=$(cpu_of "$TMUX_PID")
+    if [ -n "${QUIT_AFTER:-}" ]; then
+        sleep "$QUIT_AFTER"
+        tmux send-keys -t rookery-bench q
+    fi
+    while tmux has-session -t rookery-bench 2>/dev/null; do sleep 0.2; done
+    echo "$(cpu_of "$TMUX_PID") $tmux0" | awk '{ printf "%.2f\n", $1 - $2 }' >"$TMP/tmux_cpu"
+}
+
+# One client run: MODE URL; leaves "elapsed user sys maxrss_kb" in $TMP/time and the tmux
+# server's CPU seconds during the run (the terminal's cost) in $TMP/tmux_cpu.
 client() {
     local mode=$1 url=$2
-    rm -f "$TMP/time"
+    rm -f "$TMP/time" "$TMP/client.err"
     case $mode in
     headless)
-        /usr/bin/time -f '%e %U %S %M' -o "$TMP/time" \
-            "$ROOKERY" http "$url" --headless --duration "$SECS" --users "$CONNS" >"$TMP/summary.json"
+        QUIT_AFTER='' in_tmux "$ROOKERY http $url --headless --duration $SECS --users $CONNS >$TMP/summary.json 2>$TMP/client.err"
         ;;
     monitor)
-        tmux new-session -d -s rookery-bench -x 160 -y 48 \
-            "/usr/bin/time -f '%e %U %S %M' -o $TMP/time $ROOKERY http $url --duration $SECS --users $CONNS 2>$TMP/monitor.err"
-        sleep "$SECS"
-        sleep 1
-        tmux send-keys -t rookery-bench q
-        while tmux has-session -t rookery-bench 2>/dev/null; do sleep 0.2; done
-        if [ -s "$TMP/monitor.err" ]; then sed 's/^/monitor: /' "$TMP/monitor.err" >&2; fi
+        # The run ends itself after SECS; `q` then leaves the monitor.
+        QUIT_AFTER=$((SECS + 1)) in_tmux "$ROOKERY http $url --duration $SECS --users $CONNS 2>$TMP/client.err"
         ;;
     oha)
-        /usr/bin/time -f '%e %U %S %M' -o "$TMP/time" \
-            "$OHA" -z "${SECS}s" -c "$CONNS" --no-tui "$url" >/dev/null
+        QUIT_AFTER='' in_tmux "$OHA -z ${SECS}s -c $CONNS --no-tui $url >/dev/null 2>$TMP/client.err"
         ;;
     esac
+    if [ -s "$TMP/client.err" ]; then sed "s/^/$mode: /" "$TMP/client.err" >&2; fi
 }
 
 # Runs MODE against SERVER (nginx | hyper); appends "req/s client_cpu_s cpu_ms_per_1k rss_mb
@@ -172,16 +195,25 @@ measure() {
     fi
     [ -s "$TMP/time" ] || { echo "$mode against $server: no timing (the client failed)" >&2; return; }
     read -r _ user sys rss < <(grep -v '^Command' "$TMP/time")
-    echo "$requests $SECS $user $sys $rss $server_cpu" | awk '{
+    echo "$requests $SECS $user $sys $rss $server_cpu $(cat "$TMP/tmux_cpu")" | awk '{
         cpu = $3 + $4
-        printf "%.0f %.2f %.2f %.1f %.2f\n", $1 / $2, cpu, ($1 > 0 ? cpu * 1e6 / $1 : 0), $5 / 1024, $6 }' \
+        printf "%.0f %.2f %.2f %.1f %.2f %.2f\n", $1 / $2, cpu, ($1 > 0 ? cpu * 1e6 / $1 : 0), $5 / 1024, $6, $7 }' \
         >>"$TMP/res.$mode.$server"
+    echo "  $mode against $server: $(tail -1 "$TMP/res.$mode.$server") (req/s, client CPU s, ms per 1k, RSS MB, server CPU s, tmux CPU s)" >&2
 }
 
-MODES=(headless monitor)
-[ -n "$OHA" ] && MODES+=(oha)
+tmux new-session -d -s hold -x 80 -y 24 'sleep 100000'
+TMUX_PID=$(tmux display-message -p -t hold '#{pid}')
+
+if [ -n "${MODES:-}" ]; then
+    read -r -a MODES <<<"$MODES"
+else
+    MODES=(headless monitor)
+    [ -n "$OHA" ] && MODES+=(oha)
+fi
+read -r -a SERVERS <<<"${SERVERS:-nginx hyper}"
 for round in $(seq "$ROUNDS"); do
-    for server in nginx hyper; do
+    for server in "${SERVERS[@]}"; do
         # Rotate the order each round.
         n=${#MODES[@]}
         for i in $(seq 0 $((n - 1))); do
@@ -200,9 +232,9 @@ if [ "$ROUNDS" -gt 0 ]; then
     echo "$SECS s per run, $CONNS connections, $ROUNDS rounds (rotated order), median per cell;" \
         "$(nproc) cores; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
-    echo "| server | client | requests/s | client CPU (s) | client CPU per 1k req (ms) | client peak RSS (MB) | server CPU (s) |"
-    echo "|---|---|---|---|---|---|---|"
-    for server in nginx hyper; do
+    echo "| server | client | requests/s | client CPU (s) | client CPU per 1k req (ms) | client peak RSS (MB) | server CPU (s) | terminal (tmux) CPU (s) |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for server in "${SERVERS[@]}"; do
         for mode in "${MODES[@]}"; do
             f=$TMP/res.$mode.$server
             case $mode in
@@ -210,7 +242,8 @@ if [ "$ROUNDS" -gt 0 ]; then
             monitor) name="rookery http, monitor open" ;;
             oha) name="oha $("$OHA" --version | awk '{ print $2 }') --no-tui" ;;
             esac
-            echo "| $server | $name | $(col 1 "$f") | $(col 2 "$f") | $(col 3 "$f") | $(col 4 "$f") | $(col 5 "$f") |"
+            [ -s "$f" ] || { echo "| $server | $name | (failed) | | | | | |"; continue; }
+            echo "| $server | $name | $(col 1 "$f") | $(col 2 "$f") | $(col 3 "$f") | $(col 4 "$f") | $(col 5 "$f") | $(col 6 "$f") |"
         done
     done
 fi
@@ -218,38 +251,26 @@ fi
 
 if [ "$PRECISION" = 1 ]; then
     echo
-    echo "Fixed rate against the hyper server, $CONNS users, $SECS s each; requests started per" \
-        "second between second 2 and second $((SECS - 1)) of the recording:"
+    echo "Fixed rate against nginx, \`rookery http URL --headless --rate R --duration $SECS" \
+        "--users $CONNS\`; nginx's count of the requests it received (stub_status) and the" \
+        "summary's \`http.requests\`, each against R x $SECS s:"
     echo
-    echo "| --rate | started/s | error |"
-    echo "|---|---|---|"
-    for rate in 1000 10000 50000; do
-        start_hyper
-        rm -f "$TMP/rate.jsonl"
-        "$ROOKERY" http "$HYPER_URL" --headless --rate "$rate" --duration "$SECS" --users "$CONNS" \
-            --record "$TMP/rate.jsonl" >/dev/null 2>"$TMP/rate.err"
-        stop_hyper
-        grep -q 'lost' "$TMP/rate.err" && echo "(the recorder lost events at $rate/s)" >&2
-        python3 - "$TMP/rate.jsonl" "$rate" "$SECS" <<'EOF'
-import json, sys
-path, rate, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-first, n = None, 0
-times = []
-with open(path) as f:
-    next(f)
-    for line in f:
-        if '"request","start"' not in line:
-            continue
-        ev = json.loads(line)
-        if ev["event"] == ["http", "request", "start"]:
-            times.append(ev["t_us"])
-t0 = times[0]
-lo, hi = t0 + 2_000_000, t0 + (secs - 1) * 1_000_000
-n = sum(1 for t in times if lo <= t < hi)
-per_s = n / ((hi - lo) / 1e6)
-print(f"| {rate} | {per_s:.0f} | {100 * (per_s - rate) / rate:+.2f} % |")
-EOF
+    echo "| --rate | expected | nginx counted | error | summary requests | error | late starts | backlog max |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for rate in ${RATES:-1000 10000 50000}; do
+        before=$(ngx_requests)
+        "$ROOKERY" http "$NGX_URL" --headless --rate "$rate" --duration "$SECS" --users "$CONNS" \
+            >"$TMP/rate.json" 2>"$TMP/rate.err" || { sed 's/^/rate run: /' "$TMP/rate.err" >&2; continue; }
+        after=$(ngx_requests)
+        served=$((after - before - 1))
+        expected=$((rate * SECS))
+        read -r summary late backlog < <(jq -r '[.http.requests, .http.late_starts, .http.backlog.max] | @tsv' "$TMP/rate.json")
+        echo "$rate $expected $served $summary $late $backlog" | awk '{
+            printf "| %d | %d | %d | %+.2f %% | %d | %+.2f %% | %d | %d |\n",
+                $1, $2, $3, 100 * ($3 - $2) / $2, $4, 100 * ($4 - $2) / $2, $5, $6 }'
     done
+    echo
+    echo "Load average after the fixed-rate runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 fi
 
 if [ "$LONG" -gt 0 ]; then

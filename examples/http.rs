@@ -17,7 +17,7 @@
 //! `http example: server received N requests`.
 //!
 //! `--serve-only` runs the server alone and prints its URL on stdout (for a peer tool such as
-//! `oha` to hit, see `examples/http_vs_oha.sh`); it serves until SIGINT/SIGTERM, then prints
+//! `oha` to hit, see `benches/http_vs_oha.sh`); it serves until SIGINT/SIGTERM, then prints
 //! the same count line.
 
 use std::process::ExitCode;

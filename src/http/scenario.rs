@@ -190,7 +190,7 @@ impl Scenario for HttpScenario {
         let urls = options
             .targets
             .iter()
-            .map(|t| Value::from(t.url.as_str()))
+            .map(|t| Value::atom(interned(&t.url)))
             .collect();
         let method = Value::from(options.method.as_str());
         let bytes_out = i64::try_from(options.body.len()).unwrap_or(i64::MAX);
@@ -294,13 +294,45 @@ impl Scenario for HttpScenario {
     }
 }
 
+/// `text` as a `&'static str`, each distinct text kept once for the life of the process.
+///
+/// The `url` of every request's start event is a string too long to be held inline; as a
+/// static string the event tap copies it bit for bit instead of cloning (an atomic count per
+/// event) and dropping it again, which costs every batch of events its fast path. The URLs
+/// of a process are few (the targets of its runs), so keeping them is bounded.
+fn interned(text: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static SEEN: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut seen = SEEN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = seen.get(text) {
+        return s;
+    }
+    let s: &'static str = Box::leak(text.to_owned().into_boxed_str());
+    seen.insert(s);
+    s
+}
+
 fn nanos(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::split_headers;
+    use super::{interned, split_headers};
+
+    #[test]
+    fn interned_urls_are_kept_once() {
+        let a = interned("http://127.0.0.1:8080/a-path-longer-than-inline");
+        let b = interned(&String::from(
+            "http://127.0.0.1:8080/a-path-longer-than-inline",
+        ));
+        assert!(std::ptr::eq(a, b));
+        assert_ne!(interned("http://x/1"), interned("http://x/2"));
+    }
 
     #[test]
     fn header_setting_splits_on_newlines_and_escaped_newlines() {
