@@ -1,36 +1,19 @@
-//! A worker process (`rookery node`): joins the master of its run, runs the scenario's users in
-//! the id blocks the master hands out, forwards every event, and keeps a heartbeat.
-//!
-//! The worker's node is the engine's own node (the one the simulated cluster runs), reached
-//! through the engine's transport seam (`NodeLink::local`): the master's
-//! [`Request`](crate::engine::protocol::Request)s arrive on the worker's command subject, are
-//! handed to the node unchanged, and the node's [`Reply`] goes back as the NATS reply. Its
-//! unsolicited reports (`Finished` after a stop, `Down` after a `Leave`) come out of the node's
-//! inbox and are sent on (a [`Report`]) or end the membership (a [`Leave`]).
-//!
-//! Failure rules (see the module docs of [`cluster_nats`](super)):
-//! * the master says "down" to a heartbeat, or the worker notices it was frozen (SIGSTOP, a
-//!   suspended VM) longer than the timeout: it was declared down, so it cancels its users at
-//!   once (never a zombie still sending load) and joins again as a new node (`NAME~2`);
-//! * the master is silent past the timeout while the worker's own link is up: the worker emits
-//!   `[amoc, cluster, master_node_down]`, cancels its users and exits with a message;
-//! * SIGTERM/SIGINT: the scenario stops (users leave, `terminate` runs), the last events are
-//!   sent, the master is told, and the worker exits 0.
+//! One membership of a worker in its run: the node the master drives, its command and share
+//! subjects, its forwarder, and the heartbeat that keeps it a member (see [`super`]).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::connect::{ClusterAddr, Link};
-use super::coordinators::{ToMaster, run_batch};
-use super::forward::{Forwarder, NatsSink};
-use super::settings::SettingsFile;
-use super::wire::{
-    self, Heartbeat, HeartbeatReply, JOIN, Join, JoinReply, Leave, PROTOCOL, Report, RunBatch,
-    SetShares, Subjects, ThrottleLoad,
+use super::super::connect::Link;
+use super::super::coordinators::{ToMaster, run_batch};
+use super::super::forward::{Forwarder, NatsSink};
+use super::super::settings::SettingsFile;
+use super::super::wire::{
+    self, Heartbeat, HeartbeatReply, JoinReply, Leave, PROTOCOL, Report, RunBatch, SetShares,
+    Subjects, ThrottleLoad,
 };
 use crate::cli::signals::Signals;
 use crate::engine::coordinator::Coordinators;
@@ -40,121 +23,7 @@ use crate::engine::throttle::{Rate, ThrottleConfig};
 use crate::engine::{Catalogue, Controller, ControllerOptions, DynScenario, NodeLink, Services};
 use crate::telemetry::{Key, Telemetry};
 
-/// How a worker runs.
-#[derive(Clone, Debug)]
-pub struct WorkerOptions {
-    pub addr: ClusterAddr,
-    /// The node name it asks for.
-    pub name: String,
-    pub run: String,
-    /// Its own event log (the same events it forwards).
-    pub record: Option<PathBuf>,
-    /// Compress event batches.
-    pub gzip: bool,
-}
-
-/// How one membership ended.
-enum Outcome {
-    /// The run is over (the master said so).
-    Ended,
-    /// Left on a signal.
-    Left,
-    /// Declared down: join again as a new node.
-    Fenced(String),
-}
-
-/// Runs a worker until the run ends, it is told to leave, or the master is lost.
-pub async fn run_worker(
-    opts: &WorkerOptions,
-    scenarios: &[Arc<dyn DynScenario>],
-    signals: &mut Signals,
-) -> Result<(), String> {
-    wire::check_token("--run", &opts.run)?;
-    wire::check_token("--name", &opts.name)?;
-    let start = Instant::now();
-    let telemetry = Telemetry::new();
-    let recorder = super::record(opts.record.as_deref(), &telemetry, start)?;
-    let result = async {
-        let conn_name = format!("rookery node {}", opts.name);
-        let (client, link) = tokio::select! {
-            r = opts.addr.connect(&conn_name, Duration::from_secs(30)) => r?,
-            () = signals.recv() => return Ok(()),
-        };
-        let subjects = Subjects::new(&opts.run);
-        let mut end = client
-            .subscribe(subjects.end())
-            .await
-            .map_err(|e| format!("NATS: {e}"))?;
-        loop {
-            let accepted = tokio::select! {
-                r = join(&client, opts, scenarios, start) => r?,
-                () = signals.recv() => return Ok(()),
-            };
-            let session = Session::begin(
-                accepted, &client, &link, &subjects, &telemetry, scenarios, start, opts.gzip,
-            )
-            .await?;
-            match session.serve(&mut end, signals).await? {
-                Outcome::Ended | Outcome::Left => return Ok(()),
-                Outcome::Fenced(why) => {
-                    eprintln!("rookery: {why}: users stopped; joining again as a new node");
-                }
-            }
-        }
-    }
-    .await;
-    if let Some(rec) = recorder
-        && let Err(e) = rec.finish()
-    {
-        eprintln!("rookery: recording: {e}");
-    }
-    result
-}
-
-/// Asks to join until a master of the run answers (every second; workers may start first).
-async fn join(
-    client: &async_nats::Client,
-    opts: &WorkerOptions,
-    scenarios: &[Arc<dyn DynScenario>],
-    start: Instant,
-) -> Result<JoinReply, String> {
-    let mut told = false;
-    loop {
-        let msg = Join {
-            v: PROTOCOL,
-            run: opts.run.clone(),
-            name: opts.name.clone(),
-            fingerprint: wire::fingerprint(),
-            scenarios: scenarios.iter().map(|s| s.name().to_string()).collect(),
-            now_us: start.elapsed().as_micros() as u64,
-        };
-        let asked = tokio::time::timeout(
-            Duration::from_secs(1),
-            client.request(JOIN, wire::encode(&msg)),
-        )
-        .await;
-        match asked {
-            Ok(Ok(reply)) => match wire::decode::<JoinReply>(&reply.payload) {
-                Ok(JoinReply::Refused { reason, .. }) => {
-                    return Err(format!("the master refused this worker: {reason}"));
-                }
-                Ok(accepted) => return Ok(accepted),
-                Err(e) => log::warn!(target: "cluster", "join reply ignored: {e}"),
-            },
-            Ok(Err(_)) | Err(_) => {
-                if !told {
-                    eprintln!(
-                        "rookery: waiting for the master of run {:?} on {}",
-                        opts.run,
-                        opts.addr.shown()
-                    );
-                    told = true;
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        }
-    }
-}
+use super::Outcome;
 
 /// Request ids the worker gives its own node's requests (a signal's `Leave`, a fence's `Halt`):
 /// from the top half of the id space, so they never meet a master's ids in the node's reply
@@ -162,7 +31,7 @@ async fn join(
 const LOCAL_IDS: u64 = 1 << 63;
 
 /// One membership: a node name, its node, its forwarder.
-struct Session {
+pub(super) struct Session {
     node: String,
     master: String,
     client: async_nats::Client,
@@ -185,7 +54,7 @@ struct Session {
 
 impl Session {
     #[allow(clippy::too_many_arguments)]
-    async fn begin(
+    pub(super) async fn begin(
         accepted: JoinReply,
         client: &async_nats::Client,
         link: &Link,
@@ -279,7 +148,7 @@ impl Session {
 
     /// Resolves the master's settings for `name` (this build's declarations) and starts the
     /// `user_rate` throttle.
-    fn resolve_settings(
+    pub(super) fn resolve_settings(
         &self,
         scenarios: &[Arc<dyn DynScenario>],
         name: &str,
@@ -291,7 +160,7 @@ impl Session {
             .find(|s| s.name() == name)
             .ok_or_else(|| format!("no scenario {name:?} in this build"))?;
         let (config, rate) =
-            super::settings::resolve(scenario, settings, file, Some(self.emitter.clone()))
+            super::super::settings::resolve(scenario, settings, file, Some(self.emitter.clone()))
                 .map_err(|e| format!("from the master: {e}"))?;
         self.services.set_config(config);
         self.services
@@ -305,7 +174,7 @@ impl Session {
         self.local.ask(RequestId(self.next_local), command)
     }
 
-    async fn serve(
+    pub(super) async fn serve(
         mut self,
         end: &mut async_nats::Subscriber,
         signals: &mut Signals,
@@ -481,7 +350,7 @@ impl Session {
         let throttles = self.services.throttles();
         for (name, rate, interval) in &set.shares {
             let cfg = ThrottleConfig::new(Rate::Finite(*rate), *interval)
-                .catch_up(super::shares::catch_up(*rate, *interval));
+                .catch_up(super::super::shares::catch_up(*rate, *interval));
             if throttles.info(name).map(|i| i.config()).ok() == Some(cfg) {
                 continue;
             }
@@ -527,7 +396,7 @@ impl Session {
         )
     }
 
-    async fn leave(&mut self, reason: &str) -> Result<(), String> {
+    pub(super) async fn leave(&mut self, reason: &str) -> Result<(), String> {
         let events_sent = match self.forwarder.take() {
             Some(f) => f.finish().await,
             None => 0,
