@@ -1,31 +1,22 @@
-//! Behaviour beyond the upstream suite: the probes of `shared/reference/telemetry.md` §1.10,
-//! Rookery's decisions (duplicate names, `Err` in spans, async spans), the prefix extension, and
-//! concurrency (attach/detach from other threads while events are executed).
+//! Behaviour beyond the upstream suite: the probes of the Erlang library's documented edge
+//! cases, Rookery's decisions (duplicate names, `Err` in spans, async spans), the prefix
+//! extension, and the shapes of values and names. Threads: `telemetry_threads.rs`; the fast
+//! paths: `telemetry_fast_paths.rs`.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rookery::telemetry::testing::EventCollector;
 use rookery::telemetry::{
-    self, EventName, Field, Fields, HandlerId, SpanStop, Telemetry, TelemetryError, Value,
+    self, EventName, Fields, HandlerId, SpanStop, Telemetry, TelemetryError, Value,
 };
 use rookery::{event_name, fields};
 
 const WAIT: Duration = Duration::from_secs(1);
 
-fn name(parts: &[&str]) -> EventName {
-    EventName::new(parts).unwrap()
-}
-
-fn recorder(
-    log: &Arc<Mutex<Vec<String>>>,
-    tag: &str,
-) -> impl Fn(EventName, &[Field], &[Field], &Value) + use<> {
-    let log = log.clone();
-    let tag = tag.to_owned();
-    move |e, _, _, _| log.lock().unwrap().push(format!("{tag}:{e}"))
-}
+mod telemetry_support;
+use telemetry_support::{name, recorder};
 
 #[test]
 fn handlers_run_in_attach_order_and_ids_are_unique_across_events() {
@@ -354,84 +345,6 @@ fn global_free_functions_use_the_process_registry() {
     assert_eq!(hits.load(Ordering::Relaxed), 2);
 }
 
-/// Two threads execute while a third attaches and detaches other handlers (and interns new
-/// names). The permanently attached handler must see every event exactly once; transient
-/// handlers may see some; nothing panics or deadlocks. Run on both registry modes.
-#[test]
-fn attach_and_detach_while_other_threads_execute() {
-    for persisted in [false, true] {
-        let t = Telemetry::new();
-        if persisted {
-            t.persist();
-        }
-        let e = name(&["conc", "ev"]);
-        let stable = Arc::new(AtomicUsize::new(0));
-        let transient = Arc::new(AtomicUsize::new(0));
-        let s = stable.clone();
-        t.attach(
-            "stable",
-            e,
-            move |_, _, _, _| {
-                s.fetch_add(1, Ordering::Relaxed);
-            },
-            Value::Null,
-        )
-        .unwrap();
-        t.attach_prefix("stable-prefix", &["conc"], |_, _, _, _| {}, Value::Null)
-            .unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        const PER_THREAD: usize = 50_000;
-        let emitters: Vec<_> = (0..2)
-            .map(|_| {
-                let t = t.clone();
-                std::thread::spawn(move || {
-                    for _ in 0..PER_THREAD {
-                        t.execute(e, &fields! {"count" => 1}, &[]);
-                    }
-                })
-            })
-            .collect();
-        let churn = {
-            let t = t.clone();
-            let stop = stop.clone();
-            let transient = transient.clone();
-            std::thread::spawn(move || {
-                let mut i = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let id = format!("transient-{i}");
-                    let tr = transient.clone();
-                    t.attach(
-                        id.as_str(),
-                        e,
-                        move |_, _, _, _| {
-                            tr.fetch_add(1, Ordering::Relaxed);
-                        },
-                        Value::Null,
-                    )
-                    .unwrap();
-                    let _ = name(&["conc", "new", &i.to_string()]);
-                    t.detach(id.as_str()).unwrap();
-                    i += 1;
-                }
-                i
-            })
-        };
-        for h in emitters {
-            h.join().unwrap();
-        }
-        stop.store(true, Ordering::Relaxed);
-        let churned = churn.join().unwrap();
-        assert_eq!(
-            stable.load(Ordering::Relaxed),
-            2 * PER_THREAD,
-            "persisted={persisted}"
-        );
-        assert!(transient.load(Ordering::Relaxed) <= 2 * PER_THREAD);
-        assert!(churned > 0);
-        assert_eq!(t.list_handlers(&["conc"]).unwrap().len(), 2);
-    }
-}
-
 #[test]
 fn values_serialize_to_the_event_log_shapes() {
     let v = Value::map([
@@ -468,156 +381,4 @@ fn event_names_are_interned_and_ordered_by_segments() {
     let parsed: EventName = serde_json::from_str(r#"["ord","b"]"#).unwrap();
     assert_eq!(parsed, a);
     assert!(serde_json::from_str::<EventName>("[]").is_err());
-}
-
-/// A name first used by several threads at the same moment: a prefix handler must see every
-/// one of those events (it missed some when the name became visible before the registries
-/// learnt of it).
-#[test]
-fn a_new_name_emitted_by_many_threads_at_once_reaches_prefix_handlers() {
-    let t = Telemetry::new();
-    let seen = Arc::new(AtomicUsize::new(0));
-    let s = seen.clone();
-    t.attach_prefix(
-        "all",
-        &[] as &[&str],
-        move |_, _, _, _| {
-            s.fetch_add(1, Ordering::Relaxed);
-        },
-        Value::Null,
-    )
-    .unwrap();
-    const THREADS: usize = 8;
-    const ROUNDS: usize = 300;
-    for round in 0..ROUNDS {
-        let barrier = Arc::new(std::sync::Barrier::new(THREADS));
-        let workers: Vec<_> = (0..THREADS)
-            .map(|_| {
-                let t = t.clone();
-                let barrier = barrier.clone();
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    let fresh = EventName::new(&["race", "fresh", &round.to_string()]).unwrap();
-                    t.execute(fresh, &[], &[]);
-                })
-            })
-            .collect();
-        for w in workers {
-            w.join().unwrap();
-        }
-    }
-    assert_eq!(seen.load(Ordering::Relaxed), THREADS * ROUNDS);
-}
-
-/// Issue 13.8: no thread keeps a detached handler alive (threads used to cache the snapshot
-/// until they emitted again).
-#[test]
-fn detaching_releases_the_handler_at_once_even_where_threads_emitted_it() {
-    let t = Telemetry::new();
-    let name = EventName::new(&["release", "me"]).unwrap();
-    let held = Arc::new(());
-    let h = held.clone();
-    t.attach(
-        "holder",
-        name,
-        move |_, _, _, _| {
-            let _ = &h;
-        },
-        Value::Null,
-    )
-    .unwrap();
-    let (emitted_tx, emitted_rx) = std::sync::mpsc::channel::<()>();
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-    let other = {
-        let t = t.clone();
-        std::thread::spawn(move || {
-            t.execute(name, &[], &[]);
-            emitted_tx.send(()).unwrap();
-            // Alive, and emitting nothing more, until the test is done.
-            let _ = done_rx.recv();
-        })
-    };
-    t.execute(name, &[], &[]);
-    emitted_rx.recv().unwrap();
-    assert_eq!(
-        Arc::strong_count(&held),
-        2,
-        "attached: the registry holds it"
-    );
-    t.detach("holder").unwrap();
-    assert_eq!(
-        Arc::strong_count(&held),
-        1,
-        "released at once, though two threads emitted it and one of them still lives"
-    );
-    done_tx.send(()).unwrap();
-    other.join().unwrap();
-}
-
-/// The registry's summary of silent events (one atomic load on the hot path) follows every
-/// attach and detach, and a prefix handler still sees names interned after it was attached.
-#[test]
-fn the_silent_event_summary_follows_attach_detach_and_new_names() {
-    let t = Telemetry::new();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let a = name(&["silent", "probe", "a"]);
-    assert!(!t.has_handlers(a), "a fresh registry has no handlers");
-    t.execute(a, &[], &[]);
-    t.attach("one", a, recorder(&log, "one"), Value::Null)
-        .unwrap();
-    assert!(t.has_handlers(a));
-    t.execute(a, &[], &[]);
-    t.detach("one").unwrap();
-    assert!(!t.has_handlers(a));
-    t.execute(a, &[], &[]);
-    assert_eq!(*log.lock().unwrap(), vec!["one:silent.probe.a"]);
-    t.attach_prefix(
-        "all",
-        &["silent", "later"],
-        recorder(&log, "all"),
-        Value::Null,
-    )
-    .unwrap();
-    let b = name(&["silent", "later", "b"]);
-    assert!(
-        t.has_handlers(b),
-        "a name newer than the snapshot, under a prefix"
-    );
-    t.execute(b, &[], &[]);
-    let c = name(&["silent", "other", "c"]);
-    t.execute(c, &[], &[]);
-    assert!(
-        !t.has_handlers(c),
-        "outside the prefix, once the snapshot knows the name"
-    );
-    assert_eq!(
-        *log.lock().unwrap(),
-        vec!["one:silent.probe.a", "all:silent.later.b"]
-    );
-}
-
-/// `execute_with` builds the metadata only when a handler listens, and then delivers it.
-#[test]
-fn execute_with_builds_metadata_only_for_a_listener() {
-    let t = Telemetry::new();
-    let e = name(&["lazy", "probe"]);
-    let built = AtomicUsize::new(0);
-    let build = || {
-        built.fetch_add(1, Ordering::SeqCst);
-        fields! {"k" => 1}
-    };
-    t.execute_with(e, &[], build);
-    assert_eq!(built.load(Ordering::SeqCst), 0, "nobody listens");
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let g = got.clone();
-    t.attach(
-        "lazy",
-        e,
-        move |_, _, md, _| g.lock().unwrap().push(md.get_i64("k")),
-        Value::Null,
-    )
-    .unwrap();
-    t.execute_with(e, &[], build);
-    assert_eq!(built.load(Ordering::SeqCst), 1);
-    assert_eq!(*got.lock().unwrap(), vec![Some(1)]);
 }
