@@ -4,9 +4,10 @@
 //! The worker's node is the engine's own node (the one the simulated cluster runs), reached
 //! through the engine's transport seam (`NodeLink::local`): the master's
 //! [`Request`](crate::engine::protocol::Request)s arrive on the worker's command subject, are
-//! handed to the node unchanged, and the node's [`Reply`] goes back as the NATS reply. Its
-//! unsolicited reports (`Finished` after a stop, `Down` after a `Leave`) come out of the node's
-//! inbox and are sent on (a [`Report`]) or end the membership (a [`Leave`]).
+//! handed to the node unchanged, and the node's [`Reply`](crate::engine::protocol::Reply) goes
+//! back as the NATS reply. Its unsolicited reports (`Finished` after a stop, `Down` after a `Leave`) come out of the node's
+//! inbox and are sent on (a [`Report`](super::wire::Report)) or end the membership (a
+//! [`Leave`](super::wire::Leave)).
 //!
 //! Failure rules (see the module docs of [`cluster_nats`](super)):
 //! * the master says "down" to a heartbeat, or the worker notices it was frozen (SIGSTOP, a
