@@ -219,8 +219,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn wide_pane_shows_every_column() {
+    /// The sample rows in a pane of `width` x `height`, with a 10 s rolling window.
+    fn table_text(width: u16, height: u16) -> String {
         let styles = Styles::default();
         let rows = rows();
         let t = LatencyTable {
@@ -229,7 +229,12 @@ mod tests {
             focused: false,
             styles: &styles,
         };
-        let text = render_text(t, 88, 6);
+        render_text(t, width, height)
+    }
+
+    #[test]
+    fn wide_pane_shows_every_column() {
+        let text = table_text(88, 6);
         insta::assert_snapshot!(text);
         assert!(text.contains("p90") && text.contains("exc"));
         assert!(text.contains("p50 10s") && text.contains("p99 10s"));
@@ -246,15 +251,7 @@ mod tests {
 
     #[test]
     fn narrow_pane_drops_p90_and_marks_overflow() {
-        let styles = Styles::default();
-        let rows = rows();
-        let t = LatencyTable {
-            rows: &rows,
-            window_s: 10,
-            focused: false,
-            styles: &styles,
-        };
-        let text = render_text(t, 50, 5);
+        let text = table_text(50, 5);
         insta::assert_snapshot!(text);
         assert!(!text.contains("p90") && !text.contains("10s"));
         assert!(text.contains("p99"));
@@ -263,15 +260,7 @@ mod tests {
 
     #[test]
     fn medium_pane_keeps_the_rolling_window_before_p90_and_exc() {
-        let styles = Styles::default();
-        let rows = rows();
-        let t = LatencyTable {
-            rows: &rows,
-            window_s: 10,
-            focused: false,
-            styles: &styles,
-        };
-        let text = render_text(t, 66, 5);
+        let text = table_text(66, 5);
         assert!(
             text.contains("p50 10s") && text.contains("p99 10s"),
             "{text}"
