@@ -41,7 +41,7 @@ fn mix(n: usize) -> Vec<LoggedEvent> {
     ];
     (0..n)
         .map(|i| {
-            let name = names[i % names.len()];
+            let name = names[i % names.len()].clone();
             let node = format!("node{}", (i / 8) % 4);
             let (m, md) = match i % 8 {
                 0..=3 => (
@@ -116,7 +116,7 @@ fn jsonl(events: &[LoggedEvent]) -> Vec<u8> {
             &mut out,
             e.t_us,
             e.node.as_deref(),
-            e.name,
+            &e.name,
             &e.measurements,
             &e.metadata,
         );

@@ -37,13 +37,13 @@ fn write_log(path: &Path, n: u64) {
         let t = i * 60;
         let node = nodes[(i / 4 % 4) as usize];
         match i % 4 {
-            0 => write_event(&mut buf, t, Some(node), req, &count, &name),
-            1 => write_event(&mut buf, t, Some(node), exec, &count, &name),
+            0 => write_event(&mut buf, t, Some(node), &req, &count, &name),
+            1 => write_event(&mut buf, t, Some(node), &exec, &count, &name),
             2 if i % 4000 == 2 => write_event(
                 &mut buf,
                 t,
                 Some(node),
-                start,
+                &start,
                 &[f("monotonic_time", t as i64)],
                 &[f("scenario", "bench")],
             ),
@@ -53,7 +53,7 @@ fn write_log(path: &Path, n: u64) {
                     &mut buf,
                     t,
                     Some(node),
-                    stop,
+                    &stop,
                     &[f("duration", (ms * 1_000_000) as i64)],
                     &[f("status", 200)],
                 )

@@ -30,7 +30,8 @@ fn registry(handlers: usize, others: bool, persisted: bool) -> (Telemetry, Event
         }
     }
     for i in 0..handlers {
-        t.attach(format!("h{i}"), event, noop, Value::Null).unwrap();
+        t.attach(format!("h{i}"), event.clone(), noop, Value::Null)
+            .unwrap();
     }
     if persisted {
         t.persist();
@@ -50,17 +51,17 @@ fn execute(c: &mut Criterion) {
             let (t, event) = registry(handlers, true, persisted);
             let id = BenchmarkId::new(mode, format!("{handlers}h_1000_others"));
             g.bench_function(id, |b| {
-                b.iter(|| t.execute(black_box(event), black_box(&m), black_box(&md)))
+                b.iter(|| t.execute(black_box(event.clone()), black_box(&m), black_box(&md)))
             });
         }
         let (t, event) = registry(1, false, persisted);
         g.bench_function(BenchmarkId::new(mode, "1h_no_others"), |b| {
-            b.iter(|| t.execute(black_box(event), black_box(&m), black_box(&md)))
+            b.iter(|| t.execute(black_box(event.clone()), black_box(&m), black_box(&md)))
         });
         g.bench_function(BenchmarkId::new(mode, "1h_building_fields"), |b| {
             b.iter(|| {
                 t.execute(
-                    black_box(event),
+                    black_box(event.clone()),
                     &fields! {"count" => 1},
                     &fields! {"name" => Value::atom("user_rate")},
                 )
@@ -85,7 +86,7 @@ fn span(c: &mut Criterion) {
         let mode = if persisted { "persisted" } else { "default" };
         g.bench_function(BenchmarkId::new(mode, "1h_start_stop"), |b| {
             b.iter(|| {
-                t.span(black_box(prefix), &fields! {"user_id" => 1}, || {
+                t.span(black_box(prefix.clone()), &fields! {"user_id" => 1}, || {
                     (1, SpanStop::default())
                 })
             })
@@ -110,10 +111,15 @@ fn parallel(c: &mut Criterion) {
                         .map(|_| {
                             let t = t.clone();
                             let barrier = barrier.clone();
+                            let event = event.clone();
                             std::thread::spawn(move || {
                                 barrier.wait();
                                 for _ in 0..iters {
-                                    t.execute(black_box(event), &fields! {"count" => 1}, &[]);
+                                    t.execute(
+                                        black_box(event.clone()),
+                                        &fields! {"count" => 1},
+                                        &[],
+                                    );
                                 }
                             })
                         })

@@ -16,7 +16,7 @@ fn apply(s: &mut MonitorState, t_us: u64, node: &str, name: EventName, m: &[Fiel
     s.apply(&EventRef {
         t_us,
         node: Some(node),
-        name,
+        name: &name,
         measurements: m,
         metadata: md,
     });
@@ -53,7 +53,7 @@ fn big_state() -> MonitorState {
             (Key::new("rate"), Value::Int(100 * (i as i64 + 1))),
             (Key::new("interval"), Value::Int(60_000)),
         ];
-        apply(&mut s, i as u64, "node1", rate, &m, md);
+        apply(&mut s, i as u64, "node1", rate.clone(), &m, md);
     }
     let mut user = 0i64;
     for sec in 0..120u64 {
@@ -68,24 +68,24 @@ fn big_state() -> MonitorState {
                 &mut s,
                 t + k,
                 ["node1", "node2", "node3"][k as usize],
-                ustart,
+                ustart.clone(),
                 &[],
                 &md,
             );
         }
         for (i, md) in throttles.iter().enumerate() {
             for j in 0..(1 + (i as u64 + sec) % 5) {
-                apply(&mut s, t + 10 + j, "node1", req, &count, md);
-                apply(&mut s, t + 20 + j, "node1", exec, &count, md);
+                apply(&mut s, t + 10 + j, "node1", req.clone(), &count, md);
+                apply(&mut s, t + 20 + j, "node1", exec.clone(), &count, md);
             }
         }
         for md in &coords {
-            apply(&mut s, t + 30, "node1", cadd, &count, md);
+            apply(&mut s, t + 30, "node1", cadd.clone(), &count, md);
             apply(
                 &mut s,
                 t + 40,
                 "node1",
-                cexec,
+                cexec.clone(),
                 &[(Key::new("count"), Value::Int(2))],
                 md,
             );

@@ -20,7 +20,8 @@ fn main() {
     let t = Telemetry::new();
     let event = EventName::new(&["amoc", "throttle", "request"]).unwrap();
     for i in 0..handlers {
-        t.attach(format!("h{i}"), event, noop, Value::Null).unwrap();
+        t.attach(format!("h{i}"), event.clone(), noop, Value::Null)
+            .unwrap();
     }
     if persist {
         t.persist();
@@ -31,7 +32,7 @@ fn main() {
         t.attach_many("span", &names, noop, Value::Null).unwrap();
         let md = fields! {"user_id" => 1};
         for _ in 0..100_000 {
-            t.span(black_box(prefix), black_box(&md), || {
+            t.span(black_box(prefix.clone()), black_box(&md), || {
                 (1, rookery::telemetry::SpanStop::default())
             });
         }
@@ -46,7 +47,7 @@ fn main() {
             let n = n.clone();
             t.attach(
                 "count",
-                event,
+                event.clone(),
                 move |_, _, _, _| {
                     n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 },
@@ -60,7 +61,11 @@ fn main() {
             // As the engine's `Emitter` builds it: the caller's fields, `node`, the time.
             let md = fields! {"name" => "login", "i" => i, "node" => "node1",
             "monotonic_time" => rookery::telemetry::monotonic_time()};
-            t.execute(black_box(event), &fields! {"count" => 1}, black_box(&md));
+            t.execute(
+                black_box(event.clone()),
+                &fields! {"count" => 1},
+                black_box(&md),
+            );
             if i % 4096 == 0
                 && let Some(f) = &feed
             {
@@ -73,6 +78,6 @@ fn main() {
     let m = fields! {"count" => 1};
     let md = fields! {"name" => "user_rate"};
     for _ in 0..1_000_000 {
-        t.execute(black_box(event), black_box(&m), black_box(&md));
+        t.execute(black_box(event.clone()), black_box(&m), black_box(&md));
     }
 }

@@ -57,7 +57,7 @@ async fn main() {
             while r.next_into(&mut ev).expect("an event") {
                 ev.metadata
                     .push((Key::new_static("node"), Value::from("w1")));
-                tel.execute(ev.name, &ev.measurements, &ev.metadata);
+                tel.execute(ev.name.clone(), &ev.measurements, &ev.metadata);
                 n += 1;
             }
             rx_count.fetch_add(n, Ordering::Relaxed);

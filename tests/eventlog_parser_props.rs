@@ -87,7 +87,7 @@ proptest! {
         let name = EventName::new(&segs).unwrap();
         let md: Vec<Field> = md.into_iter().filter(|(k, _)| k != "node").collect();
         let mut out = Vec::new();
-        write_event(&mut out, t_us, node.as_deref(), name, &m, &md);
+        write_event(&mut out, t_us, node.as_deref(), &name, &m, &md);
         let ev = parse_event(&out[..out.len() - 1]).unwrap();
         prop_assert_eq!(ev.t_us, t_us);
         prop_assert_eq!(ev.node.as_deref(), node.as_deref());

@@ -17,13 +17,13 @@ fn hostile_counts_saturate_instead_of_wrapping() {
         s.apply(&EventRef {
             t_us: 1,
             node: Some(node),
-            name: req,
+            name: &req,
             measurements: &fields! {"count" => i64::MAX},
             metadata: &fields! {"name" => "t"},
         });
         s.apply(&EventRef::new(
             1,
-            users,
+            &users,
             &fields! {"count" => i64::MAX},
             &fields! {"type" => "add"},
         ));
@@ -43,7 +43,7 @@ fn distinct_throttle_names_are_capped_with_a_counted_other_bucket() {
         let name = format!("t{i}");
         s.apply(&EventRef::new(
             i as u64,
-            req,
+            &req,
             &fields! {"count" => 1},
             &fields! {"name" => name},
         ));
@@ -64,15 +64,15 @@ fn unknown_rate_values_are_warnings_and_keep_the_last_rate() {
     let mut s = MonitorState::new();
     let rate = rookery::event_name!("amoc", "throttle", "rate");
     let md = fields! {"name" => "t"};
-    s.apply(&EventRef::new(1, rate, &fields! {"rate" => 600}, &md));
-    s.apply(&EventRef::new(2, rate, &fields! {"rate" => "inf"}, &md));
+    s.apply(&EventRef::new(1, &rate, &fields! {"rate" => 600}, &md));
+    s.apply(&EventRef::new(2, &rate, &fields! {"rate" => "inf"}, &md));
     s.apply(&EventRef::new(
         3,
-        rate,
+        &rate,
         &fields! {"rate" => rookery::telemetry::Value::Null},
         &md,
     ));
-    s.apply(&EventRef::new(4, rate, &fields! {"rate" => -5}, &md));
+    s.apply(&EventRef::new(4, &rate, &fields! {"rate" => -5}, &md));
     assert_eq!(
         s.throttle("t").unwrap().rate(),
         Some(RateReading::Finite(600.0))

@@ -32,7 +32,7 @@ fn a_day_long_run_keeps_bounded_series_and_lists() {
         s.apply(&EventRef {
             t_us: t,
             node: Some("n1"),
-            name: req,
+            name: &req,
             measurements: &m,
             metadata: &md,
         });
@@ -40,7 +40,7 @@ fn a_day_long_run_keeps_bounded_series_and_lists() {
             s.apply(&EventRef {
                 t_us: t,
                 node: Some("n1"),
-                name: env,
+                name: &env,
                 measurements: &fields! {"error" => 1},
                 metadata: &warn_md,
             });
@@ -77,9 +77,9 @@ fn series_follow_event_time_not_arrival() {
             metadata: &md,
         })
     };
-    at(&mut s, 500_000, start);
-    at(&mut s, 600_000, start);
-    at(&mut s, 3_200_000, stop);
+    at(&mut s, 500_000, &start);
+    at(&mut s, 600_000, &start);
+    at(&mut s, 3_200_000, &stop);
     // Running: 2 in seconds 0..2, then 1 in second 3.
     assert_eq!(s.users().running_series.values(), vec![2, 2, 2, 1]);
     assert_eq!(s.users().started_series.values(), vec![2]);

@@ -8,7 +8,7 @@ use rookery::{event_name, fields};
 fn stop(s: &mut MonitorState, t_us: u64, name: EventName, duration_ns: i64) {
     s.apply(&EventRef::new(
         t_us,
-        name,
+        &name,
         &fields! {"duration" => duration_ns, "monotonic_time" => 1},
         &fields! {"status" => 200},
     ));
@@ -21,7 +21,7 @@ fn percentiles_of_known_durations() {
     // 1..=1000 ms, shuffled in time order so the histogram, not the order, decides.
     for i in 0..1000u64 {
         let ms = (i * 7919) % 1000 + 1;
-        stop(&mut s, i * 1_000, name, (ms * 1_000_000) as i64);
+        stop(&mut s, i * 1_000, name.clone(), (ms * 1_000_000) as i64);
     }
     let h = s.span("http.request").expect("span");
     assert_eq!(h.count(), 1000);
@@ -53,13 +53,13 @@ fn exceptions_are_counted_not_recorded_and_start_is_ignored() {
     let exc = event_name!("db", "query", "exception");
     s.apply(&EventRef::new(
         0,
-        start,
+        &start,
         &fields! {"monotonic_time" => 1},
         &[],
     ));
-    stop(&mut s, 10, stop_n, 2_000);
-    stop(&mut s, 20, exc, 9_000_000_000);
-    stop(&mut s, 30, exc, 9_000_000_000);
+    stop(&mut s, 10, stop_n.clone(), 2_000);
+    stop(&mut s, 20, exc.clone(), 9_000_000_000);
+    stop(&mut s, 30, exc.clone(), 9_000_000_000);
     let h = s.span("db.query").expect("span");
     assert_eq!((h.count(), h.exceptions()), (1, 2));
     assert_eq!(h.max_us(), 2);
@@ -73,13 +73,13 @@ fn stops_without_a_duration_are_not_spans() {
     // `[amoc, coordinator, stop]` carries no duration.
     s.apply(&EventRef::new(
         0,
-        event_name!("amoc", "coordinator", "stop"),
+        &event_name!("amoc", "coordinator", "stop"),
         &fields! {"count" => 1},
         &fields! {"name" => "rooms"},
     ));
     s.apply(&EventRef::new(
         1,
-        event_name!("stop"),
+        &event_name!("stop"),
         &fields! {"duration" => 5},
         &[],
     ));
@@ -94,10 +94,10 @@ fn stops_without_a_duration_are_not_spans() {
 fn sub_microsecond_rounds_up_and_hours_saturate() {
     let mut s = MonitorState::new();
     let n = event_name!("tiny", "stop");
-    stop(&mut s, 0, n, 0);
-    stop(&mut s, 1, n, 1);
-    stop(&mut s, 2, n, 999);
-    stop(&mut s, 3, n, 3 * 3_600_000_000_000); // 3 h
+    stop(&mut s, 0, n.clone(), 0);
+    stop(&mut s, 1, n.clone(), 1);
+    stop(&mut s, 2, n.clone(), 999);
+    stop(&mut s, 3, n.clone(), 3 * 3_600_000_000_000); // 3 h
     let h = s.span("tiny").expect("span");
     assert_eq!(h.count(), 4);
     assert_eq!(h.quantile_us(0.25), 0);
@@ -110,7 +110,7 @@ fn sub_microsecond_rounds_up_and_hours_saturate() {
 fn memory_is_bounded_however_many_events() {
     let mut s = MonitorState::new();
     let n = event_name!("bounded", "op", "stop");
-    stop(&mut s, 0, n, 1_000);
+    stop(&mut s, 0, n.clone(), 1_000);
     let h = s.span("bounded.op").expect("span");
     let (slots, cap) = (h.histogram().distinct_values(), h.stop_series().capacity());
     // 23,552 u64 counters (184 KiB) for 3 digits up to one hour, fixed from the start.
@@ -118,7 +118,7 @@ fn memory_is_bounded_however_many_events() {
     for i in 0..1_000_000u64 {
         // Spread over 0 ns .. ~4 h, and over many seconds of event time.
         let ns = (i.wrapping_mul(2_654_435_761) % 14_400_000_000_000) as i64;
-        stop(&mut s, i * 50, n, ns);
+        stop(&mut s, i * 50, n.clone(), ns);
     }
     let h = s.span("bounded.op").expect("span");
     assert_eq!(h.count(), 1_000_001);
@@ -134,7 +134,7 @@ fn per_second_stop_series_gives_the_rate() {
     let n = event_name!("rate", "stop");
     for sec in 0..3u64 {
         for k in 0..(sec + 1) * 10 {
-            stop(&mut s, sec * 1_000_000 + k, n, 1_000);
+            stop(&mut s, sec * 1_000_000 + k, n.clone(), 1_000);
         }
     }
     let h = s.span("rate").expect("span");
@@ -153,7 +153,7 @@ fn real_spans_from_telemetry() {
     for (i, e) in c.drain().into_iter().enumerate() {
         s.apply(&EventRef::new(
             i as u64,
-            e.name,
+            &e.name,
             &e.measurements,
             &e.metadata,
         ));
@@ -226,7 +226,7 @@ fn the_number_of_prefixes_is_capped() {
     let extra = 10;
     for i in 0..MAX_SPAN_PREFIXES + extra {
         let name = EventName::new(&[format!("cap{i}"), "stop".to_owned()]).expect("name");
-        stop(&mut s, i as u64, name, 1_000);
+        stop(&mut s, i as u64, name.clone(), 1_000);
         stop(&mut s, i as u64, name, 1_000);
     }
     assert_eq!(s.spans().len(), MAX_SPAN_PREFIXES);

@@ -24,7 +24,7 @@ fn second(s: &mut MonitorState, sec: u64, stops: u64) {
         s.apply(&EventRef {
             t_us: sec * S + i,
             node: Some(if i % 2 == 0 { "node1" } else { "node2" }),
-            name: stop,
+            name: &stop,
             measurements: &fields! {"duration" => duration_ns(sec * 131 + i)},
             metadata: &fields! {},
         });
@@ -32,7 +32,7 @@ fn second(s: &mut MonitorState, sec: u64, stops: u64) {
     s.apply(&EventRef {
         t_us: sec * S + stops,
         node: Some("node1"),
-        name: event_name!("amoc", "throttle", "execute"),
+        name: &event_name!("amoc", "throttle", "execute"),
         measurements: &fields! {"count" => 1},
         metadata: &fields! {"name" => "messages"},
     });

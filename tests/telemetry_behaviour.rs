@@ -24,7 +24,8 @@ fn handlers_run_in_attach_order_and_ids_are_unique_across_events() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let e = name(&["b", "order"]);
     for id in ["1", "2", "3"] {
-        t.attach(id, e, recorder(&log, id), Value::Null).unwrap();
+        t.attach(id, e.clone(), recorder(&log, id), Value::Null)
+            .unwrap();
     }
     t.execute(e, &[], &[]);
     assert_eq!(
@@ -42,7 +43,7 @@ fn attach_many_refuses_a_name_twice_and_accepts_an_empty_list() {
     let t = Telemetry::new();
     let e = name(&["b", "twice"]);
     assert_eq!(
-        t.attach_many("dup", &[e, e], |_, _, _, _| {}, Value::Null),
+        t.attach_many("dup", &[e.clone(), e], |_, _, _, _| {}, Value::Null),
         Err(TelemetryError::DuplicateEvent("b.twice".into()))
     );
     assert!(t.list_handlers(&["b", "twice"]).unwrap().is_empty());
@@ -61,14 +62,14 @@ fn failure_event_comes_before_the_next_handler_and_a_failing_failure_handler_doe
     let log = Arc::new(Mutex::new(Vec::new()));
     let e = name(&["b", "fails"]);
     let failure = telemetry::HANDLER_FAILURE.get();
-    t.attach("bad", e, |_, _, _, _| panic!("x"), Value::Null)
+    t.attach("bad", e.clone(), |_, _, _, _| panic!("x"), Value::Null)
         .unwrap();
-    t.attach("f2", e, recorder(&log, "f2"), Value::Null)
+    t.attach("f2", e.clone(), recorder(&log, "f2"), Value::Null)
         .unwrap();
     let l = log.clone();
     t.attach(
         "failure-watcher",
-        failure,
+        failure.clone(),
         move |_, _, md, _| {
             l.lock().unwrap().push(format!(
                 "failure:{}",
@@ -118,7 +119,7 @@ fn a_handler_detached_during_dispatch_still_runs_for_that_event() {
     let l = log.clone();
     t.attach(
         "detacher",
-        e,
+        e.clone(),
         move |_, _, _, _| {
             l.lock().unwrap().push("detacher".to_owned());
             let _ = t2.detach("victim");
@@ -126,9 +127,9 @@ fn a_handler_detached_during_dispatch_still_runs_for_that_event() {
         Value::Null,
     )
     .unwrap();
-    t.attach("victim", e, recorder(&log, "victim"), Value::Null)
+    t.attach("victim", e.clone(), recorder(&log, "victim"), Value::Null)
         .unwrap();
-    t.execute(e, &[], &[]);
+    t.execute(e.clone(), &[], &[]);
     t.execute(e, &[], &[]);
     assert_eq!(
         *log.lock().unwrap(),
@@ -141,20 +142,20 @@ fn handlers_may_execute_events_reentrantly() {
     let t = Telemetry::new();
     let inner = name(&["b", "inner"]);
     let outer = name(&["b", "outer"]);
-    let events = EventCollector::attach(&t, &[inner]);
+    let events = EventCollector::attach(&t, std::slice::from_ref(&inner));
     let t2 = t.clone();
     t.attach(
         "relay",
-        outer,
+        outer.clone(),
         move |_, m, _, _| {
             // Attaching inside a handler changes the registry mid-dispatch.
             let _ = t2.attach("late", name(&["b", "late"]), |_, _, _, _| {}, Value::Null);
-            t2.execute(inner, m, &[]);
+            t2.execute(inner.clone(), m, &[]);
         },
         Value::Null,
     )
     .unwrap();
-    t.execute(outer, &fields! {"n" => 5}, &[]);
+    t.execute(outer.clone(), &fields! {"n" => 5}, &[]);
     t.execute(outer, &fields! {"n" => 6}, &[]);
     let got: Vec<i64> = events
         .drain()
@@ -195,8 +196,9 @@ fn span_result_reports_err_on_stop_with_an_error_key() {
     let t = Telemetry::new();
     let prefix = name(&["b", "fallible"]);
     let events = EventCollector::attach_prefix(&t, &["b", "fallible"]);
-    let r: Result<u32, String> =
-        t.span_result(prefix, &fields! {"job" => 1}, || Err("no disk".into()));
+    let r: Result<u32, String> = t.span_result(prefix.clone(), &fields! {"job" => 1}, || {
+        Err("no disk".into())
+    });
     assert_eq!(r, Err("no disk".to_owned()));
     let ok: Result<u32, String> = t.span_result(prefix, &fields! {"job" => 2}, || Ok(7));
     assert_eq!(ok, Ok(7));
@@ -219,7 +221,7 @@ async fn async_spans_stop_when_the_future_completes_and_report_panics() {
     let prefix = name(&["b", "async"]);
     let events = EventCollector::attach_prefix(&t, &["b", "async"]);
     let v = t
-        .span_async(prefix, &[], async {
+        .span_async(prefix.clone(), &[], async {
             tokio::task::yield_now().await;
             (
                 41 + 1,
@@ -241,10 +243,10 @@ async fn async_spans_stop_when_the_future_completes_and_report_panics() {
     }))
     .await;
     assert!(joined.unwrap_err().is_panic());
-    let kinds: Vec<&str> = events
+    let kinds: Vec<String> = events
         .drain()
         .iter()
-        .map(|r| r.name.segments()[2])
+        .map(|r| r.name.segments()[2].to_owned())
         .collect();
     assert_eq!(kinds, ["start", "stop", "start", "exception"]);
 }
@@ -284,7 +286,7 @@ fn exact_and_prefix_handlers_both_run_once() {
     let (h1, h2) = (hits.clone(), hits.clone());
     t.attach(
         "exact",
-        e,
+        e.clone(),
         move |_, _, _, _| {
             h1.fetch_add(1, Ordering::Relaxed);
         },
@@ -300,7 +302,7 @@ fn exact_and_prefix_handlers_both_run_once() {
         Value::Null,
     )
     .unwrap();
-    t.execute(e, &[], &[]);
+    t.execute(e.clone(), &[], &[]);
     assert_eq!(hits.load(Ordering::Relaxed), 11);
     t.detach("prefix").unwrap();
     t.execute(e, &[], &[]);
@@ -312,10 +314,10 @@ fn registries_are_independent() {
     let a = Telemetry::new();
     let b = Telemetry::new();
     let e = name(&["indep", "ev"]);
-    let in_a = EventCollector::attach(&a, &[e]);
-    b.execute(e, &[], &[]);
+    let in_a = EventCollector::attach(&a, std::slice::from_ref(&e));
+    b.execute(e.clone(), &[], &[]);
     assert!(in_a.drain().is_empty());
-    a.attach("same-id", e, |_, _, _, _| {}, Value::Null)
+    a.attach("same-id", e.clone(), |_, _, _, _| {}, Value::Null)
         .unwrap();
     b.attach("same-id", e, |_, _, _, _| {}, Value::Null)
         .unwrap();
@@ -328,20 +330,20 @@ fn global_free_functions_use_the_process_registry() {
     let h = hits.clone();
     telemetry::attach(
         "global-free-fn",
-        e,
+        e.clone(),
         move |_, m, _, _| {
             h.fetch_add(m.get_i64("n").unwrap_or(0) as usize, Ordering::Relaxed);
         },
         Value::Null,
     )
     .unwrap();
-    telemetry::execute(e, &fields! {"n" => 2}, &[]);
+    telemetry::execute(e.clone(), &fields! {"n" => 2}, &[]);
     assert_eq!(
         telemetry::list_handlers(&["global", "free"]).unwrap().len(),
         1
     );
     telemetry::detach("global-free-fn").unwrap();
-    telemetry::execute(e, &fields! {"n" => 2}, &[]);
+    telemetry::execute(e.clone(), &fields! {"n" => 2}, &[]);
     assert_eq!(hits.load(Ordering::Relaxed), 2);
 }
 

@@ -94,9 +94,14 @@ fn persist_with_existing_handlers() {
     let t = Telemetry::new();
     let (tx, rx) = unbounded();
     let e = name(&["a", "test", "persist"]);
-    t.attach("h", e, echo(tx), Value::from("config")).unwrap();
+    t.attach("h", e.clone(), echo(tx), Value::from("config"))
+        .unwrap();
     t.persist();
-    t.execute(e, &fields! {"data" => 3}, &fields! {"some" => "metadata"});
+    t.execute(
+        e.clone(),
+        &fields! {"data" => 3},
+        &fields! {"some" => "metadata"},
+    );
     let (got, m, md, cfg) = rx.recv_timeout(WAIT).unwrap();
     assert_eq!(got, e);
     assert_eq!(m.get_i64("data"), Some(3));
@@ -128,7 +133,7 @@ fn bad_event_names(t: &Telemetry) {
 /// Case 3.
 fn duplicate_attach(t: &Telemetry) {
     let e = name(&["a", "test", "dup"]);
-    t.attach("id", e, raise, Value::Null).unwrap();
+    t.attach("id", e.clone(), raise, Value::Null).unwrap();
     assert_eq!(
         t.attach("id", e, raise, Value::Null),
         Err(TelemetryError::AlreadyExists(HandlerId::from("id")))
@@ -139,9 +144,13 @@ fn duplicate_attach(t: &Telemetry) {
 fn invoke_handler(t: &Telemetry) {
     let (tx, rx) = unbounded();
     let e = name(&["a", "test", "invoke"]);
-    t.attach("id", e, echo(tx), Value::list([Value::from(1)]))
+    t.attach("id", e.clone(), echo(tx), Value::list([Value::from(1)]))
         .unwrap();
-    t.execute(e, &fields! {"latency" => 100}, &fields! {"id" => "x"});
+    t.execute(
+        e.clone(),
+        &fields! {"latency" => 100},
+        &fields! {"id" => "x"},
+    );
     let (got, m, md, cfg) = rx.recv_timeout(WAIT).unwrap();
     assert_eq!(got, e);
     assert_eq!(m, vec![(Key::from("latency"), Value::Int(100))]);
@@ -152,7 +161,8 @@ fn invoke_handler(t: &Telemetry) {
 /// Case 5.
 fn list_handlers(t: &Telemetry) {
     let e = name(&["a", "test", "list"]);
-    t.attach("id", e, raise, Value::from("cfg")).unwrap();
+    t.attach("id", e.clone(), raise, Value::from("cfg"))
+        .unwrap();
     let listed = t.list_handlers(e.segments()).unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, HandlerId::from("id"));
@@ -187,11 +197,11 @@ fn list_for_prefix(t: &Telemetry) {
 fn detach_on_exception(t: &Telemetry) {
     telemetry::guard::install_panic_hook();
     let e = name(&["a", "test", "raise"]);
-    t.attach("raiser", e, raise, Value::list::<[Value; 0]>([]))
+    t.attach("raiser", e.clone(), raise, Value::list::<[Value; 0]>([]))
         .unwrap();
     assert_eq!(t.list_handlers(e.segments()).unwrap().len(), 1);
     let failures = EventCollector::attach(t, &[telemetry::HANDLER_FAILURE.get()]);
-    t.execute(e, &[], &[]);
+    t.execute(e.clone(), &[], &[]);
     let failure = failures.recv_timeout(WAIT).unwrap();
     let md = &failure.metadata;
     assert_eq!(
@@ -220,7 +230,7 @@ fn detach_on_exception(t: &Telemetry) {
 fn no_execute_detached(t: &Telemetry) {
     let (tx, rx) = unbounded();
     let e = name(&["a", "test", "detached"]);
-    t.attach("id", e, echo(tx), Value::Null).unwrap();
+    t.attach("id", e.clone(), echo(tx), Value::Null).unwrap();
     t.detach("id").unwrap();
     t.execute(e, &[], &[]);
     expect_nothing(&rx);
@@ -253,7 +263,7 @@ fn handler_on_multiple_events(t: &Telemetry) {
         name(&["a", "multi", "three"]),
     ];
     t.attach_many("id", &events, echo(tx), Value::Null).unwrap();
-    for e in events {
+    for e in events.clone() {
         t.execute(e, &fields! {"n" => 1}, &[]);
     }
     let mut got: Vec<EventName> = (0..3).map(|_| rx.recv_timeout(WAIT).unwrap().0).collect();
@@ -272,8 +282,8 @@ fn remove_all_handler_on_failure(t: &Telemetry) {
         name(&["a", "fail", "three"]),
     ];
     t.attach_many("id", &events, raise, Value::Null).unwrap();
-    t.execute(events[0], &[], &[]);
-    for e in events {
+    t.execute(events[0].clone(), &[], &[]);
+    for e in events.clone() {
         assert!(t.list_handlers(e.segments()).unwrap().is_empty(), "{e}");
     }
 }
@@ -286,7 +296,7 @@ fn list_handler_on_many(t: &Telemetry) {
         name(&["a", "many", "three"]),
     ];
     t.attach_many("id", &events, raise, Value::Null).unwrap();
-    for e in events {
+    for e in events.clone() {
         let listed = t.list_handlers(e.segments()).unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].event_name, e.segments());
@@ -303,7 +313,7 @@ fn detach_from_all(t: &Telemetry) {
     ];
     t.attach_many("id", &events, raise, Value::Null).unwrap();
     t.detach("id").unwrap();
-    for e in events {
+    for e in events.clone() {
         assert!(t.list_handlers(e.segments()).unwrap().is_empty());
     }
 }
@@ -312,7 +322,7 @@ fn detach_from_all(t: &Telemetry) {
 fn old_execute(t: &Telemetry) {
     let (tx, rx) = unbounded();
     let e = name(&["a", "test", "old"]);
-    t.attach("id", e, echo(tx), Value::Null).unwrap();
+    t.attach("id", e.clone(), echo(tx), Value::Null).unwrap();
     t.execute_value(e, 1, &fields! {"some" => "meta"});
     let (_, m, md, _) = rx.recv_timeout(WAIT).unwrap();
     assert_eq!(m, vec![(Key::from("value"), Value::Int(1))]);
@@ -323,7 +333,7 @@ fn old_execute(t: &Telemetry) {
 fn default_metadata(t: &Telemetry) {
     let (tx, rx) = unbounded();
     let e = name(&["a", "test", "default"]);
-    t.attach("id", e, echo(tx), Value::Null).unwrap();
+    t.attach("id", e.clone(), echo(tx), Value::Null).unwrap();
     t.execute(e, &fields! {"x" => 1}, &[]);
     let (_, _, md, _) = rx.recv_timeout(WAIT).unwrap();
     assert!(md.is_empty());
@@ -338,7 +348,7 @@ fn off_execute(t: &Telemetry) {
     let e = name(&["event", "name", "off"]);
     t.attach(
         "id",
-        e,
+        e.clone(),
         move |_, _, _, _| {
             c.fetch_add(1, Ordering::Relaxed);
         },
@@ -359,13 +369,13 @@ fn span_collector(t: &Telemetry, prefix: EventName) -> EventCollector {
 /// Case 18: caller-supplied contexts are kept; measurement keys are exactly as specified.
 fn invoke_successful_span_handlers(t: &Telemetry) {
     let prefix = name(&["a", "span", "ok"]);
-    let events = span_collector(t, prefix);
+    let events = span_collector(t, prefix.clone());
     let start_md = fields! {"some" => "start_metadata", "telemetry_span_context" => "ctx"};
     let stop_md = vec![
         (Key::from("other"), Value::from("stop_metadata")),
         (Key::from("telemetry_span_context"), Value::from("ctx")),
     ];
-    let result = t.span(prefix, &start_md, || {
+    let result = t.span(prefix.clone(), &start_md, || {
         ("span result", SpanStop::metadata(stop_md.clone()))
     });
     assert_eq!(result, "span result");
@@ -384,7 +394,7 @@ fn invoke_successful_span_handlers(t: &Telemetry) {
 /// and cannot override `duration` or `monotonic_time`.
 fn invoke_successful_span_handlers_with_measurements(t: &Telemetry) {
     let prefix = name(&["a", "span", "measured"]);
-    let events = span_collector(t, prefix);
+    let events = span_collector(t, prefix.clone());
     t.span(prefix, &[], || {
         (
             (),
@@ -411,11 +421,11 @@ fn invoke_successful_span_handlers_with_measurements(t: &Telemetry) {
 fn invoke_exception_span_handlers(t: &Telemetry) {
     telemetry::guard::install_panic_hook();
     let prefix = name(&["a", "span", "raise"]);
-    let events = span_collector(t, prefix);
+    let events = span_collector(t, prefix.clone());
     let start_md = fields! {"some" => "start_metadata", "telemetry_span_context" => "ctx"};
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         telemetry::guard::guarded(|| {
-            t.span(prefix, &start_md, || -> ((), SpanStop) {
+            t.span(prefix.clone(), &start_md, || -> ((), SpanStop) {
                 panic!("badarith")
             })
         })
@@ -450,10 +460,10 @@ fn invoke_exception_span_handlers(t: &Telemetry) {
 /// Case 20: default contexts are unique per span and shared by a span's start and stop.
 fn spans_generate_unique_default_contexts(t: &Telemetry) {
     let prefix = name(&["a", "span", "ctx"]);
-    let events = span_collector(t, prefix);
+    let events = span_collector(t, prefix.clone());
     let mut contexts = Vec::new();
     for _ in 0..2 {
-        t.span(prefix, &[], || ((), SpanStop::default()));
+        t.span(prefix.clone(), &[], || ((), SpanStop::default()));
         let start = events.recv_timeout(WAIT).unwrap();
         let stop = events.recv_timeout(WAIT).unwrap();
         let ctx = start
@@ -470,8 +480,12 @@ fn spans_generate_unique_default_contexts(t: &Telemetry) {
 /// `telemetry_test_SUITE:simple_message`.
 fn simple_message(t: &Telemetry) {
     let e = name(&["some", "event"]);
-    let events = EventCollector::attach(t, &[e]);
-    t.execute(e, &fields! {"measurement" => 1}, &fields! {"meta" => 2});
+    let events = EventCollector::attach(t, std::slice::from_ref(&e));
+    t.execute(
+        e.clone(),
+        &fields! {"measurement" => 1},
+        &fields! {"meta" => 2},
+    );
     let got = events.recv_timeout(WAIT).unwrap();
     assert_eq!(got.name, e);
     assert_eq!(&got.handler_ref, events.handler_ref());

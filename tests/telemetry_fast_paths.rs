@@ -17,14 +17,17 @@ fn the_silent_event_summary_follows_attach_detach_and_new_names() {
     let t = Telemetry::new();
     let log = Arc::new(Mutex::new(Vec::new()));
     let a = name(&["silent", "probe", "a"]);
-    assert!(!t.has_handlers(a), "a fresh registry has no handlers");
-    t.execute(a, &[], &[]);
-    t.attach("one", a, recorder(&log, "one"), Value::Null)
+    assert!(
+        !t.has_handlers(a.clone()),
+        "a fresh registry has no handlers"
+    );
+    t.execute(a.clone(), &[], &[]);
+    t.attach("one", a.clone(), recorder(&log, "one"), Value::Null)
         .unwrap();
-    assert!(t.has_handlers(a));
-    t.execute(a, &[], &[]);
+    assert!(t.has_handlers(a.clone()));
+    t.execute(a.clone(), &[], &[]);
     t.detach("one").unwrap();
-    assert!(!t.has_handlers(a));
+    assert!(!t.has_handlers(a.clone()));
     t.execute(a, &[], &[]);
     assert_eq!(*log.lock().unwrap(), vec!["one:silent.probe.a"]);
     t.attach_prefix(
@@ -36,12 +39,12 @@ fn the_silent_event_summary_follows_attach_detach_and_new_names() {
     .unwrap();
     let b = name(&["silent", "later", "b"]);
     assert!(
-        t.has_handlers(b),
+        t.has_handlers(b.clone()),
         "a name newer than the snapshot, under a prefix"
     );
     t.execute(b, &[], &[]);
     let c = name(&["silent", "other", "c"]);
-    t.execute(c, &[], &[]);
+    t.execute(c.clone(), &[], &[]);
     assert!(
         !t.has_handlers(c),
         "outside the prefix, once the snapshot knows the name"
@@ -62,13 +65,13 @@ fn execute_with_builds_metadata_only_for_a_listener() {
         built.fetch_add(1, Ordering::SeqCst);
         fields! {"k" => 1}
     };
-    t.execute_with(e, &[], build);
+    t.execute_with(e.clone(), &[], build);
     assert_eq!(built.load(Ordering::SeqCst), 0, "nobody listens");
     let got = Arc::new(Mutex::new(Vec::new()));
     let g = got.clone();
     t.attach(
         "lazy",
-        e,
+        e.clone(),
         move |_, _, md, _| g.lock().unwrap().push(md.get_i64("k")),
         Value::Null,
     )

@@ -26,7 +26,7 @@ fn attach_and_detach_while_other_threads_execute() {
         let s = stable.clone();
         t.attach(
             "stable",
-            e,
+            e.clone(),
             move |_, _, _, _| {
                 s.fetch_add(1, Ordering::Relaxed);
             },
@@ -40,9 +40,10 @@ fn attach_and_detach_while_other_threads_execute() {
         let emitters: Vec<_> = (0..2)
             .map(|_| {
                 let t = t.clone();
+                let e = e.clone();
                 std::thread::spawn(move || {
                     for _ in 0..PER_THREAD {
-                        t.execute(e, &fields! {"count" => 1}, &[]);
+                        t.execute(e.clone(), &fields! {"count" => 1}, &[]);
                     }
                 })
             })
@@ -51,6 +52,7 @@ fn attach_and_detach_while_other_threads_execute() {
             let t = t.clone();
             let stop = stop.clone();
             let transient = transient.clone();
+            let e = e.clone();
             std::thread::spawn(move || {
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
@@ -58,7 +60,7 @@ fn attach_and_detach_while_other_threads_execute() {
                     let tr = transient.clone();
                     t.attach(
                         id.as_str(),
-                        e,
+                        e.clone(),
                         move |_, _, _, _| {
                             tr.fetch_add(1, Ordering::Relaxed);
                         },
@@ -137,7 +139,7 @@ fn detaching_releases_the_handler_at_once_even_where_threads_emitted_it() {
     let h = held.clone();
     t.attach(
         "holder",
-        name,
+        name.clone(),
         move |_, _, _, _| {
             let _ = &h;
         },
@@ -148,6 +150,7 @@ fn detaching_releases_the_handler_at_once_even_where_threads_emitted_it() {
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let other = {
         let t = t.clone();
+        let name = name.clone();
         std::thread::spawn(move || {
             t.execute(name, &[], &[]);
             emitted_tx.send(()).unwrap();

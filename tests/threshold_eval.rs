@@ -13,7 +13,7 @@ fn stop(s: &mut MonitorState, t_us: u64, ms: u64) {
     let name: EventName = event_name!("http", "request", "stop");
     s.apply(&EventRef::new(
         t_us,
-        name,
+        &name,
         &fields! {"duration" => (ms * 1_000_000) as i64},
         &fields! {},
     ));
@@ -22,7 +22,7 @@ fn stop(s: &mut MonitorState, t_us: u64, ms: u64) {
 fn exception(s: &mut MonitorState, t_us: u64) {
     s.apply(&EventRef::new(
         t_us,
-        event_name!("http", "request", "exception"),
+        &event_name!("http", "request", "exception"),
         &fields! {"duration" => 5_000_000},
         &fields! {"kind" => "error"},
     ));
@@ -31,7 +31,7 @@ fn exception(s: &mut MonitorState, t_us: u64) {
 fn execute(s: &mut MonitorState, t_us: u64) {
     s.apply(&EventRef::new(
         t_us,
-        event_name!("amoc", "throttle", "execute"),
+        &event_name!("amoc", "throttle", "execute"),
         &fields! {"count" => 1},
         &fields! {"name" => "messages"},
     ));

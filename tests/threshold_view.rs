@@ -22,7 +22,7 @@ fn the_line_shows_pass_and_fail_live() {
     // One more event so a second closes with the thresholds in place.
     state.apply(&EventRef::new(
         state.last_t_us() + 2_000_000,
-        event_name!("my", "custom", "event"),
+        &event_name!("my", "custom", "event"),
         &fields! {},
         &fields! {},
     ));

@@ -50,7 +50,7 @@ impl Feed for QueueFeed {
             let ev = LoggedEvent {
                 t_us: *t,
                 node: None,
-                name,
+                name: name.clone(),
                 measurements: m.clone(),
                 metadata: md.clone(),
             };

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         state.apply(&ev.as_ref());
         // What parses must write back and parse to the same event.
         let mut out = Vec::new();
-        write_event(&mut out, ev.t_us, ev.node.as_deref(), ev.name, &ev.measurements, &ev.metadata);
+        write_event(&mut out, ev.t_us, ev.node.as_deref(), &ev.name, &ev.measurements, &ev.metadata);
         let again = parse_event(&out[..out.len() - 1]).expect("a written line parses");
         assert_eq!(again.name, ev.name);
         assert_eq!(again.t_us, ev.t_us);

@@ -46,7 +46,7 @@ pub struct BatchWriter {
 
 impl BatchWriter {
     /// Appends one event (see [`write_event`](crate::eventlog::write_event)).
-    pub fn push(&mut self, t_us: u64, name: EventName, m: &[Field], md: &[Field]) {
+    pub fn push(&mut self, t_us: u64, name: &EventName, m: &[Field], md: &[Field]) {
         crate::eventlog::write_event(&mut self.body, t_us, md.get_str("node"), name, m, md);
         self.count += 1;
     }
@@ -167,7 +167,7 @@ mod tests {
             for i in 0..3 {
                 w.push(
                     10 + i,
-                    EV.get(),
+                    &EV.get(),
                     &[(Key::new_static("n"), Value::Int(i as i64))],
                     &[
                         (Key::new_static("name"), Value::from("m")),

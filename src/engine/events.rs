@@ -146,7 +146,7 @@ impl Emitter {
     /// A log-shaped event: measurements `#{Level => 1}`, metadata plus `log_level` and `msg`.
     pub fn emit_log(&self, event: &StaticName, level: LogLevel, msg: &str, metadata: &[Field]) {
         let name = event.get();
-        if !self.telemetry.has_handlers(name) {
+        if !self.telemetry.has_handlers(name.clone()) {
             return;
         }
         let mut md = self.meta(metadata, true);

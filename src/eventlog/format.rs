@@ -20,7 +20,6 @@ use smallvec::SmallVec;
 use smol_str::SmolStr;
 
 use super::LoggedEvent;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::telemetry::{EventName, Field, Key, StaticName, Value};
 
@@ -129,9 +128,27 @@ pub fn parse_event(line: &[u8]) -> Result<LoggedEvent, LineError> {
     Ok(ev)
 }
 
-/// [`parse_event`] into an existing event, reusing its buffers (the reader's fast path). On
-/// error `out` holds partial data.
+/// [`parse_event`] into an existing event, reusing its buffers. On error `out` holds partial
+/// data. The name comes from a small table of this thread's (see [`parse_event_with`]).
 pub fn parse_event_into(line: &[u8], out: &mut LoggedEvent) -> Result<(), LineError> {
+    parse_line(line, out, None)
+}
+
+/// [`parse_event_into`] with the names from `names`, the table of one reader (the reader's fast
+/// path): the names live as long as the table and the events that hold them.
+pub fn parse_event_with(
+    line: &[u8],
+    out: &mut LoggedEvent,
+    names: &mut LogNames,
+) -> Result<(), LineError> {
+    parse_line(line, out, Some(names))
+}
+
+fn parse_line(
+    line: &[u8],
+    out: &mut LoggedEvent,
+    names: Option<&mut LogNames>,
+) -> Result<(), LineError> {
     // One SIMD-fast UTF-8 check for the whole line, so strings need none one by one.
     let line =
         std::str::from_utf8(line).map_err(|e| LineError::Malformed(format!("not UTF-8: {e}")))?;
@@ -141,6 +158,7 @@ pub fn parse_event_into(line: &[u8], out: &mut LoggedEvent) -> Result<(), LineEr
     let visitor = LineVisitor {
         m: &mut out.measurements,
         md: &mut out.metadata,
+        names,
     };
     let raw = match (&mut de).deserialize_map(visitor) {
         Ok(r) => r,
@@ -182,6 +200,7 @@ struct RawLine {
 struct LineVisitor<'a> {
     m: &'a mut Vec<Field>,
     md: &'a mut Vec<Field>,
+    names: Option<&'a mut LogNames>,
 }
 
 impl<'de> Visitor<'de> for LineVisitor<'_> {
@@ -191,7 +210,7 @@ impl<'de> Visitor<'de> for LineVisitor<'_> {
         f.write_str("an event object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawLine, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<RawLine, A::Error> {
         let mut raw = RawLine::default();
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match &*key {
@@ -201,7 +220,7 @@ impl<'de> Visitor<'de> for LineVisitor<'_> {
                         .next_value::<Option<std::borrow::Cow<'de, str>>>()?
                         .map(SmolStr::new)
                 }
-                "event" => match map.next_value_seed(NameSeed)? {
+                "event" => match map.next_value_seed(NameSeed(self.names.as_deref_mut()))? {
                     Ok(n) => raw.event = Some(n),
                     Err(e) => raw.bad_event = Some(e),
                 },
@@ -295,15 +314,16 @@ fn key(k: &str) -> Key {
     )
 }
 
-/// Reads `event`: a non-empty array of valid segments. A bad name is reported as an inner
-/// `Err` so the line is "not an event" rather than malformed JSON.
-struct NameSeed;
+/// Reads `event`: a non-empty array of valid segments, named from a reader's table (or the
+/// thread's, with `None`). A bad name is reported as an inner `Err` so the line is "not an
+/// event" rather than malformed JSON.
+struct NameSeed<'a>(Option<&'a mut LogNames>);
 
-impl<'de> DeserializeSeed<'de> for NameSeed {
+impl<'de> DeserializeSeed<'de> for NameSeed<'_> {
     type Value = Result<EventName, String>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
+        struct V<'a>(Option<&'a mut LogNames>);
+        impl<'de> Visitor<'de> for V<'_> {
             type Value = Result<EventName, String>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an array of strings")
@@ -313,74 +333,150 @@ impl<'de> DeserializeSeed<'de> for NameSeed {
                 while let Some(p) = seq.next_element::<std::borrow::Cow<'de, str>>()? {
                     parts.push(p);
                 }
-                Ok(intern_cached(&parts))
+                Ok(match self.0 {
+                    Some(table) => table.get(&parts),
+                    None => name_from_thread(&parts),
+                })
             }
         }
-        d.deserialize_seq(V)
+        d.deserialize_seq(V(self.0))
     }
 }
 
-thread_local! {
-    /// Names seen by this thread's parser, keyed by a hash of their segments, so a line costs
-    /// no allocation for its name.
-    static NAMES: RefCell<FxHashMap<u64, SmallVec<[EventName; 1]>>> =
-        RefCell::new(FxHashMap::default());
-}
+/// Most distinct event names one [`LogNames`] table holds (one reader of one log). Past it, or
+/// past [`MAX_LOG_NAME_BYTES`], new names read as [`OTHER_NAME`], counted by the reader with a
+/// warning: a log of any length costs the process at most this many names, and they are freed
+/// with the reader and whatever it fed (a monitor state).
+pub const MAX_LOG_NAMES: usize = 1 << 18;
 
-/// New event names logs may add to the process (names are interned for good, like atoms): a log
-/// with more distinct names reads the rest as [`OTHER_NAME`], counted by the reader with a
-/// warning, so no log can grow the process without bound.
-pub const LOG_NAME_BUDGET: usize = 4096;
+/// Most bytes of name text one [`LogNames`] table holds (see [`MAX_LOG_NAMES`]).
+pub const MAX_LOG_NAME_BYTES: usize = 16 << 20;
 
-/// `[rookery, other, event]`: an event whose name came past [`LOG_NAME_BUDGET`].
+/// `[rookery, other, event]`: an event whose name came past a reader's [`MAX_LOG_NAMES`].
 pub static OTHER_NAME: StaticName = StaticName::new(&["rookery", "other", "event"]);
 
-fn intern_from_log<S: AsRef<str>>(parts: &[S]) -> Result<EventName, String> {
-    static USED: AtomicUsize = AtomicUsize::new(0);
-    // Checked first, so a bad name does not use the budget.
-    EventName::validate(parts).map_err(|e| e.to_string())?;
-    if USED.fetch_add(1, Ordering::Relaxed) >= LOG_NAME_BUDGET {
-        USED.fetch_sub(1, Ordering::Relaxed);
-        return Ok(OTHER_NAME.get());
-    }
-    EventName::new(parts).map_err(|e| e.to_string())
+/// The event names read by one reader: each distinct name is interned once, as a scoped
+/// [`EventName`] (freed when the last handle drops, not kept by the process like the names the
+/// program emits), and found again by a hash of its segments without allocating. Dropping the
+/// table drops its handles.
+#[derive(Default)]
+pub struct LogNames {
+    by_hash: FxHashMap<u64, SmallVec<[EventName; 1]>>,
+    /// Distinct names held, and their bytes.
+    count: usize,
+    bytes: usize,
+    /// Most names and bytes held before new names read as [`OTHER_NAME`].
+    max_count: usize,
+    max_bytes: usize,
+    /// Names read as [`OTHER_NAME`] since the last [`take_other`](Self::take_other).
+    other: u64,
 }
 
-fn intern_cached<S: AsRef<str>>(parts: &[S]) -> Result<EventName, String> {
-    let mut h = FxHasher::default();
-    parts.len().hash(&mut h);
-    for p in parts {
-        p.as_ref().hash(&mut h);
+impl std::fmt::Debug for LogNames {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogNames")
+            .field("count", &self.count)
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
     }
-    let key = h.finish();
-    let same = |n: &EventName| {
-        n.segments().len() == parts.len()
-            && n.segments()
-                .iter()
-                .zip(parts)
-                .all(|(a, b)| *a == b.as_ref())
-    };
-    let hit = NAMES.with(|c| {
-        c.try_borrow()
-            .ok()
-            .and_then(|m| m.get(&key).and_then(|v| v.iter().copied().find(same)))
-    });
-    if let Some(n) = hit {
-        return Ok(n);
+}
+
+impl LogNames {
+    /// A table holding at most [`MAX_LOG_NAMES`] names and [`MAX_LOG_NAME_BYTES`] bytes.
+    pub fn new() -> LogNames {
+        Self::with_limits(MAX_LOG_NAMES, MAX_LOG_NAME_BYTES)
     }
-    let name = match EventName::find(parts) {
-        Some(name) => name,
-        None => intern_from_log(parts)?,
-    };
-    NAMES.with(|c| {
-        if let Ok(mut m) = c.try_borrow_mut() {
-            // Bounded: a log with absurdly many distinct names just stops being cached.
-            if m.len() < 65_536 {
-                m.entry(key).or_default().push(name);
-            }
+
+    /// A table with other limits (a thread's fallback cache, tests).
+    pub fn with_limits(max_count: usize, max_bytes: usize) -> LogNames {
+        LogNames {
+            max_count,
+            max_bytes,
+            ..LogNames::default()
         }
+    }
+
+    /// Distinct names held.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when no name is held.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Names read as [`OTHER_NAME`] since the last call (the table was full).
+    pub fn take_other(&mut self) -> u64 {
+        std::mem::take(&mut self.other)
+    }
+
+    /// Drops every name held (handles elsewhere keep theirs alive).
+    pub fn clear(&mut self) {
+        self.by_hash.clear();
+        self.count = 0;
+        self.bytes = 0;
+    }
+
+    /// The name of `parts`: from the table, else interned (scoped) and kept, else, when the
+    /// table is full, [`OTHER_NAME`]. A bad name is an error naming the bad segment.
+    pub fn get<S: AsRef<str>>(&mut self, parts: &[S]) -> Result<EventName, String> {
+        let mut h = FxHasher::default();
+        parts.len().hash(&mut h);
+        for p in parts {
+            p.as_ref().hash(&mut h);
+        }
+        let key = h.finish();
+        let same = |n: &&EventName| {
+            n.segments().len() == parts.len()
+                && n.segments()
+                    .iter()
+                    .zip(parts)
+                    .all(|(a, b)| *a == b.as_ref())
+        };
+        if let Some(n) = self.by_hash.get(&key).and_then(|v| v.iter().find(same)) {
+            return Ok(n.clone());
+        }
+        // Checked first, so a bad name does not count against the limits.
+        EventName::validate(parts).map_err(|e| e.to_string())?;
+        let bytes: usize = parts.iter().map(|p| p.as_ref().len() + 1).sum();
+        if self.count >= self.max_count || self.bytes.saturating_add(bytes) > self.max_bytes {
+            self.other += 1;
+            return Ok(OTHER_NAME.get());
+        }
+        let name = EventName::scoped(parts).map_err(|e| e.to_string())?;
+        self.count += 1;
+        self.bytes += bytes;
+        self.by_hash.entry(key).or_default().push(name.clone());
+        Ok(name)
+    }
+}
+
+/// How many names the free parsing functions keep per thread (then they start over).
+const THREAD_NAMES: usize = 1024;
+
+thread_local! {
+    /// The free functions' table: the last names this thread parsed, so a line costs no
+    /// allocation for its name. Bounded, and emptied when full, so names that nothing else
+    /// holds are freed.
+    static NAMES: RefCell<LogNames> =
+        RefCell::new(LogNames::with_limits(THREAD_NAMES, usize::MAX));
+}
+
+/// A name for a line parsed by the free functions: from this thread's small table.
+fn name_from_thread<S: AsRef<str>>(parts: &[S]) -> Result<EventName, String> {
+    let cached = NAMES.try_with(|c| {
+        let mut t = c.try_borrow_mut().ok()?;
+        if t.len() >= THREAD_NAMES {
+            t.clear();
+        }
+        Some(t.get(parts))
     });
-    Ok(name)
+    match cached {
+        Ok(Some(r)) => r,
+        // The thread is ending, or this is a nested call: no table, intern directly.
+        _ => EventName::scoped(parts).map_err(|e| e.to_string()),
+    }
 }
 
 /// Appends one event line (with its newline) to `out`. When `node` is given, a `node` key in
@@ -389,7 +485,7 @@ pub fn write_event(
     out: &mut Vec<u8>,
     t_us: u64,
     node: Option<&str>,
-    name: EventName,
+    name: &EventName,
     measurements: &[Field],
     metadata: &[Field],
 ) {
@@ -496,7 +592,7 @@ mod tests {
         let md =
             crate::fields! {"name" => "a\"b\n\u{1}", "node" => "n1", "n" => -3, "l" => vec![1, 2]};
         let mut out = Vec::new();
-        write_event(&mut out, 42, Some("n1"), name, &m, &md);
+        write_event(&mut out, 42, Some("n1"), &name, &m, &md);
         assert_eq!(*out.last().unwrap(), b'\n');
         let ev = parse_event(&out[..out.len() - 1]).unwrap();
         assert_eq!(ev.t_us, 42);

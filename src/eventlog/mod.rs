@@ -11,8 +11,8 @@ use std::path::PathBuf;
 
 pub use crate::tap::{EventRef, LoggedEvent};
 pub use format::{
-    FORMAT_VERSION, Header, LOG_NAME_BUDGET, LineError, OTHER_NAME, parse_event, parse_event_into,
-    parse_header, write_event,
+    FORMAT_VERSION, Header, LineError, LogNames, MAX_LOG_NAME_BYTES, MAX_LOG_NAMES, OTHER_NAME,
+    parse_event, parse_event_into, parse_event_with, parse_header, write_event,
 };
 pub use merge::MergedReader;
 pub use reader::{LogReader, ReadOptions, ReadStats};

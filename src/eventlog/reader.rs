@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 
-use super::format::{Header, LineError, parse_event_into, parse_header};
+use super::format::{Header, LineError, LogNames, parse_event_with, parse_header};
 use super::{LogError, LoggedEvent};
 
 /// How many warnings a reader keeps word for word (the rest are only counted).
@@ -34,8 +34,8 @@ pub struct ReadStats {
     pub warnings: Vec<String>,
     /// Warnings not kept in `warnings`.
     pub more_warnings: u64,
-    /// Events whose name came past the process's budget of names from logs and were read as
-    /// `rookery.other.event` (see [`LOG_NAME_BUDGET`](super::LOG_NAME_BUDGET)).
+    /// Events whose name came past the reader's limit of distinct names and were read as
+    /// `rookery.other.event` (see [`MAX_LOG_NAMES`](super::MAX_LOG_NAMES)).
     pub other_names: u64,
 }
 
@@ -68,8 +68,12 @@ impl ReadStats {
 }
 
 /// Reads one log: the header on open, then events one at a time.
+///
+/// The event names it reads live in its own table (a [`LogNames`]): they are freed when the
+/// reader, and whatever holds its events' names (a monitor state), are dropped.
 pub struct LogReader {
     path: PathBuf,
+    names: LogNames,
     input: Box<dyn BufRead + Send>,
     header: Header,
     line_no: u64,
@@ -141,6 +145,7 @@ impl LogReader {
         })?;
         Ok(LogReader {
             path,
+            names: LogNames::new(),
             input,
             header,
             line_no: 1,
@@ -163,6 +168,11 @@ impl LogReader {
     /// Warnings and counts so far.
     pub fn stats(&self) -> &ReadStats {
         &self.stats
+    }
+
+    /// Distinct event names this reader holds.
+    pub fn names_held(&self) -> usize {
+        self.names.len()
     }
 
     /// The next event, `Ok(None)` at the end. After an error the reader is finished.
@@ -207,7 +217,7 @@ impl LogReader {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match parse_event_into(line, out) {
+            match parse_event_with(line, out, &mut self.names) {
                 Ok(()) => {
                     let ev = out;
                     if ev.t_us < self.last_t_us {
@@ -223,21 +233,26 @@ impl LogReader {
                     }
                     self.last_t_us = ev.t_us;
                     self.stats.events += 1;
-                    if ev.name == super::format::OTHER_NAME.get() {
+                    let other = self.names.take_other();
+                    if other > 0 {
                         if self.stats.other_names == 0 {
                             self.stats.warn(format!(
-                                "{}:{}: more than {} distinct event names read from logs: this \
-                                 and later new names count as rookery.other.event",
+                                "{}:{}: more than {} distinct event names (or {} MiB of them) \
+                                 in this log: this and later new names count as \
+                                 rookery.other.event",
                                 self.path.display(),
                                 self.line_no,
-                                super::format::LOG_NAME_BUDGET
+                                super::format::MAX_LOG_NAMES,
+                                super::format::MAX_LOG_NAME_BYTES >> 20
                             ));
                         }
-                        self.stats.other_names += 1;
+                        self.stats.other_names += other;
                     }
                     return Ok(true);
                 }
                 Err(error) => {
+                    // A name read as `rookery.other.event` on a line that is not an event.
+                    self.names.take_other();
                     if !complete && self.at_eof() {
                         self.done = true;
                         self.stats.truncated_last_line = true;

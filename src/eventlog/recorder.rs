@@ -375,7 +375,7 @@ impl Writer {
             let t = self.tap.now_us().max(self.last_t_us);
             self.last_t_us = t;
             let (m, md) = dropped_fields(count, total);
-            write_event(&mut self.buf, t, None, DROPPED_EVENT.get(), &m, &md);
+            write_event(&mut self.buf, t, None, &DROPPED_EVENT.get(), &m, &md);
         }
     }
 
@@ -389,7 +389,7 @@ fn encode(
     last_t_us: &mut u64,
     stats: &mut RecorderStats,
     t_us: u64,
-    name: EventName,
+    name: &EventName,
     m: &[Field],
     md: &[Field],
 ) {
@@ -400,7 +400,7 @@ fn encode(
     let before = buf.len();
     write_event(buf, t, node, name, m, md);
     stats.bytes += (buf.len() - before) as u64;
-    if name != TAP_DROPPED.get() {
+    if *name != TAP_DROPPED.get() {
         stats.events += 1;
     }
 }

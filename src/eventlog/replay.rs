@@ -252,7 +252,12 @@ impl Replay {
                 (Key::new_static("msg"), Value::from(w.as_str())),
             ];
             let m = [(Key::new_static("warning"), Value::Int(1))];
-            state.apply(&EventRef::new(self.position_us, LOG_WARNING.get(), &m, &md));
+            state.apply(&EventRef::new(
+                self.position_us,
+                &LOG_WARNING.get(),
+                &m,
+                &md,
+            ));
         }
         let total = stats.warning_count();
         if total > kept.max(self.warnings_applied) {
@@ -267,7 +272,12 @@ impl Replay {
                 ),
             ];
             let m = [(Key::new_static("warning"), Value::Int(1))];
-            state.apply(&EventRef::new(self.position_us, LOG_WARNING.get(), &m, &md));
+            state.apply(&EventRef::new(
+                self.position_us,
+                &LOG_WARNING.get(),
+                &m,
+                &md,
+            ));
         }
         self.warnings_applied = total;
     }

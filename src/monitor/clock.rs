@@ -32,7 +32,7 @@ mod tests {
         s.apply(&EventRef {
             t_us,
             node: None,
-            name: EventName::new(&["amoc", "throttle", "request"]).expect("name"),
+            name: &EventName::new(&["amoc", "throttle", "request"]).expect("name"),
             measurements: &m,
             metadata: &md,
         });

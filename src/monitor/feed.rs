@@ -90,7 +90,7 @@ impl LiveFeed {
             let (m, md) = dropped_fields(count, total);
             state.apply(&EventRef::new(
                 state.last_t_us(),
-                MONITOR_DROPPED.get(),
+                &MONITOR_DROPPED.get(),
                 &m,
                 &md,
             ));

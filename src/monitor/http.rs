@@ -40,7 +40,7 @@ pub(crate) enum HttpEvent {
 }
 
 /// Classifies `[http, ...]` names.
-pub(crate) fn classify(name: EventName) -> Option<HttpEvent> {
+pub(crate) fn classify(name: &EventName) -> Option<HttpEvent> {
     match name.segments() {
         ["http", "request", "start"] => Some(HttpEvent::Start),
         ["http", "request", "stop"] => Some(HttpEvent::Stop),

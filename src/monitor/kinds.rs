@@ -77,7 +77,7 @@ fn edge(s: &str) -> Option<SpanEdge> {
 }
 
 /// Classifies a name by its segments.
-pub(crate) fn classify(name: EventName) -> Kind {
+pub(crate) fn classify(name: &EventName) -> Kind {
     use Kind::*;
     match name.segments() {
         ["amoc", "controller", "users"] => ControllerUsers,

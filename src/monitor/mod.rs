@@ -151,7 +151,7 @@ impl UserTally {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Slot {
     name: Option<EventName>,
     kind: Kind,
@@ -178,11 +178,11 @@ const EMPTY_SLOT: Slot = Slot {
 /// state.apply(&EventRef {
 ///     t_us: 1_000,
 ///     node: Some("node1"),
-///     name: event_name!("amoc", "throttle", "rate"),
+///     name: &event_name!("amoc", "throttle", "rate"),
 ///     measurements: &fields! {"rate" => 600, "interval" => 60_000},
 ///     metadata: &md,
 /// });
-/// state.apply(&EventRef::new(2_000, event_name!("amoc", "throttle", "request"),
+/// state.apply(&EventRef::new(2_000, &event_name!("amoc", "throttle", "request"),
 ///     &fields! {"count" => 1}, &md));
 /// let login = state.throttle("login").unwrap();
 /// assert_eq!(login.rate(), Some(RateReading::Finite(600.0)));
@@ -299,6 +299,7 @@ impl MonitorState {
 
     /// How many times `name` was applied.
     pub fn count(&self, name: EventName) -> u64 {
+        // The state holds the names of its slots, so no other live name has their ids.
         self.slots.get(name.id() as usize).map_or(0, |s| s.count)
     }
 
@@ -307,9 +308,9 @@ impl MonitorState {
         let mut v: Vec<(EventName, u64)> = self
             .slots
             .iter()
-            .filter_map(|s| s.name.map(|n| (n, s.count)))
+            .filter_map(|s| s.name.clone().map(|n| (n, s.count)))
             .collect();
-        v.sort_by_key(|a| a.0);
+        v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }
 

@@ -19,6 +19,7 @@
 
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
+use smol_str::SmolStr;
 
 use super::series::Series;
 use super::span_window::SpanSeconds;
@@ -55,7 +56,7 @@ pub(crate) enum SpanLink {
 impl SpanLink {
     /// The link of a newly seen name: pending when its last segment is `stop` or
     /// `exception` and it has a prefix.
-    pub(crate) fn of(name: EventName) -> SpanLink {
+    pub(crate) fn of(name: &EventName) -> SpanLink {
         match name.segments() {
             [_, .., "stop"] => SpanLink::Pending(SpanEnd::Stop),
             [_, .., "exception"] => SpanLink::Pending(SpanEnd::Exception),
@@ -64,9 +65,8 @@ impl SpanLink {
     }
 }
 
-/// `name` without its last segment, dotted: a slice of the interned dotted name, so no
-/// allocation.
-fn prefix_of(name: EventName) -> &'static str {
+/// `name` without its last segment, dotted: a slice of the interned dotted name.
+fn prefix_of(name: &EventName) -> &str {
     let dotted = name.dotted();
     let last = name.segments().last().map_or(0, |s| s.len());
     dotted
@@ -88,7 +88,7 @@ fn duration_us(m: &[crate::telemetry::Field]) -> Option<u64> {
 /// Latency of one span prefix.
 #[derive(Clone, Debug)]
 pub struct SpanStats {
-    name: &'static str,
+    name: SmolStr,
     stops: u64,
     exceptions: u64,
     max_us: u64,
@@ -99,9 +99,9 @@ pub struct SpanStats {
 
 impl SpanStats {
     /// An empty entry for the dotted prefix `name`.
-    pub fn new(name: &'static str) -> SpanStats {
+    pub fn new(name: &str) -> SpanStats {
         SpanStats {
-            name,
+            name: SmolStr::new(name),
             stops: 0,
             exceptions: 0,
             max_us: 0,
@@ -112,8 +112,8 @@ impl SpanStats {
     }
 
     /// The dotted prefix, e.g. `http.request`.
-    pub fn name(&self) -> &'static str {
-        self.name
+    pub fn name(&self) -> &str {
+        &self.name
     }
     /// Stop events with a duration.
     pub fn count(&self) -> u64 {
@@ -191,7 +191,7 @@ fn empty_histogram() -> Histogram<u64> {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SpanTable {
     entries: Vec<SpanStats>,
-    idx: FxHashMap<&'static str, u32>,
+    idx: FxHashMap<SmolStr, u32>,
 }
 
 impl SpanTable {
@@ -208,7 +208,7 @@ impl SpanTable {
     #[inline]
     pub(crate) fn apply(
         &mut self,
-        name: EventName,
+        name: &EventName,
         link: SpanLink,
         measurements: &[crate::telemetry::Field],
         sec: u64,
@@ -232,7 +232,7 @@ impl SpanTable {
     }
 
     #[cold]
-    fn index(&mut self, prefix: &'static str) -> Option<u32> {
+    fn index(&mut self, prefix: &str) -> Option<u32> {
         if let Some(&i) = self.idx.get(prefix) {
             return Some(i);
         }
@@ -241,7 +241,7 @@ impl SpanTable {
         }
         let i = self.entries.len() as u32;
         self.entries.push(SpanStats::new(prefix));
-        self.idx.insert(prefix, i);
+        self.idx.insert(SmolStr::new(prefix), i);
         Some(i)
     }
 }
@@ -254,15 +254,15 @@ mod tests {
     #[test]
     fn prefixes_and_links() {
         let stop = event_name!("http", "request", "stop");
-        assert_eq!(prefix_of(stop), "http.request");
-        assert_eq!(SpanLink::of(stop), SpanLink::Pending(SpanEnd::Stop));
+        assert_eq!(prefix_of(&stop), "http.request");
+        assert_eq!(SpanLink::of(&stop), SpanLink::Pending(SpanEnd::Stop));
         assert_eq!(
-            SpanLink::of(event_name!("a", "exception")),
+            SpanLink::of(&event_name!("a", "exception")),
             SpanLink::Pending(SpanEnd::Exception)
         );
-        assert_eq!(SpanLink::of(event_name!("stop")), SpanLink::None);
+        assert_eq!(SpanLink::of(&event_name!("stop")), SpanLink::None);
         assert_eq!(
-            SpanLink::of(event_name!("http", "request", "start")),
+            SpanLink::of(&event_name!("http", "request", "start")),
             SpanLink::None
         );
     }

@@ -10,7 +10,7 @@ pub struct EventRef<'a> {
     pub t_us: u64,
     /// The node that emitted it, when known.
     pub node: Option<&'a str>,
-    pub name: EventName,
+    pub name: &'a EventName,
     pub measurements: &'a [Field],
     pub metadata: &'a [Field],
 }
@@ -20,7 +20,7 @@ impl<'a> EventRef<'a> {
     /// it).
     pub fn new(
         t_us: u64,
-        name: EventName,
+        name: &'a EventName,
         measurements: &'a [Field],
         metadata: &'a [Field],
     ) -> Self {
@@ -65,7 +65,7 @@ impl LoggedEvent {
         EventRef {
             t_us: self.t_us,
             node: self.node.as_deref(),
-            name: self.name,
+            name: &self.name,
             measurements: &self.measurements,
             metadata: &self.metadata,
         }

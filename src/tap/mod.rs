@@ -281,7 +281,7 @@ impl Drop for Shared {
 
 impl Inlet {
     /// Calls `each` on every event received so far, in order; returns how many.
-    pub(crate) fn drain(&self, mut each: impl FnMut(u64, EventName, &[Field], &[Field])) -> usize {
+    pub(crate) fn drain(&self, mut each: impl FnMut(u64, &EventName, &[Field], &[Field])) -> usize {
         let mut n = 0;
         while let Ok(batch) = self.rx.try_recv() {
             for i in 0..batch.len() {

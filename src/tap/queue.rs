@@ -305,7 +305,7 @@ impl Taken {
     }
 
     /// The `i`-th event in time order: `(t_us, name, measurements, metadata)`.
-    pub(crate) fn get(&self, i: usize) -> (u64, EventName, &[Field], &[Field]) {
+    pub(crate) fn get(&self, i: usize) -> (u64, &EventName, &[Field], &[Field]) {
         let (t, bi, hi) = self.order[i];
         let b = &self.batches[bi as usize];
         let h = &b.heads[hi as usize];
@@ -313,7 +313,7 @@ impl Taken {
         let mid = at + h.n_m as usize;
         (
             t,
-            h.name,
+            &h.name,
             &b.fields[at..mid],
             &b.fields[mid..mid + h.n_md as usize],
         )

@@ -11,9 +11,10 @@
 //!   a snapshot (and the handlers in it) alive between its events: a detached handler is
 //!   released as soon as the dispatches running it end.
 //!
-//! A snapshot covers the event names interned when it was built (dense ids below its length).
-//! A name interned later is noticed here, lazily: when a registry with prefix handlers
-//! dispatches an id past its snapshot, it rebuilds first, so a prefix handler sees a new name's
+//! A snapshot covers the event names interned when it was built (dense ids below its length,
+//! each with the [`EventName::serial`] of the name that had it, since a freed scoped name's id
+//! is reused). A name interned later is noticed here, lazily: when a registry with prefix
+//! handlers dispatches a name its snapshot does not know, it rebuilds first, so a prefix handler sees a new name's
 //! very first event and the interner never calls into registries.
 //!
 //! A handler that panics is detached from all of its events, `[telemetry, handler, failure]` is
@@ -44,14 +45,16 @@ pub(crate) fn in_dispatch() -> bool {
 }
 
 impl Snapshot {
-    /// The handlers of `event`, or `None` when the name is newer than this snapshot and the
-    /// registry has prefix handlers (which may want it: rebuild first).
+    /// The handlers of `event`, or `None` when the name is newer than this snapshot (its id
+    /// is past the table, or was another name's when it was built) and the registry has prefix
+    /// handlers (which may want it: rebuild first). A name with a handler of its own is held by
+    /// the registry, so it is always in the table.
     #[inline]
-    fn handlers(&self, event: EventName) -> Option<&[Arc<Registration>]> {
+    pub(crate) fn handlers(&self, event: &EventName) -> Option<&[Arc<Registration>]> {
         match self.by_event.get(event.id() as usize) {
-            Some(h) => Some(&h[..]),
-            None if self.has_prefix => None,
-            None => Some(&[]),
+            Some(slot) if slot.serial == event.serial() => Some(&slot.handlers[..]),
+            _ if self.has_prefix => None,
+            _ => Some(&[]),
         }
     }
 }
@@ -66,7 +69,7 @@ impl Telemetry {
         if !persisted.is_null() {
             // SAFETY: a persisted snapshot is kept alive by the registry's `retired` list for
             // as long as the registry lives, and `self` keeps the registry alive.
-            match unsafe { &*persisted }.handlers(event) {
+            match unsafe { &*persisted }.handlers(&event) {
                 Some([]) => {}
                 Some(handlers) => self.run(handlers, event, measurements, metadata),
                 None => self.execute_new_name(event, measurements, metadata),
@@ -74,7 +77,7 @@ impl Telemetry {
             return;
         }
         let snap = inner.current.load();
-        match snap.handlers(event) {
+        match snap.handlers(&event) {
             Some([]) => {}
             Some(handlers) => self.run(handlers, event, measurements, metadata),
             None => {
@@ -95,13 +98,13 @@ impl Telemetry {
         metadata: impl FnOnce() -> M,
     ) {
         let inner = &*self.0;
-        if inner.silent.has_none(event) {
+        if inner.silent.has_none(&event) {
             return;
         }
         let persisted = inner.persisted.load(Ordering::Acquire);
         if !persisted.is_null() {
             // SAFETY: see `execute`.
-            match unsafe { &*persisted }.handlers(event) {
+            match unsafe { &*persisted }.handlers(&event) {
                 Some([]) => {}
                 Some(handlers) => self.run(handlers, event, measurements, metadata().as_ref()),
                 None => self.execute_new_name(event, measurements, metadata().as_ref()),
@@ -109,7 +112,7 @@ impl Telemetry {
             return;
         }
         let snap = inner.current.load();
-        match snap.handlers(event) {
+        match snap.handlers(&event) {
             Some([]) => {}
             Some(handlers) => self.run(handlers, event, measurements, metadata().as_ref()),
             None => {
@@ -123,7 +126,7 @@ impl Telemetry {
     /// dispatch.
     #[cold]
     fn execute_new_name(&self, event: EventName, measurements: &[Field], metadata: &[Field]) {
-        self.refresh(event);
+        self.refresh(&event);
         let inner = &*self.0;
         let persisted = inner.persisted.load(Ordering::Acquire);
         let snap;
@@ -134,7 +137,7 @@ impl Telemetry {
             // SAFETY: see `execute`.
             unsafe { &*persisted }
         };
-        if let Some(handlers) = table.handlers(event)
+        if let Some(handlers) = table.handlers(&event)
             && !handlers.is_empty()
         {
             self.run(handlers, event, measurements, metadata);
@@ -151,7 +154,7 @@ impl Telemetry {
     ) {
         let _ = DEPTH.try_with(|d| d.set(d.get() + 1));
         for h in handlers {
-            self.call(h, event, measurements, metadata);
+            self.call(h, &event, measurements, metadata);
         }
         let _ = DEPTH.try_with(|d| d.set(d.get() - 1));
     }
@@ -167,16 +170,16 @@ impl Telemetry {
     #[inline]
     pub fn has_handlers(&self, event: EventName) -> bool {
         let inner = &*self.0;
-        if inner.silent.has_none(event) {
+        if inner.silent.has_none(&event) {
             return false;
         }
         let persisted = inner.persisted.load(Ordering::Acquire);
         let found = if persisted.is_null() {
-            inner.current.load().handlers(event).map(|h| !h.is_empty())
+            inner.current.load().handlers(&event).map(|h| !h.is_empty())
         } else {
             // SAFETY: see `execute`.
             unsafe { &*persisted }
-                .handlers(event)
+                .handlers(&event)
                 .map(|h| !h.is_empty())
         };
         // A name newer than the snapshot, with prefix handlers about: they may want it.
@@ -184,9 +187,15 @@ impl Telemetry {
     }
 
     #[inline]
-    fn call(&self, h: &Registration, event: EventName, measurements: &[Field], metadata: &[Field]) {
+    fn call(
+        &self,
+        h: &Registration,
+        event: &EventName,
+        measurements: &[Field],
+        metadata: &[Field],
+    ) {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            (h.function)(event, measurements, metadata, &h.config)
+            (h.function)(event.clone(), measurements, metadata, &h.config)
         }));
         if let Err(payload) = outcome {
             self.handler_failed(h, event, &*payload);
@@ -197,7 +206,7 @@ impl Telemetry {
     fn handler_failed(
         &self,
         h: &Registration,
-        event: EventName,
+        event: &EventName,
         payload: &(dyn std::any::Any + Send),
     ) {
         let reason = guard::panic_message(payload);

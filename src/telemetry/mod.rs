@@ -7,7 +7,7 @@
 //!
 //! | Erlang | Rookery |
 //! |---|---|
-//! | event name `[atom()]` | [`EventName`]: interned, `Copy`, compared by pointer |
+//! | event name `[atom()]` | [`EventName`]: interned, compared by pointer; permanent, or scoped (freed with its last handle) |
 //! | measurements / metadata `map()` | `&[Field]`, a slice of `(Key, Value)` built on the stack |
 //! | handler `fun/4` | `Fn(EventName, &[Field], &[Field], &Value)`; the last is its config |
 //! | `{error, already_exists}` etc. | [`TelemetryError`] |

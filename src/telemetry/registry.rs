@@ -60,9 +60,9 @@ enum Target {
 }
 
 impl Target {
-    fn matches(&self, name: EventName) -> bool {
+    fn matches(&self, name: &EventName) -> bool {
         match self {
-            Target::Event(e) => *e == name,
+            Target::Event(e) => e == name,
             Target::Prefix(p) => name.starts_with(p),
         }
     }
@@ -91,10 +91,19 @@ impl std::fmt::Debug for HandlerInfo {
     }
 }
 
+/// The handlers of the name that had one id when a snapshot was built.
+pub(crate) struct Slot {
+    /// [`EventName::serial`] of that name (`u64::MAX`: the id was free).
+    pub(crate) serial: u64,
+    /// The name is permanent: its id is never another name's.
+    permanent: bool,
+    pub(crate) handlers: Box<[Arc<Registration>]>,
+}
+
 /// The read side: handlers per event id, immutable once published.
 pub(crate) struct Snapshot {
-    /// Indexed by [`EventName::id`], for every name interned when it was built.
-    pub(crate) by_event: Vec<Box<[Arc<Registration>]>>,
+    /// Indexed by [`EventName::id`], for every name alive when it was built.
+    pub(crate) by_event: Vec<Slot>,
     /// A prefix handler is attached: a newer name may have handlers (rebuild to know).
     pub(crate) has_prefix: bool,
 }
@@ -120,19 +129,21 @@ impl Silent {
 
     /// True when `event` surely has no handler (false: look at the snapshot).
     #[inline]
-    pub(crate) fn has_none(&self, event: EventName) -> bool {
+    pub(crate) fn has_none(&self, event: &EventName) -> bool {
         let id = event.id() as usize;
         id < SILENT_IDS && self.bits[id / 64].load(Ordering::Acquire) & (1 << (id % 64)) != 0
     }
 
     /// Summarises `snap` (under the writer lock). An id newer than the snapshot has no
     /// handler either unless prefix handlers exist (they may want it: the dispatch looks).
+    /// Only a permanent name's id is summarised: a scoped name's id may be another name's
+    /// later, which the dispatch tells by its serial.
     fn update(&self, snap: &Snapshot) {
         for (w, word) in self.bits.iter().enumerate() {
             let mut bits = 0u64;
             for b in 0..64 {
                 let none = match snap.by_event.get(w * 64 + b) {
-                    Some(h) => h.is_empty(),
+                    Some(slot) => slot.permanent && slot.handlers.is_empty(),
                     None => !snap.has_prefix,
                 };
                 if none {
@@ -244,7 +255,7 @@ impl Telemetry {
                 return Err(TelemetryError::DuplicateEvent(e.dotted().to_owned()));
             }
         }
-        let targets = events.iter().map(|e| Target::Event(*e)).collect();
+        let targets = events.iter().map(|e| Target::Event(e.clone())).collect();
         self.register(id.into(), targets, Arc::new(handler), config)
     }
 
@@ -373,7 +384,8 @@ impl Telemetry {
 
     fn publish(inner: &Inner, w: &mut Writer) {
         let names = EventName::all();
-        let mut by_event: Vec<Vec<Arc<Registration>>> = vec![Vec::new(); names.len()];
+        let len = names.last().map_or(0, |n| n.id() as usize + 1);
+        let mut by_event: Vec<Vec<Arc<Registration>>> = vec![Vec::new(); len];
         for r in &w.registrations {
             for t in &r.targets {
                 match t {
@@ -384,7 +396,7 @@ impl Telemetry {
                     }
                     Target::Prefix(_) => {
                         for n in &names {
-                            if t.matches(*n) {
+                            if t.matches(n) {
                                 by_event[n.id() as usize].push(r.clone());
                             }
                         }
@@ -392,8 +404,21 @@ impl Telemetry {
                 }
             }
         }
+        let mut slots: Vec<Slot> = by_event
+            .into_iter()
+            .map(|h| Slot {
+                serial: u64::MAX,
+                permanent: false,
+                handlers: h.into_boxed_slice(),
+            })
+            .collect();
+        for n in &names {
+            let slot = &mut slots[n.id() as usize];
+            slot.serial = n.serial();
+            slot.permanent = n.is_permanent();
+        }
         let snap = Arc::new(Snapshot {
-            by_event: by_event.into_iter().map(Vec::into_boxed_slice).collect(),
+            by_event: slots,
             has_prefix: w.has_prefix,
         });
         inner.current.store(snap.clone());
@@ -408,9 +433,9 @@ impl Telemetry {
 
     /// Rebuilds the snapshot if it predates `event` (a name interned after the last write);
     /// called by a dispatch that met such a name while prefix handlers exist.
-    pub(crate) fn refresh(&self, event: EventName) {
+    pub(crate) fn refresh(&self, event: &EventName) {
         let mut w = lock(&self.0.writer);
-        if self.0.current.load().by_event.len() <= event.id() as usize {
+        if self.0.current.load().handlers(event).is_none() {
             Self::publish(&self.0, &mut w);
         }
     }

@@ -76,7 +76,13 @@ impl ActiveSpan {
         let now = monotonic_time();
         let timing = timing_fields(("duration", now - self.start_time), ("monotonic_time", now));
         if extra_measurements.is_empty() {
-            emit_with_context(telemetry, self.names[1], &*timing, metadata, &self.context);
+            emit_with_context(
+                telemetry,
+                self.names[1].clone(),
+                &*timing,
+                metadata,
+                &self.context,
+            );
             return;
         }
         let mut m: Buf = SmallVec::with_capacity(2 + extra_measurements.len());
@@ -87,7 +93,13 @@ impl ActiveSpan {
                 .filter(|(k, _)| k != "duration" && k != "monotonic_time")
                 .cloned(),
         );
-        emit_with_context(telemetry, self.names[1], &m, metadata, &self.context);
+        emit_with_context(
+            telemetry,
+            self.names[1].clone(),
+            &m,
+            metadata,
+            &self.context,
+        );
     }
 
     /// Emits `prefix ++ [exception]` with the start metadata and the failure's details.
@@ -115,7 +127,7 @@ impl ActiveSpan {
         md.push((Key::new_static("kind"), Value::from(kind)));
         md.push((Key::new_static("reason"), reason.into()));
         md.push((Key::new_static("stacktrace"), stacktrace));
-        emit_with_context(telemetry, self.names[2], &m, &md, &self.context);
+        emit_with_context(telemetry, self.names[2].clone(), &m, &md, &self.context);
     }
 }
 
@@ -211,7 +223,7 @@ impl Telemetry {
             ("monotonic_time", start_time),
             ("system_time", system_time_at(start_time)),
         );
-        emit_with_context(self, names[0], &*m, start_metadata, &context);
+        emit_with_context(self, names[0].clone(), &*m, start_metadata, &context);
         ActiveSpan {
             names,
             start_time,

@@ -290,7 +290,7 @@ mod tests {
         s.apply(&EventRef {
             t_us,
             node: Some(node),
-            name: EventName::new(name).expect("name"),
+            name: &EventName::new(name).expect("name"),
             measurements: &m,
             metadata: &md,
         });

@@ -108,7 +108,7 @@ mod tests {
         s.apply(&EventRef {
             t_us: t,
             node: Some("n1"),
-            name: EventName::new(name).expect("name"),
+            name: &EventName::new(name).expect("name"),
             measurements: &m,
             metadata: &md,
         });

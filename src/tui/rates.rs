@@ -42,7 +42,7 @@ impl EventRates {
 
     /// Rate of `name` given its current `count`: over the snapshot window when there is one,
     /// else the average over the whole run.
-    pub fn rate(&self, state: &MonitorState, name: EventName, count: u64) -> f64 {
+    pub fn rate(&self, state: &MonitorState, name: &EventName, count: u64) -> f64 {
         let now_s = state.last_t_us() as f64 / 1e6;
         match self.snaps.front() {
             Some((sec, old)) if (*sec as f64) < now_s && self.snaps.len() > 1 => {

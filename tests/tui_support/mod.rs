@@ -27,7 +27,7 @@ pub fn apply(
     let ev = EventRef {
         t_us: t_ms * 1000,
         node: Some(node),
-        name: EventName::new(name).expect("valid event name"),
+        name: &EventName::new(name).expect("valid event name"),
         measurements: &m,
         metadata: &md,
     };

@@ -125,6 +125,6 @@ impl Master {
         }
         self.shared
             .telemetry
-            .execute(ev.name, &ev.measurements, &ev.metadata);
+            .execute(ev.name.clone(), &ev.measurements, &ev.metadata);
     }
 }

@@ -43,7 +43,7 @@ impl RunEnv {
             .get()
             .span_names()
             .iter()
-            .any(|n| t.has_handlers(*n))
+            .any(|n| t.has_handlers(n.clone()))
     }
 
     /// The context and the end-of-life guard of user `id`.

@@ -91,7 +91,7 @@ impl MonitorState {
         let slot = &mut self.slots[id];
         if slot.kind == Kind::Unseen {
             *slot = Slot {
-                name: Some(ev.name),
+                name: Some(ev.name.clone()),
                 kind: classify(ev.name),
                 count: 0,
                 span: SpanLink::of(ev.name),
@@ -429,7 +429,7 @@ impl MonitorState {
         let w = Warning {
             t_us: t,
             node: ev.node.map(SmolStr::new),
-            event: ev.name,
+            event: ev.name.clone(),
             level: level_of(ev),
             msg: ev.metadata.lookup("msg").map(text).unwrap_or_default(),
             setting,

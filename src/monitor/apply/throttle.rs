@@ -84,7 +84,7 @@ impl MonitorState {
             Warning {
                 t_us: t,
                 node: ev.node.map(SmolStr::new),
-                event: ev.name,
+                event: ev.name.clone(),
                 level: SmolStr::new_static("warning"),
                 msg: SmolStr::new(format!("throttle {throttle}: {what}, ignored")),
                 setting: Some(SmolStr::new(throttle)),

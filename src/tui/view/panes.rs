@@ -71,7 +71,7 @@ pub fn events(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, sty
         .map(|(name, n)| EventRow {
             name: name.dotted(),
             count: *n,
-            per_s: app.rates.rate(state, *name, *n),
+            per_s: app.rates.rate(state, name, *n),
         })
         .collect();
     rows.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(b.name)));
