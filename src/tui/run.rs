@@ -190,7 +190,9 @@ where
             }
             ev = keys.next() => match ev {
                 Some(Ok(Event::Key(key))) => {
-                    if let Some(ctl) = app.handle_key(key, &state) {
+                    // The update decides; its effects are carried out here and never wait.
+                    let effects = app.update(key, &state);
+                    if let Some(ctl) = app.perform(effects) {
                         let before = state.last_t_us();
                         if let Err(e) = feed.control(ctl, &mut state) {
                             app.set_notice(e);
