@@ -71,7 +71,7 @@ impl Telemetry {
             // as long as the registry lives, and `self` keeps the registry alive.
             match unsafe { &*persisted }.handlers(&event) {
                 Some([]) => {}
-                Some(handlers) => self.run(handlers, event, measurements, metadata),
+                Some(handlers) => self.run(handlers, &event, measurements, metadata),
                 None => self.execute_new_name(event, measurements, metadata),
             }
             return;
@@ -79,7 +79,7 @@ impl Telemetry {
         let snap = inner.current.load();
         match snap.handlers(&event) {
             Some([]) => {}
-            Some(handlers) => self.run(handlers, event, measurements, metadata),
+            Some(handlers) => self.run(handlers, &event, measurements, metadata),
             None => {
                 drop(snap);
                 self.execute_new_name(event, measurements, metadata);
@@ -106,7 +106,7 @@ impl Telemetry {
             // SAFETY: see `execute`.
             match unsafe { &*persisted }.handlers(&event) {
                 Some([]) => {}
-                Some(handlers) => self.run(handlers, event, measurements, metadata().as_ref()),
+                Some(handlers) => self.run(handlers, &event, measurements, metadata().as_ref()),
                 None => self.execute_new_name(event, measurements, metadata().as_ref()),
             }
             return;
@@ -114,7 +114,7 @@ impl Telemetry {
         let snap = inner.current.load();
         match snap.handlers(&event) {
             Some([]) => {}
-            Some(handlers) => self.run(handlers, event, measurements, metadata().as_ref()),
+            Some(handlers) => self.run(handlers, &event, measurements, metadata().as_ref()),
             None => {
                 drop(snap);
                 self.execute_new_name(event, measurements, metadata().as_ref());
@@ -140,21 +140,21 @@ impl Telemetry {
         if let Some(handlers) = table.handlers(&event)
             && !handlers.is_empty()
         {
-            self.run(handlers, event, measurements, metadata);
+            self.run(handlers, &event, measurements, metadata);
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn run(
         &self,
         handlers: &[Arc<Registration>],
-        event: EventName,
+        event: &EventName,
         measurements: &[Field],
         metadata: &[Field],
     ) {
         let _ = DEPTH.try_with(|d| d.set(d.get() + 1));
         for h in handlers {
-            self.call(h, &event, measurements, metadata);
+            self.call(h, event, measurements, metadata);
         }
         let _ = DEPTH.try_with(|d| d.set(d.get() - 1));
     }

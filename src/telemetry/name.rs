@@ -303,18 +303,18 @@ impl EventName {
 }
 
 impl Clone for EventName {
-    #[inline]
+    /// A permanent name (what the program emits) is not counted: one flag is read.
+    #[inline(always)]
     fn clone(&self) -> Self {
-        let e = self.entry();
-        if !e.permanent {
-            e.refs.fetch_add(1, Ordering::Relaxed);
+        if !self.entry().permanent {
+            retain(self.0);
         }
         EventName(self.0)
     }
 }
 
 impl Drop for EventName {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         if !self.entry().permanent {
             release(self.0);
@@ -322,7 +322,17 @@ impl Drop for EventName {
     }
 }
 
-/// Drops one handle of a scoped entry; the last one frees it.
+/// Counts one more handle of a scoped entry. Out of line: the hot paths clone permanent names.
+#[cold]
+#[inline(never)]
+fn retain(p: NonNull<Entry>) {
+    // SAFETY: the caller holds a handle, so the entry is alive.
+    unsafe { p.as_ref() }.refs.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Drops one handle of a scoped entry; the last one frees it. Out of line, as [`retain`].
+#[cold]
+#[inline(never)]
 fn release(p: NonNull<Entry>) {
     // SAFETY: the caller's handle keeps the entry alive until it is released here.
     let e = unsafe { p.as_ref() };
