@@ -47,6 +47,17 @@ fn log(n: usize, name: impl Fn(usize) -> String) -> tempfile::NamedTempFile {
     f
 }
 
+/// Reads `f` into a new state; the reader, the state and the last event (which all hold names).
+fn read_all(f: &tempfile::NamedTempFile) -> (LogReader, MonitorState, LoggedEvent) {
+    let mut r = LogReader::open(f.path(), ReadOptions::default()).unwrap();
+    let mut s = MonitorState::new();
+    let mut ev = LoggedEvent::placeholder();
+    while r.next_into(&mut ev).unwrap() {
+        s.apply(&ev.as_ref());
+    }
+    (r, s, ev)
+}
+
 #[test]
 fn a_log_with_100000_distinct_names_replays_intact_and_frees_them_with_the_replay() {
     let _one = serial();
@@ -111,12 +122,7 @@ fn names_past_one_readers_limit_become_one_other_name_and_are_freed_with_it() {
     let n = MAX_LOG_NAMES + extra;
     let f = log(n, |i| format!(r#"["hostile","n{i}"]"#));
     let before = EventName::scoped_count();
-    let mut r = LogReader::open(f.path(), ReadOptions::default()).unwrap();
-    let mut s = MonitorState::new();
-    let mut ev = LoggedEvent::placeholder();
-    while r.next_into(&mut ev).unwrap() {
-        s.apply(&ev.as_ref());
-    }
+    let (r, s, ev) = read_all(&f);
     let stats = r.stats().clone();
     assert_eq!(stats.events, n as u64);
     assert_eq!(stats.other_names, extra as u64);
@@ -150,12 +156,7 @@ fn long_names_are_bounded_by_bytes_too() {
     let n = MAX_LOG_NAME_BYTES / (1 << 20) + 4;
     let f = log(n, |i| format!(r#"["long{i}","{segment}"]"#));
     let before = EventName::scoped_count();
-    let mut r = LogReader::open(f.path(), ReadOptions::default()).unwrap();
-    let mut s = MonitorState::new();
-    let mut ev = LoggedEvent::placeholder();
-    while r.next_into(&mut ev).unwrap() {
-        s.apply(&ev.as_ref());
-    }
+    let (r, s, ev) = read_all(&f);
     let held = r.names_held();
     assert!(held < MAX_LOG_NAME_BYTES / (1 << 20), "{held}");
     assert_eq!(r.stats().other_names, (n - held) as u64);
