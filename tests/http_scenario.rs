@@ -185,3 +185,37 @@ async fn without_a_stall_latency_and_service_nearly_agree() {
         "{http:?}"
     );
 }
+
+/// The closed model (`request_rate = infinity`): users pass the open throttle without a ticket
+/// and report what passed in batches, so the throttle's counts stay exact while its
+/// `[amoc, throttle, request | execute]` events are far fewer than the requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_closed_model_counts_every_request_in_batched_throttle_events() {
+    let server = TestServer::start(Proto::default()).await;
+    let telemetry = Telemetry::new();
+    let run = run_headless(
+        &telemetry,
+        boxed(HttpScenario::new()),
+        &settings(&[
+            format!("url={}", server.url("/")),
+            "request_rate=infinity".into(),
+            "user_rate=infinity".into(),
+        ]),
+        8,
+        Duration::from_secs(1),
+    )
+    .await;
+    let summary = run.state.summary();
+    let http = summary.http.expect("an http key");
+    assert!(http.requests >= 1_000, "{http:?}");
+    assert_eq!(http.requests, server.received());
+    let throttle = &summary.throttles["requests"];
+    assert_eq!(throttle.requests, http.requests, "{throttle:?}");
+    assert_eq!(throttle.executes, http.requests, "{throttle:?}");
+    let events = summary.by_event["amoc.throttle.execute"];
+    assert!(
+        events * 4 <= http.requests,
+        "{events} execute events for {} requests",
+        http.requests
+    );
+}
