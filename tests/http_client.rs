@@ -43,6 +43,19 @@ async fn one_user_keeps_one_connection_alive() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_server_closes_is_replaced_not_an_error() {
+    let server = TestServer::start(Proto::default()).await;
+    let c = connector(server.url("/close"), |_| {});
+    let mut client = UserClient::new();
+    for _ in 0..5 {
+        let r = client.send(&c, 0).await.expect("an answer");
+        assert_eq!((r.status, r.bytes_in), (200, 4));
+    }
+    assert_eq!(server.received(), 5);
+    assert_eq!(server.connections(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn method_headers_and_body_arrive() {
     let server = TestServer::start(Proto::default()).await;
     let c = connector(server.url("/echo"), |s| {
