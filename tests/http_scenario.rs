@@ -11,7 +11,7 @@ mod http_support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use examples_support::run_headless;
+use examples_support::{Run, run_headless};
 use http_support::{Proto, TestServer};
 use rookery::engine::boxed;
 use rookery::engine::config::ExplicitSettings;
@@ -22,6 +22,20 @@ use rookery::telemetry::{Fields, Telemetry, Value, monotonic_time};
 
 fn settings(sets: &[String]) -> ExplicitSettings {
     ExplicitSettings::from_cli(sets, None).expect("good settings")
+}
+
+/// A headless run of the built-in scenario with the settings `sets`, every user added at once.
+async fn run_http(telemetry: &Telemetry, sets: &[String], users: u64, length: Duration) -> Run {
+    let mut sets = sets.to_vec();
+    sets.push("user_rate=infinity".into());
+    run_headless(
+        telemetry,
+        boxed(HttpScenario::new()),
+        &settings(&sets),
+        users,
+        length,
+    )
+    .await
 }
 
 /// `(send instant, service time)` in ns of every answered request.
@@ -49,16 +63,14 @@ fn collect_sends(telemetry: &Telemetry) -> Sends {
 async fn the_summary_counts_requests_statuses_and_bytes() {
     let server = TestServer::start(Proto::default()).await;
     let telemetry = Telemetry::new();
-    let run = run_headless(
+    let run = run_http(
         &telemetry,
-        boxed(HttpScenario::new()),
-        &settings(&[
+        &[
             format!("url={}", server.url("/status/201")),
             "method=POST".into(),
             "body=abc".into(),
             "request_rate=200".into(),
-            "user_rate=infinity".into(),
-        ]),
+        ],
         10,
         Duration::from_secs(2),
     )
@@ -116,14 +128,12 @@ async fn fixed_rate_run(stall: bool) -> (HttpSummary, Vec<(i64, i64)>, Option<i6
             Some(resumed)
         })
     };
-    let run = run_headless(
+    let run = run_http(
         &telemetry,
-        boxed(HttpScenario::new()),
-        &settings(&[
+        &[
             format!("url={}", server.url("/")),
             format!("request_rate={RATE}"),
-            "user_rate=infinity".into(),
-        ]),
+        ],
         50,
         Duration::from_secs(4),
     )
@@ -193,14 +203,12 @@ async fn without_a_stall_latency_and_service_nearly_agree() {
 async fn the_closed_model_counts_every_request_in_batched_throttle_events() {
     let server = TestServer::start(Proto::default()).await;
     let telemetry = Telemetry::new();
-    let run = run_headless(
+    let run = run_http(
         &telemetry,
-        boxed(HttpScenario::new()),
-        &settings(&[
+        &[
             format!("url={}", server.url("/")),
             "request_rate=infinity".into(),
-            "user_rate=infinity".into(),
-        ]),
+        ],
         8,
         Duration::from_secs(1),
     )
