@@ -113,3 +113,75 @@ pub(crate) fn report_backlog(
     });
     Some(task.abort_handle())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::engine::events::{Emitter, THROTTLE_EXECUTE};
+    use crate::engine::throttle::{Rate, ThrottleConfig};
+    use crate::telemetry::{Fields, Telemetry};
+
+    /// A `requests` throttle at `rate`, and the `count` of every execute event it emits.
+    fn throttle(rate: Rate) -> (Throttles, ThrottleHandle, Arc<Mutex<Vec<i64>>>) {
+        let telemetry = Telemetry::new();
+        let counts = Arc::new(Mutex::new(Vec::new()));
+        let into = counts.clone();
+        telemetry
+            .attach(
+                "test-executes",
+                THROTTLE_EXECUTE.get(),
+                move |_, m, _, _| into.lock().unwrap().extend(m.get_i64("count")),
+                Value::Null,
+            )
+            .expect("attach");
+        let t = Throttles::new(Emitter::new(telemetry, "master"));
+        t.start("requests", ThrottleConfig::new(rate, 1000))
+            .expect("start");
+        let h = t.handle("requests").expect("handle");
+        (t, h, counts)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_throttle_is_told_in_batches_and_counts_stay_exact() {
+        let (t, h, counts) = throttle(Rate::Infinity);
+        let mut gate = Gate::new(h.clone());
+        for _ in 0..OPEN_BATCH * 2 + 5 {
+            gate.next_due().await.expect("passes");
+        }
+        // Two full batches reported; 5 owed until the report period has passed or it ends.
+        assert_eq!(*counts.lock().unwrap(), [64, 64]);
+        assert_eq!(h.info().executes, OPEN_BATCH * 2);
+        tokio::time::advance(OPEN_REPORT_EVERY).await;
+        gate.next_due().await.expect("passes");
+        assert_eq!(*counts.lock().unwrap(), [64, 64, 6]);
+        gate.next_due().await.expect("passes");
+        drop(gate);
+        assert_eq!(*counts.lock().unwrap(), [64, 64, 6, 1]);
+        let info = t.info("requests").expect("info");
+        assert_eq!((info.requests, info.executes), (135, 135));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_finite_rate_waits_for_each_release_after_reporting_what_passed_open() {
+        let (t, h, counts) = throttle(Rate::Infinity);
+        let mut gate = Gate::new(h);
+        gate.next_due().await.expect("passes");
+        t.change_rate("requests", ThrottleConfig::new(Rate::Finite(10), 1000))
+            .expect("a finite rate");
+        let start = Instant::now();
+        for _ in 0..5 {
+            gate.next_due().await.expect("released");
+        }
+        // The open request is reported first; then 10/s: 5 releases take about 0.4 s.
+        assert_eq!(counts.lock().unwrap().first(), Some(&1));
+        assert!(
+            start.elapsed() >= Duration::from_millis(390),
+            "{:?}",
+            start.elapsed()
+        );
+        let info = t.info("requests").expect("info");
+        assert_eq!(info.executes, 6);
+    }
+}
