@@ -29,17 +29,30 @@ async fn statuses_arrive_as_sent_and_redirects_are_not_followed() {
     assert_eq!(server.received(), 7, "a redirect is not followed");
 }
 
+/// One user sends `n` requests to `path` of a fresh server, each answered 200 with a body of
+/// `body_len` bytes; returns the server, which counted requests and connections.
+async fn one_user_sends(path: &str, n: u64, body_len: u64) -> TestServer {
+    let server = TestServer::start(Proto::default()).await;
+    let c = connector(server.url(path), |_| {});
+    let mut client = UserClient::new();
+    for _ in 0..n {
+        let r = client.send(&c, 0).await.expect("an answer");
+        assert_eq!((r.status, r.bytes_in), (200, body_len));
+    }
+    assert_eq!(server.received(), n);
+    server
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_user_keeps_one_connection_alive() {
-    let server = TestServer::start(Proto::default()).await;
-    let c = connector(server.url("/"), |_| {});
-    let mut client = UserClient::new();
-    for _ in 0..25 {
-        let r = client.send(&c, 0).await.expect("an answer");
-        assert_eq!((r.status, r.bytes_in), (200, 6));
-    }
-    assert_eq!(server.received(), 25);
+    let server = one_user_sends("/", 25, 6).await;
     assert_eq!(server.connections(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_server_closes_is_replaced_not_an_error() {
+    let server = one_user_sends("/close", 5, 4).await;
+    assert_eq!(server.connections(), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ mod http_support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use examples_support::run_headless;
+use examples_support::{Run, run_headless};
 use http_support::{Proto, TestServer};
 use rookery::engine::boxed;
 use rookery::engine::config::ExplicitSettings;
@@ -22,6 +22,20 @@ use rookery::telemetry::{Fields, Telemetry, Value, monotonic_time};
 
 fn settings(sets: &[String]) -> ExplicitSettings {
     ExplicitSettings::from_cli(sets, None).expect("good settings")
+}
+
+/// A headless run of the built-in scenario with the settings `sets`, every user added at once.
+async fn run_http(telemetry: &Telemetry, sets: &[String], users: u64, length: Duration) -> Run {
+    let mut sets = sets.to_vec();
+    sets.push("user_rate=infinity".into());
+    run_headless(
+        telemetry,
+        boxed(HttpScenario::new()),
+        &settings(&sets),
+        users,
+        length,
+    )
+    .await
 }
 
 /// `(send instant, service time)` in ns of every answered request.
@@ -49,16 +63,14 @@ fn collect_sends(telemetry: &Telemetry) -> Sends {
 async fn the_summary_counts_requests_statuses_and_bytes() {
     let server = TestServer::start(Proto::default()).await;
     let telemetry = Telemetry::new();
-    let run = run_headless(
+    let run = run_http(
         &telemetry,
-        boxed(HttpScenario::new()),
-        &settings(&[
+        &[
             format!("url={}", server.url("/status/201")),
             "method=POST".into(),
             "body=abc".into(),
             "request_rate=200".into(),
-            "user_rate=infinity".into(),
-        ]),
+        ],
         10,
         Duration::from_secs(2),
     )
@@ -116,14 +128,12 @@ async fn fixed_rate_run(stall: bool) -> (HttpSummary, Vec<(i64, i64)>, Option<i6
             Some(resumed)
         })
     };
-    let run = run_headless(
+    let run = run_http(
         &telemetry,
-        boxed(HttpScenario::new()),
-        &settings(&[
+        &[
             format!("url={}", server.url("/")),
             format!("request_rate={RATE}"),
-            "user_rate=infinity".into(),
-        ]),
+        ],
         50,
         Duration::from_secs(4),
     )
@@ -183,5 +193,37 @@ async fn without_a_stall_latency_and_service_nearly_agree() {
     assert!(
         http.requests >= RATE * 4 * 85 / 100 && http.requests <= RATE * 4 * 110 / 100,
         "{http:?}"
+    );
+}
+
+/// The closed model (`request_rate = infinity`): users pass the open throttle without a ticket
+/// and report what passed in batches, so the throttle's counts stay exact while its
+/// `[amoc, throttle, request | execute]` events are far fewer than the requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_closed_model_counts_every_request_in_batched_throttle_events() {
+    let server = TestServer::start(Proto::default()).await;
+    let telemetry = Telemetry::new();
+    let run = run_http(
+        &telemetry,
+        &[
+            format!("url={}", server.url("/")),
+            "request_rate=infinity".into(),
+        ],
+        8,
+        Duration::from_secs(1),
+    )
+    .await;
+    let summary = run.state.summary();
+    let http = summary.http.expect("an http key");
+    assert!(http.requests >= 1_000, "{http:?}");
+    assert_eq!(http.requests, server.received());
+    let throttle = &summary.throttles["requests"];
+    assert_eq!(throttle.requests, http.requests, "{throttle:?}");
+    assert_eq!(throttle.executes, http.requests, "{throttle:?}");
+    let events = summary.by_event["amoc.throttle.execute"];
+    assert!(
+        events * 4 <= http.requests,
+        "{events} execute events for {} requests",
+        http.requests
     );
 }

@@ -14,7 +14,10 @@
 //! throttle's instants whatever the server does, and `--users` caps how many are in flight. A
 //! request whose users were all busy when it came due starts late, with its due instant kept:
 //! its latency counts the wait. With `request_rate = infinity` it is a *closed model*: every user
-//! sends its next request as soon as the last one is answered.
+//! sends its next request as soon as the last one is answered. The throttle then costs a user
+//! one atomic load per request: what passed is reported to it in batches (its `requests` and
+//! `executes` stay exact; its `[amoc, throttle, request | execute]` events carry `count = n`,
+//! at most 64 requests or 50 ms apart per user).
 //!
 //! # Events
 //!

@@ -23,9 +23,65 @@ pub static BACKLOG: StaticName = StaticName::new(&["http", "backlog"]);
 /// How often the backlog is reported.
 pub const BACKLOG_EVERY: Duration = Duration::from_secs(1);
 
-/// Waits for the throttle's next release and returns the instant it was due.
-pub(crate) async fn next_due(throttle: &ThrottleHandle) -> Result<Instant, ThrottleError> {
-    Ok(throttle.wait_permit().await?.scheduled())
+/// Requests a user lets pass on its own before it reports them to an open throttle.
+pub const OPEN_BATCH: u64 = 64;
+/// The longest a user keeps requests that passed an open throttle unreported.
+pub const OPEN_REPORT_EVERY: Duration = Duration::from_millis(50);
+
+/// One user's way past the `requests` throttle.
+///
+/// A finite rate (the open model) waits for each release ([`ThrottleHandle::wait_permit`]) and
+/// keeps its scheduled instant. While the throttle is *open* (rate infinity: the closed model)
+/// a request passes at once, so the user asks nothing but whether it is still open (one atomic
+/// load) and hands the throttle its count in batches ([`ThrottleHandle::passed_open`]): at most
+/// [`OPEN_BATCH`] requests or [`OPEN_REPORT_EVERY`] late, and the rest when the rate becomes
+/// finite or the user ends. The throttle's `requests` and `executes` stay exact; its
+/// `[amoc, throttle, request | execute]` events carry `count = n` for those batches.
+pub(crate) struct Gate {
+    throttle: ThrottleHandle,
+    /// Requests passed open and not yet reported.
+    owed: u64,
+    /// When the oldest of them passed.
+    since: Instant,
+}
+
+impl Gate {
+    pub(crate) fn new(throttle: ThrottleHandle) -> Gate {
+        Gate {
+            throttle,
+            owed: 0,
+            since: Instant::now(),
+        }
+    }
+
+    /// Waits until the next request may go and returns the instant it was due (now, when the
+    /// throttle is open).
+    pub(crate) async fn next_due(&mut self) -> Result<Instant, ThrottleError> {
+        if self.throttle.is_open() {
+            let now = Instant::now();
+            if self.owed == 0 {
+                self.since = now;
+            }
+            self.owed += 1;
+            if self.owed >= OPEN_BATCH || now.duration_since(self.since) >= OPEN_REPORT_EVERY {
+                self.report();
+            }
+            return Ok(now);
+        }
+        self.report();
+        Ok(self.throttle.wait_permit().await?.scheduled())
+    }
+
+    /// Hands what passed open to the throttle.
+    fn report(&mut self) {
+        self.throttle.passed_open(std::mem::take(&mut self.owed));
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.report();
+    }
 }
 
 /// Starts the once-a-second `[http, backlog]` report of throttle `name` on the current
@@ -56,4 +112,76 @@ pub(crate) fn report_backlog(
         }
     });
     Some(task.abort_handle())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::engine::events::{Emitter, THROTTLE_EXECUTE};
+    use crate::engine::throttle::{Rate, ThrottleConfig};
+    use crate::telemetry::{Fields, Telemetry};
+
+    /// A `requests` throttle at `rate`, and the `count` of every execute event it emits.
+    fn throttle(rate: Rate) -> (Throttles, ThrottleHandle, Arc<Mutex<Vec<i64>>>) {
+        let telemetry = Telemetry::new();
+        let counts = Arc::new(Mutex::new(Vec::new()));
+        let into = counts.clone();
+        telemetry
+            .attach(
+                "test-executes",
+                THROTTLE_EXECUTE.get(),
+                move |_, m, _, _| into.lock().unwrap().extend(m.get_i64("count")),
+                Value::Null,
+            )
+            .expect("attach");
+        let t = Throttles::new(Emitter::new(telemetry, "master"));
+        t.start("requests", ThrottleConfig::new(rate, 1000))
+            .expect("start");
+        let h = t.handle("requests").expect("handle");
+        (t, h, counts)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_throttle_is_told_in_batches_and_counts_stay_exact() {
+        let (t, h, counts) = throttle(Rate::Infinity);
+        let mut gate = Gate::new(h.clone());
+        for _ in 0..OPEN_BATCH * 2 + 5 {
+            gate.next_due().await.expect("passes");
+        }
+        // Two full batches reported; 5 owed until the report period has passed or it ends.
+        assert_eq!(*counts.lock().unwrap(), [64, 64]);
+        assert_eq!(h.info().executes, OPEN_BATCH * 2);
+        tokio::time::advance(OPEN_REPORT_EVERY).await;
+        gate.next_due().await.expect("passes");
+        assert_eq!(*counts.lock().unwrap(), [64, 64, 6]);
+        gate.next_due().await.expect("passes");
+        drop(gate);
+        assert_eq!(*counts.lock().unwrap(), [64, 64, 6, 1]);
+        let info = t.info("requests").expect("info");
+        assert_eq!((info.requests, info.executes), (135, 135));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_finite_rate_waits_for_each_release_after_reporting_what_passed_open() {
+        let (t, h, counts) = throttle(Rate::Infinity);
+        let mut gate = Gate::new(h);
+        gate.next_due().await.expect("passes");
+        t.change_rate("requests", ThrottleConfig::new(Rate::Finite(10), 1000))
+            .expect("a finite rate");
+        let start = Instant::now();
+        for _ in 0..5 {
+            gate.next_due().await.expect("released");
+        }
+        // The open request is reported first; then 10/s: 5 releases take about 0.4 s.
+        assert_eq!(counts.lock().unwrap().first(), Some(&1));
+        assert!(
+            start.elapsed() >= Duration::from_millis(390),
+            "{:?}",
+            start.elapsed()
+        );
+        let info = t.info("requests").expect("info");
+        assert_eq!(info.executes, 6);
+    }
 }

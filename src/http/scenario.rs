@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::client::{Connector, UserClient};
 use super::events::{BYTES_IN, BYTES_OUT, CLASS, LATENCY, REQUEST, START_DELAY, STATUS};
 use super::options::HttpSpec;
-use super::pacing::{CATCH_UP, next_due, report_backlog};
+use super::pacing::{CATCH_UP, Gate, report_backlog};
 use crate::engine::config::{ConfigError, ConfigValue, Setting, SettingType, UpdateRule};
 use crate::engine::throttle::{Rate, StartOutcome, ThrottleError};
 use crate::engine::{InitContext, Scenario, ScenarioError, UserContext, UserResult, rate_config};
@@ -221,10 +221,11 @@ impl Scenario for HttpScenario {
 
     async fn start(&self, user: UserContext, state: Arc<HttpState>) -> UserResult {
         let id = Value::Int(i64::try_from(user.user_id()).unwrap_or(i64::MAX));
-        let throttle = user
-            .throttles()
-            .handle(THROTTLE)
-            .map_err(|e| ScenarioError::new(format!("throttle {THROTTLE}: {e}")))?;
+        let mut gate = Gate::new(
+            user.throttles()
+                .handle(THROTTLE)
+                .map_err(|e| ScenarioError::new(format!("throttle {THROTTLE}: {e}")))?,
+        );
         let c = &state.connector;
         let n = state.urls.len();
         // Users begin at different URLs, so a short run still covers them all.
@@ -237,7 +238,8 @@ impl Scenario for HttpScenario {
         let mut answered: u64 = 0;
         while !user.removal_requested() {
             // Not raced against `removed()`: a release the throttle counted is always sent.
-            let due = next_due(&throttle)
+            let due = gate
+                .next_due()
                 .await
                 .map_err(|e| ScenarioError::new(format!("throttle {THROTTLE}: {e}")))?;
             let i = next;
@@ -245,13 +247,15 @@ impl Scenario for HttpScenario {
             let sent_at = Instant::now();
             let due = due.min(sent_at);
             let delay = nanos(sent_at - due);
+            // `node` as `Emitter::span_start` would add it, without its copy of the rest.
             let start_md = [
                 (Key::new_static("user_id"), id.clone()),
                 (Key::new_static("method"), state.method.clone()),
                 (Key::new_static("url"), state.urls[i].clone()),
                 (Key::new_static(START_DELAY), Value::Int(delay)),
+                (Key::new_static("node"), node.clone()),
             ];
-            let span = emitter.span_start(&REQUEST, &start_md);
+            let span = telemetry.span_start(REQUEST.get(), &start_md);
             match client.send(c, i).await {
                 Ok(r) => {
                     let m = [

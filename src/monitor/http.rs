@@ -244,12 +244,56 @@ impl Window {
 
 /// A nanosecond measurement or metadata value as whole µs, rounded up.
 fn us_of(fields: &[Field], key: &str) -> Option<u64> {
-    let ns = match fields.lookup(key)? {
+    us_in(fields.lookup(key)?)
+}
+
+/// A nanosecond value as whole µs, rounded up.
+fn us_in(v: &Value) -> Option<u64> {
+    let ns = match v {
         Value::Int(i) => *i,
         Value::Float(f) if f.is_finite() => f.ceil() as i64,
         _ => return None,
     };
     Some((ns.max(0) as u64).div_ceil(1_000))
+}
+
+/// What a stop event measures, read in one pass over its measurements (the first of a
+/// repeated key counts, as with a lookup).
+#[derive(Default)]
+struct StopReading {
+    service: Option<u64>,
+    latency: Option<u64>,
+    bytes_in: Option<u64>,
+    bytes_out: Option<u64>,
+}
+
+impl StopReading {
+    fn of(measurements: &[Field]) -> StopReading {
+        use crate::http::events::{BYTES_IN, BYTES_OUT, LATENCY};
+        let count = |v: &Value| v.as_i64().map_or(0, |v| v.max(0) as u64);
+        let mut r = StopReading::default();
+        // Keys seen: service, latency, bytes in, bytes out.
+        let mut seen = [false; 4];
+        for (k, v) in measurements {
+            let i = match k.as_str() {
+                "duration" => 0,
+                LATENCY => 1,
+                BYTES_IN => 2,
+                BYTES_OUT => 3,
+                _ => continue,
+            };
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            match i {
+                0 => r.service = us_in(v),
+                1 => r.latency = us_in(v),
+                2 => r.bytes_in = Some(count(v)),
+                _ => r.bytes_out = Some(count(v)),
+            }
+        }
+        r
+    }
 }
 
 fn uint(fields: &[Field], key: &str) -> u64 {
@@ -315,12 +359,13 @@ impl HttpStats {
                     .and_then(|s| u16::try_from(s).ok())
                     .unwrap_or(0);
                 *self.status.entry(status).or_default() += 1;
-                let bytes_in = uint(measurements, crate::http::events::BYTES_IN);
+                let r = StopReading::of(measurements);
+                let bytes_in = r.bytes_in.unwrap_or(0);
                 self.bytes_in += bytes_in;
                 self.bytes_in_series.add(sec, bytes_in);
-                self.bytes_out += uint(measurements, crate::http::events::BYTES_OUT);
-                let service = us_of(measurements, "duration");
-                let latency = us_of(measurements, crate::http::events::LATENCY).or(service);
+                self.bytes_out += r.bytes_out.unwrap_or(0);
+                let service = r.service;
+                let latency = r.latency.or(service);
                 if let Some(s) = service {
                     self.service.record(s);
                 }
@@ -507,6 +552,26 @@ mod tests {
         assert_eq!((sum.bytes_in, sum.bytes_out), (20, 6));
         assert_eq!(sum.latency_us.max, 2_000);
         assert_eq!(sum.service_us.max, 1_000);
+    }
+
+    #[test]
+    fn a_stop_is_read_in_one_pass_as_lookups_would_read_it() {
+        let mut s = HttpStats::new();
+        // The first of a repeated key counts; a non-number under a key counts as absent; no
+        // `latency` falls back to the service time.
+        s.apply(
+            HttpEvent::Stop,
+            0,
+            &fields! {"duration" => 3_000_001, "bytes_in" => 7, "duration" => 9_000_000,
+            "bytes_in" => 100, "bytes_out" => "x", "monotonic_time" => 5},
+            &fields! {"status" => 200},
+        );
+        let sum = s.summary();
+        assert_eq!(sum.service_us.max, 3_001);
+        assert_eq!(sum.latency_us.max, 3_001);
+        assert_eq!((sum.bytes_in, sum.bytes_out), (7, 0));
+        let r = StopReading::of(&fields! {"latency" => "slow", "latency" => 5_000});
+        assert_eq!((r.latency, r.service, r.bytes_in), (None, None, None));
     }
 
     #[test]

@@ -234,6 +234,15 @@ async fn answer(req: Request<Incoming>, last: &Mutex<String>) -> Response<Full<B
     if path == "/echo" {
         return text(200, seen);
     }
+    if path == "/close" {
+        // The server closes the connection after this answer.
+        let mut r = text(200, "bye\n".to_owned());
+        r.headers_mut().insert(
+            hyper::header::CONNECTION,
+            "close".parse().expect("a header value"),
+        );
+        return r;
+    }
     text(200, "hello\n".to_owned())
 }
 

@@ -457,6 +457,21 @@ impl ThrottleHandle {
         self.throttle.ticket(true, false)?.await
     }
 
+    /// True while the throttle is open (rate infinity, not paused, not stopped): a request
+    /// would pass at once. A hot loop may then go on without [`wait`](Self::wait) and report
+    /// what it let pass, in batches, with [`passed_open`](Self::passed_open).
+    pub fn is_open(&self) -> bool {
+        self.throttle.is_open()
+    }
+
+    /// Counts `n` requests that passed while [`is_open`](Self::is_open) said so, as `wait`
+    /// would have (in [`info`](Self::info)'s `requests` and `executes`), and emits one
+    /// `[amoc, throttle, request]` and one `[amoc, throttle, execute]` of `count = n` instead
+    /// of `n` of `count = 1`.
+    pub fn passed_open(&self, n: u64) {
+        self.throttle.passed_open(n);
+    }
+
     /// See [`Throttles::info`].
     pub fn info(&self) -> ThrottleInfo {
         self.throttle.info()

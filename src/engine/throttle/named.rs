@@ -185,6 +185,28 @@ impl Throttle {
         })
     }
 
+    /// Rate infinity, not paused, not stopped: a request would pass at once.
+    pub(super) fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// `n` requests the caller let pass on its own while [`is_open`](Self::is_open) said so:
+    /// counted as requests and releases, and reported as one `request` and one `execute`
+    /// event of `count = n` each.
+    pub(super) fn passed_open(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.fast.fetch_add(n, Ordering::Relaxed);
+        for event in [&THROTTLE_REQUEST, &THROTTLE_EXECUTE] {
+            if self.emitter.telemetry().has_handlers(event.get()) {
+                let count = i64::try_from(n).unwrap_or(i64::MAX);
+                let md = fields! {"name" => self.name.clone()};
+                self.emitter.emit(event, &fields! {"count" => count}, &md);
+            }
+        }
+    }
+
     /// A counted permit was dropped: its place may go to the next request.
     pub(super) fn permit_returned(&self) {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
