@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rookery::cluster_nats::precision::{ReleaseLog, RunQueue, Window, judged};
-use rookery::cluster_nats::{ClusterAddr, Master, MasterOptions};
+use rookery::cluster_nats::{Master, MasterOptions};
 use rookery::telemetry::{Fields, Telemetry, Value, monotonic_time};
 
 /// The three workers: name and think time.
@@ -80,25 +80,19 @@ impl Precision {
             )
             .map_err(|e| e.to_string())?;
         let master = Master::start(
-            MasterOptions {
-                addr: ClusterAddr {
-                    url: url.to_owned(),
-                    ..ClusterAddr::default()
-                },
-                run: run.into(),
-                name: "master".into(),
-                scenario: "demo".into(),
-                settings: vec![
-                    format!("message_rate={}", per_s * 60),
-                    "login_rate=6000000".into(),
-                    "user_rate=infinity".into(),
+            MasterOptions::at(
+                url,
+                run,
+                "demo",
+                &[
+                    &format!("message_rate={}", per_s * 60),
+                    "login_rate=6000000",
+                    "user_rate=infinity",
                     // Users meet in the `pairs` coordinator (a round trip to the master on a
                     // real cluster) only every billionth message: the throttle alone is measured.
-                    "pair_every=1000000000".into(),
+                    "pair_every=1000000000",
                 ],
-                heartbeat: rookery::cluster_nats::HEARTBEAT,
-                timeout: rookery::cluster_nats::TIMEOUT,
-            },
+            ),
             telemetry.clone(),
             Instant::now(),
         )

@@ -50,6 +50,7 @@ pub mod batch;
 pub mod connect;
 pub mod coordinators;
 pub mod forward;
+pub mod liveness;
 pub mod master;
 pub mod precision;
 pub mod settings;
