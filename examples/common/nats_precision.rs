@@ -23,8 +23,16 @@ pub const WORKERS: [(&str, &str); 3] = [("w1", "0s"), ("w2", "100ms"), ("w3", "5
 /// throttle always has requests waiting and releases every fraction of a millisecond (above
 /// 100/s) whenever its process runs.
 pub const JUDGED: [&str; 1] = ["w1"];
-/// Users per worker.
+/// Users per worker (`ROOKERY_PRECISION_USERS` changes it).
 pub const USERS_PER_WORKER: u64 = 100;
+
+/// Users per worker: [`USERS_PER_WORKER`], or `ROOKERY_PRECISION_USERS` when set.
+pub fn users_per_worker() -> u64 {
+    std::env::var("ROOKERY_PRECISION_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(USERS_PER_WORKER)
+}
 
 /// Shares applied by the workers (`[amoc, throttle, rate]` of `messages`) in arrival order:
 /// when (the worker's `monotonic_time` on the master's clock, ns), node, share.
@@ -101,7 +109,7 @@ impl Precision {
             .wait_nodes(WORKERS.len(), Duration::from_secs(60))
             .await?;
         master
-            .add_users(USERS_PER_WORKER * WORKERS.len() as u64)
+            .add_users(users_per_worker() * WORKERS.len() as u64)
             .await?;
         let run_queue = RunQueue::default();
         let (rq, pids): (RunQueue, Vec<(String, u32)>) = (

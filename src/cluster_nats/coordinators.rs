@@ -8,6 +8,9 @@
 //! timeout, reset, stop), emits every `[amoc, coordinator, _]` event once, and sends each batch
 //! ([`RunBatch`]) to every worker with a member in it, which runs the item's actions on the
 //! whole batch. A worker runs a delivered batch and emits `[rookery, cluster, batch_run]`.
+//! A scenario's `reset` / `stop` on a worker goes to the master too
+//! ([`CoordinatorMsg::Reset`], [`CoordinatorMsg::Stop`]): they act on the cluster-wide
+//! coordinator.
 
 use std::sync::Arc;
 use std::time::Duration;
