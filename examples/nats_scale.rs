@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use idle::Idle;
 use nats_server::{Guard, nats_server};
-use rookery::cluster_nats::{ClusterAddr, Master, MasterOptions};
+use rookery::cluster_nats::{Master, MasterOptions};
 use rookery::engine::{EngineHandle, EngineOptions, UserRate, boxed};
 use rookery::telemetry::{Telemetry, Value};
 
@@ -131,18 +131,7 @@ async fn master(url: &str, run: &str) -> Result<(Master, Seen), String> {
     let telemetry = Telemetry::new();
     let seen = Seen::attach(&telemetry)?;
     let master = Master::start(
-        MasterOptions {
-            addr: ClusterAddr {
-                url: url.to_owned(),
-                ..ClusterAddr::default()
-            },
-            run: run.into(),
-            name: "master".into(),
-            scenario: "idle".into(),
-            settings: vec!["user_rate=infinity".into()],
-            heartbeat: rookery::cluster_nats::HEARTBEAT,
-            timeout: rookery::cluster_nats::TIMEOUT,
-        },
+        MasterOptions::at(url, run, "idle", &["user_rate=infinity"]),
         telemetry,
         Instant::now(),
     )

@@ -66,9 +66,22 @@ async fn main() {
                 .await;
             println!("rate change to {rate}/s: the shares add up after {took:?}");
         }
+        let pids: Vec<(String, u32)> = WORKERS
+            .iter()
+            .zip(&workers)
+            .map(|((w, _), g)| (w.to_string(), g.0.id()))
+            .chain([
+                ("master".to_string(), std::process::id()),
+                ("nats-server".to_string(), server.pid()),
+            ])
+            .collect();
+        let cpu0: Vec<f64> = pids.iter().map(|(_, pid)| cpu_s(*pid)).collect();
+        let t0 = std::time::Instant::now();
         let w = p.measure(Duration::from_secs(3), windows, windows).await;
+        let wall = t0.elapsed().as_secs_f64();
         print!("{}", report(&format!("{rate}/s"), rate, &w));
         summary(rate, &w);
+        cpu_report(&pids, &cpu0, wall, &w);
     }
     let rate = *rates.last().unwrap_or(&100);
     let killed_at = monotonic_time();
@@ -81,6 +94,48 @@ async fn main() {
     print!("{}", report(&format!("{rate}/s without w2"), rate, &w));
     summary(rate, &w);
     p.finish().await.expect("the run ends");
+}
+
+/// CPU seconds process `pid` used so far (user + system, from `/proc/PID/stat`).
+fn cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // SAFETY: sysconf only reads a configuration value.
+    let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    f.iter().sum::<u64>() as f64 / tck
+}
+
+/// The cores each process used while measuring, and its CPU time per release (releases: the
+/// windows' mean rate over the whole measurement, settling included).
+fn cpu_report(
+    pids: &[(String, u32)],
+    cpu0: &[f64],
+    wall: f64,
+    windows: &[rookery::cluster_nats::precision::Window],
+) {
+    let per_s = windows.iter().map(|w| w.total).sum::<u64>() as f64 / windows.len().max(1) as f64;
+    let mut all = 0.0;
+    let parts: Vec<String> = pids
+        .iter()
+        .zip(cpu0)
+        .map(|((name, pid), c0)| {
+            let cores = (cpu_s(*pid) - c0) / wall;
+            all += cores;
+            format!("{name} {cores:.2} ({:.1} µs)", cores * 1e6 / per_s.max(1.0))
+        })
+        .collect();
+    println!(
+        "CPU while measuring ({per_s:.0} releases/s): cores used (CPU µs per release): {}; all {all:.2} cores ({:.1} µs a release)",
+        parts.join(", "),
+        all * 1e6 / per_s.max(1.0)
+    );
 }
 
 /// The judged windows' range of deviation.

@@ -19,15 +19,7 @@ use rookery::telemetry::Telemetry;
 /// A master of run `run` on `addr` (demo scenario).
 async fn master(addr: ClusterAddr, run: &str) -> Master {
     Master::start(
-        MasterOptions {
-            addr,
-            run: run.into(),
-            name: "master".into(),
-            scenario: "demo".into(),
-            settings: Vec::new(),
-            heartbeat: rookery::cluster_nats::HEARTBEAT,
-            timeout: rookery::cluster_nats::TIMEOUT,
-        },
+        MasterOptions::new(addr, run, "demo"),
         Telemetry::new(),
         Instant::now(),
     )

@@ -1,7 +1,11 @@
 //! Cluster-wide coordinators over NATS: the master (this test's process, the library's
-//! `Master`) owns the demo's `pairs` coordinator; three `rookery node` workers forward their
-//! users' adds. One user per worker, each adding itself once: one pair across two processes,
-//! one user left over and handed back on the timeout; a fourth user left over at the stop.
+//! `Master`) owns every coordinator; workers forward their users' adds, resets and stops.
+//! * one user per `rookery node` worker, each adding itself once to the demo's `pairs`: one
+//!   pair across two processes, one user left over and handed back on the timeout; a fourth
+//!   user left over at the stop;
+//! * a killed worker's user waiting in `pairs` is taken out (and counted), so the next pair is
+//!   made of live users only;
+//! * `reset` / `stop` called by a scenario on a worker act on the cluster-wide coordinator.
 
 mod nats_support;
 
@@ -9,6 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nats_support::*;
+use rookery::cluster_nats::{ClusterAddr, Master, MasterOptions, WorkerOptions, run_worker};
+use rookery::engine::coordinator::{Action, CoordinatorError, Plan};
+use rookery::engine::{InitContext, Scenario, ScenarioError, UserContext, UserResult, boxed};
 use rookery::telemetry::{Fields, Telemetry, Value};
 
 /// An event the master saw: name, the node it names, `event` metadata, `users` metadata.
@@ -42,16 +49,9 @@ fn count(seen: &[Seen], name: &str, event: &str) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn users_of_different_workers_meet_in_one_plan_and_leftovers_are_handed_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = NatsServer::start(dir.path());
-    let url = server.url();
-    let mut workers: Vec<Proc> = ["w1", "w2", "w3"]
-        .iter()
-        .map(|w| worker(dir.path(), &url, w, "co", &[]))
-        .collect();
-    let telemetry = Telemetry::new();
+/// Records the coordinator events (and the workers' `batch_run`s, the demo's pairs and the
+/// master's `coordinator_users_removed`) that `telemetry` sees.
+fn probe(telemetry: &Telemetry) -> Arc<Mutex<Vec<Seen>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
     telemetry
@@ -62,13 +62,18 @@ async fn users_of_different_workers_meet_in_one_plan_and_leftovers_are_handed_ba
                 let name = name.dotted().to_string();
                 if !(name.starts_with("amoc.coordinator")
                     || name == "demo.chat.paired"
-                    || name == "rookery.cluster.batch_run")
+                    || name == "rookery.cluster.batch_run"
+                    || name == "rookery.cluster.coordinator_users_removed")
                 {
                     return;
                 }
                 s.lock().unwrap().push(Seen {
                     name,
-                    node: md.get_str("node").unwrap_or("").to_owned(),
+                    node: md
+                        .get_str("lost_node")
+                        .or(md.get_str("node"))
+                        .unwrap_or("")
+                        .to_owned(),
                     event: md.get_str("event").unwrap_or("").to_owned(),
                     users: users(md.lookup("users")),
                 });
@@ -76,6 +81,251 @@ async fn users_of_different_workers_meet_in_one_plan_and_leftovers_are_handed_ba
             Value::Null,
         )
         .unwrap();
+    seen
+}
+
+fn named(seen: &Mutex<Vec<Seen>>, name: &str) -> Vec<Seen> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.name == name)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_workers_waiting_user_is_taken_out_of_the_coordinator_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = NatsServer::start(dir.path());
+    let url = server.url();
+    let mut workers: Vec<Proc> = ["w1", "w2", "w3"]
+        .iter()
+        .map(|w| worker(dir.path(), &url, w, "co-kill", &[]))
+        .collect();
+    let telemetry = Telemetry::new();
+    let seen = probe(&telemetry);
+    let master = demo_master(
+        &url,
+        "co-kill",
+        &[
+            "pair_every=1",
+            "think_time=60s",
+            "message_rate=6000000",
+            "login_rate=6000000",
+            "user_rate=infinity",
+        ],
+        &telemetry,
+    )
+    .await;
+    master.wait_nodes(3, Duration::from_secs(30)).await.unwrap();
+    // User 1 on w1 waits in `pairs` for a partner; then w1 dies.
+    let lone = master.add_users_to("w1", 1).await.unwrap();
+    assert!(
+        wait_for(&seen, Duration::from_secs(10), |s| count_named(
+            s,
+            "amoc.coordinator.add"
+        ) == 1)
+        .await
+    );
+    workers[0].kill9();
+    assert!(
+        wait_for(&seen, Duration::from_secs(10), |s| count_named(
+            s,
+            "rookery.cluster.coordinator_users_removed"
+        ) == 1)
+        .await,
+        "the dead worker's user was not taken out: {:?}",
+        seen.lock().unwrap()
+    );
+    let removed = named(&seen, "rookery.cluster.coordinator_users_removed");
+    assert_eq!(removed[0].users, vec![lone.first as i64]);
+    assert_eq!(removed[0].node, "w1");
+    let info = master.coordinator_info("pairs").unwrap();
+    assert_eq!(info.items[0].pending, 0, "{info:?}");
+    assert_eq!(info.items[0].forgotten, 1, "{info:?}");
+    // Two live users make the next pair: the dead one is not in it.
+    let a = master.add_users_to("w2", 1).await.unwrap();
+    let b = master.add_users_to("w3", 1).await.unwrap();
+    assert!(
+        wait_for(&seen, Duration::from_secs(10), |s| count_named(
+            s,
+            "demo.chat.paired"
+        ) >= 2)
+        .await,
+        "no pair of live users: {:?}",
+        seen.lock().unwrap()
+    );
+    for paired in named(&seen, "demo.chat.paired") {
+        let mut users = paired.users.clone();
+        users.sort();
+        assert_eq!(users, vec![a.first as i64, b.first as i64]);
+    }
+    master.end().await;
+    for w in &mut workers[1..] {
+        assert!(w.ends_ok(Duration::from_secs(10)), "{}", w.stderr_text());
+    }
+}
+
+fn count_named(seen: &[Seen], name: &str) -> usize {
+    seen.iter().filter(|e| e.name == name).count()
+}
+
+/// A scenario whose users act on coordinator `meet` (3 a batch, no timeout) by their id:
+/// 1, 2 and 5 add themselves, 3 resets it, 4 stops it; then each waits for its removal.
+struct Control;
+
+impl Scenario for Control {
+    type State = ();
+    fn name(&self) -> &str {
+        "control"
+    }
+    fn init(&self, ctx: &InitContext<'_>) -> Result<(), ScenarioError> {
+        let plan = Plan::new().item(3, Action::batch(|_, _| {}));
+        match ctx.coordinators().start("meet", plan, None) {
+            Ok(()) | Err(CoordinatorError::AlreadyStarted { .. }) => Ok(()),
+            Err(e) => Err(ScenarioError::new(e.to_string())),
+        }
+    }
+    async fn start(&self, user: UserContext, _state: Arc<()>) -> UserResult {
+        let id = user.user_id();
+        let c = user.coordinators();
+        match id {
+            3 => c.reset("meet"),
+            4 => c.stop("meet"),
+            _ => c.add("meet", id, Value::from(user.node())),
+        }
+        .map_err(|e| ScenarioError::new(e.to_string()))?;
+        user.removed().await;
+        Ok(Value::Null)
+    }
+}
+
+/// A worker of run `run` inside this process (its own thread and runtime), running
+/// [`Control`]; ends when the master ends the run.
+fn control_worker(url: &str, name: &str, run: &str) -> std::thread::JoinHandle<Result<(), String>> {
+    let opts = WorkerOptions {
+        addr: ClusterAddr {
+            url: url.to_owned(),
+            ..ClusterAddr::default()
+        },
+        name: name.into(),
+        run: run.into(),
+        record: None,
+        gzip: false,
+    };
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let mut signals = rookery::cli::signals::Signals::new().map_err(|e| e.to_string())?;
+            run_worker(&opts, &[boxed(Control)], &mut signals).await
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_and_stop_called_on_a_worker_act_on_the_cluster_wide_coordinator() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = NatsServer::start(dir.path());
+    let url = server.url();
+    let workers = [
+        control_worker(&url, "w1", "co-ctl"),
+        control_worker(&url, "w2", "co-ctl"),
+    ];
+    let telemetry = Telemetry::new();
+    let seen = probe(&telemetry);
+    let master = Master::start(
+        MasterOptions::at(&url, "co-ctl", "control", &["user_rate=infinity"]),
+        telemetry.clone(),
+        std::time::Instant::now(),
+    )
+    .await
+    .unwrap();
+    master.wait_nodes(2, Duration::from_secs(30)).await.unwrap();
+    // Users 1 (w1) and 2 (w2) wait in `meet` on the master.
+    master.add_users_to("w1", 1).await.unwrap();
+    master.add_users_to("w2", 1).await.unwrap();
+    assert!(
+        wait_for(&seen, Duration::from_secs(10), |s| count_named(
+            s,
+            "amoc.coordinator.add"
+        ) == 2)
+        .await
+    );
+    // User 3, on w2, resets it: the master hands both back to their nodes.
+    master.add_users_to("w2", 1).await.unwrap();
+    assert!(
+        wait_for(&seen, Duration::from_secs(10), |s| count(
+            s,
+            "rookery.cluster.batch_run",
+            "reset"
+        ) == 2)
+        .await,
+        "the reset on w2 did not reach the cluster-wide coordinator: {:?}",
+        seen.lock().unwrap()
+    );
+    {
+        let s = seen.lock().unwrap();
+        let mut ran_on: Vec<&str> = s
+            .iter()
+            .filter(|e| e.name == "rookery.cluster.batch_run" && e.event == "reset")
+            .map(|e| {
+                assert_eq!(e.users, vec![1, 2]);
+                e.node.as_str()
+            })
+            .collect();
+        ran_on.sort();
+        assert_eq!(ran_on, ["w1", "w2"]);
+        assert_eq!(count_named(&s, "amoc.coordinator.reset"), 1);
+        assert_eq!(count(&s, "amoc.coordinator.execute", "reset"), 1);
+        assert!(
+            s.iter()
+                .filter(|e| e.name.starts_with("amoc.coordinator"))
+                .all(|e| e.node == "master"),
+            "coordinator events come from the master only: {s:?}"
+        );
+    }
+    assert!(master.coordinator_info("meet").unwrap().running);
+    // User 4, on w1, stops it: the master's coordinator stops; an add after that (user 5,
+    // on w2) is refused there.
+    master.add_users_to("w1", 1).await.unwrap();
+    assert!(
+        wait_for(&seen, Duration::from_secs(10), |s| count_named(
+            s,
+            "amoc.coordinator.stop"
+        ) == 1)
+        .await,
+        "the stop on w1 did not reach the cluster-wide coordinator: {:?}",
+        seen.lock().unwrap()
+    );
+    assert!(!master.coordinator_info("meet").unwrap().running);
+    master.add_users_to("w2", 1).await.unwrap();
+    master.stop(Duration::from_secs(15)).await.unwrap();
+    assert_eq!(
+        count_named(&seen.lock().unwrap(), "amoc.coordinator.add"),
+        2,
+        "an add after the stop counted"
+    );
+    master.end().await;
+    for w in workers {
+        assert_eq!(w.join().unwrap(), Ok(()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_of_different_workers_meet_in_one_plan_and_leftovers_are_handed_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = NatsServer::start(dir.path());
+    let url = server.url();
+    let mut workers: Vec<Proc> = ["w1", "w2", "w3"]
+        .iter()
+        .map(|w| worker(dir.path(), &url, w, "co", &[]))
+        .collect();
+    let telemetry = Telemetry::new();
+    let seen = probe(&telemetry);
     // Each user sends one message, asks for a partner, then thinks for a minute.
     let master = demo_master(
         &url,

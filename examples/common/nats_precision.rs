@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rookery::cluster_nats::precision::{ReleaseLog, RunQueue, Window, judged};
-use rookery::cluster_nats::{ClusterAddr, Master, MasterOptions};
+use rookery::cluster_nats::{Master, MasterOptions};
 use rookery::telemetry::{Fields, Telemetry, Value, monotonic_time};
 
 /// The three workers: name and think time.
@@ -23,8 +23,16 @@ pub const WORKERS: [(&str, &str); 3] = [("w1", "0s"), ("w2", "100ms"), ("w3", "5
 /// throttle always has requests waiting and releases every fraction of a millisecond (above
 /// 100/s) whenever its process runs.
 pub const JUDGED: [&str; 1] = ["w1"];
-/// Users per worker.
+/// Users per worker (`ROOKERY_PRECISION_USERS` changes it).
 pub const USERS_PER_WORKER: u64 = 100;
+
+/// Users per worker: [`USERS_PER_WORKER`], or `ROOKERY_PRECISION_USERS` when set.
+pub fn users_per_worker() -> u64 {
+    std::env::var("ROOKERY_PRECISION_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(USERS_PER_WORKER)
+}
 
 /// Shares applied by the workers (`[amoc, throttle, rate]` of `messages`) in arrival order:
 /// when (the worker's `monotonic_time` on the master's clock, ns), node, share.
@@ -80,25 +88,19 @@ impl Precision {
             )
             .map_err(|e| e.to_string())?;
         let master = Master::start(
-            MasterOptions {
-                addr: ClusterAddr {
-                    url: url.to_owned(),
-                    ..ClusterAddr::default()
-                },
-                run: run.into(),
-                name: "master".into(),
-                scenario: "demo".into(),
-                settings: vec![
-                    format!("message_rate={}", per_s * 60),
-                    "login_rate=6000000".into(),
-                    "user_rate=infinity".into(),
+            MasterOptions::at(
+                url,
+                run,
+                "demo",
+                &[
+                    &format!("message_rate={}", per_s * 60),
+                    "login_rate=6000000",
+                    "user_rate=infinity",
                     // Users meet in the `pairs` coordinator (a round trip to the master on a
                     // real cluster) only every billionth message: the throttle alone is measured.
-                    "pair_every=1000000000".into(),
+                    "pair_every=1000000000",
                 ],
-                heartbeat: rookery::cluster_nats::HEARTBEAT,
-                timeout: rookery::cluster_nats::TIMEOUT,
-            },
+            ),
             telemetry.clone(),
             Instant::now(),
         )
@@ -107,7 +109,7 @@ impl Precision {
             .wait_nodes(WORKERS.len(), Duration::from_secs(60))
             .await?;
         master
-            .add_users(USERS_PER_WORKER * WORKERS.len() as u64)
+            .add_users(users_per_worker() * WORKERS.len() as u64)
             .await?;
         let run_queue = RunQueue::default();
         let (rq, pids): (RunQueue, Vec<(String, u32)>) = (

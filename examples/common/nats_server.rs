@@ -27,6 +27,12 @@ impl Server {
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
+
+    /// The server's process id.
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self._child.0.id()
+    }
 }
 
 /// Starts `nats-server` (Debian's, or the one on PATH) on a free loopback port with `extra`

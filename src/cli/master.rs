@@ -118,19 +118,15 @@ pub async fn run_master(
     let hooks = super::report::RunHooks::install(args, &feed).await?;
     let mut feed = Some(feed);
     let recorder = cluster_nats::record(args.record.as_deref(), &telemetry, start)?;
+    let addr = ClusterAddr {
+        url: url.to_owned(),
+        creds: args.cluster.cluster_creds.clone(),
+        token: None,
+        ca: args.cluster.cluster_ca.clone(),
+    };
     let opts = MasterOptions {
-        addr: ClusterAddr {
-            url: url.to_owned(),
-            creds: args.cluster.cluster_creds.clone(),
-            token: None,
-            ca: args.cluster.cluster_ca.clone(),
-        },
-        run: args.cluster.run.clone(),
-        name: "master".into(),
-        scenario: scenario.name().to_string(),
         settings: args.set.clone(),
-        heartbeat: cluster_nats::HEARTBEAT,
-        timeout: cluster_nats::TIMEOUT,
+        ..MasterOptions::new(addr, &args.cluster.run, scenario.name())
     };
     let master = Master::start_with(opts, settings_file, telemetry.clone(), start).await?;
     let mut state = MonitorState::new();

@@ -8,6 +8,9 @@
 //! timeout, reset, stop), emits every `[amoc, coordinator, _]` event once, and sends each batch
 //! ([`RunBatch`]) to every worker with a member in it, which runs the item's actions on the
 //! whole batch. A worker runs a delivered batch and emits `[rookery, cluster, batch_run]`.
+//! A scenario's `reset` / `stop` on a worker goes to the master too
+//! ([`CoordinatorMsg::Reset`], [`CoordinatorMsg::Stop`]): they act on the cluster-wide
+//! coordinator.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,6 +108,20 @@ impl Forward<Value> for ToMaster {
             data,
         });
     }
+
+    fn reset(&self, name: &str) {
+        self.send(&CoordinatorMsg::Reset {
+            v: PROTOCOL,
+            name: name.to_owned(),
+        });
+    }
+
+    fn stop(&self, name: &str) {
+        self.send(&CoordinatorMsg::Stop {
+            v: PROTOCOL,
+            name: name.to_owned(),
+        });
+    }
 }
 
 /// Runs a batch the master handed over on the worker's forwarding registry, and reports it.
@@ -161,6 +178,7 @@ mod tests {
     struct Recorded {
         started: Mutex<Vec<Started>>,
         adds: Mutex<Vec<(String, UserId, Value)>>,
+        controls: Mutex<Vec<String>>,
     }
 
     impl Forward<Value> for Recorded {
@@ -172,6 +190,12 @@ mod tests {
         }
         fn add(&self, name: &str, user: UserId, data: Value) {
             self.adds.lock().unwrap().push((name.into(), user, data));
+        }
+        fn reset(&self, name: &str) {
+            self.controls.lock().unwrap().push(format!("reset {name}"));
+        }
+        fn stop(&self, name: &str) {
+            self.controls.lock().unwrap().push(format!("stop {name}"));
         }
     }
 
@@ -236,11 +260,24 @@ mod tests {
             Err(CoordinatorError::BadPlan { .. })
         ));
         assert_eq!(*events.lock().unwrap(), 0, "the local copy emits nothing");
+        // A reset and a stop go to the owner (the cluster-wide coordinator); the local copy
+        // runs nothing for them.
+        registry.reset("pairs").unwrap();
         registry.stop("pairs").unwrap();
+        assert_eq!(
+            *owner.controls.lock().unwrap(),
+            ["reset pairs", "stop pairs"]
+        );
+        assert_eq!(pairs.lock().unwrap().len(), 1, "no local leftovers ran");
         assert!(matches!(
             registry.add("pairs", 9, Value::Null),
             Err(CoordinatorError::Stopped { .. })
         ));
+        assert!(matches!(
+            registry.stop("pairs"),
+            Err(CoordinatorError::Stopped { .. })
+        ));
+        assert_eq!(owner.controls.lock().unwrap().len(), 2);
         assert_eq!(owner.adds.lock().unwrap().len(), 2);
     }
 

@@ -3,17 +3,24 @@
 //!
 //! A telemetry handler copies each event into a bounded queue (the same per-thread shards the
 //! monitor and the recorder use: O(1), never waiting for the network; an event that does not
-//! fit is counted). A task takes the queue every 10 ms (sooner when a shard is half full),
+//! fit is counted). A pump takes the queue every 10 ms (sooner when a shard is half full),
 //! encodes the events into [batches](super::batch) of at most [`BATCH_BYTES`] and publishes
 //! them on `rookery.<run>.ev.<node>`.
+//!
+//! A worker runs the pump on a thread of its own with a NATS connection of its own
+//! ([`Forwarder::start_own_thread`]): its users, however many start at once, cannot keep the
+//! pump from emptying the queue (on the users' runtime, 333,000 users starting at once kept it
+//! waiting until the queue overflowed).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 
 use super::batch::{BatchHeader, BatchWriter};
+use super::connect::ClusterAddr;
+use super::liveness::OwnThread;
 use super::wire::PROTOCOL;
 use crate::tap::queue::{EventQueue, Pushed, Taken};
 use crate::telemetry::{HandlerId, Telemetry, Value};
@@ -42,9 +49,21 @@ pub struct Forwarder {
     telemetry: Telemetry,
     id: HandlerId,
     queue: Arc<EventQueue>,
+    wake: Arc<Notify>,
     stop: Arc<Notify>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    /// Fires when the pump has returned.
+    done: Option<oneshot::Receiver<()>>,
+    runner: Option<Runner>,
     pub stats: Arc<ForwardStats>,
+}
+
+/// The pump's future.
+type Pump = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Where the pump runs.
+enum Runner {
+    Task(tokio::task::JoinHandle<()>),
+    Thread(OwnThread),
 }
 
 /// Where batches go: an abstraction over the NATS client, so the batching is testable and
@@ -83,6 +102,64 @@ impl Forwarder {
         sink: S,
         gzip: bool,
     ) -> Result<Forwarder, String> {
+        let mut f = Forwarder::attach(telemetry, id, start)?;
+        let pump = f.pump(node, gzip);
+        let (done_tx, done) = oneshot::channel();
+        f.done = Some(done);
+        f.runner = Some(Runner::Task(tokio::spawn(async move {
+            pump(sink).await;
+            let _ = done_tx.send(());
+        })));
+        Ok(f)
+    }
+
+    /// [`start`](Self::start) with the pump on a thread of its own, publishing on `subject`
+    /// through a NATS connection of its own (to `addr`); returns once it is connected.
+    pub async fn start_own_thread(
+        telemetry: &Telemetry,
+        id: &str,
+        node: &str,
+        start: Instant,
+        addr: &ClusterAddr,
+        subject: String,
+        gzip: bool,
+    ) -> Result<Forwarder, String> {
+        let mut f = Forwarder::attach(telemetry, id, start)?;
+        let pump = f.pump(node, gzip);
+        let (done_tx, done) = oneshot::channel();
+        let (ready_tx, ready) = oneshot::channel();
+        let (addr, name) = (addr.clone(), format!("rookery node {node} events"));
+        let thread = OwnThread::spawn("rookery-forwarder", move |stop| async move {
+            match addr.connect(&name, Duration::from_secs(10)).await {
+                Ok((client, _link)) => {
+                    let _ = ready_tx.send(Ok(()));
+                    tokio::select! {
+                        () = pump(NatsSink { client: client.clone(), subject }) => {
+                            // Its last batches leave before `finish` returns.
+                            let _ = client.flush().await;
+                            let _ = done_tx.send(());
+                        }
+                        _ = stop => {}
+                    }
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!("the forwarder's connection: {e}")));
+                }
+            }
+        })?;
+        f.runner = Some(Runner::Thread(thread));
+        match ready.await {
+            Ok(Ok(())) => {
+                f.done = Some(done);
+                Ok(f)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err("the forwarder's thread ended at once".into()),
+        }
+    }
+
+    /// The handler and the queue, no pump yet.
+    fn attach(telemetry: &Telemetry, id: &str, start: Instant) -> Result<Forwarder, String> {
         let queue = Arc::new(EventQueue::new(QUEUE_CAPACITY, start));
         let wake = Arc::new(Notify::new());
         let (q, w) = (queue.clone(), wake.clone());
@@ -97,25 +174,32 @@ impl Forwarder {
                 Value::Null,
             )
             .map_err(|e| format!("forwarder: {e}"))?;
-        let stop = Arc::new(Notify::new());
-        let stats = Arc::new(ForwardStats::default());
-        let task = tokio::spawn(pump(
-            queue.clone(),
-            wake,
-            stop.clone(),
-            sink,
-            node.to_owned(),
-            stats.clone(),
-            gzip,
-        ));
         Ok(Forwarder {
             telemetry: telemetry.clone(),
             id: HandlerId::from(id),
             queue,
-            stop,
-            task: Some(task),
-            stats,
+            wake,
+            stop: Arc::new(Notify::new()),
+            done: None,
+            runner: None,
+            stats: Arc::new(ForwardStats::default()),
         })
+    }
+
+    /// The pump, given its sink.
+    fn pump<S: BatchSink>(
+        &self,
+        node: &str,
+        gzip: bool,
+    ) -> impl FnOnce(S) -> Pump + Send + 'static {
+        let (queue, wake, stop, stats) = (
+            self.queue.clone(),
+            self.wake.clone(),
+            self.stop.clone(),
+            self.stats.clone(),
+        );
+        let node = node.to_owned();
+        move |sink: S| -> Pump { Box::pin(pump(queue, wake, stop, sink, node, stats, gzip)) }
     }
 
     /// Events dropped so far because the queue was full.
@@ -128,12 +212,12 @@ impl Forwarder {
         self.stats.sent.load(Ordering::Relaxed)
     }
 
-    /// Detaches, publishes what is queued and waits for the task; returns the events sent.
+    /// Detaches, publishes what is queued and waits for the pump; returns the events sent.
     pub async fn finish(mut self) -> u64 {
         let _ = self.telemetry.detach(self.id.clone());
         self.stop.notify_one();
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+        if let Some(done) = self.done.take() {
+            let _ = done.await;
         }
         self.sent()
     }
@@ -142,8 +226,10 @@ impl Forwarder {
 impl Drop for Forwarder {
     fn drop(&mut self) {
         let _ = self.telemetry.detach(self.id.clone());
-        if let Some(task) = self.task.take() {
-            task.abort();
+        match self.runner.take() {
+            Some(Runner::Task(task)) => task.abort(),
+            Some(Runner::Thread(mut thread)) => thread.stop(),
+            None => {}
         }
     }
 }

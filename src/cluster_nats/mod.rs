@@ -36,10 +36,13 @@
 //!   down (`[amoc, cluster, nodedown]` on the master, its running users reported as
 //!   `[rookery, cluster, users_lost]`). Silence only counts while the listener's own NATS link
 //!   is up, so a NATS server restart is nobody's death. Heartbeats carry each throttle's load,
-//!   from which the master splits every cluster-wide rate into shares ([`shares`]).
+//!   from which the master splits every cluster-wide rate into shares ([`shares`]). Both
+//!   sides run them on a thread and a NATS connection of their own ([`liveness`]): user load
+//!   cannot make a live process look dead.
 //! * **Coordinators** are the master's ([`coordinators`]): workers forward their users' adds,
 //!   the master runs the plans and emits the coordinator events once, and hands each batch to
-//!   the workers of its members, which run the plan's actions.
+//!   the workers of its members, which run the plan's actions. A worker's `reset` / `stop`
+//!   acts on the master's coordinator; a down worker's waiting users are taken out of it.
 //! * **Events**: every event of a worker goes to the master in batches (format-v1 lines behind
 //!   a header; bounded queue; drops and transit losses counted and emitted as
 //!   `[rookery, cluster, events_dropped]`), and the master emits it again into its own
@@ -50,6 +53,7 @@ pub mod batch;
 pub mod connect;
 pub mod coordinators;
 pub mod forward;
+pub mod liveness;
 pub mod master;
 pub mod precision;
 pub mod settings;

@@ -225,6 +225,10 @@ pub enum CoordinatorMsg {
         node: String,
         data: crate::telemetry::Value,
     },
+    /// A scenario on it reset coordinator `name`: the master resets the cluster-wide one.
+    Reset { v: u32, name: String },
+    /// A scenario on it stopped coordinator `name`: the master stops the cluster-wide one.
+    Stop { v: u32, name: String },
 }
 
 /// Master → worker: run item `item` of coordinator `name`'s actions on this batch (the master

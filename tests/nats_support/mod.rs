@@ -270,19 +270,8 @@ pub async fn demo_master(
     settings: &[&str],
     telemetry: &rookery::telemetry::Telemetry,
 ) -> rookery::cluster_nats::Master {
-    use rookery::cluster_nats::{ClusterAddr, HEARTBEAT, Master, MasterOptions, TIMEOUT};
-    let opts = MasterOptions {
-        addr: ClusterAddr {
-            url: url.to_owned(),
-            ..ClusterAddr::default()
-        },
-        run: run.into(),
-        name: "master".into(),
-        scenario: "demo".into(),
-        settings: settings.iter().map(|s| s.to_string()).collect(),
-        heartbeat: HEARTBEAT,
-        timeout: TIMEOUT,
-    };
+    use rookery::cluster_nats::{Master, MasterOptions};
+    let opts = MasterOptions::at(url, run, "demo", settings);
     Master::start(opts, telemetry.clone(), Instant::now())
         .await
         .expect("the master starts")

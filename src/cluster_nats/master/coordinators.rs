@@ -13,7 +13,13 @@ use super::{Master, Shared};
 use crate::cluster_nats::coordinators::size_from_wire;
 use crate::cluster_nats::wire::{self, CoordinatorMsg, PROTOCOL, RunBatch};
 use crate::engine::coordinator::{Action, CoordinatorError, Event, Member, Plan};
-use crate::telemetry::Value;
+use crate::telemetry::{Key, StaticName, Value};
+
+/// `[rookery, cluster, coordinator_users_removed]`: measurements `count`; metadata `name` (the
+/// coordinator), `lost_node` and `users`: users of a node that went down, taken out of the
+/// coordinator's pending batches (they would never act on a batch).
+pub static COORDINATOR_USERS_REMOVED: StaticName =
+    StaticName::new(&["rookery", "cluster", "coordinator_users_removed"]);
 
 impl Master {
     pub(super) async fn on_coordinators(self, mut sub: async_nats::Subscriber) {
@@ -50,6 +56,17 @@ impl Master {
                         log::warn!(target: "cluster", "an add of user {user} from {from}: {e}");
                     }
                 }
+                // The batches a reset or stop hands over are queued for sending, not awaited.
+                CoordinatorMsg::Reset { name, .. } => {
+                    if let Err(e) = self.shared.coordinators.reset(&name) {
+                        log::warn!(target: "cluster", "a reset from {from}: {e}");
+                    }
+                }
+                CoordinatorMsg::Stop { name, .. } => {
+                    if let Err(e) = self.shared.coordinators.stop(&name) {
+                        log::warn!(target: "cluster", "a stop from {from}: {e}");
+                    }
+                }
             }
         }
     }
@@ -75,6 +92,48 @@ impl Master {
                 eprintln!("rookery: coordinator from a worker refused: {e}");
                 log::error!(target: "cluster", "{e}");
             }
+        }
+    }
+}
+
+impl Master {
+    /// Takes the users of `node` (down: they will never act) out of every coordinator's
+    /// pending batches, and reports each coordinator's as
+    /// `[rookery, cluster, coordinator_users_removed]`.
+    pub(super) fn forget_coordinated(&self, node: &str) {
+        let blocks: Vec<(u64, u64)> = self
+            .table()
+            .blocks
+            .iter()
+            .filter(|(_, (_, n))| n == node)
+            .map(|(first, (last, _))| (*first, *last))
+            .collect();
+        if blocks.is_empty() {
+            return;
+        }
+        let removed = self.shared.coordinators.forget(&|user| {
+            blocks
+                .iter()
+                .any(|(first, last)| (*first..=*last).contains(&user))
+        });
+        for (name, users) in removed {
+            log::info!(
+                target: "cluster",
+                "{} users of {node} taken out of coordinator {name}",
+                users.len()
+            );
+            self.shared.emitter.emit(
+                &COORDINATOR_USERS_REMOVED,
+                &[(Key::new_static("count"), Value::from(users.len()))],
+                &[
+                    (Key::new_static("name"), Value::from(name.as_str())),
+                    (Key::new_static("lost_node"), Value::from(node)),
+                    (
+                        Key::new_static("users"),
+                        Value::list(users.iter().map(|u| Value::from(*u))),
+                    ),
+                ],
+            );
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Nodes going away: clean leaves, the nodes' unsolicited reports, and the watchdog that
-//! declares a silent node down.
+//! Nodes going away: clean leaves, the nodes' unsolicited reports, and a node going down (a
+//! silent one is found by `liveness`).
 
 use std::time::Duration;
 
@@ -93,6 +93,7 @@ impl Master {
         };
         self.shares().remove(node);
         self.emit_cluster(&CLUSTER_NODEDOWN, node);
+        self.forget_coordinated(node);
         if lost && unfinished > 0 {
             self.shared.emitter.emit(
                 &USERS_LOST,
@@ -103,6 +104,7 @@ impl Master {
         self.bump();
     }
 
+    /// Every 100 ms: shares follow the nodes' demand.
     pub(super) async fn watchdog(self) {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         loop {
@@ -111,28 +113,6 @@ impl Master {
             // shares that changed are sent; see `shares`). Not inside the heartbeat loop: a
             // publish held up during a NATS restart would hold the heartbeat replies too.
             self.rebalance().await;
-            let timeout = self.shared.opts.timeout;
-            // Silence only counts while our own link was up to hear it.
-            let heard_for = self.shared.link.up_for();
-            if heard_for < timeout {
-                continue;
-            }
-            let silent: Vec<String> = self
-                .table()
-                .nodes
-                .iter()
-                .filter(|n| n.up && n.last_heard.elapsed().min(heard_for) >= timeout)
-                .map(|n| n.name.clone())
-                .collect();
-            for node in silent {
-                log::warn!(target: "cluster", "{node} is silent past {timeout:?}: down");
-                eprintln!(
-                    "rookery: worker {node} stopped answering for {}s: declared down",
-                    timeout.as_secs_f64()
-                );
-                self.take_down(&node, true);
-                self.rebalance().await;
-            }
         }
     }
 }

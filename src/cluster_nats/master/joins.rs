@@ -1,13 +1,14 @@
-//! Workers joining, their heartbeats, and starting the scenario on a node that listens.
+//! Workers joining, and starting the scenario on a node that listens (its first heartbeat
+//! came: see `liveness`).
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 
 use super::table::NodeEntry;
 use super::{Master, RUN};
-use crate::cluster_nats::wire::{self, HeartbeatReply, JOIN, Join, JoinReply, PROTOCOL};
+use crate::cluster_nats::wire::{self, JOIN, Join, JoinReply, PROTOCOL};
 use crate::engine::events::CLUSTER_CONNECT_NODES;
 use crate::engine::protocol::{NodeCommand, NodeReport};
 use crate::telemetry::{Key, StaticName, Value};
@@ -124,63 +125,10 @@ impl Master {
         );
     }
 
-    pub(super) async fn on_heartbeats(self, mut sub: async_nats::Subscriber) {
-        while let Some(msg) = sub.next().await {
-            let hb: wire::Heartbeat = match wire::decode(&msg.payload) {
-                Ok(h) => h,
-                Err(e) => {
-                    self.ignore(&self.shared.counters.undecodable, &e, msg.subject.as_str());
-                    continue;
-                }
-            };
-            let (known, start) = {
-                let mut t = self.table();
-                match t.find(&hb.node) {
-                    Some(n) if n.up => {
-                        n.last_heard = Instant::now();
-                        let start = !n.starting;
-                        n.starting = true;
-                        (true, start)
-                    }
-                    _ => (false, false),
-                }
-            };
-            if start {
-                tokio::spawn(self.clone().start_node(hb.node.clone()));
-            }
-            if known {
-                let now = Instant::now();
-                let mut sh = self.shares();
-                let mut new = Vec::new();
-                for load in &hb.throttles {
-                    if sh.rate(&load.name).is_none() {
-                        new.push(load.name.clone());
-                    }
-                    sh.report(&hb.node, &load.name, load, now);
-                }
-                drop(sh);
-                // The master's own rate event: the cluster-wide rate (workers report shares).
-                for name in new {
-                    self.emit_rate(&name);
-                }
-                self.bump();
-            }
-            let reply = if known {
-                HeartbeatReply::Ack { v: PROTOCOL }
-            } else {
-                self.shared.counters.stale.fetch_add(1, Ordering::Relaxed);
-                HeartbeatReply::Down { v: PROTOCOL }
-            };
-            if let Some(r) = msg.reply {
-                let _ = self.shared.client.publish(r, wire::encode(&reply)).await;
-            }
-        }
-    }
-
     /// A node listens (its first heartbeat came): it learns who it is connected to (its
     /// `connect_nodes`; the master emits its own on the join), and it starts the scenario if
     /// the run is still going (a late node starts with 0 users).
-    async fn start_node(self, node: String) {
+    pub(super) async fn start_node(self, node: String) {
         let (master, peers, up, down, running) = {
             let t = self.table();
             let peers: Vec<String> = t.up().into_iter().filter(|n| *n != node).collect();

@@ -8,17 +8,19 @@
 //! `Connected` and `StartScenario` once its first heartbeat shows that it listens; users go in
 //! id blocks (`AddUsers`), a stop is `StopScenario` and its end the worker's `Finished` report.
 //!
-//! Concurrency: one task per subscription (joins, heartbeats, event batches, reports, leaves)
-//! and a watchdog, sharing a small table behind a mutex. Decisions are taken under the lock;
+//! Concurrency: one task per subscription (joins, event batches, reports, leaves) and a
+//! watchdog, sharing a small table behind a mutex; heartbeats on a thread of their own
+//! (`liveness`). Decisions are taken under the lock;
 //! replies, commands and events go out after it is released. The UI never waits on any of it.
 //!
 //! | module | holds |
 //! |---|---|
 //! | `table` | the node table |
 //! | [`requests`] | a request to a node, answered or timed out |
-//! | `joins` | joins, heartbeats, starting a node |
+//! | `joins` | joins, starting a node |
+//! | `liveness` | heartbeats and silent nodes, on a thread and a NATS connection of their own |
 //! | `events` | the workers' event batches, re-emitted on the master |
-//! | `down` | leaves, reports, the watchdog, a node going down |
+//! | `down` | leaves, reports, a node going down, the shares' watchdog |
 //! | `users` | user id blocks, removing users, stopping, ending the run |
 //! | `throttles` | cluster-wide throttle rates (split into shares), pauses and ramps |
 //! | `coordinators` | the run's coordinators, fed by the workers' adds |
@@ -27,6 +29,7 @@ mod coordinators;
 mod down;
 mod events;
 mod joins;
+mod liveness;
 pub mod requests;
 mod table;
 mod throttles;
@@ -41,11 +44,12 @@ use tokio::sync::mpsc;
 pub use events::{EVENTS_DROPPED, IGNORED, USERS_LOST};
 pub use table::Block;
 
-use super::connect::{ClusterAddr, Link};
+use super::connect::ClusterAddr;
+use super::liveness::OwnThread;
 use super::settings::SettingsFile;
 use super::shares::Shares;
 use super::wire::{self, JOIN, Subjects};
-use crate::engine::coordinator::Coordinators;
+use crate::engine::coordinator::{CoordinatorInfo, Coordinators};
 use crate::engine::events::Emitter;
 use crate::engine::protocol::{Pending, RunId};
 use crate::telemetry::{Key, Telemetry, Value, monotonic_time};
@@ -65,8 +69,38 @@ pub struct MasterOptions {
     /// `NAME=VALUE` settings handed to every worker.
     pub settings: Vec<String>,
     pub heartbeat: Duration,
-    /// A worker silent this long (while the master's own link is up) is declared down.
+    /// A worker silent this long (while the master's heartbeat connection is up) is declared down.
     pub timeout: Duration,
+}
+
+impl MasterOptions {
+    /// A master of run `run` for `scenario` reached at `addr`: named `master`, no settings,
+    /// the default heartbeat and timeout ([`HEARTBEAT`](super::HEARTBEAT),
+    /// [`TIMEOUT`](super::TIMEOUT)). Change a field after for anything else.
+    pub fn new(addr: ClusterAddr, run: &str, scenario: &str) -> MasterOptions {
+        MasterOptions {
+            addr,
+            run: run.to_owned(),
+            name: "master".into(),
+            scenario: scenario.to_owned(),
+            settings: Vec::new(),
+            heartbeat: super::HEARTBEAT,
+            timeout: super::TIMEOUT,
+        }
+    }
+
+    /// [`new`](Self::new) for a server at `url` without credentials, with these `NAME=VALUE`
+    /// settings.
+    pub fn at(url: &str, run: &str, scenario: &str, settings: &[&str]) -> MasterOptions {
+        let addr = ClusterAddr {
+            url: url.to_owned(),
+            ..ClusterAddr::default()
+        };
+        MasterOptions {
+            settings: settings.iter().map(|s| (*s).to_owned()).collect(),
+            ..MasterOptions::new(addr, run, scenario)
+        }
+    }
 }
 
 /// Messages ignored or lost, by kind.
@@ -91,7 +125,6 @@ struct Shared {
     /// `--settings FILE`, handed to the workers with the `--set`s.
     settings_file: Option<SettingsFile>,
     client: async_nats::Client,
-    link: Link,
     subjects: Subjects,
     telemetry: Telemetry,
     emitter: Emitter,
@@ -111,6 +144,8 @@ struct Shared {
     outbox: mpsc::UnboundedSender<(String, bytes::Bytes)>,
     counters: Counters,
     changed: tokio::sync::watch::Sender<u64>,
+    /// The heartbeats' thread (stopped by [`Master::end`]).
+    liveness: Mutex<Option<OwnThread>>,
 }
 
 /// A running master. Cheap to clone.
@@ -138,7 +173,7 @@ impl Master {
         start: Instant,
     ) -> Result<Master, String> {
         wire::check_token("--run", &opts.run)?;
-        let (client, link) = opts
+        let (client, _link) = opts
             .addr
             .connect(
                 &format!("rookery master {}", opts.run),
@@ -162,7 +197,6 @@ impl Master {
             emitter,
             opts,
             client,
-            link,
             telemetry,
             start,
             mono0,
@@ -173,6 +207,7 @@ impl Master {
             pending: Mutex::new(Pending::default()),
             counters: Counters::default(),
             changed: tokio::sync::watch::Sender::new(0),
+            liveness: Mutex::new(None),
         });
         let sub = |s: String| {
             let client = shared.client.clone();
@@ -184,7 +219,6 @@ impl Master {
             }
         };
         let joins = sub(JOIN.to_owned()).await?;
-        let beats = sub(shared.subjects.all("hb")).await?;
         let batches = sub(shared.subjects.all("ev")).await?;
         let reports = sub(shared.subjects.all("rep")).await?;
         let leaves = sub(shared.subjects.all("leave")).await?;
@@ -195,8 +229,10 @@ impl Master {
             .await
             .map_err(|e| format!("NATS: {e}"))?;
         let m = Master { shared };
+        // Heartbeats are answered before anyone can join.
+        let liveness = m.start_liveness().await?;
+        *m.shared.liveness.lock().unwrap_or_else(|e| e.into_inner()) = Some(liveness);
         tokio::spawn(m.clone().on_joins(joins));
-        tokio::spawn(m.clone().on_heartbeats(beats));
         tokio::spawn(m.clone().on_batches(batches));
         tokio::spawn(m.clone().on_reports(reports));
         tokio::spawn(m.clone().on_leaves(leaves));
@@ -261,6 +297,15 @@ impl Master {
     /// The run id workers join with.
     pub fn run(&self) -> &str {
         &self.shared.opts.run
+    }
+
+    /// The state and counters of the run's coordinator `name` (the master owns them):
+    /// `items[i].forgotten` counts the users taken out because their node went down.
+    pub fn coordinator_info(&self, name: &str) -> Result<CoordinatorInfo, String> {
+        self.shared
+            .coordinators
+            .info(name)
+            .map_err(|e| e.to_string())
     }
 
     /// The nodes up now.

@@ -210,8 +210,15 @@ impl Master {
         !t.running && t.nodes.iter().any(|n| n.started) && t.nodes.iter().all(|n| n.settled())
     }
 
-    /// Tells every worker the run is over (they exit).
+    /// Tells every worker the run is over (they exit), and stops the heartbeats' thread.
     pub async fn end(&self) {
+        let liveness = self
+            .shared
+            .liveness
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        drop(liveness);
         let _ = self
             .shared
             .client

@@ -28,6 +28,7 @@ use crate::cli::signals::Signals;
 use crate::engine::DynScenario;
 use crate::telemetry::Telemetry;
 
+mod heartbeat;
 mod session;
 
 use session::Session;
@@ -68,7 +69,7 @@ pub async fn run_worker(
     let recorder = super::record(opts.record.as_deref(), &telemetry, start)?;
     let result = async {
         let conn_name = format!("rookery node {}", opts.name);
-        let (client, link) = tokio::select! {
+        let (client, _link) = tokio::select! {
             r = opts.addr.connect(&conn_name, Duration::from_secs(30)) => r?,
             () = signals.recv() => return Ok(()),
         };
@@ -83,7 +84,7 @@ pub async fn run_worker(
                 () = signals.recv() => return Ok(()),
             };
             let session = Session::begin(
-                accepted, &client, &link, &subjects, &telemetry, scenarios, start, opts.gzip,
+                accepted, &client, &opts.addr, &subjects, &telemetry, scenarios, start, opts.gzip,
             )
             .await?;
             match session.serve(&mut end, signals).await? {

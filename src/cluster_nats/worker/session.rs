@@ -7,14 +7,11 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::super::connect::Link;
+use super::super::connect::ClusterAddr;
 use super::super::coordinators::{ToMaster, run_batch};
-use super::super::forward::{Forwarder, NatsSink};
+use super::super::forward::Forwarder;
 use super::super::settings::SettingsFile;
-use super::super::wire::{
-    self, Heartbeat, HeartbeatReply, JoinReply, Leave, PROTOCOL, Report, RunBatch, SetShares,
-    Subjects, ThrottleLoad,
-};
+use super::super::wire::{self, JoinReply, Leave, PROTOCOL, Report, RunBatch, SetShares, Subjects};
 use crate::cli::signals::Signals;
 use crate::engine::coordinator::Coordinators;
 use crate::engine::events::Emitter;
@@ -24,6 +21,7 @@ use crate::engine::{Catalogue, Controller, ControllerOptions, DynScenario, NodeL
 use crate::telemetry::{Key, Telemetry};
 
 use super::Outcome;
+use super::heartbeat::{Beating, Verdict};
 
 /// Request ids the worker gives its own node's requests (a signal's `Leave`, a fence's `Halt`):
 /// from the top half of the id space, so they never meet a master's ids in the node's reply
@@ -35,7 +33,7 @@ pub(super) struct Session {
     node: String,
     master: String,
     client: async_nats::Client,
-    link: Link,
+    addr: ClusterAddr,
     subjects: Subjects,
     emitter: Emitter,
     services: Services,
@@ -57,7 +55,7 @@ impl Session {
     pub(super) async fn begin(
         accepted: JoinReply,
         client: &async_nats::Client,
-        link: &Link,
+        addr: &ClusterAddr,
         subjects: &Subjects,
         telemetry: &Telemetry,
         scenarios: &[Arc<dyn DynScenario>],
@@ -102,22 +100,22 @@ impl Session {
             catalogue,
             inbox,
         );
-        let forwarder = Forwarder::start(
+        // On a thread and a connection of its own: user load cannot hold the events back.
+        let forwarder = Forwarder::start_own_thread(
             telemetry,
             "rookery-forwarder",
             &node,
             start,
-            NatsSink {
-                client: client.clone(),
-                subject: subjects.events(&node),
-            },
+            addr,
+            subjects.events(&node),
             gzip,
-        )?;
+        )
+        .await?;
         let mut session = Session {
             node,
             master,
             client: client.clone(),
-            link: link.clone(),
+            addr: addr.clone(),
             subjects: subjects.clone(),
             emitter,
             services,
@@ -199,20 +197,19 @@ impl Session {
             .flush()
             .await
             .map_err(|e| format!("NATS: {e}"))?;
-        let (beat_tx, mut beats) = mpsc::channel(4);
-        let beating = tokio::spawn(heartbeats(
-            self.client.clone(),
-            self.subjects.heartbeat(&self.node),
-            self.node.clone(),
-            self.controller.clone(),
-            self.services.clone(),
-            self.heartbeat,
-            beat_tx,
-        ));
-        let _stop_beating = AbortOnDrop(beating);
-        let mut last_ack = Instant::now();
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        let mut last_tick = Instant::now();
+        // The heartbeat runs on a thread and a connection of its own: user load on this
+        // runtime cannot delay it (see `heartbeat`).
+        let (_beating, mut verdicts) = Beating {
+            addr: self.addr.clone(),
+            subject: self.subjects.heartbeat(&self.node),
+            node: self.node.clone(),
+            controller: self.controller.clone(),
+            services: self.services.clone(),
+            every: self.heartbeat,
+            timeout: self.timeout,
+        }
+        .start()
+        .await?;
         loop {
             tokio::select! {
                 Some(msg) = commands.next() => {
@@ -243,16 +240,11 @@ impl Session {
                     Ok(set) => self.apply_shares(&set),
                     Err(e) => log::warn!(target: "cluster", "ignored shares: {e}"),
                 },
-                Some(beat) = beats.recv() => match beat {
-                    HeartbeatReply::Ack { .. } => last_ack = Instant::now(),
-                    HeartbeatReply::Down { .. } => {
+                Some(verdict) = verdicts.recv() => match verdict {
+                    Verdict::Down => {
                         return Ok(self.fence("the master declared this node down"));
                     }
-                },
-                _ = tick.tick() => {
-                    let gap = last_tick.elapsed();
-                    last_tick = Instant::now();
-                    if gap >= self.timeout {
+                    Verdict::Frozen(gap) => {
                         let why = format!(
                             "this process was frozen for {:.1}s (past the {:.1}s timeout)",
                             gap.as_secs_f64(),
@@ -260,11 +252,8 @@ impl Session {
                         );
                         return Ok(self.fence(&why));
                     }
-                    let heard_for = self.link.up_for();
-                    if heard_for >= self.timeout && last_ack.elapsed().min(heard_for) >= self.timeout {
-                        return Err(self.master_down());
-                    }
-                }
+                    Verdict::MasterSilent => return Err(self.master_down()),
+                },
                 _ = end.next() => {
                     if let Some(f) = self.forwarder.take() {
                         f.finish().await;
@@ -421,50 +410,5 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-/// Sends a heartbeat every `every` and reports the master's answers.
-async fn heartbeats(
-    client: async_nats::Client,
-    subject: String,
-    node: String,
-    controller: Controller,
-    services: Services,
-    every: Duration,
-    out: mpsc::Sender<HeartbeatReply>,
-) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let hb = Heartbeat {
-            v: PROTOCOL,
-            node: node.clone(),
-            running: controller.counts().running,
-            throttles: services
-                .throttles()
-                .list()
-                .into_iter()
-                .map(|i| ThrottleLoad {
-                    name: i.name.to_string(),
-                    rate: match i.rate {
-                        Rate::Finite(r) => Some(r),
-                        Rate::Infinity => None,
-                    },
-                    interval_ms: i.interval_ms,
-                    requests: i.requests,
-                    backlog: i.backlog as u64,
-                })
-                .collect(),
-        };
-        let asked =
-            tokio::time::timeout(every, client.request(subject.clone(), wire::encode(&hb))).await;
-        if let Ok(Ok(msg)) = asked
-            && let Ok(reply) = wire::decode::<HeartbeatReply>(&msg.payload)
-            && out.send(reply).await.is_err()
-        {
-            return;
-        }
     }
 }

@@ -80,6 +80,8 @@ pub struct ItemInfo {
     pub batch_sizes: Vec<(usize, u64)>,
     /// Actions that panicked (caught; the coordinator went on).
     pub action_failures: u64,
+    /// Users taken out while held because their node went down (a real cluster's master).
+    pub forgotten: u64,
 }
 
 impl ItemInfo {
@@ -91,6 +93,7 @@ impl ItemInfo {
             current_size: (size != Size::All).then_some(s.required),
             pending: s.pending,
             executes,
+            forgotten: s.stats.forgotten,
             batch_sizes: s.stats.batch_sizes,
             action_failures: s.failures,
         }

@@ -236,6 +236,23 @@ impl<D: Clone + Send + Sync + 'static> Coordinator<D> {
         Ok(())
     }
 
+    /// Takes the held users that `gone` picks out of every item (under the ops lock, so no
+    /// reset, timeout or stop drains meanwhile); returns their ids, each once, sorted.
+    pub(crate) fn forget(&self, gone: &dyn Fn(UserId) -> bool) -> Vec<UserId> {
+        let _g = self.ops();
+        let mut out: Vec<UserId> = self.items.iter().flat_map(|it| it.forget(gone)).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Marks a forwarding copy stopped (its owner stops the real one): adds are refused here,
+    /// and nothing is drained or run. Returns false when it was stopped already.
+    pub(crate) fn mark_stopped(&self) -> bool {
+        let _g = self.ops();
+        !self.stopped.swap(true, Ordering::AcqRel)
+    }
+
     /// Runs item `index`'s actions on a batch decided by the coordinator's owner elsewhere (no
     /// event: the owner emitted it).
     pub(crate) fn run_batch(

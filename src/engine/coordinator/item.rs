@@ -27,6 +27,8 @@ pub struct ItemStats {
     pub users: [u64; 4],
     /// Sizes of the `coordinate` batches delivered, `(size, how many)`, sorted by size.
     pub batch_sizes: Vec<(usize, u64)>,
+    /// Users taken out while held, because their node went away (see [`Item::forget`]).
+    pub forgotten: u64,
 }
 
 impl ItemStats {
@@ -164,6 +166,24 @@ impl<D> Item<D> {
             configured: st.required,
             members: std::mem::take(&mut st.pending),
         }
+    }
+
+    /// Takes the held users that `gone` picks out of the batch being filled (their node went
+    /// down: they will never act); returns their ids. Only an item that keeps its members (an
+    /// action needs them) knows who it holds; another returns nothing.
+    pub fn forget(&self, gone: &dyn Fn(UserId) -> bool) -> Vec<UserId> {
+        let mut st = self.lock();
+        let mut out = Vec::new();
+        st.pending.retain(|m| {
+            let go = gone(m.user);
+            if go {
+                out.push(m.user);
+            }
+            !go
+        });
+        st.n -= out.len();
+        st.stats.forgotten += out.len() as u64;
+        out
     }
 
     pub fn snapshot(&self) -> ItemSnapshot {

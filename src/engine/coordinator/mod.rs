@@ -133,6 +133,10 @@ pub(crate) trait Forward<D>: Send + Sync {
     fn started(&self, name: &str, sizes: Vec<Size>, timeout: Option<Duration>);
     /// A user of this node added itself to coordinator `name`.
     fn add(&self, name: &str, user: UserId, data: D);
+    /// A scenario on this node reset coordinator `name` (the owner resets its copy).
+    fn reset(&self, name: &str);
+    /// A scenario on this node stopped coordinator `name` (the owner stops its copy).
+    fn stop(&self, name: &str);
 }
 
 fn seed() -> u64 {
@@ -271,15 +275,32 @@ impl<D: Clone + Send + Sync + 'static> Coordinators<D> {
         self.get(name)?.run_batch(item, event, members)
     }
 
-    /// Hands every item what it holds with event `reset` and disarms the timeout.
+    /// Hands every item what it holds with event `reset` and disarms the timeout. On a real
+    /// cluster's worker the master's coordinator is reset (the cluster-wide one).
     pub fn reset(&self, name: &str) -> Result<(), CoordinatorError> {
-        self.get(name)?.reset()
+        reset_at(&*self.get(name)?, self.inner.forward.as_ref())
     }
 
     /// Hands every item what it holds with event `stop` and refuses further adds. The
-    /// coordinator stays listed (not running) and its name may be started again.
+    /// coordinator stays listed (not running) and its name may be started again. On a real
+    /// cluster's worker the master's coordinator is stopped (the cluster-wide one), and this
+    /// worker's copy refuses adds from now on.
     pub fn stop(&self, name: &str) -> Result<(), CoordinatorError> {
-        self.get(name)?.stop()
+        stop_at(&*self.get(name)?, self.inner.forward.as_ref())
+    }
+
+    /// Takes the held users that `gone` picks (their node went down) out of every running
+    /// coordinator; returns, per coordinator that held some, its name and their ids.
+    pub(crate) fn forget(&self, gone: &dyn Fn(UserId) -> bool) -> Vec<(String, Vec<UserId>)> {
+        let map = self.inner.map.load_full();
+        let mut out: Vec<(String, Vec<UserId>)> = map
+            .values()
+            .filter(|c| c.is_running())
+            .map(|c| (c.name().to_owned(), c.forget(gone)))
+            .filter(|(_, users)| !users.is_empty())
+            .collect();
+        out.sort();
+        out
     }
 
     /// Stops every running coordinator (scenario end); returns how many were stopped.
@@ -314,12 +335,12 @@ impl<D: Clone + Send + Sync + 'static> CoordinatorHandle<D> {
 
     /// See [`Coordinators::reset`].
     pub fn reset(&self) -> Result<(), CoordinatorError> {
-        self.coordinator.reset()
+        reset_at(&self.coordinator, self.forward.as_ref())
     }
 
     /// See [`Coordinators::stop`].
     pub fn stop(&self) -> Result<(), CoordinatorError> {
-        self.coordinator.stop()
+        stop_at(&self.coordinator, self.forward.as_ref())
     }
 
     pub fn info(&self) -> CoordinatorInfo {
@@ -341,6 +362,42 @@ fn add_to<D: Clone + Send + Sync + 'static>(
         }),
         Some(f) => {
             f.add(c.name(), user, data);
+            Ok(())
+        }
+    }
+}
+
+/// A reset, here or at the owner.
+fn reset_at<D: Clone + Send + Sync + 'static>(
+    c: &Coordinator<D>,
+    forward: Option<&Arc<dyn Forward<D>>>,
+) -> Result<(), CoordinatorError> {
+    match forward {
+        None => c.reset(),
+        Some(_) if !c.is_running() => Err(CoordinatorError::Stopped {
+            name: c.name().to_owned(),
+        }),
+        Some(f) => {
+            f.reset(c.name());
+            Ok(())
+        }
+    }
+}
+
+/// A stop, here or at the owner (the local copy then only refuses adds).
+fn stop_at<D: Clone + Send + Sync + 'static>(
+    c: &Coordinator<D>,
+    forward: Option<&Arc<dyn Forward<D>>>,
+) -> Result<(), CoordinatorError> {
+    match forward {
+        None => c.stop(),
+        Some(f) => {
+            if !c.mark_stopped() {
+                return Err(CoordinatorError::Stopped {
+                    name: c.name().to_owned(),
+                });
+            }
+            f.stop(c.name());
             Ok(())
         }
     }
