@@ -109,8 +109,16 @@ async fn two_callers_of_one_node_are_served_one_at_a_time_on_its_thread() {
     e.shutdown();
 }
 
-/// A scenario whose `init` waits until the gate opens (10 s at most).
-struct Stuck(Arc<(Mutex<bool>, Condvar)>);
+/// Opens once; `init` of [`Stuck`] waits for it.
+type Gate = Arc<(Mutex<bool>, Condvar)>;
+
+fn open(gate: &Gate) {
+    *gate.0.lock().unwrap() = true;
+    gate.1.notify_all();
+}
+
+/// A scenario whose `init` on node `.1` waits until the gate opens (10 s at most).
+struct Stuck(Gate, &'static str);
 
 impl Scenario for Stuck {
     type State = ();
@@ -119,7 +127,10 @@ impl Scenario for Stuck {
         "stuck"
     }
 
-    fn init(&self, _ctx: &InitContext<'_>) -> Result<(), ScenarioError> {
+    fn init(&self, ctx: &InitContext<'_>) -> Result<(), ScenarioError> {
+        if ctx.node() != self.1 {
+            return Ok(());
+        }
         let (open, cv) = &*self.0;
         let guard = open.lock().unwrap();
         let _ = cv
@@ -140,7 +151,7 @@ async fn a_node_that_does_not_answer_is_a_timeout_error_not_a_hang() {
     let limit = Duration::from_millis(300);
     let e = engine(&Telemetry::new(), 1, limit);
     let run = e.clone();
-    let stuck = boxed(Stuck(gate.clone()));
+    let stuck = boxed(Stuck(gate.clone(), "node1"));
     let t0 = Instant::now();
     let err = on_thread(move || run.start_scenario(stuck, UserRate::Infinity)).unwrap_err();
     let waited = t0.elapsed();
@@ -170,8 +181,7 @@ async fn a_node_that_does_not_answer_is_a_timeout_error_not_a_hang() {
     assert!(t1.elapsed() < limit, "{:?}", t1.elapsed());
 
     // Once `init` returns the node answers again, and its scenario runs.
-    *gate.0.lock().unwrap() = true;
-    gate.1.notify_all();
+    open(&gate);
     e.wait_for("node1 running", Duration::from_secs(10), |h| {
         matches!(h.node_status("node1"), Ok(ControllerStatus::Running(_)))
     })
@@ -179,6 +189,77 @@ async fn a_node_that_does_not_answer_is_a_timeout_error_not_a_hang() {
     .unwrap();
     let added = e.clone();
     assert!(on_thread(move || added.add_users_to("node1", 2)).is_ok());
+    e.shutdown();
+}
+
+/// A handler's command: on which thread, how long it took, what it returned.
+type Timed = (String, Duration, Result<(), EngineError>);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_from_a_node_thread_to_a_stuck_node_times_out_too() {
+    let gate: Gate = Arc::default();
+    let limit = Duration::from_millis(300);
+    let t = Telemetry::new();
+    let e = engine(&t, 3, limit);
+    let engine_for = Arc::new(Mutex::new(Some(e.clone())));
+    let result: Arc<Mutex<Option<Timed>>> = Arc::default();
+    let (h, r) = (engine_for.clone(), result.clone());
+    // node2's `terminate` runs on node2's thread; from there, a command to node3, whose
+    // `init` is stuck.
+    t.attach_prefix(
+        "to_stuck",
+        &["amoc", "scenario", "terminate", "start"],
+        move |_, _, md, _| {
+            let Some(e) = h.lock().unwrap().clone() else {
+                return;
+            };
+            if text(md, "node") != Some("node2") {
+                return;
+            }
+            let t0 = Instant::now();
+            let got = e.add_users_to("node3", 1).map(|_| ());
+            *r.lock().unwrap() = Some((this_thread(), t0.elapsed(), got));
+        },
+        Value::Null,
+    )
+    .unwrap();
+    let run = e.clone();
+    let stuck = boxed(Stuck(gate.clone(), "node3"));
+    let started = on_thread(move || run.start_scenario(stuck, UserRate::Infinity));
+    assert!(
+        matches!(&started, Err(EngineError::Nodes(n)) if n.len() == 1 && n[0].0 == "node3"),
+        "{started:?}"
+    );
+    // The stop's own wait for node2 ends first (node2 is inside the handler for as long as
+    // the limit): the handler's outcome is awaited here.
+    let stop = e.clone();
+    assert_eq!(on_thread(move || stop.stop_node("node2")), Ok(()));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (thread, waited, got) = loop {
+        if let Some(r) = result.lock().unwrap().take() {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "the handler's call returned");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(thread, "node2");
+    assert_eq!(
+        got,
+        Err(EngineError::Controller {
+            node: "node3".into(),
+            error: ControllerError::NoAnswer {
+                node: "node3".into(),
+                command: "add_users".into(),
+                waited_ms: 300,
+            },
+        })
+    );
+    assert!(
+        waited >= limit && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    open(&gate);
+    engine_for.lock().unwrap().take();
     e.shutdown();
 }
 

@@ -100,7 +100,12 @@ impl Cluster {
                     taken = last;
                     shares.push(NodeShare::Added { node, first, last })
                 }
-                NodeReport::Refused(e) => errors.push((node, e)),
+                NodeReport::Refused(e) => {
+                    if may_apply_later(&e) {
+                        taken = last;
+                    }
+                    errors.push((node, e))
+                }
                 _ => {}
             }
         }
@@ -113,8 +118,8 @@ impl Cluster {
         }
     }
 
-    /// Ids up to `reserved` were given out, the nodes took them up to `taken`: the rest is
-    /// given back unless another add came since.
+    /// Ids up to `reserved` were given out, the nodes took them up to `taken` (or may still
+    /// take them: no answer came): the rest is given back unless another add came since.
     fn give_back(&self, reserved: u64, taken: u64) {
         let mut st = self.lock();
         if st.last_id == reserved {
@@ -143,8 +148,10 @@ impl Cluster {
             (i, name, first, last, waiting)
         };
         let report = waiting.report();
-        if !matches!(report, NodeReport::Added { .. }) {
-            self.give_back(last, first - 1);
+        match &report {
+            NodeReport::Added { .. } => {}
+            NodeReport::Refused(e) if may_apply_later(e) => {}
+            _ => self.give_back(last, first - 1),
         }
         let refused = |error| EngineError::Controller {
             node: name.clone(),
@@ -236,4 +243,9 @@ impl Cluster {
     pub(super) fn link(&self, i: usize) -> NodeLink {
         self.lock().nodes[i].link.clone()
     }
+}
+
+/// A node that did not answer in time may still apply the request later: its ids stay given.
+fn may_apply_later(error: &ControllerError) -> bool {
+    matches!(error, ControllerError::NoAnswer { .. })
 }

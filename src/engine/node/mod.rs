@@ -116,7 +116,7 @@ impl NodeActor {
         }
     }
 
-    fn lock(&self) -> std::cell::RefMut<'_, Inner> {
+    fn state(&self) -> std::cell::RefMut<'_, Inner> {
         self.inner.borrow_mut()
     }
 
@@ -127,17 +127,17 @@ impl NodeActor {
 
     /// The stop of a `Leave` finished: the node is down.
     fn went_down(&self) {
-        self.lock().down = true;
+        self.state().down = true;
     }
 
     /// Answers one request (a repeated id from the reply cache, without applying it again).
     pub(crate) fn handle(&self, request: &Request) -> Reply {
-        if let Some(r) = self.lock().replies.get(request.id) {
+        if let Some(r) = self.state().replies.get(request.id) {
             return Reply::to(request, r.clone());
         }
         let report = self.apply(&request.command);
         if !matches!(request.command, NodeCommand::Status) {
-            self.lock().replies.put(request.id, report.clone());
+            self.state().replies.put(request.id, report.clone());
         }
         Reply::to(request, report)
     }
@@ -151,7 +151,7 @@ impl NodeActor {
                 down,
             } => {
                 let (view, fresh) = {
-                    let mut inner = self.lock();
+                    let mut inner = self.state();
                     inner.view.master = master.clone();
                     inner.view.up = up.clone();
                     inner.view.lost = down.clone();
@@ -174,7 +174,7 @@ impl NodeActor {
                 up,
             } => {
                 let (view, fresh) = {
-                    let mut inner = self.lock();
+                    let mut inner = self.state();
                     inner.view.master = master.clone();
                     inner.view.up = up.clone();
                     let mut fresh = Vec::new();
@@ -212,7 +212,7 @@ impl NodeActor {
                 }
             }
             NodeCommand::StopScenario { run } => {
-                if self.lock().run != Some(*run) {
+                if self.state().run != Some(*run) {
                     return NodeReport::Refused(ControllerError::OtherRun);
                 }
                 match self.controller.stop_scenario() {
@@ -228,7 +228,7 @@ impl NodeActor {
             }
             NodeCommand::Leave => {
                 {
-                    let mut inner = self.lock();
+                    let mut inner = self.state();
                     if inner.leaving || inner.down {
                         return NodeReport::Done;
                     }
@@ -240,7 +240,7 @@ impl NodeActor {
                         NodeReport::Done
                     }
                     Err(_) => {
-                        self.lock().down = true;
+                        self.state().down = true;
                         NodeReport::Down
                     }
                 }
@@ -254,12 +254,12 @@ impl NodeActor {
     }
 
     fn halt(&self) {
-        self.lock().down = true;
+        self.state().down = true;
         self.controller.halt();
     }
 
     fn check_run(&self, run: RunId) -> Result<(), ControllerError> {
-        if self.lock().run == Some(run) {
+        if self.state().run == Some(run) {
             Ok(())
         } else {
             Err(ControllerError::OtherRun)
@@ -267,7 +267,7 @@ impl NodeActor {
     }
 
     fn start(&self, run: RunId, scenario: &Key) -> NodeReport {
-        if self.lock().run == Some(run) {
+        if self.state().run == Some(run) {
             return NodeReport::Started { run };
         }
         let Some(s) = lookup(&self.catalogue, scenario) else {
@@ -275,7 +275,7 @@ impl NodeActor {
         };
         match self.controller.start_scenario(&s) {
             Ok(()) => {
-                let mut inner = self.lock();
+                let mut inner = self.state();
                 inner.run = Some(run);
                 inner.blocks.clear();
                 NodeReport::Started { run }
@@ -285,7 +285,7 @@ impl NodeActor {
     }
 
     fn add(&self, run: RunId, first: u64, last: u64) -> NodeReport {
-        let mut inner = self.lock();
+        let mut inner = self.state();
         if inner.run != Some(run) {
             return NodeReport::Refused(ControllerError::OtherRun);
         }
@@ -303,7 +303,7 @@ impl NodeActor {
             };
         }
         // The controller only decides here (its users are spawned by a task): nothing is
-        // emitted while the node's lock is held.
+        // emitted while the node's state is borrowed.
         match self.controller.add_users(first, last) {
             Ok(()) => {
                 inner.blocks.insert(first, last);

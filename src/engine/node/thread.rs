@@ -106,10 +106,16 @@ impl Serving {
                     if let Some(reply) = self.arrived.borrow_mut().remove(&token) {
                         return Some(reply);
                     }
+                    // Checked before every message: a busy mailbox does not stretch the wait.
                     let left = deadline.saturating_duration_since(Instant::now());
-                    match self.mailbox.recv_timeout(left) {
-                        Ok(mail) => mail,
-                        Err(_) => {
+                    let mail = if left.is_zero() {
+                        None
+                    } else {
+                        self.mailbox.recv_timeout(left).ok()
+                    };
+                    match mail {
+                        Some(mail) => mail,
+                        None => {
                             self.awaited.borrow_mut().remove(&token);
                             return None;
                         }
