@@ -136,6 +136,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn http_help_tells_its_own_defaults_and_hides_the_scenario() {
+        let mut cmd = crate::cli::command();
+        cmd.build();
+        let help = cmd
+            .find_subcommand_mut("http")
+            .expect("an http subcommand")
+            .render_help()
+            .to_string();
+        assert!(help.contains("[default: 50]"), "{help}");
+        assert!(!help.contains("--scenario"), "{help}");
+        let run = cmd
+            .find_subcommand_mut("run")
+            .expect("a run subcommand")
+            .render_help()
+            .to_string();
+        assert!(
+            run.contains("--scenario") && run.contains("[default: 40]"),
+            "{run}"
+        );
+    }
+
+    #[test]
     fn rates_and_timeouts_parse() {
         assert_eq!(parse_rate("1000"), Ok(Rate::Finite(1000)));
         assert_eq!(parse_rate("infinity"), Ok(Rate::Infinity));

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub mod attach;
 pub mod http;
@@ -195,7 +195,7 @@ pub fn main() -> ExitCode {
 /// }
 /// ```
 pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
     let command = cli.command.unwrap_or(CliCommand::Run(cli.run));
     let result = match command {
         CliCommand::Run(args) => run_outcome(run::run(&args, &scenarios)),
@@ -216,6 +216,20 @@ pub fn main_with(scenarios: Vec<Arc<dyn crate::engine::DynScenario>>) -> ExitCod
             ExitCode::from(code)
         }
     }
+}
+
+/// The command line's definition: [`Cli`]'s, with `http`'s help telling its own defaults for
+/// the options it shares with `run` (the scenario is always `http`, so `--scenario` is hidden).
+pub fn command() -> clap::Command {
+    Cli::command().mut_subcommand("http", |c| {
+        c.mut_arg("scenario", |a| a.hide(true))
+            .mut_arg("users", |a| {
+                a.help(
+                    "Virtual users, each with its own connection: at most this many requests are \
+                 in flight, at most 10,000,000 [default: 50]",
+                )
+            })
+    })
 }
 
 /// `replay` and `report`: usage errors exit 2, failed thresholds 99, others 1.

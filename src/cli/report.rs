@@ -107,11 +107,30 @@ pub fn failed_thresholds(results: &[ThresholdResult]) -> Option<String> {
         .iter()
         .filter(|r| !r.ok)
         .map(|r| match r.value {
-            Some(v) => format!("`{}` (value {v})", r.expr),
+            Some(v) => format!("`{}` (was {}{})", r.expr, short(v), unit_of(&r.expr)),
             None => format!("`{}` (no value)", r.expr),
         })
         .collect();
     (!failed.is_empty()).then(|| format!("thresholds failed: {}", failed.join(", ")))
+}
+
+/// The unit an expression's limit is written in (`ms` of `p99 < 250ms`, `%` of `< 1%`; empty
+/// for a plain count): the values of [`ThresholdResult`] are in it.
+fn unit_of(expr: &str) -> &str {
+    let end = expr.trim_end();
+    let digits = end.trim_end_matches(|c: char| !(c.is_ascii_digit() || c == '.'));
+    &end[digits.len()..]
+}
+
+/// `v` with at most three decimals and no trailing zeros (`7.923`, `12`, `0.5`).
+fn short(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-" {
+        "0".to_owned()
+    } else {
+        s.to_owned()
+    }
 }
 
 /// Writes the summary file and the report a run asked for, and says whether its thresholds
@@ -244,5 +263,36 @@ impl RunHooks {
         }
         // The report lists the state's own warnings and drops.
         finish(state, &args.results, args.output.report.as_deref(), &[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(expr: &str, value: Option<f64>) -> ThresholdResult {
+        ThresholdResult {
+            expr: expr.to_owned(),
+            value,
+            ok: false,
+        }
+    }
+
+    #[test]
+    fn a_failed_threshold_says_its_value_in_the_expressions_unit() {
+        let line = failed_thresholds(&[
+            failed("http.request p99 < 1ms", Some(7.923_4)),
+            failed("users failed == 0", Some(3.0)),
+            failed("http.request error_rate < 1%", Some(12.5)),
+            failed("chat.send p50[10s] < 2s", None),
+        ])
+        .expect("a failure");
+        assert_eq!(
+            line,
+            "thresholds failed: `http.request p99 < 1ms` (was 7.923ms), \
+             `users failed == 0` (was 3), `http.request error_rate < 1%` (was 12.5%), \
+             `chat.send p50[10s] < 2s` (no value)"
+        );
+        assert_eq!(failed_thresholds(&[]), None);
     }
 }

@@ -39,7 +39,7 @@ pub mod theme;
 pub mod view;
 
 pub use action::{KeyAction, Section};
-pub use app::{App, AppOptions, Confirm, Mode, ReplayCtl, SettingsView};
+pub use app::{App, AppOptions, Confirm, Effect, Mode, ReplayCtl, SettingsView};
 pub use command::{CommandSink, OperatorCommand, Outcome, RecordingSink, SettingRow};
 pub use input::{Input, InputKind};
 pub use keymap::{Keymap, KeymapError};

@@ -190,7 +190,9 @@ where
             }
             ev = keys.next() => match ev {
                 Some(Ok(Event::Key(key))) => {
-                    if let Some(ctl) = app.handle_key(key, &state) {
+                    // The update decides; its effects are carried out here and never wait.
+                    let effects = app.update(key, &state);
+                    if let Some(ctl) = app.perform(effects) {
                         let before = state.last_t_us();
                         if let Err(e) = feed.control(ctl, &mut state) {
                             app.set_notice(e);
@@ -233,22 +235,10 @@ pub async fn run_live(
     sink: Arc<dyn CommandSink>,
     opts: TuiOptions,
 ) -> Result<MonitorState, TuiError> {
-    if let Err(e) = logging::init(log::LevelFilter::Info) {
-        eprintln!("rookery: {e}");
-    }
     let (queue, outcomes) = driver::spawn(sink.clone());
     let mut app = App::new(opts.app, Some(Arc::new(queue))).with_outcomes(outcomes);
     app.run_length_s = opts.run_length.map(|d| d.as_secs_f64());
-    let mut guard = TerminalGuard::enter()?;
-    let result = run_loop(
-        guard.terminal(),
-        &mut app,
-        &mut feed,
-        EventStream::new(),
-        opts.fps,
-    )
-    .await;
-    drop(guard);
+    let result = on_terminal(&mut app, &mut feed, opts.fps).await;
     if let Err(e) = sink.send(OperatorCommand::Quit) {
         log::warn!(target: "tui", "the engine did not take the quit command: {e}");
     }
@@ -264,26 +254,30 @@ pub async fn run_live(
     Ok(state)
 }
 
+/// Runs [`run_loop`] on the real terminal, restored however the loop ends (the guard's drop;
+/// a panic's hook restores it too).
+async fn on_terminal(
+    app: &mut App,
+    feed: &mut impl Feed,
+    fps: u32,
+) -> Result<LoopOutcome, TuiError> {
+    if let Err(e) = logging::init(log::LevelFilter::Info) {
+        eprintln!("rookery: {e}");
+    }
+    let mut guard = TerminalGuard::enter()?;
+    let result = run_loop(guard.terminal(), app, feed, EventStream::new(), fps).await;
+    drop(guard);
+    result
+}
+
 /// Runs the monitor on a replay of recorded logs (open it with
 /// [`eventlog::Replay::open`](crate::eventlog::Replay::open) and the `--speed` asked for).
 /// Engine keys are off; replay keys pause, seek and change speed. A reading error stops the
 /// replay, shows in the status bar, and is returned when the user quits.
 pub async fn run_replay(replay: Replay, opts: TuiOptions) -> Result<MonitorState, TuiError> {
-    if let Err(e) = logging::init(log::LevelFilter::Info) {
-        eprintln!("rookery: {e}");
-    }
     let mut feed = ReplayFeed::new(replay);
     let mut app = App::new(opts.app, None);
-    let mut guard = TerminalGuard::enter()?;
-    let result = run_loop(
-        guard.terminal(),
-        &mut app,
-        &mut feed,
-        EventStream::new(),
-        opts.fps,
-    )
-    .await;
-    drop(guard);
+    let result = on_terminal(&mut app, &mut feed, opts.fps).await;
     match (result, feed.error()) {
         (Ok(_), Some(e)) => Err(TuiError::Replay(e.to_owned())),
         (r, _) => {

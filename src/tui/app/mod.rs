@@ -32,6 +32,16 @@ pub enum ReplayCtl {
     SpeedDown,
 }
 
+/// What a key asks for outside the monitor's own state, returned by
+/// [`App::update`] and carried out by [`App::perform`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// A command for the engine (through the driver's bounded queue).
+    Send(OperatorCommand),
+    /// A replay control for the replay driver.
+    Replay(ReplayCtl),
+}
+
 /// A destructive command waiting for `y`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Confirm {
@@ -93,6 +103,8 @@ pub struct App {
     sink: Option<Arc<dyn CommandSink>>,
     /// Outcomes of the commands, from the engine driver (live only).
     outcomes: Option<Outcomes>,
+    /// Effects of the key being handled, returned by `update`.
+    effects: Vec<Effect>,
     pub mode: Mode,
     pub log_focused: bool,
     /// The events pane has the scroll keys.
@@ -160,6 +172,7 @@ impl App {
             notice: None,
             now_us: 0,
             quit: false,
+            effects: Vec::new(),
             rates: EventRates::default(),
             replay_status: None,
         }
@@ -352,24 +365,41 @@ impl App {
         self.notice.as_ref().map(|(t, _)| t.as_str())
     }
 
+    /// Asks for `cmd` to be sent (an [`Effect::Send`] of the key being handled). False in a
+    /// replay, where engine keys are off.
     fn send(&mut self, cmd: OperatorCommand) -> bool {
-        let Some(sink) = &self.sink else {
+        if self.sink.is_none() {
             self.set_notice("replay: engine keys are off".to_owned());
             return false;
-        };
-        match sink.send(cmd.clone()) {
-            Ok(()) => {
-                self.set_notice(format!("sent: {cmd}"));
-                true
-            }
-            Err(e) => {
-                let text = format!("{cmd} failed: {e}");
-                self.journal
-                    .push(self.now_us, Severity::Error, "command", text.clone());
-                self.set_notice(text);
-                false
+        }
+        self.set_notice(format!("sent: {cmd}"));
+        self.effects.push(Effect::Send(cmd));
+        true
+    }
+
+    /// Carries out the effects [`update`](Self::update) returned: each command goes to the
+    /// sink (the driver's queue, which answers at once); a refused one is undone as a failed
+    /// command is (its pending mark and ramp go, the log and the status bar say why).
+    /// Returns the replay control, if one was asked for.
+    pub fn perform(&mut self, effects: Vec<Effect>) -> Option<ReplayCtl> {
+        let mut replay = None;
+        for effect in effects {
+            match effect {
+                Effect::Replay(ctl) => replay = Some(ctl),
+                Effect::Send(cmd) => {
+                    let Some(sink) = &self.sink else { continue };
+                    if let Err(why) = sink.send(cmd.clone()) {
+                        if matches!(cmd, OperatorCommand::ListSettings)
+                            && matches!(self.mode, Mode::Settings(_))
+                        {
+                            self.mode = Mode::Normal;
+                        }
+                        self.on_outcome(Outcome::Failed(cmd, why));
+                    }
+                }
             }
         }
+        replay
     }
 
     /// Sends a throttle command and marks it pending until the engine confirms.

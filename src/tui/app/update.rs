@@ -1,11 +1,13 @@
-//! What keys do: the update half of the monitor. A key changes the [`App`] and may send an
-//! [`OperatorCommand`] through the non-blocking sink; it never waits on the engine, whose answer
-//! comes back later as an [`Outcome`](super::super::command::Outcome) or as events.
+//! What keys do: the update half of the monitor. [`App::update`] changes the [`App`] for one
+//! key and returns what should happen outside it as [`Effect`] values (a command for the engine,
+//! a replay control); it calls nothing. [`App::perform`] carries the effects out: a command goes
+//! onto the engine driver's bounded queue, which never waits, and the engine's answer comes
+//! back later as an [`Outcome`](super::super::command::Outcome) or as events.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 use rookery_widgets::Severity;
 
-use super::{App, Confirm, Mode, RampTrack, ReplayCtl, SEEK_S, SettingsView};
+use super::{App, Confirm, Effect, Mode, RampTrack, ReplayCtl, SEEK_S, SettingsView};
 use crate::monitor::{MonitorState, RateReading};
 use crate::tui::action::KeyAction;
 use crate::tui::command::OperatorCommand;
@@ -14,8 +16,26 @@ use crate::tui::keys::KeyChord;
 use crate::tui::pending::Asked;
 
 impl App {
-    /// Handles one key. Returns a replay control when the key asks for one.
+    /// Handles one key: [`update`](Self::update), then [`perform`](Self::perform). Returns a
+    /// replay control when the key asks for one.
     pub fn handle_key(&mut self, ev: KeyEvent, state: &MonitorState) -> Option<ReplayCtl> {
+        let effects = self.update(ev, state);
+        self.perform(effects)
+    }
+
+    /// The monitor's update for one key: changes the monitor's own state and returns the
+    /// effects the key asks for, in order. Sends nothing and never waits: commands are
+    /// assumed taken (a throttle change is marked pending) until [`perform`](Self::perform)
+    /// or the engine's outcome says otherwise.
+    pub fn update(&mut self, ev: KeyEvent, state: &MonitorState) -> Vec<Effect> {
+        debug_assert!(self.effects.is_empty());
+        if let Some(ctl) = self.key(ev, state) {
+            self.effects.push(Effect::Replay(ctl));
+        }
+        std::mem::take(&mut self.effects)
+    }
+
+    fn key(&mut self, ev: KeyEvent, state: &MonitorState) -> Option<ReplayCtl> {
         if ev.kind != KeyEventKind::Press {
             return None;
         }
@@ -51,11 +71,20 @@ impl App {
         }
         let action = self.keymap.lookup(&self.sections(), key)?;
         self.notice = None;
-        self.act(action, state)
+        self.action(action, state)
     }
 
-    /// Performs `action` (what a bound key does).
+    /// Performs `action` (what a bound key does): [`update`](Self::update) for an action
+    /// rather than a key, followed by [`perform`](Self::perform).
     pub fn act(&mut self, action: KeyAction, state: &MonitorState) -> Option<ReplayCtl> {
+        if let Some(ctl) = self.action(action, state) {
+            self.effects.push(Effect::Replay(ctl));
+        }
+        let effects = std::mem::take(&mut self.effects);
+        self.perform(effects)
+    }
+
+    fn action(&mut self, action: KeyAction, state: &MonitorState) -> Option<ReplayCtl> {
         use KeyAction::*;
         match action {
             Quit => self.quit = true,
