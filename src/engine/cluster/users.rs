@@ -59,7 +59,9 @@ impl Cluster {
         }
         // Id blocks are given and posted under the lock, so they reach each node in order;
         // the answers are awaited after it is released (a node may be running a handler that
-        // calls the master). Ids a node refused are given back when no add came since.
+        // calls the master). The ids of refused blocks at the end are given back when no add
+        // came since; a refused block between two accepted ones stays a gap (ids are never
+        // reused, as those of an interrupted add are not).
         let mut st = self.lock();
         st.check_master()?;
         let run = st.run;

@@ -109,7 +109,7 @@ impl NodeHandle {
             Some(serving) => {
                 let token = serving.open();
                 let to = ReplyTo::Node(serving.own.clone(), token);
-                (to, How::Serving(serving, token, asked))
+                (to, How::Serving(Call { serving, token }, asked))
             }
             None => {
                 let (tx, rx) = mpsc::sync_channel(1);
@@ -160,12 +160,12 @@ enum How {
     Answered(Reply),
     /// A plain thread waits on its reply channel.
     Caller(Receiver<Reply>, Asked),
-    /// A node's thread serves its own mailbox meanwhile, until call `token` is answered.
-    Serving(Rc<Serving>, u64, Asked),
+    /// A node's thread serves its own mailbox meanwhile, until the call is answered.
+    Serving(Call, Asked),
 }
 
 /// The wait for one request's answer (see [`NodeHandle::post`]). Not `Send`: it is waited
-/// for on the thread that posted it.
+/// for on the thread that posted it. Dropped unwaited, its answer is ignored when it comes.
 pub(crate) struct Waiting(How);
 
 impl Waiting {
@@ -182,8 +182,8 @@ impl Waiting {
                     Err(e) => asked.missing(matches!(e, mpsc::RecvTimeoutError::Timeout)),
                 }
             }
-            How::Serving(serving, token, asked) => {
-                match serving.serve(Some((token, asked.deadline))) {
+            How::Serving(call, asked) => {
+                match call.serving.serve(Some((call.token, asked.deadline))) {
                     Some(reply) => reply,
                     None => asked.missing(true),
                 }
@@ -194,5 +194,17 @@ impl Waiting {
     /// The report of [`Self::reply`].
     pub(crate) fn report(self) -> NodeReport {
         self.reply().report
+    }
+}
+
+/// A call a node's thread made, forgotten when its wait ends or is dropped unwaited.
+struct Call {
+    serving: Rc<Serving>,
+    token: u64,
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        self.serving.forget(self.token);
     }
 }

@@ -97,6 +97,12 @@ impl Serving {
         token
     }
 
+    /// Call `token` is no longer waited for: its answer is dropped when it comes.
+    pub(super) fn forget(&self, token: u64) {
+        self.awaited.borrow_mut().remove(&token);
+        self.arrived.borrow_mut().remove(&token);
+    }
+
     /// Serves the mailbox until call `token` is answered or its `deadline` passes (`None` for
     /// a timeout), or, with `until` `None`, until the node ends.
     pub(super) fn serve(&self, until: Option<(u64, Instant)>) -> Option<Reply> {
