@@ -16,7 +16,7 @@ use rookery::engine::{
     Scenario, ScenarioError, UserContext, UserRate, UserResult, boxed,
 };
 use rookery::telemetry::{Field, Key, Telemetry, Value};
-use support::{Behaviour, scenario};
+use support::{Behaviour, run_users, scenario};
 
 fn text<'a>(fields: &'a [Field], key: &str) -> Option<&'a str> {
     fields
@@ -72,14 +72,7 @@ async fn two_callers_of_one_node_are_served_one_at_a_time_on_its_thread() {
     )
     .unwrap();
     let e = engine(&t, 2, Duration::from_secs(5));
-    e.start_scenario(scenario("s", Behaviour::ObeyRemoval), UserRate::Infinity)
-        .unwrap();
-    e.add_users(10).unwrap();
-    e.wait_for("10 users", Duration::from_secs(10), |h| {
-        h.user_counts().running == 10
-    })
-    .await
-    .unwrap();
+    run_users(&e, 10).await;
 
     let start = Arc::new(Barrier::new(2));
     let callers: Vec<_> = (0..2)
@@ -192,6 +185,31 @@ async fn a_node_that_does_not_answer_is_a_timeout_error_not_a_hang() {
     e.shutdown();
 }
 
+/// Runs `f(engine, node)` from a handler on `[amoc, scenario, terminate, start]` (on the
+/// thread that runs `terminate`). The handler holds the engine through the returned slot:
+/// empty it before the end, so that the engine can drop.
+fn on_terminate(
+    t: &Telemetry,
+    e: &EngineHandle,
+    f: impl Fn(&EngineHandle, &str) + Send + Sync + 'static,
+) -> Arc<Mutex<Option<EngineHandle>>> {
+    let slot = Arc::new(Mutex::new(Some(e.clone())));
+    let h = slot.clone();
+    t.attach_prefix(
+        "on_terminate",
+        &["amoc", "scenario", "terminate", "start"],
+        move |_, _, md, _| {
+            let Some(e) = h.lock().unwrap().clone() else {
+                return;
+            };
+            f(&e, text(md, "node").unwrap_or("?"));
+        },
+        Value::Null,
+    )
+    .unwrap();
+    slot
+}
+
 /// A handler's command: on which thread, how long it took, what it returned.
 type Timed = (String, Duration, Result<(), EngineError>);
 
@@ -201,28 +219,18 @@ async fn a_call_from_a_node_thread_to_a_stuck_node_times_out_too() {
     let limit = Duration::from_millis(300);
     let t = Telemetry::new();
     let e = engine(&t, 3, limit);
-    let engine_for = Arc::new(Mutex::new(Some(e.clone())));
     let result: Arc<Mutex<Option<Timed>>> = Arc::default();
-    let (h, r) = (engine_for.clone(), result.clone());
+    let r = result.clone();
     // node2's `terminate` runs on node2's thread; from there, a command to node3, whose
     // `init` is stuck.
-    t.attach_prefix(
-        "to_stuck",
-        &["amoc", "scenario", "terminate", "start"],
-        move |_, _, md, _| {
-            let Some(e) = h.lock().unwrap().clone() else {
-                return;
-            };
-            if text(md, "node") != Some("node2") {
-                return;
-            }
-            let t0 = Instant::now();
-            let got = e.add_users_to("node3", 1).map(|_| ());
-            *r.lock().unwrap() = Some((this_thread(), t0.elapsed(), got));
-        },
-        Value::Null,
-    )
-    .unwrap();
+    let engine_for = on_terminate(&t, &e, move |e, me| {
+        if me != "node2" {
+            return;
+        }
+        let t0 = Instant::now();
+        let got = e.add_users_to("node3", 1).map(|_| ());
+        *r.lock().unwrap() = Some((this_thread(), t0.elapsed(), got));
+    });
     let run = e.clone();
     let stuck = boxed(Stuck(gate.clone(), "node3"));
     let started = on_thread(move || run.start_scenario(stuck, UserRate::Infinity));
@@ -286,34 +294,23 @@ type Outcome = (String, bool, Result<(), EngineError>);
 async fn handlers_on_node_threads_may_call_their_own_node_and_each_other() {
     let t = Telemetry::new();
     let e = engine(&t, 3, Duration::from_secs(10));
-    let engine_for = Arc::new(Mutex::new(Some(e.clone())));
     let meet = Arc::new(Meet {
         arrived: Mutex::new(0),
         cv: Condvar::new(),
     });
     let results: Arc<Mutex<Vec<Outcome>>> = Arc::default();
-    let (h, m, r) = (engine_for.clone(), meet.clone(), results.clone());
+    let (m, r) = (meet.clone(), results.clone());
     // node2 and node3 each run `terminate` on their own thread; there, both handlers meet,
     // then each sends a command to the other node, then one to its own.
-    t.attach_prefix(
-        "cross",
-        &["amoc", "scenario", "terminate", "start"],
-        move |_, _, md, _| {
-            let Some(e) = h.lock().unwrap().clone() else {
-                return;
-            };
-            let me = text(md, "node").unwrap_or("?").to_owned();
-            let other = if me == "node2" { "node3" } else { "node2" };
-            let met = m.wait(Duration::from_secs(5));
-            let to_other = e.add_users_to(other, 1).map(|_| ());
-            let to_self = e.add_users_to(&me, 1).map(|_| ());
-            let mut r = r.lock().unwrap();
-            r.push((this_thread(), met, to_other));
-            r.push((this_thread(), met, to_self));
-        },
-        Value::Null,
-    )
-    .unwrap();
+    let engine_for = on_terminate(&t, &e, move |e, me| {
+        let other = if me == "node2" { "node3" } else { "node2" };
+        let met = m.wait(Duration::from_secs(5));
+        let to_other = e.add_users_to(other, 1).map(|_| ());
+        let to_self = e.add_users_to(me, 1).map(|_| ());
+        let mut r = r.lock().unwrap();
+        r.push((this_thread(), met, to_other));
+        r.push((this_thread(), met, to_self));
+    });
     e.start_scenario(scenario("s", Behaviour::ObeyRemoval), UserRate::Infinity)
         .unwrap();
     let t0 = Instant::now();

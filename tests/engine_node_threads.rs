@@ -8,9 +8,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use rookery::engine::UserRate;
 use rookery::telemetry::Telemetry;
-use support::{Behaviour, engine, scenario};
+use support::{engine, run_users};
 
 /// The names of this process's threads called `node<N>`.
 fn node_threads() -> Vec<String> {
@@ -54,14 +53,7 @@ fn node_threads_end_with_their_node_and_with_the_engine() {
     rt.block_on(async {
         let e = engine(&Telemetry::new(), 4);
         threads_become(&["node1", "node2", "node3", "node4"]);
-        e.start_scenario(scenario("s", Behaviour::ObeyRemoval), UserRate::Infinity)
-            .unwrap();
-        e.add_users(30).unwrap();
-        e.wait_for("30 users", Duration::from_secs(10), |h| {
-            h.user_counts().running == 30
-        })
-        .await
-        .unwrap();
+        run_users(&e, 30).await;
         let late = e.add_node().unwrap();
         assert_eq!(late, "node5");
         threads_become(&["node1", "node2", "node3", "node4", "node5"]);
