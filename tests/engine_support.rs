@@ -123,6 +123,19 @@ pub fn engine(t: &Telemetry, nodes: usize) -> EngineHandle {
     .expect("inside a runtime")
 }
 
+/// Starts scenario `s` (users that run until removed) on `e`, adds `users` and waits (10 s at
+/// most) until they all run.
+pub async fn run_users(e: &EngineHandle, users: u64) {
+    e.start_scenario(scenario("s", Behaviour::ObeyRemoval), UserRate::Infinity)
+        .expect("the scenario starts");
+    e.add_users(users).expect("users are added");
+    e.wait_for("the users to run", Duration::from_secs(10), |h| {
+        h.user_counts().running == users
+    })
+    .await
+    .expect("the users run");
+}
+
 /// Lets spawned tasks run (virtual time).
 pub async fn settle() {
     tokio::time::sleep(Duration::from_millis(1)).await;

@@ -27,7 +27,22 @@ pub enum ControllerError {
     /// The node's mailbox is full (its worker is behind by `capacity` messages); nothing was
     /// done, the command may be sent again later.
     #[error("node {node} is busy: its mailbox is full ({capacity} commands waiting); try again")]
-    Busy { node: Key, capacity: usize },
+    Busy {
+        /// On the wire `of_node`: a reply's envelope has a `node` of its own.
+        #[serde(rename = "of_node")]
+        node: Key,
+        capacity: usize,
+    },
+    /// The node did not answer `command` within `waited_ms` milliseconds (it is busy running
+    /// scenario code, or stuck); what it does with the request later is not reported.
+    #[error("node {node} did not answer {command} within {waited_ms} ms")]
+    NoAnswer {
+        /// On the wire `of_node`, as for `Busy`.
+        #[serde(rename = "of_node")]
+        node: Key,
+        command: String,
+        waited_ms: u64,
+    },
 }
 
 /// Why an engine command (through the cluster or the [`EngineHandle`](super::EngineHandle))

@@ -85,6 +85,11 @@ pub struct EngineOptions {
     pub user_rate: UserRate,
     /// Grace period of forced removals and stops (default 2 s).
     pub grace: Duration,
+    /// How long the master waits for a node's answer before the command fails with
+    /// [`ControllerError::NoAnswer`](super::ControllerError::NoAnswer) (default 5 s). A node
+    /// answers at once unless it is running scenario code (`init`, `terminate`) or a telemetry
+    /// handler that takes that long.
+    pub node_timeout: Duration,
 }
 
 impl Default for EngineOptions {
@@ -94,6 +99,7 @@ impl Default for EngineOptions {
             telemetry: Telemetry::global().clone(),
             user_rate: UserRate::default(),
             grace: ControllerOptions::default().grace,
+            node_timeout: super::protocol::DEFAULT_TIMEOUT,
         }
     }
 }
@@ -130,6 +136,7 @@ impl EngineHandle {
                 options.nodes,
                 options.user_rate,
                 controller,
+                options.node_timeout,
             ),
         }
     }

@@ -17,21 +17,36 @@
 //! | [`protocol`] | the messages between the master and its nodes (for transports) |
 //!
 //! How it is built: a master (the cluster: ids, node table, throttles, coordinators,
-//! settings) reaches its nodes only by [`protocol`] messages; each node owns its controller
-//! ([`Controller`], Amoc's status machine) and its users, whose whole life is in one module
-//! (`user`). A node's long work (spawning an add's users in chunks, a stop's walk over every
-//! user) is done by one worker task per node fed by a bounded mailbox ([`MAILBOX`] messages;
-//! full: [`ControllerError::Busy`]). No engine lock is held while an event is emitted or
-//! scenario code runs, so a telemetry handler may call the [`EngineHandle`].
+//! settings) reaches its nodes only by [`protocol`] messages. Each node is an actor: a thread
+//! of its own (named after the node, `node2`) owns the node's state and serves its mailbox one
+//! request at a time, and the caller waits for the answer at most
+//! [`EngineOptions::node_timeout`] (then the command fails with
+//! [`ControllerError::NoAnswer`]). The node owns its controller ([`Controller`], Amoc's status
+//! machine) and its users, whose whole life is in one module (`user`). A node's long work
+//! (spawning an add's users in chunks, a stop's walk over every user) is done by one worker
+//! task per node fed by a bounded mailbox ([`MAILBOX`] messages; full:
+//! [`ControllerError::Busy`]). No engine lock is held while an event is emitted or scenario
+//! code runs, and no lock is held while the master waits for a node, so a telemetry handler
+//! may call the [`EngineHandle`], on any thread (a node's own thread included).
 //!
 //! ```text
-//!  EngineHandle ──► master (cluster/) ──Request{NodeCommand}──► node (node/) ──► controller
-//!                        ▲                                          │      decides, answers
-//!                        └────────── Reply{NodeReport} ─────────────┘      │ Work: Add, Stop
-//!                                                                          ▼ (bounded mailbox)
-//!                                                           worker task: spawns users in
-//!                                                           chunks, walks them for a stop
+//!  EngineHandle (any thread)
+//!    │ commands, reads
+//!    ▼
+//!  master (cluster/): ids, node table, throttles, coordinators, settings; its lock decides
+//!    │ Request{NodeCommand} ─► mailbox ─► node thread `nodeN` (node/): NodeActor
+//!    │◄──────────── Reply{NodeReport} ◄──┘   │ view of the cluster, id blocks, reply cache
+//!    │                                       ▼ emits [amoc, cluster, _], runs init
+//!    │ Status: read from the node's       controller ──Work: Add, Stop──► worker task
+//!    │ published status, no wait          (status, counters)  (bounded)  (tokio runtime):
+//!    │                                                                   users in chunks,
+//!    │◄──────── inbox: unsolicited Finished, Down ──────────────────────  a stop's walk
 //! ```
+//!
+//! Threads: callers of the [`EngineHandle`] run the master's decisions in their own thread;
+//! each node's thread runs its commands, the events they emit and the scenario's `init` (and
+//! `terminate` when a stop finds no user left; otherwise the task that saw the last user out
+//! runs it); users, timers, throttles and the node workers run on the tokio runtime.
 pub mod config;
 pub mod coordinator;
 pub mod events;

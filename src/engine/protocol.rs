@@ -50,7 +50,8 @@ use super::status::{ControllerStatus, UserCounts};
 pub const VERSION: u32 = 1;
 
 /// How long the master waits for a reply before it counts a request as lost (the simulated
-/// cluster answers at once; a network transport may choose its own).
+/// cluster's default too: `EngineOptions::node_timeout`; a network transport may choose its
+/// own).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A master's request number: increasing, never reused while the master lives.
@@ -108,6 +109,23 @@ pub enum NodeCommand {
     Halt,
     /// Report the controller's status and user counts.
     Status,
+}
+
+impl NodeCommand {
+    /// The command's name on the wire (`add_users`, `status`, ...), for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            NodeCommand::Connected { .. } => "connected",
+            NodeCommand::PeersDown { .. } => "peers_down",
+            NodeCommand::StartScenario { .. } => "start_scenario",
+            NodeCommand::AddUsers { .. } => "add_users",
+            NodeCommand::RemoveUsers { .. } => "remove_users",
+            NodeCommand::StopScenario { .. } => "stop_scenario",
+            NodeCommand::Leave => "leave",
+            NodeCommand::Halt => "halt",
+            NodeCommand::Status => "status",
+        }
+    }
 }
 
 /// What a node answers (or reports on its own).
@@ -395,6 +413,12 @@ mod tests {
         ];
         for (i, c) in commands.into_iter().enumerate() {
             let r = req(i as u64, c);
+            let json: serde_json::Value = serde_json::from_slice(&encode(&r)).unwrap();
+            assert_eq!(
+                json["command"],
+                r.command.name(),
+                "the name is the wire tag"
+            );
             assert_eq!(decode_request(&encode(&r)), Ok(r));
         }
         let reports = [
@@ -425,6 +449,15 @@ mod tests {
                 start: 5,
                 end: 4,
                 highest: 9,
+            }),
+            NodeReport::Refused(ControllerError::Busy {
+                node: "node2".into(),
+                capacity: 1024,
+            }),
+            NodeReport::Refused(ControllerError::NoAnswer {
+                node: "node2".into(),
+                command: "add_users".into(),
+                waited_ms: 5000,
             }),
             NodeReport::Finished { run: RunId(2) },
             NodeReport::Down,

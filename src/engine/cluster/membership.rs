@@ -1,11 +1,8 @@
 //! Membership: nodes joining, stopped, killed or lost, and what the others are told.
 
-use std::sync::Arc;
-
 use super::super::controller::Controller;
 use super::super::error::EngineError;
 use super::super::events::Emitter;
-use super::super::node::NodeActor;
 use super::super::protocol::NodeCommand;
 use super::super::protocol::NodeReport;
 use super::super::transport::NodeLink;
@@ -26,14 +23,14 @@ impl Cluster {
             self.services.clone(),
             self.options.clone(),
         );
-        let node = NodeActor::new(
+        let link = NodeLink::with_timeout(
             self.rt.clone(),
             emitter,
             controller,
             self.catalogue.clone(),
             self.inbox.clone(),
+            self.timeout,
         );
-        let link = NodeLink::InProcess(Arc::new(node));
         let master = st.nodes.is_empty();
         let peers: Vec<(NodeLink, Key)> = st
             .nodes

@@ -3,10 +3,10 @@
 //! `NodeLink` with [`NodeCommand`]s (the simulated cluster: N nodes in one process).
 //!
 //! The master's lock is held only to decide (which node, which ids, who is up); the messages
-//! that make a node emit events or run scenario code (`init`, `terminate`) are sent after it
-//! is released. The one exception is `AddUsers`, sent under the lock so that id blocks reach
-//! each node in order: a node answers it without emitting anything (its users are spawned, and
-//! the `[amoc, controller, users]` event emitted, by a task).
+//! are sent after it is released, and the master never waits for a node's answer while it
+//! holds its lock (a node's thread may be running a handler that calls the master). The one
+//! message posted under the lock is `AddUsers`, so that id blocks reach each node's mailbox in
+//! order; its answer is awaited after the lock is released.
 //!
 //! Follows Amoc's `amoc_cluster` and `amoc_dist`:
 //! * Nodes are named `node1`, `node2`, ...; `node1` is the master. A joining node emits
@@ -38,6 +38,7 @@ mod table;
 mod users;
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -66,6 +67,8 @@ pub(crate) struct Cluster {
     /// Bumped on every change of a node or its users (for `wait_for`).
     pub(crate) changed: Arc<Changes>,
     options: ControllerOptions,
+    /// How long the master waits for a node's answer.
+    timeout: Duration,
     inbox: mpsc::UnboundedSender<Reply>,
     state: Mutex<ClusterState>,
 }
@@ -77,6 +80,7 @@ impl Cluster {
         nodes: usize,
         rate: UserRate,
         options: ControllerOptions,
+        timeout: Duration,
     ) -> Arc<Cluster> {
         let services = Services::new(&Emitter::new(telemetry.clone(), "node1"));
         {
@@ -98,6 +102,7 @@ impl Cluster {
             catalogue: Catalogue::default(),
             changed,
             options,
+            timeout,
             inbox,
             state: Mutex::new(ClusterState {
                 nodes: Vec::new(),

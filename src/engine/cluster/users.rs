@@ -57,18 +57,24 @@ impl Cluster {
                 EngineError::NoScenario
             });
         }
+        // Id blocks are given and posted under the lock, so they reach each node in order;
+        // the answers are awaited after it is released (a node may be running a handler that
+        // calls the master). The ids of refused blocks at the end are given back when no add
+        // came since; a refused block between two accepted ones stays a gap (ids are never
+        // reused, as those of an interrupted add are not).
         let mut st = self.lock();
         st.check_master()?;
         let run = st.run;
+        let before = st.last_id;
         let mut left = count;
-        let mut shares = Vec::with_capacity(targets.len());
+        let mut posted = Vec::with_capacity(targets.len());
         let mut errors = Vec::new();
         for (k, &i) in targets.iter().enumerate() {
             let share = left / (targets.len() - k) as u64;
             left -= share;
             let name = st.nodes[i].name.clone();
             if share == 0 {
-                shares.push(NodeShare::Skipped { node: name });
+                posted.push((name, None));
                 continue;
             }
             if !st.nodes[i].available() {
@@ -76,22 +82,36 @@ impl Cluster {
                 continue;
             }
             let (first, last) = (st.last_id + 1, st.last_id + share);
+            st.last_id = last;
             let id = st.request();
             let add = NodeCommand::AddUsers { run, first, last };
-            match st.nodes[i].link.ask(id, add) {
+            let waiting = st.nodes[i].link.send(id, add);
+            posted.push((name, Some((first, last, waiting))));
+        }
+        let reserved = st.last_id;
+        drop(st);
+        let mut shares = Vec::with_capacity(posted.len());
+        let mut taken = before;
+        for (node, block) in posted {
+            let Some((first, last, waiting)) = block else {
+                shares.push(NodeShare::Skipped { node });
+                continue;
+            };
+            match waiting.report() {
                 NodeReport::Added { .. } => {
-                    st.last_id = last;
-                    shares.push(NodeShare::Added {
-                        node: name,
-                        first,
-                        last,
-                    })
+                    taken = last;
+                    shares.push(NodeShare::Added { node, first, last })
                 }
-                NodeReport::Refused(e) => errors.push((name, e)),
+                NodeReport::Refused(e) => {
+                    if may_apply_later(&e) {
+                        taken = last;
+                    }
+                    errors.push((node, e))
+                }
                 _ => {}
             }
         }
-        drop(st);
+        self.give_back(reserved, taken);
         self.bump();
         if errors.is_empty() {
             Ok(shares)
@@ -100,38 +120,53 @@ impl Cluster {
         }
     }
 
-    pub(crate) fn add_users_to(&self, node: &str, count: u64) -> Result<NodeShare, EngineError> {
+    /// Ids up to `reserved` were given out, the nodes took them up to `taken` (or may still
+    /// take them: no answer came): the rest is given back unless another add came since.
+    fn give_back(&self, reserved: u64, taken: u64) {
         let mut st = self.lock();
-        st.check_master()?;
-        let i = st.find(node)?;
-        let name = st.nodes[i].name.clone();
-        if count == 0 {
-            return Ok(NodeShare::Skipped { node: name });
+        if st.last_id == reserved {
+            st.last_id = taken;
         }
-        let (first, last) = (st.last_id + 1, st.last_id + count);
-        let id = st.request();
-        let add = NodeCommand::AddUsers {
-            run: st.run,
-            first,
-            last,
+    }
+
+    pub(crate) fn add_users_to(&self, node: &str, count: u64) -> Result<NodeShare, EngineError> {
+        let (i, name, first, last, waiting) = {
+            let mut st = self.lock();
+            st.check_master()?;
+            let i = st.find(node)?;
+            let name = st.nodes[i].name.clone();
+            if count == 0 {
+                return Ok(NodeShare::Skipped { node: name });
+            }
+            let (first, last) = (st.last_id + 1, st.last_id + count);
+            st.last_id = last;
+            let id = st.request();
+            let add = NodeCommand::AddUsers {
+                run: st.run,
+                first,
+                last,
+            };
+            let waiting = st.nodes[i].link.send(id, add);
+            (i, name, first, last, waiting)
         };
-        let report = st.nodes[i].link.ask(id, add);
+        let report = waiting.report();
+        match &report {
+            NodeReport::Added { .. } => {}
+            NodeReport::Refused(e) if may_apply_later(e) => {}
+            _ => self.give_back(last, first - 1),
+        }
         let refused = |error| EngineError::Controller {
             node: name.clone(),
             error,
         };
         let result = match report {
-            NodeReport::Added { .. } => {
-                st.last_id = last;
-                Ok(NodeShare::Added {
-                    node: name.clone(),
-                    first,
-                    last,
-                })
-            }
+            NodeReport::Added { .. } => Ok(NodeShare::Added {
+                node: name.clone(),
+                first,
+                last,
+            }),
             NodeReport::Refused(ControllerError::OtherRun) => {
                 // Not running this run: report the status, as the controller would.
-                drop(st);
                 let status = self
                     .counts(&self.link(i))
                     .map_or(ControllerStatus::Idle, |(s, _)| s);
@@ -140,7 +175,6 @@ impl Cluster {
             NodeReport::Refused(e) => Err(refused(e)),
             _ => Err(EngineError::ShutDown),
         };
-        drop(st);
         self.bump();
         result
     }
@@ -211,4 +245,9 @@ impl Cluster {
     pub(super) fn link(&self, i: usize) -> NodeLink {
         self.lock().nodes[i].link.clone()
     }
+}
+
+/// A node that did not answer in time may still apply the request later: its ids stay given.
+fn may_apply_later(error: &ControllerError) -> bool {
+    matches!(error, ControllerError::NoAnswer { .. })
 }

@@ -1,17 +1,40 @@
-//! A node: its controller and users, reached only by [`NodeCommand`]s.
+//! A node: its controller and users, reached only by [`NodeCommand`]s in its mailbox.
 //!
-//! The node owns everything of its own (controller, users, what it knows of the cluster, the
-//! blocks of user ids it was given, its reply cache) and shares nothing with the master or the
-//! other nodes but the messages. [`NodeActor::handle`] answers one request; it takes the node's
-//! own lock only to decide, never while an event is emitted or scenario code runs, so a
-//! telemetry handler may call the engine from any event. What takes time (an add's users, a
-//! stop's walk) the controller posts to the node's worker task through its bounded mailbox,
-//! so every request is answered at once; a full mailbox is a `Refused(Busy)` report.
+//! Each in-process node is an actor: a std thread of its own (named after the node, `node2`,
+//! entered into the engine's tokio runtime so it can spawn tasks and create timers) owns the
+//! node's state ([`NodeActor`]: what it knows of the cluster, the id blocks it was given, its
+//! reply cache) and serves its mailbox one request at a time (`thread`). Callers reach it
+//! through a [`NodeHandle`] (`mailbox`): a request goes in with a reply channel, the caller
+//! waits for the [`Reply`] at most the link's timeout, and a request not answered in time
+//! becomes a `Refused(NoAnswer)` report naming the node and the command. A node that went
+//! down (halted, or its `Leave` finished) ends its thread; what is sent to it then is
+//! answered `Down`.
+//!
+//! The one query, `Status`, is answered by the handle from the node's published status (its
+//! controller's status and counters), without waiting for the node's thread: a read never
+//! waits behind a command or behind scenario code.
+//!
+//! **Re-entrancy.** The node's thread emits events (`[amoc, cluster, _]`, `init` and
+//! `terminate` spans, removals) and runs scenario code, and a telemetry handler there may call
+//! the engine, which sends to this node or to others. A thread-local names the node whose
+//! thread this is; a call made from a node's thread posts its request like any other and, while
+//! it waits, serves its own mailbox: a request to itself is served in order, and two nodes
+//! calling each other from handlers serve each other instead of deadlocking. The node's state
+//! is borrowed only to decide, never while an event is emitted or scenario code runs, so
+//! these nested requests find it free.
+//!
+//! What takes time (an add's users, a stop's walk) the controller posts to the node's worker
+//! task through its bounded mailbox, so every request is answered at once; a full mailbox is a
+//! `Refused(Busy)` report.
 
 mod cluster_state;
+mod mailbox;
+mod thread;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
 
 use tokio::runtime::Handle;
 
@@ -26,6 +49,9 @@ use super::status::ControllerStatus;
 use super::transport::Inbox;
 
 pub(crate) use cluster_state::View;
+use mailbox::Mail;
+pub(crate) use mailbox::{NodeHandle, Waiting};
+pub(crate) use thread::Parts;
 
 /// The scenarios a node can run, by name (in a real cluster: those its build has).
 pub(crate) type Catalogue = Arc<Mutex<BTreeMap<Key, Arc<dyn DynScenario>>>>;
@@ -37,6 +63,14 @@ pub(crate) fn lookup(catalogue: &Catalogue, name: &str) -> Option<Arc<dyn DynSce
         .unwrap_or_else(|e| e.into_inner())
         .get(name)
         .cloned()
+}
+
+/// A node's status report, read from its controller (see the module docs).
+pub(crate) fn status_report(controller: &Controller) -> NodeReport {
+    NodeReport::Status(NodeStatus {
+        status: controller.status(),
+        users: controller.counts(),
+    })
 }
 
 #[derive(Default)]
@@ -52,7 +86,8 @@ struct Inner {
     down: bool,
 }
 
-/// One node of the cluster.
+/// One node of the cluster: the state its thread owns (see the module docs). Not `Sync`: only
+/// the node's thread touches it.
 pub(crate) struct NodeActor {
     name: Key,
     emitter: Emitter,
@@ -60,48 +95,49 @@ pub(crate) struct NodeActor {
     catalogue: Catalogue,
     inbox: Inbox,
     rt: Handle,
-    inner: Mutex<Inner>,
+    /// This node's own mailbox (a finished `Leave` ends the thread through it).
+    own: Sender<Mail>,
+    /// Borrowed only to decide (never across an event or scenario code): a nested request
+    /// served while a handler waits finds it free.
+    inner: RefCell<Inner>,
 }
 
 impl NodeActor {
-    pub(crate) fn new(
-        rt: Handle,
-        emitter: Emitter,
-        controller: Controller,
-        catalogue: Catalogue,
-        inbox: Inbox,
-    ) -> NodeActor {
+    fn new(parts: thread::Parts, own: Sender<Mail>) -> NodeActor {
         NodeActor {
-            name: emitter.node().clone(),
-            emitter,
-            controller,
-            catalogue,
-            inbox,
-            rt,
-            inner: Mutex::default(),
+            name: parts.emitter.node().clone(),
+            emitter: parts.emitter,
+            controller: parts.controller,
+            catalogue: parts.catalogue,
+            inbox: parts.inbox,
+            rt: parts.rt,
+            own,
+            inner: RefCell::default(),
         }
     }
 
-    pub(crate) fn name(&self) -> &Key {
-        &self.name
+    fn state(&self) -> std::cell::RefMut<'_, Inner> {
+        self.inner.borrow_mut()
     }
 
-    pub(crate) fn controller(&self) -> &Controller {
-        &self.controller
+    /// The node went down: its thread ends once the current request is answered.
+    fn is_down(&self) -> bool {
+        self.inner.borrow().down
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    /// The stop of a `Leave` finished: the node is down.
+    fn went_down(&self) {
+        self.state().down = true;
     }
 
     /// Answers one request (a repeated id from the reply cache, without applying it again).
     pub(crate) fn handle(&self, request: &Request) -> Reply {
-        if let Some(r) = self.lock().replies.get(request.id) {
+        if let Some(r) = self.state().replies.get(request.id) {
             return Reply::to(request, r.clone());
         }
         let report = self.apply(&request.command);
         if !matches!(request.command, NodeCommand::Status) {
-            self.lock().replies.put(request.id, report.clone());
+            self.state().replies.put(request.id, report.clone());
         }
         Reply::to(request, report)
     }
@@ -115,7 +151,7 @@ impl NodeActor {
                 down,
             } => {
                 let (view, fresh) = {
-                    let mut inner = self.lock();
+                    let mut inner = self.state();
                     inner.view.master = master.clone();
                     inner.view.up = up.clone();
                     inner.view.lost = down.clone();
@@ -138,7 +174,7 @@ impl NodeActor {
                 up,
             } => {
                 let (view, fresh) = {
-                    let mut inner = self.lock();
+                    let mut inner = self.state();
                     inner.view.master = master.clone();
                     inner.view.up = up.clone();
                     let mut fresh = Vec::new();
@@ -176,12 +212,12 @@ impl NodeActor {
                 }
             }
             NodeCommand::StopScenario { run } => {
-                if self.lock().run != Some(*run) {
+                if self.state().run != Some(*run) {
                     return NodeReport::Refused(ControllerError::OtherRun);
                 }
                 match self.controller.stop_scenario() {
                     Ok(()) => {
-                        self.report_when_stopped(NodeReport::Finished { run: *run });
+                        self.report_when_stopped(NodeReport::Finished { run: *run }, false);
                         NodeReport::Done
                     }
                     Err(ControllerError::InvalidStatus(
@@ -192,7 +228,7 @@ impl NodeActor {
             }
             NodeCommand::Leave => {
                 {
-                    let mut inner = self.lock();
+                    let mut inner = self.state();
                     if inner.leaving || inner.down {
                         return NodeReport::Done;
                     }
@@ -200,11 +236,11 @@ impl NodeActor {
                 }
                 match self.controller.stop_scenario() {
                     Ok(()) => {
-                        self.report_when_stopped(NodeReport::Down);
+                        self.report_when_stopped(NodeReport::Down, true);
                         NodeReport::Done
                     }
                     Err(_) => {
-                        self.lock().down = true;
+                        self.state().down = true;
                         NodeReport::Down
                     }
                 }
@@ -213,20 +249,17 @@ impl NodeActor {
                 self.halt();
                 NodeReport::Done
             }
-            NodeCommand::Status => NodeReport::Status(NodeStatus {
-                status: self.controller.status(),
-                users: self.controller.counts(),
-            }),
+            NodeCommand::Status => status_report(&self.controller),
         }
     }
 
     fn halt(&self) {
-        self.lock().down = true;
+        self.state().down = true;
         self.controller.halt();
     }
 
     fn check_run(&self, run: RunId) -> Result<(), ControllerError> {
-        if self.lock().run == Some(run) {
+        if self.state().run == Some(run) {
             Ok(())
         } else {
             Err(ControllerError::OtherRun)
@@ -234,7 +267,7 @@ impl NodeActor {
     }
 
     fn start(&self, run: RunId, scenario: &Key) -> NodeReport {
-        if self.lock().run == Some(run) {
+        if self.state().run == Some(run) {
             return NodeReport::Started { run };
         }
         let Some(s) = lookup(&self.catalogue, scenario) else {
@@ -242,7 +275,7 @@ impl NodeActor {
         };
         match self.controller.start_scenario(&s) {
             Ok(()) => {
-                let mut inner = self.lock();
+                let mut inner = self.state();
                 inner.run = Some(run);
                 inner.blocks.clear();
                 NodeReport::Started { run }
@@ -252,7 +285,7 @@ impl NodeActor {
     }
 
     fn add(&self, run: RunId, first: u64, last: u64) -> NodeReport {
-        let mut inner = self.lock();
+        let mut inner = self.state();
         if inner.run != Some(run) {
             return NodeReport::Refused(ControllerError::OtherRun);
         }
@@ -270,7 +303,7 @@ impl NodeActor {
             };
         }
         // The controller only decides here (its users are spawned by a task): nothing is
-        // emitted while the node's lock is held.
+        // emitted while the node's state is borrowed.
         match self.controller.add_users(first, last) {
             Ok(()) => {
                 inner.blocks.insert(first, last);
@@ -285,17 +318,23 @@ impl NodeActor {
         }
     }
 
-    /// Sends `report` to the master once the scenario is no longer terminating.
-    fn report_when_stopped(&self, report: NodeReport) {
+    /// Sends `report` to the master once the scenario is no longer terminating; with `ends`,
+    /// the node is down then, and its thread ends.
+    fn report_when_stopped(&self, report: NodeReport, ends: bool) {
         let controller = self.controller.clone();
         let inbox = self.inbox.clone();
         let name = self.name.clone();
+        let own = self.own.clone();
         self.rt.spawn(async move {
             let mut changes = controller.subscribe_status();
             while matches!(controller.status(), ControllerStatus::Terminating(_)) {
                 if changes.changed().await.is_err() {
                     break;
                 }
+            }
+            if ends {
+                // The thread may have ended already (halted meanwhile).
+                let _ = own.send(Mail::Down);
             }
             // The master may be gone (the engine shut down): nobody to tell.
             let _ = inbox.send(Reply::unsolicited(name, report));
