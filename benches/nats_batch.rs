@@ -50,7 +50,7 @@ fn push(w: &mut BatchWriter) {
         } else {
             THROTTLE_EXECUTE.get()
         };
-        w.push(1000 + i, name, &m, &md);
+        w.push(1000 + i, &name, &m, &md);
     }
 }
 
@@ -85,7 +85,7 @@ fn benches(c: &mut Criterion) {
             while r.next_into(&mut ev).expect("an event") {
                 ev.metadata
                     .push((Key::new_static("node"), Value::from("w1")));
-                telemetry.execute(ev.name, &ev.measurements, &ev.metadata);
+                telemetry.execute(ev.name.clone(), &ev.measurements, &ev.metadata);
             }
             feed.drain_into(&mut state);
         })

@@ -89,7 +89,7 @@ impl ActiveSpan {
         if 2 + extra_measurements.len() <= INLINE && !extra_measurements.iter().any(reserved) {
             // The common case (an HTTP request's stop): no clone or drop of the caller's fields.
             shallow_concat(&*timing, extra_measurements, |m| {
-                emit_with_context(telemetry, self.names[1], m, metadata, &self.context)
+                emit_with_context(telemetry, self.names[1].clone(), m, metadata, &self.context)
             });
             return;
         }

@@ -173,6 +173,9 @@ fn hand_over(
     let payload = wire::encode(&batch);
     for node in nodes {
         let subject = m.shared.subjects.batches(&node);
-        let _ = m.shared.outbox.send((subject, payload.clone()));
+        let _ = m
+            .shared
+            .outbox
+            .send(super::Outgoing::Publish(subject, payload.clone()));
     }
 }

@@ -103,6 +103,26 @@ impl MasterOptions {
     }
 }
 
+/// One item of the master's outbox.
+pub(crate) enum Outgoing {
+    /// Publish `payload` on the subject.
+    Publish(String, bytes::Bytes),
+    /// Everything queued before has been handed to the server: say so.
+    Flushed(tokio::sync::oneshot::Sender<()>),
+}
+
+impl Shared {
+    /// Waits (at most `limit`) until everything queued in the outbox so far has been handed to
+    /// the server, so that a command sent next (a stop) cannot overtake it (a stop's leftover
+    /// batches must reach their workers while their users still run).
+    async fn flush_outbox(&self, limit: Duration) {
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        if self.outbox.send(Outgoing::Flushed(done)).is_ok() {
+            let _ = tokio::time::timeout(limit, flushed).await;
+        }
+    }
+}
+
 /// Messages ignored or lost, by kind.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -139,9 +159,8 @@ struct Shared {
     pending: Mutex<Pending>,
     /// The run's coordinators (the master owns them; workers forward their adds).
     coordinators: Coordinators<Value>,
-    /// `(subject, payload)` to publish, in order, from code that cannot wait (coordinator
-    /// actions).
-    outbox: mpsc::UnboundedSender<(String, bytes::Bytes)>,
+    /// What to publish, in order, from code that cannot wait (coordinator actions).
+    outbox: mpsc::UnboundedSender<Outgoing>,
     counters: Counters,
     changed: tokio::sync::watch::Sender<u64>,
     /// The heartbeats' thread (stopped by [`Master::end`]).
@@ -181,11 +200,19 @@ impl Master {
             )
             .await?;
         let mono0 = monotonic_time() - start.elapsed().as_nanos() as i64;
-        let (outbox, mut queued) = mpsc::unbounded_channel::<(String, bytes::Bytes)>();
+        let (outbox, mut queued) = mpsc::unbounded_channel::<Outgoing>();
         let publisher = client.clone();
         tokio::spawn(async move {
-            while let Some((subject, payload)) = queued.recv().await {
-                let _ = publisher.publish(subject, payload).await;
+            while let Some(out) = queued.recv().await {
+                match out {
+                    Outgoing::Publish(subject, payload) => {
+                        let _ = publisher.publish(subject, payload).await;
+                    }
+                    Outgoing::Flushed(done) => {
+                        let _ = publisher.flush().await;
+                        let _ = done.send(());
+                    }
+                }
             }
         });
         let emitter = Emitter::new(telemetry.clone(), opts.name.as_str());

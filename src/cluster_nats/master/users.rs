@@ -137,6 +137,7 @@ impl Master {
     pub async fn stop(&self, limit: Duration) -> Result<(), String> {
         // Leftovers go to their users' nodes while those still run (`stop` batches).
         self.shared.coordinators.stop_all();
+        self.shared.flush_outbox(Duration::from_secs(2)).await;
         let targets: Vec<String> = {
             let mut t = self.table();
             t.running = false;

@@ -211,7 +211,19 @@ impl Session {
         .start()
         .await?;
         loop {
+            // In this order when several are ready: a coordinator batch the master sent before
+            // a command (a stop's leftovers, flushed before the stop) runs before it, and its
+            // events are queued before the stop's `Finished` finishes the forwarder.
             tokio::select! {
+                biased;
+                Some(msg) = batches.next() => {
+                    let ran = wire::decode::<RunBatch>(&msg.payload).and_then(|b| {
+                        run_batch(self.services.coordinators(), &self.emitter, b)
+                    });
+                    if let Err(e) = ran {
+                        log::warn!(target: "cluster", "ignored a coordinator batch: {e}");
+                    }
+                }
                 Some(msg) = commands.next() => {
                     let Some(reply) = self.command(&msg.payload) else { continue };
                     if let Some(r) = msg.reply {
@@ -226,14 +238,6 @@ impl Session {
                 Some(report) = self.reports.recv() => {
                     if let Some(outcome) = self.report(report).await? {
                         return Ok(outcome);
-                    }
-                }
-                Some(msg) = batches.next() => {
-                    let ran = wire::decode::<RunBatch>(&msg.payload).and_then(|b| {
-                        run_batch(self.services.coordinators(), &self.emitter, b)
-                    });
-                    if let Err(e) = ran {
-                        log::warn!(target: "cluster", "ignored a coordinator batch: {e}");
                     }
                 }
                 Some(msg) = shares.next() => match wire::decode::<SetShares>(&msg.payload) {
