@@ -174,6 +174,7 @@ impl ClusterAddr {
             }
         });
         let deadline = Instant::now() + patience;
+        let mut said = false;
         loop {
             match opts
                 .clone()
@@ -205,6 +206,14 @@ impl ClusterAddr {
                         return Err(format!("cannot connect to {shown}: {detail}"));
                     }
                     log::info!(target: "cluster", "connecting to {shown}: {detail}; retrying");
+                    if !said {
+                        // Once, where a person starting a node or a master looks: not silence.
+                        said = true;
+                        crate::cli::say(&format!(
+                            "cannot reach NATS at {shown} yet ({detail}); retrying for up to {} s",
+                            patience.as_secs()
+                        ));
+                    }
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
             }
