@@ -93,20 +93,32 @@ fn named(seen: &Mutex<Vec<Seen>>, name: &str) -> Vec<Seen> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_workers_waiting_user_is_taken_out_of_the_coordinator_and_counted() {
+/// What [`pairing_cluster`] starts, in the order the test drops it in.
+type PairingCluster = (
+    tempfile::TempDir,
+    NatsServer,
+    Vec<Proc>,
+    Telemetry,
+    Arc<Mutex<Vec<Seen>>>,
+    Master,
+);
+
+/// A nats-server, three demo workers `w1`..`w3` of run `run`, and a master with 3 workers up
+/// whose users ask for a partner at once and then think for a minute; `seen` is what the
+/// master's telemetry saw.
+async fn pairing_cluster(run: &str) -> PairingCluster {
     let dir = tempfile::tempdir().unwrap();
     let server = NatsServer::start(dir.path());
     let url = server.url();
-    let mut workers: Vec<Proc> = ["w1", "w2", "w3"]
+    let workers: Vec<Proc> = ["w1", "w2", "w3"]
         .iter()
-        .map(|w| worker(dir.path(), &url, w, "co-kill", &[]))
+        .map(|w| worker(dir.path(), &url, w, run, &[]))
         .collect();
     let telemetry = Telemetry::new();
     let seen = probe(&telemetry);
     let master = demo_master(
         &url,
-        "co-kill",
+        run,
         &[
             "pair_every=1",
             "think_time=60s",
@@ -118,6 +130,12 @@ async fn a_killed_workers_waiting_user_is_taken_out_of_the_coordinator_and_count
     )
     .await;
     master.wait_nodes(3, Duration::from_secs(30)).await.unwrap();
+    (dir, server, workers, telemetry, seen, master)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_workers_waiting_user_is_taken_out_of_the_coordinator_and_counted() {
+    let (_dir, _server, mut workers, _telemetry, seen, master) = pairing_cluster("co-kill").await;
     // User 1 on w1 waits in `pairs` for a partner; then w1 dies.
     let lone = master.add_users_to("w1", 1).await.unwrap();
     assert!(
@@ -317,30 +335,8 @@ async fn reset_and_stop_called_on_a_worker_act_on_the_cluster_wide_coordinator()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_of_different_workers_meet_in_one_plan_and_leftovers_are_handed_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = NatsServer::start(dir.path());
-    let url = server.url();
-    let mut workers: Vec<Proc> = ["w1", "w2", "w3"]
-        .iter()
-        .map(|w| worker(dir.path(), &url, w, "co", &[]))
-        .collect();
-    let telemetry = Telemetry::new();
-    let seen = probe(&telemetry);
     // Each user sends one message, asks for a partner, then thinks for a minute.
-    let master = demo_master(
-        &url,
-        "co",
-        &[
-            "pair_every=1",
-            "think_time=60s",
-            "message_rate=6000000",
-            "login_rate=6000000",
-            "user_rate=infinity",
-        ],
-        &telemetry,
-    )
-    .await;
-    master.wait_nodes(3, Duration::from_secs(30)).await.unwrap();
+    let (_dir, _server, mut workers, _telemetry, seen, master) = pairing_cluster("co").await;
     let blocks = master.add_users(3).await.unwrap();
     let node_of = |user: i64| {
         blocks
