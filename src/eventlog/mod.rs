@@ -3,6 +3,7 @@
 
 mod format;
 mod merge;
+mod names;
 mod reader;
 mod recorder;
 mod replay;
@@ -11,10 +12,11 @@ use std::path::PathBuf;
 
 pub use crate::tap::{EventRef, LoggedEvent};
 pub use format::{
-    FORMAT_VERSION, Header, LineError, LogNames, MAX_LOG_NAME_BYTES, MAX_LOG_NAMES, OTHER_NAME,
-    parse_event, parse_event_into, parse_event_with, parse_header, write_event,
+    FORMAT_VERSION, Header, LineError, parse_event, parse_event_into, parse_event_with,
+    parse_header, write_event,
 };
 pub use merge::MergedReader;
+pub use names::{LogNames, MAX_LOG_NAME_BYTES, MAX_LOG_NAMES, OTHER_NAME};
 pub use reader::{LogReader, ReadOptions, ReadStats};
 pub use recorder::{
     DROPPED_EVENT, RECORDER_ERROR, Recorder, RecorderHandle, RecorderOptions, RecorderStats,

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 
-use super::format::{Header, LineError, LogNames, parse_event_with, parse_header};
+use super::format::{Header, LineError, parse_event_with, parse_header};
+use super::names::LogNames;
 use super::{LogError, LoggedEvent};
 
 /// How many warnings a reader keeps word for word (the rest are only counted).
@@ -242,8 +243,8 @@ impl LogReader {
                                  rookery.other.event",
                                 self.path.display(),
                                 self.line_no,
-                                super::format::MAX_LOG_NAMES,
-                                super::format::MAX_LOG_NAME_BYTES >> 20
+                                super::names::MAX_LOG_NAMES,
+                                super::names::MAX_LOG_NAME_BYTES >> 20
                             ));
                         }
                         self.stats.other_names += other;
