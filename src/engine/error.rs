@@ -88,6 +88,13 @@ pub enum EngineError {
     /// Settings could not be resolved or updated; every problem is listed.
     #[error("settings: {0}")]
     Settings(super::config::ConfigErrors),
+    /// The master did not answer `command` within `waited_ms` milliseconds (it is busy
+    /// waiting for nodes, or stuck); it may still carry the command out later.
+    #[error("the master did not answer {command} within {waited_ms} ms")]
+    MasterNoAnswer {
+        command: &'static str,
+        waited_ms: u64,
+    },
     /// A wait for a condition ran out of time.
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),

@@ -61,17 +61,20 @@ use tokio::runtime::Handle;
 
 use crate::telemetry::{Key, Telemetry};
 
-use super::cluster::Cluster;
+use super::cluster::{Cluster, Setup};
 use super::config::{Config, EnvLookup, ExplicitSettings, UpdateRule, engine_declarations};
 use super::controller::{Controller, ControllerOptions};
 use super::error::EngineError;
 use super::events::Emitter;
 use super::scenario::DynScenario;
-use super::services::{Services, USER_RATE, UserRate, rate_config};
+use super::services::{Services, USER_RATE, UserRate};
 use super::status::{ControllerStatus, NodeInfo, NodeShare, UserCounts};
 
 /// The longest [`EngineHandle::wait_for`] goes without checking its condition.
 pub const WAIT_RECHECK: Duration = Duration::from_millis(50);
+
+/// The default of [`EngineOptions::master_timeout`].
+pub const DEFAULT_MASTER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How to build an engine.
 #[derive(Debug, Clone)]
@@ -90,6 +93,11 @@ pub struct EngineOptions {
     /// answers at once unless it is running scenario code (`init`, `terminate`) or a telemetry
     /// handler that takes that long.
     pub node_timeout: Duration,
+    /// How long a command waits for the master's answer before it fails with
+    /// [`EngineError::MasterNoAnswer`] (default 30 s: longer than a node's timeout, so that a
+    /// node that does not answer is reported as such). The master answers at once unless it
+    /// is waiting for nodes (a scenario's `init` on each of them, say).
+    pub master_timeout: Duration,
 }
 
 impl Default for EngineOptions {
@@ -100,6 +108,7 @@ impl Default for EngineOptions {
             user_rate: UserRate::default(),
             grace: ControllerOptions::default().grace,
             node_timeout: super::protocol::DEFAULT_TIMEOUT,
+            master_timeout: DEFAULT_MASTER_TIMEOUT,
         }
     }
 }
@@ -128,16 +137,15 @@ impl EngineHandle {
     /// Builds the cluster on `rt` (users and timers run there; commands may come from any
     /// thread).
     pub fn on_runtime(rt: Handle, options: EngineOptions) -> EngineHandle {
-        let controller = ControllerOptions::with_grace(options.grace);
+        let setup = Setup {
+            nodes: options.nodes,
+            rate: options.user_rate,
+            options: ControllerOptions::with_grace(options.grace),
+            node_timeout: options.node_timeout,
+            master_timeout: options.master_timeout,
+        };
         EngineHandle {
-            cluster: Cluster::new(
-                rt,
-                options.telemetry,
-                options.nodes,
-                options.user_rate,
-                controller,
-                options.node_timeout,
-            ),
+            cluster: Cluster::new(rt, options.telemetry, setup),
         }
     }
 
@@ -240,43 +248,10 @@ impl EngineHandle {
     /// this returns — also when the stored value is unchanged but the throttle was changed
     /// directly since (from the monitor, say), so the throttle always ends at the value asked.
     pub fn update_settings(&self, settings: &ExplicitSettings) -> Result<Vec<String>, EngineError> {
-        let config = self
-            .cluster
-            .services
-            .config()
-            .ok_or(EngineError::NoScenario)?;
-        let _rt = self.cluster.rt.enter();
-        let changed = config.update(settings).map_err(EngineError::Settings)?;
-        let throttles = self.cluster.services.throttles();
-        for e in settings.iter() {
-            let Some(d) = config.declarations().get(&e.name) else {
-                continue;
-            };
-            let UpdateRule::ThrottleRate {
-                throttle,
-                interval_ms,
-            } = &d.setting.update
-            else {
-                continue;
-            };
-            let Some(cfg) = config
-                .get(&e.name)
-                .ok()
-                .flatten()
-                .and_then(|v| rate_config(&v, *interval_ms))
-            else {
-                continue;
-            };
-            if throttles.info(throttle).map(|i| i.config()).ok() != Some(cfg) {
-                throttles
-                    .change_rate(throttle, cfg)
-                    .map_err(EngineError::Throttle)?;
-            }
-        }
-        Ok(changed)
+        self.cluster.update_settings(settings)
     }
 
-    /// The cluster's throttles, coordinators and settings (owned by the master).
+    /// The cluster's throttles, coordinators and settings (driven by the master).
     pub fn services(&self) -> &Services {
         &self.cluster.services
     }
@@ -304,14 +279,7 @@ impl EngineHandle {
     /// Changes `user_rate` (cluster-wide); users already waiting follow the new rate. While a
     /// scenario runs this goes through its settings, so `user_rate` reads back the new value.
     pub fn set_user_rate(&self, rate: UserRate) -> Result<(), EngineError> {
-        if let Some(master) = self.cluster.master_down() {
-            return Err(EngineError::MasterDown(master));
-        }
-        if self.cluster.services.config().is_some() {
-            let setting = ExplicitSettings::new().set_value(USER_RATE, rate.to_setting());
-            return self.update_settings(&setting).map(|_| ());
-        }
-        self.cluster.set_rate(rate)
+        self.cluster.set_user_rate(rate)
     }
 
     /// The current `user_rate`.

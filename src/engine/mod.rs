@@ -54,6 +54,7 @@ pub mod events;
 pub mod protocol;
 pub mod throttle;
 
+mod actor;
 mod changes;
 mod cluster;
 mod controller;
@@ -68,7 +69,7 @@ mod user;
 
 pub use controller::{Controller, ControllerOptions, MAILBOX};
 pub use error::{ControllerError, EngineError};
-pub use handle::{EngineHandle, EngineOptions, WAIT_RECHECK};
+pub use handle::{DEFAULT_MASTER_TIMEOUT, EngineHandle, EngineOptions, WAIT_RECHECK};
 pub(crate) use node::Catalogue;
 #[doc(hidden)]
 pub use scenario::ScenarioRun;

@@ -6,14 +6,14 @@ use super::super::events::Emitter;
 use super::super::protocol::NodeCommand;
 use super::super::protocol::NodeReport;
 use super::super::transport::NodeLink;
-use super::Cluster;
+use super::master::Master;
 use super::table::{ClusterState, Entry, Step};
 use crate::telemetry::Key;
 
-impl Cluster {
+impl Master {
     /// A new node joins (and starts the running scenario with 0 users).
     pub(super) fn join(&self) -> Key {
-        let mut st = self.lock();
+        let mut st = self.state();
         let name = Key::new(format!("node{}", st.next_index));
         st.next_index += 1;
         let emitter = Emitter::new(self.telemetry.clone(), name.clone());
@@ -29,7 +29,7 @@ impl Cluster {
             controller,
             self.catalogue.clone(),
             self.inbox.clone(),
-            self.timeout,
+            self.node_timeout,
         );
         let master = st.nodes.is_empty();
         let peers: Vec<(NodeLink, Key)> = st
@@ -77,14 +77,14 @@ impl Cluster {
         name
     }
 
-    pub(crate) fn add_node(&self) -> Result<Key, EngineError> {
-        self.lock().check_master()?;
+    pub(super) fn add_node(&self) -> Result<Key, EngineError> {
+        self.state().check_master()?;
         Ok(self.join())
     }
 
-    pub(crate) fn kill_node(&self, node: &str) -> Result<(), EngineError> {
+    pub(super) fn kill_node(&self, node: &str) -> Result<(), EngineError> {
         let steps = {
-            let mut st = self.lock();
+            let mut st = self.state();
             st.check_master()?;
             let i = st.find(node)?;
             Self::take_down(&mut st, i)
@@ -134,7 +134,7 @@ impl Cluster {
     /// A node reported that it went down (its `Leave` finished).
     pub(super) fn went_down(&self, node: &str) {
         let steps = {
-            let mut st = self.lock();
+            let mut st = self.state();
             match st.nodes.iter().position(|n| n.name == node) {
                 Some(i) => Self::take_down(&mut st, i),
                 None => Vec::new(),
@@ -143,9 +143,9 @@ impl Cluster {
         self.run_steps(steps);
     }
 
-    pub(crate) fn stop_node(&self, node: &str) -> Result<(), EngineError> {
+    pub(super) fn stop_node(&self, node: &str) -> Result<(), EngineError> {
         let (link, id) = {
-            let mut st = self.lock();
+            let mut st = self.state();
             st.check_master()?;
             let i = st.find(node)?;
             if st.nodes[i].stopping {

@@ -1,38 +1,36 @@
-//! What the cluster answers about itself: nodes, user counts, the master.
+//! What the cluster answers about itself (nodes, user counts, the master), read from the
+//! snapshot the master publishes and the nodes' published statuses: a read never waits for
+//! the master's thread or a node's.
 
 use super::super::controller::Controller;
 use super::super::error::EngineError;
-use super::super::protocol::{NodeCommand, NodeReport};
+use super::super::protocol::{NodeCommand, NodeReport, RequestId};
 use super::super::status::{ControllerStatus, NodeInfo, UserCounts};
 use super::super::transport::NodeLink;
 use super::Cluster;
 use crate::telemetry::Key;
 
-impl Cluster {
-    pub(super) fn counts(&self, link: &NodeLink) -> Option<(ControllerStatus, UserCounts)> {
-        let id = self.lock().request();
-        match link.ask(id, NodeCommand::Status) {
-            NodeReport::Status(s) => Some((s.status, s.users)),
-            _ => None,
-        }
+/// A node's status and counts, from its published status (`Status` is answered at once).
+pub(super) fn status_of(link: &NodeLink) -> Option<(ControllerStatus, UserCounts)> {
+    match link.ask(RequestId(0), NodeCommand::Status) {
+        NodeReport::Status(s) => Some((s.status, s.users)),
+        _ => None,
     }
+}
 
+impl Cluster {
     pub(crate) fn nodes(&self) -> Vec<NodeInfo> {
-        let rows: Vec<(Key, bool, bool, NodeLink)> = self
-            .lock()
+        let snapshot = self.published.load();
+        snapshot
             .nodes
             .iter()
-            .map(|n| (n.name.clone(), n.up, n.master, n.link.clone()))
-            .collect();
-        rows.into_iter()
-            .map(|(name, up, master, link)| {
-                let (status, users) = self
-                    .counts(&link)
-                    .unwrap_or((ControllerStatus::Idle, UserCounts::default()));
+            .map(|n| {
+                let (status, users) =
+                    status_of(&n.link).unwrap_or((ControllerStatus::Idle, UserCounts::default()));
                 NodeInfo {
-                    name,
-                    up,
-                    master,
+                    name: n.name.clone(),
+                    up: n.up,
+                    master: n.master,
                     status,
                     users,
                 }
@@ -44,22 +42,13 @@ impl Cluster {
     ///
     /// [`EngineHandle::user_counts`]: super::EngineHandle::user_counts
     pub(crate) fn user_counts(&self) -> UserCounts {
-        let (last_id, links) = {
-            let st = self.lock();
-            let links: Vec<NodeLink> = st
-                .nodes
-                .iter()
-                .filter(|n| n.up)
-                .map(|n| n.link.clone())
-                .collect();
-            (st.last_id, links)
-        };
+        let snapshot = self.published.load();
         let mut total = UserCounts {
-            highest_user_id: last_id,
+            highest_user_id: snapshot.last_id,
             ..UserCounts::default()
         };
-        for link in links {
-            let Some((_, c)) = self.counts(&link) else {
+        for n in snapshot.nodes.iter().filter(|n| n.up) {
+            let Some((_, c)) = status_of(&n.link) else {
                 continue;
             };
             total.waiting += c.waiting;
@@ -73,20 +62,19 @@ impl Cluster {
     }
 
     pub(crate) fn master(&self) -> Key {
-        self.lock().master.clone()
-    }
-
-    pub(crate) fn master_down(&self) -> Option<Key> {
-        let st = self.lock();
-        st.master_down.then(|| st.master.clone())
+        self.published.load().master.clone()
     }
 
     pub(crate) fn controller(&self, node: &str) -> Result<Controller, EngineError> {
-        let link = {
-            let st = self.lock();
-            let i = st.find(node)?;
-            st.nodes[i].link.clone()
-        };
-        link.controller().ok_or(EngineError::ShutDown)
+        let snapshot = self.published.load();
+        let n = snapshot
+            .nodes
+            .iter()
+            .find(|n| n.name == node)
+            .ok_or_else(|| EngineError::NoSuchNode(Key::new(node)))?;
+        if !n.up {
+            return Err(EngineError::NodeDown(n.name.clone()));
+        }
+        n.link.controller().ok_or(EngineError::ShutDown)
     }
 }

@@ -1,4 +1,5 @@
-//! The master's node table and what it decides under its lock.
+//! The master's node table (owned by its thread), and the snapshot of it the master
+//! publishes for readers.
 
 use super::super::error::EngineError;
 use super::super::protocol::{NodeCommand, RequestId, RunId};
@@ -22,6 +23,7 @@ impl Entry {
     }
 }
 
+/// What the master owns: ids, the node table, the run. Only the master's thread touches it.
 pub(super) struct ClusterState {
     pub(super) nodes: Vec<Entry>,
     pub(super) master: Key,
@@ -62,6 +64,24 @@ impl ClusterState {
         }
     }
 
+    /// What readers see of this state (see [`Snapshot`]).
+    pub(super) fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            nodes: self
+                .nodes
+                .iter()
+                .map(|n| Row {
+                    name: n.name.clone(),
+                    up: n.up,
+                    master: n.master,
+                    link: n.link.clone(),
+                })
+                .collect(),
+            last_id: self.last_id,
+            master: self.master.clone(),
+        }
+    }
+
     pub(super) fn names(&self, up: bool) -> Vec<Key> {
         self.nodes
             .iter()
@@ -71,6 +91,23 @@ impl ClusterState {
     }
 }
 
+/// The master's state as readers see it: published by the master after every change, read
+/// without waiting for its thread (`nodes()`, `user_counts()`, `master()`, `wait_for`).
+pub(crate) struct Snapshot {
+    pub(super) nodes: Vec<Row>,
+    pub(super) last_id: u64,
+    pub(super) master: Key,
+}
+
+/// One node in a [`Snapshot`]; its status and counts are read from its link (published by
+/// the node).
+pub(super) struct Row {
+    pub(super) name: Key,
+    pub(super) up: bool,
+    pub(super) master: bool,
+    pub(super) link: NodeLink,
+}
+
 /// A node that runs the scenario and may take users.
 pub(super) struct Target {
     pub(super) index: usize,
@@ -78,7 +115,7 @@ pub(super) struct Target {
     pub(super) master: bool,
 }
 
-/// A message decided under the master's lock, sent after it is released.
+/// A message decided while the master's state is borrowed, sent after it is released.
 pub(super) enum Step {
     Send(NodeLink, RequestId, NodeCommand),
     /// The master's throttles and coordinators stop (the master went down).

@@ -4,15 +4,16 @@ use super::super::error::{ControllerError, EngineError};
 use super::super::protocol::{NodeCommand, NodeReport};
 use super::super::status::{ControllerStatus, NodeShare};
 use super::super::transport::NodeLink;
-use super::Cluster;
+use super::master::Master;
+use super::queries::status_of;
 use super::table::Target;
 use crate::telemetry::Key;
 
-impl Cluster {
+impl Master {
     /// The available nodes whose scenario runs, in order, and whether the cluster runs one.
     pub(super) fn running_nodes(&self) -> Result<(Vec<Target>, bool), EngineError> {
         let (links, running) = {
-            let st = self.lock();
+            let st = self.state();
             st.check_master()?;
             let links: Vec<(usize, NodeLink)> = (0..st.nodes.len())
                 .filter(|&i| st.nodes[i].available())
@@ -21,7 +22,7 @@ impl Cluster {
             (links, st.running)
         };
         let master: Vec<bool> = {
-            let st = self.lock();
+            let st = self.state();
             st.nodes.iter().map(|n| n.master).collect()
         };
         let nodes = self
@@ -37,7 +38,7 @@ impl Cluster {
         Ok((nodes, running))
     }
 
-    pub(crate) fn add_users(&self, count: u64) -> Result<Vec<NodeShare>, EngineError> {
+    pub(super) fn add_users(&self, count: u64) -> Result<Vec<NodeShare>, EngineError> {
         let (running, scenario_runs) = self.running_nodes()?;
         // The master gets users only when no worker can take them (see the module docs).
         let workers: Vec<usize> = running
@@ -62,7 +63,7 @@ impl Cluster {
         // calls the master). The ids of refused blocks at the end are given back when no add
         // came since; a refused block between two accepted ones stays a gap (ids are never
         // reused, as those of an interrupted add are not).
-        let mut st = self.lock();
+        let mut st = self.state();
         st.check_master()?;
         let run = st.run;
         let before = st.last_id;
@@ -123,15 +124,15 @@ impl Cluster {
     /// Ids up to `reserved` were given out, the nodes took them up to `taken` (or may still
     /// take them: no answer came): the rest is given back unless another add came since.
     fn give_back(&self, reserved: u64, taken: u64) {
-        let mut st = self.lock();
+        let mut st = self.state();
         if st.last_id == reserved {
             st.last_id = taken;
         }
     }
 
-    pub(crate) fn add_users_to(&self, node: &str, count: u64) -> Result<NodeShare, EngineError> {
+    pub(super) fn add_users_to(&self, node: &str, count: u64) -> Result<NodeShare, EngineError> {
         let (i, name, first, last, waiting) = {
-            let mut st = self.lock();
+            let mut st = self.state();
             st.check_master()?;
             let i = st.find(node)?;
             let name = st.nodes[i].name.clone();
@@ -167,9 +168,7 @@ impl Cluster {
             }),
             NodeReport::Refused(ControllerError::OtherRun) => {
                 // Not running this run: report the status, as the controller would.
-                let status = self
-                    .counts(&self.link(i))
-                    .map_or(ControllerStatus::Idle, |(s, _)| s);
+                let status = status_of(&self.link(i)).map_or(ControllerStatus::Idle, |(s, _)| s);
                 return Err(refused(ControllerError::InvalidStatus(status)));
             }
             NodeReport::Refused(e) => Err(refused(e)),
@@ -179,13 +178,13 @@ impl Cluster {
         result
     }
 
-    pub(crate) fn remove_users(&self, count: u64, force: bool) -> Result<u64, EngineError> {
+    pub(super) fn remove_users(&self, count: u64, force: bool) -> Result<u64, EngineError> {
         let (nodes, _) = self.running_nodes()?;
         if nodes.is_empty() {
             return Err(EngineError::NoScenario);
         }
         let (run, names) = {
-            let st = self.lock();
+            let st = self.state();
             let names: Vec<Key> = nodes
                 .iter()
                 .map(|t| st.nodes[t.index].name.clone())
@@ -193,7 +192,7 @@ impl Cluster {
             (st.run, names)
         };
         let remove = |link: &NodeLink, node: &Key, count: u64| -> Result<u64, EngineError> {
-            let id = self.lock().request();
+            let id = self.state().request();
             match link.ask(id, NodeCommand::RemoveUsers { run, count, force }) {
                 NodeReport::Removed { picked, .. } => Ok(picked),
                 NodeReport::Refused(error) => Err(EngineError::Controller {
@@ -225,25 +224,19 @@ impl Cluster {
         Ok(removed)
     }
 
-    /// Asks every node in `links` for its status (outside the lock).
+    /// Reads every node's in `links` published status.
     pub(super) fn statuses(
         &self,
         links: Vec<(usize, NodeLink)>,
     ) -> Vec<(usize, NodeLink, ControllerStatus)> {
         links
             .into_iter()
-            .filter_map(|(i, link)| {
-                let id = self.lock().request();
-                match link.ask(id, NodeCommand::Status) {
-                    NodeReport::Status(s) => Some((i, link, s.status)),
-                    _ => None,
-                }
-            })
+            .filter_map(|(i, link)| status_of(&link).map(|(s, _)| (i, link, s)))
             .collect()
     }
 
     pub(super) fn link(&self, i: usize) -> NodeLink {
-        self.lock().nodes[i].link.clone()
+        self.state().nodes[i].link.clone()
     }
 }
 

@@ -1,50 +1,28 @@
 //! The sending side of a node's mailbox: [`NodeHandle`] posts requests to the node's thread
 //! and [`Waiting`] waits for each answer, at most the handle's timeout.
 
-use std::rc::Rc;
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, Sender};
 use std::time::{Duration, Instant};
 
 use crate::telemetry::Key;
 
+use super::super::actor::{self, Answer, AnswerTo, Missing, Pending};
 use super::super::controller::Controller;
 use super::super::error::ControllerError;
 use super::super::protocol::{NodeCommand, NodeReport, Reply, Request};
 use super::status_report;
-use super::thread::{self, Parts, Serving};
+use super::thread::{self, Parts};
 
 /// What a node's thread receives.
 pub(crate) enum Mail {
     /// A request, and where its answer goes.
-    Request(Request, ReplyTo),
-    /// The answer to call `token` this node's thread made.
-    Answer(u64, Reply),
+    Request(Request, AnswerTo),
+    /// The answer to call `token` this node's thread made (to a node or to the master).
+    Answer(u64, Answer),
     /// The stop of a `Leave` finished: the node is down.
     Down,
     /// The node's last handle is gone.
     Stop,
-}
-
-/// Where an answer goes.
-pub(crate) enum ReplyTo {
-    /// A thread that is not a node's waits on this channel.
-    Caller(SyncSender<Reply>),
-    /// A node's thread waits for call `token`'s answer in its own mailbox.
-    Node(Sender<Mail>, u64),
-}
-
-impl ReplyTo {
-    /// Answers (the caller may have given up waiting: then nobody reads it).
-    pub(super) fn send(self, reply: Reply) {
-        match self {
-            ReplyTo::Caller(tx) => {
-                let _ = tx.try_send(reply);
-            }
-            ReplyTo::Node(tx, token) => {
-                let _ = tx.send(Mail::Answer(token, reply));
-            }
-        }
-    }
 }
 
 /// How callers reach one in-process node: its mailbox, and its controller for the one
@@ -105,22 +83,14 @@ impl NodeHandle {
             timeout: self.timeout,
             deadline: Instant::now() + self.timeout,
         };
-        let (reply_to, how) = match thread::current() {
-            Some(serving) => {
-                let token = serving.open();
-                let to = ReplyTo::Node(serving.own.clone(), token);
-                (to, How::Serving(Call { serving, token }, asked))
-            }
-            None => {
-                let (tx, rx) = mpsc::sync_channel(1);
-                (ReplyTo::Caller(tx), How::Caller(rx, asked))
-            }
-        };
+        // On an actor's thread (a node's, the master's), the answer comes to its own mailbox,
+        // which it serves while it waits.
+        let (reply_to, pending) = actor::call();
         if mailbox.send(Mail::Request(request, reply_to)).is_err() {
             // The thread ended (the node went down).
             return Waiting(How::Answered(down));
         }
-        Waiting(how)
+        Waiting(How::Pending(pending, asked))
     }
 }
 
@@ -158,10 +128,8 @@ impl Asked {
 
 enum How {
     Answered(Reply),
-    /// A plain thread waits on its reply channel.
-    Caller(Receiver<Reply>, Asked),
-    /// A node's thread serves its own mailbox meanwhile, until the call is answered.
-    Serving(Call, Asked),
+    /// Waiting for the node's answer (see [`actor::call`]).
+    Pending(Pending, Asked),
 }
 
 /// The wait for one request's answer (see [`NodeHandle::post`]). Not `Send`: it is waited
@@ -175,36 +143,16 @@ impl Waiting {
     pub(crate) fn reply(self) -> Reply {
         match self.0 {
             How::Answered(reply) => reply,
-            How::Caller(rx, asked) => {
-                let left = asked.deadline.saturating_duration_since(Instant::now());
-                match rx.recv_timeout(left) {
-                    Ok(reply) => reply,
-                    Err(e) => asked.missing(matches!(e, mpsc::RecvTimeoutError::Timeout)),
-                }
-            }
-            How::Serving(call, asked) => {
-                match call.serving.serve(Some((call.token, asked.deadline))) {
-                    Some(reply) => reply,
-                    None => asked.missing(true),
-                }
-            }
+            How::Pending(pending, asked) => match pending.wait(asked.deadline) {
+                Ok(Answer::Node(reply)) => reply,
+                Ok(Answer::Master(_)) => asked.missing(false),
+                Err(missing) => asked.missing(missing == Missing::TimedOut),
+            },
         }
     }
 
     /// The report of [`Self::reply`].
     pub(crate) fn report(self) -> NodeReport {
         self.reply().report
-    }
-}
-
-/// A call a node's thread made, forgotten when its wait ends or is dropped unwaited.
-struct Call {
-    serving: Rc<Serving>,
-    token: u64,
-}
-
-impl Drop for Call {
-    fn drop(&mut self) {
-        self.serving.forget(self.token);
     }
 }

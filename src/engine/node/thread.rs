@@ -1,13 +1,13 @@
 //! A node's own thread: it owns the [`NodeActor`] and serves the node's mailbox, one message
 //! at a time, until the node goes down or its last handle is dropped.
 //!
-//! A thread-local ([`Serving`]) names the node whose thread this is. A call the thread makes
-//! (from a telemetry handler or scenario code it runs) waits for its answer by serving this
-//! same mailbox (see [`Serving::serve`]), so a node never waits on itself, and two nodes
-//! waiting on each other serve each other.
+//! The thread is an actor ([`actor::current`](super::super::actor::current) names it): a call
+//! the thread makes (from a telemetry handler or scenario code it runs, to a node or to the
+//! master) waits for its answer by serving this same mailbox (see [`Serving::serve`]), so a
+//! node never waits on itself, and a node and the master (or two nodes) waiting on each other
+//! serve each other.
 
-use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::Instant;
@@ -16,6 +16,7 @@ use tokio::runtime::Handle;
 
 use crate::telemetry::Key;
 
+use super::super::actor::{self, Actor, Answer, AnswerTo, Calls};
 use super::super::controller::Controller;
 use super::super::events::Emitter;
 use super::super::protocol::{NodeReport, Reply};
@@ -36,24 +37,12 @@ pub(crate) struct Parts {
 pub(super) struct Serving {
     mailbox: Receiver<Mail>,
     /// This node's own mailbox, where the answers to its calls come.
-    pub(super) own: Sender<Mail>,
+    own: Sender<Mail>,
     actor: NodeActor,
-    next_token: Cell<u64>,
-    /// Calls of this thread still waiting for their answer.
-    awaited: RefCell<BTreeSet<u64>>,
-    /// Answers that came while a later (nested) call was waiting.
-    arrived: RefCell<BTreeMap<u64, Reply>>,
+    /// The calls this thread waits for.
+    calls: Calls,
     /// The node is down or its last handle is gone: the thread ends at the outermost level.
     ending: Cell<bool>,
-}
-
-thread_local! {
-    static SERVING: RefCell<Option<Rc<Serving>>> = const { RefCell::new(None) };
-}
-
-/// The node whose thread this is, if it is one.
-pub(super) fn current() -> Option<Rc<Serving>> {
-    SERVING.with(|s| s.borrow().clone())
 }
 
 /// The thread's name for node `node` (a name must hold no NUL byte).
@@ -75,42 +64,45 @@ pub(super) fn start(
             mailbox,
             own: own.clone(),
             actor: NodeActor::new(parts, own),
-            next_token: Cell::new(0),
-            awaited: RefCell::default(),
-            arrived: RefCell::default(),
+            calls: Calls::default(),
             ending: Cell::new(false),
         });
-        SERVING.with(|s| *s.borrow_mut() = Some(serving.clone()));
+        actor::set_current(Some(serving.clone() as Rc<dyn Actor>));
         serving.serve(None);
         serving.drain();
-        SERVING.with(|s| s.borrow_mut().take());
+        actor::set_current(None);
     })?;
     Ok(())
 }
 
+impl Actor for Serving {
+    fn open(&self) -> (u64, AnswerTo) {
+        let token = self.calls.open();
+        let own = self.own.clone();
+        let to: AnswerTo = Box::new(move |answer| {
+            let _ = own.send(Mail::Answer(token, answer));
+        });
+        (token, to)
+    }
+
+    fn wait(&self, token: u64, deadline: Instant) -> Option<Answer> {
+        self.serve(Some((token, deadline)))
+    }
+
+    fn forget(&self, token: u64) {
+        self.calls.forget(token);
+    }
+}
+
 impl Serving {
-    /// A token for a call this thread is about to make (its answer comes to [`Self::own`]).
-    pub(super) fn open(&self) -> u64 {
-        let token = self.next_token.get() + 1;
-        self.next_token.set(token);
-        self.awaited.borrow_mut().insert(token);
-        token
-    }
-
-    /// Call `token` is no longer waited for: its answer is dropped when it comes.
-    pub(super) fn forget(&self, token: u64) {
-        self.awaited.borrow_mut().remove(&token);
-        self.arrived.borrow_mut().remove(&token);
-    }
-
     /// Serves the mailbox until call `token` is answered or its `deadline` passes (`None` for
     /// a timeout), or, with `until` `None`, until the node ends.
-    pub(super) fn serve(&self, until: Option<(u64, Instant)>) -> Option<Reply> {
+    fn serve(&self, until: Option<(u64, Instant)>) -> Option<Answer> {
         loop {
             let mail = match until {
                 Some((token, deadline)) => {
-                    if let Some(reply) = self.arrived.borrow_mut().remove(&token) {
-                        return Some(reply);
+                    if let Some(answer) = self.calls.take(token) {
+                        return Some(answer);
                     }
                     // Checked before every message: a busy mailbox does not stretch the wait.
                     let left = deadline.saturating_duration_since(Instant::now());
@@ -122,7 +114,7 @@ impl Serving {
                     match mail {
                         Some(mail) => mail,
                         None => {
-                            self.awaited.borrow_mut().remove(&token);
+                            self.calls.give_up(token);
                             return None;
                         }
                     }
@@ -140,17 +132,14 @@ impl Serving {
                     } else {
                         self.actor.handle(&request)
                     };
-                    reply_to.send(reply);
+                    reply_to(Answer::Node(reply));
                     if self.actor.is_down() {
                         self.ending.set(true);
                     }
                 }
-                Mail::Answer(token, reply) => {
-                    if self.awaited.borrow_mut().remove(&token) {
-                        if until.is_some_and(|(t, _)| t == token) {
-                            return Some(reply);
-                        }
-                        self.arrived.borrow_mut().insert(token, reply);
+                Mail::Answer(token, answer) => {
+                    if let Some(answer) = self.calls.arrive(token, answer, until.map(|(t, _)| t)) {
+                        return Some(answer);
                     }
                 }
                 Mail::Down => {
@@ -166,7 +155,7 @@ impl Serving {
     fn drain(&self) {
         while let Ok(mail) = self.mailbox.try_recv() {
             if let Mail::Request(request, reply_to) = mail {
-                reply_to.send(Reply::to(&request, NodeReport::Down));
+                reply_to(Answer::Node(Reply::to(&request, NodeReport::Down)));
             }
         }
     }
