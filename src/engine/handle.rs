@@ -1,6 +1,8 @@
 //! [`EngineHandle`]: the one interface through which the front end, tests and examples drive
 //! the engine. Cloneable, `Send + Sync`; every command is a plain (non-async) method that
-//! returns a `Result`, so a terminal UI's event loop can call it directly from any thread.
+//! returns a `Result`: it posts a message to the master's thread and waits for the answer (at
+//! most [`EngineOptions::master_timeout`]), from any thread. Read methods (`nodes`,
+//! `user_counts`, `master`, ...) never wait for the master.
 //! Only the waiting helpers are async. Users and timers run on the tokio runtime the engine was
 //! built on.
 //!

@@ -17,23 +17,29 @@
 //! | [`protocol`] | the messages between the master and its nodes (for transports) |
 //!
 //! How it is built: a master (the cluster: ids, node table, throttles, coordinators,
-//! settings) reaches its nodes only by [`protocol`] messages. Each node is an actor: a thread
-//! of its own (named after the node, `node2`) owns the node's state and serves its mailbox one
-//! request at a time, and the caller waits for the answer at most
-//! [`EngineOptions::node_timeout`] (then the command fails with
-//! [`ControllerError::NoAnswer`]). The node owns its controller ([`Controller`], Amoc's status
-//! machine) and its users, whose whole life is in one module (`user`). A node's long work
-//! (spawning an add's users in chunks, a stop's walk over every user) is done by one worker
-//! task per node fed by a bounded mailbox ([`MAILBOX`] messages; full:
-//! [`ControllerError::Busy`]). No engine lock is held while an event is emitted or scenario
-//! code runs, and no lock is held while the master waits for a node, so a telemetry handler
-//! may call the [`EngineHandle`], on any thread (a node's own thread included).
+//! settings) reaches its nodes only by [`protocol`] messages, and the master and each node
+//! are actors. The master is a thread of its own (named `master`) that owns the cluster's
+//! state and serves its mailbox one command at a time; an [`EngineHandle`] command waits for
+//! its answer at most [`EngineOptions::master_timeout`] (then it fails with
+//! [`EngineError::MasterNoAnswer`]), and the handle's reads come from a snapshot the master
+//! publishes, without waiting for its thread. Each node is a thread of its own (named after
+//! the node, `node2`) that owns the node's state and serves its mailbox one request at a
+//! time; the master waits for a node's answer at most [`EngineOptions::node_timeout`] (then
+//! the command fails with [`ControllerError::NoAnswer`]). The node owns its controller
+//! ([`Controller`], Amoc's status machine) and its users, whose whole life is in one module
+//! (`user`). A node's long work (spawning an add's users in chunks, a stop's walk over every
+//! user) is done by one worker task per node fed by a bounded mailbox ([`MAILBOX`] messages;
+//! full: [`ControllerError::Busy`]). No engine lock is held while an event is emitted or
+//! scenario code runs, and an actor's thread that waits for an answer keeps serving its own
+//! mailbox (`actor`), so a telemetry handler may call the [`EngineHandle`] on any thread (the
+//! master's and the nodes' included).
 //!
 //! ```text
 //!  EngineHandle (any thread)
-//!    │ commands, reads
+//!    │ MasterCommand ─► mailbox ─►  reads: published snapshot + nodes' published status
 //!    ▼
-//!  master (cluster/): ids, node table, throttles, coordinators, settings; its lock decides
+//!  master thread `master` (cluster/): ids, node table, run; drives throttles, coordinators,
+//!    │                                settings; serves its mailbox while it waits for a node
 //!    │ Request{NodeCommand} ─► mailbox ─► node thread `nodeN` (node/): NodeActor
 //!    │◄──────────── Reply{NodeReport} ◄──┘   │ view of the cluster, id blocks, reply cache
 //!    │                                       ▼ emits [amoc, cluster, _], runs init
@@ -43,10 +49,11 @@
 //!    │◄──────── inbox: unsolicited Finished, Down ──────────────────────  a stop's walk
 //! ```
 //!
-//! Threads: callers of the [`EngineHandle`] run the master's decisions in their own thread;
-//! each node's thread runs its commands, the events they emit and the scenario's `init` (and
-//! `terminate` when a stop finds no user left; otherwise the task that saw the last user out
-//! runs it); users, timers, throttles and the node workers run on the tokio runtime.
+//! Threads: the master's thread runs the master's decisions (callers of the [`EngineHandle`]
+//! post commands and wait); each node's thread runs its commands, the events they emit and
+//! the scenario's `init` (and `terminate` when a stop finds no user left; otherwise the task
+//! that saw the last user out runs it); users, timers, throttles and the node workers run on
+//! the tokio runtime.
 pub mod config;
 pub mod coordinator;
 pub mod events;
