@@ -4,7 +4,7 @@
 //! [`Request`] goes in, a [`Reply`] comes back, or a `Refused(NoAnswer)` report naming the node
 //! and the command when none came within the link's timeout; a node's unsolicited reports (a
 //! `Leave` that finished: `Down`; a stop that finished: `Finished`) go to the master's inbox,
-//! an unbounded channel the master's inbox task drains.
+//! an unbounded channel whose task hands each report to the master's thread.
 //!
 //! * [`NodeLink::InProcess`]: the simulated cluster. The node is an actor in this process: a
 //!   thread of its own owns its state and serves its mailbox one request at a time (see the

@@ -16,10 +16,12 @@
 //!
 //! **Re-entrancy.** The node's thread emits events (`[amoc, cluster, _]`, `init` and
 //! `terminate` spans, removals) and runs scenario code, and a telemetry handler there may call
-//! the engine, which sends to this node or to others. A thread-local names the node whose
-//! thread this is; a call made from a node's thread posts its request like any other and, while
-//! it waits, serves its own mailbox: a request to itself is served in order, and two nodes
-//! calling each other from handlers serve each other instead of deadlocking. The node's state
+//! the engine, which sends to the master, to this node or to others. A thread-local names the
+//! actor whose thread this is (the `actor` module); a call made from a node's thread posts its
+//! request like any other and, while it waits, serves its own mailbox: a request to itself is
+//! served in order, a master that waits for this node while this node waits for the master is
+//! served, and two nodes calling each other from handlers serve each other instead of
+//! deadlocking. The node's state
 //! is borrowed only to decide, never while an event is emitted or scenario code runs, so
 //! these nested requests find it free.
 //!
