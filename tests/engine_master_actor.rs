@@ -1,8 +1,8 @@
 //! The master is an actor: a thread named `master` owns the cluster's state and serves its
 //! mailbox. Commands from several threads are served on it one at a time; a master that does
-//! not answer makes the command fail with a clear error once the master's timeout passes,
-//! while reads (`nodes()`, `user_counts()`, `master()`) answer at once from its published
-//! snapshot; handlers that command the master from the master's own thread, from a node's
+//! not answer (stuck in a handler, or waiting for a node's `init`) makes the command fail with
+//! a clear error once the master's timeout passes, while reads (`nodes()`, `user_counts()`,
+//! `master()`) answer at once from its published snapshot; handlers that command the master from the master's own thread, from a node's
 //! thread the master waits on, or from `[amoc, controller, users]`, do not deadlock; the
 //! thread ends when the engine is dropped.
 //!
@@ -15,7 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rookery::engine::{ControllerStatus, EngineError, EngineHandle, EngineOptions, UserRate};
+use rookery::engine::{
+    ControllerStatus, EngineError, EngineHandle, EngineOptions, InitContext, NodeShare, Scenario,
+    ScenarioError, UserContext, UserRate, UserResult, boxed,
+};
 use rookery::telemetry::{Key, Telemetry, Value};
 use support::{Behaviour, scenario};
 
@@ -125,6 +128,15 @@ fn open(gate: &Gate) {
     gate.1.notify_all();
 }
 
+/// Opens its gate when dropped (also when a test fails), so that nothing stays stuck.
+struct Opens(Gate);
+
+impl Drop for Opens {
+    fn drop(&mut self) {
+        open(&self.0);
+    }
+}
+
 fn wait_open(gate: &Gate) {
     let (open, cv) = &**gate;
     let guard = open.lock().unwrap();
@@ -142,6 +154,7 @@ fn a_master_that_does_not_answer_is_a_timeout_error_while_reads_answer_at_once()
     let limit = Duration::from_millis(300);
     let e = engine(&t, Duration::from_secs(10), limit);
     let gate: Gate = Arc::default();
+    let _opens = Opens(gate.clone());
     let (g, armed) = (gate.clone(), Arc::new(AtomicBool::new(true)));
     // The first `rate` event after this keeps the master's thread until the gate opens.
     t.attach_prefix(
@@ -208,6 +221,105 @@ fn a_master_that_does_not_answer_is_a_timeout_error_while_reads_answer_at_once()
         e.add_node(),
         Ok(Key::new("node5")),
         "the master answers again"
+    );
+    e.shutdown();
+}
+
+/// A scenario whose `init` on node `.1` waits until the gate opens (10 s at most).
+struct Stuck(Gate, &'static str);
+
+impl Scenario for Stuck {
+    type State = ();
+
+    fn name(&self) -> &str {
+        "stuck"
+    }
+
+    fn init(&self, ctx: &InitContext<'_>) -> Result<(), ScenarioError> {
+        if ctx.node() == self.1 {
+            wait_open(&self.0);
+        }
+        Ok(())
+    }
+
+    async fn start(&self, user: UserContext, _state: Arc<()>) -> UserResult {
+        user.removed().await;
+        Ok(Value::Null)
+    }
+}
+
+#[test]
+fn a_master_waiting_on_a_stuck_init_is_a_timeout_error_and_keeps_serving() {
+    let _one = one_engine();
+    let rt = runtime();
+    let _rt = rt.enter();
+    let limit = Duration::from_millis(300);
+    // The node may take 10 s, the caller waits for the master 300 ms.
+    let e = engine(&Telemetry::new(), Duration::from_secs(10), limit);
+    let gate: Gate = Arc::default();
+    let _opens = Opens(gate.clone());
+    let run = e.clone();
+    let stuck = boxed(Stuck(gate.clone(), "node2"));
+    let t0 = Instant::now();
+    let err = on_thread(move || run.start_scenario(stuck, UserRate::Infinity));
+    let waited = t0.elapsed();
+    assert_eq!(
+        err,
+        Err(EngineError::MasterNoAnswer {
+            command: "start_scenario",
+            waited_ms: 300
+        })
+    );
+    assert!(
+        waited >= limit && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    // Reads answer at once; node1 started, node2 is still in its `init`.
+    let t1 = Instant::now();
+    let nodes = e.nodes();
+    let counts = e.user_counts();
+    assert!(
+        t1.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        t1.elapsed()
+    );
+    assert_eq!(nodes.len(), 3);
+    assert!(
+        matches!(nodes[0].status, ControllerStatus::Running(_)),
+        "{nodes:?}"
+    );
+    assert!(
+        !matches!(nodes[1].status, ControllerStatus::Running(_)),
+        "{nodes:?}"
+    );
+    assert_eq!(counts.running, 0);
+    // While it waits for node2, the master serves other commands: node1 takes users.
+    let add = e.clone();
+    let t2 = Instant::now();
+    let added = on_thread(move || add.add_users_to("node1", 2));
+    assert!(t2.elapsed() < limit, "{:?}", t2.elapsed());
+    assert_eq!(
+        added,
+        Ok(NodeShare::Added {
+            node: Key::new("node1"),
+            first: 1,
+            last: 2
+        })
+    );
+
+    open(&gate);
+    rt.block_on(
+        e.wait_for("every node running", Duration::from_secs(10), |h| {
+            h.nodes()
+                .iter()
+                .all(|n| matches!(n.status, ControllerStatus::Running(_)))
+        }),
+    )
+    .expect("node2's init returns and the start goes on");
+    assert_eq!(
+        e.add_users(4).map(|s| s.len()),
+        Ok(2),
+        "the workers node2 and node3 share"
     );
     e.shutdown();
 }
