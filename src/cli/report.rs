@@ -12,7 +12,7 @@ use clap::Args;
 use crate::eventlog::{ReadOptions, Replay, Speed};
 use crate::monitor::{LiveFeed, MonitorState};
 use crate::report::metrics::MetricsServer;
-use crate::report::threshold::{ThresholdResult, ThresholdSet};
+use crate::report::threshold::{ThresholdResult, ThresholdSet, unit_written};
 
 /// Pass/fail and the JSON summary: flattened into every mode that ends with a state.
 #[derive(Debug, Args, Default, Clone)]
@@ -107,19 +107,11 @@ pub fn failed_thresholds(results: &[ThresholdResult]) -> Option<String> {
         .iter()
         .filter(|r| !r.ok)
         .map(|r| match r.value {
-            Some(v) => format!("`{}` (was {}{})", r.expr, short(v), unit_of(&r.expr)),
+            Some(v) => format!("`{}` (was {}{})", r.expr, short(v), unit_written(&r.expr)),
             None => format!("`{}` (no value)", r.expr),
         })
         .collect();
     (!failed.is_empty()).then(|| format!("thresholds failed: {}", failed.join(", ")))
-}
-
-/// The unit an expression's limit is written in (`ms` of `p99 < 250ms`, `%` of `< 1%`; empty
-/// for a plain count): the values of [`ThresholdResult`] are in it.
-fn unit_of(expr: &str) -> &str {
-    let end = expr.trim_end();
-    let digits = end.trim_end_matches(|c: char| !(c.is_ascii_digit() || c == '.'));
-    &end[digits.len()..]
 }
 
 /// `v` with at most three decimals and no trailing zeros (`7.923`, `12`, `0.5`).

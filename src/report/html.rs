@@ -57,7 +57,7 @@ const CHECK: &str = r#"
 "#;
 
 /// Escapes text for HTML.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -86,6 +86,24 @@ fn fmt_num(v: f64) -> String {
         format!("{}", v as i64)
     } else {
         format!("{v:.3}")
+    }
+}
+
+/// A threshold's value in the unit its limit was written in (`1.173 ms` for `p99 < 500ms`).
+fn with_unit(v: f64, expr: &str) -> String {
+    match crate::report::threshold::unit_written(expr) {
+        "" => fmt_num(v),
+        "%" => format!("{} %", fmt_num(v)),
+        unit => format!("{} {unit}", fmt_num(v)),
+    }
+}
+
+/// `1 threshold`, `2 thresholds`.
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        word.to_owned()
+    } else {
+        format!("{word}s")
     }
 }
 
@@ -213,8 +231,14 @@ pub fn render(state: &MonitorState, summary: &Summary, warnings: &[String]) -> S
     let failed = summary.thresholds.iter().filter(|t| !t.ok).count();
     let verdict = match (summary.thresholds.len(), failed) {
         (0, _) => r#"<span class="verdict none">no thresholds</span>"#.to_owned(),
-        (n, 0) => format!(r#"<span class="verdict pass">PASSED: {n} thresholds</span>"#),
-        (n, f) => format!(r#"<span class="verdict fail">FAILED: {f} of {n} thresholds</span>"#),
+        (n, 0) => format!(
+            r#"<span class="verdict pass">PASSED: {n} {}</span>"#,
+            plural(n, "threshold")
+        ),
+        (n, f) => format!(
+            r#"<span class="verdict fail">FAILED: {f} of {n} {}</span>"#,
+            plural(n, "threshold")
+        ),
     };
     let _ = write!(
         h,
@@ -260,12 +284,16 @@ pub fn render(state: &MonitorState, summary: &Summary, warnings: &[String]) -> S
                 h,
                 r#"<tr><td><code>{}</code></td><td>{}</td><td class="{}">{}</td></tr>"#,
                 esc(&t.expr),
-                t.value.map_or("–".to_owned(), fmt_num),
+                t.value.map_or("–".to_owned(), |v| with_unit(v, &t.expr)),
                 if t.ok { "ok" } else { "bad" },
                 if t.ok { "pass" } else { "FAIL" }
             );
         }
         h.push_str("</table>\n");
+    }
+
+    if let Some(http) = &summary.http {
+        h.push_str(&super::http::section(http));
     }
 
     h.push_str(r#"<h2>Over time</h2><div class="charts">"#);
@@ -369,4 +397,69 @@ pub fn render(state: &MonitorState, summary: &Summary, warnings: &[String]) -> S
     }
     let _ = write!(h, "\n</main><script>{CHECK}</script></body></html>\n");
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::EventRef;
+    use crate::report::threshold::ThresholdSet;
+    use crate::telemetry::{EventName, Key, Value};
+
+    /// A state with `n` answered requests of 2 ms and one threshold.
+    fn http_run(n: u64, threshold: &str) -> MonitorState {
+        let set = ThresholdSet::parse(&[threshold.to_owned()]).expect("threshold");
+        let mut s = MonitorState::with_thresholds(set);
+        let name = EventName::new(&["http", "request", "stop"]).expect("name");
+        for i in 0..n {
+            let m = vec![
+                (Key::new("duration"), Value::Int(2_000_000)),
+                (Key::new("latency"), Value::Int(3_000_000)),
+            ];
+            let md = vec![(Key::new("status"), Value::Int(200))];
+            s.apply(&EventRef {
+                t_us: 1_000 + i * 10_000,
+                node: Some("node1"),
+                name: &name,
+                measurements: &m,
+                metadata: &md,
+            });
+        }
+        s
+    }
+
+    #[test]
+    fn an_http_run_has_its_section_and_thresholds_show_their_unit() {
+        let state = http_run(50, "http.request p99 < 500ms");
+        let summary = state.summary();
+        let h = render(&state, &summary, &[]);
+        assert!(h.contains("PASSED: 1 threshold<"), "{h}");
+        assert!(h.contains("<td>2 ms</td>"), "the value in ms: {h}");
+        assert!(h.contains("<h2>HTTP requests</h2>"), "{h}");
+        assert!(h.contains("<td>status 200</td><td>50</td>"), "{h}");
+        assert!(
+            h.contains("<td>latency (from the due instant)</td><td>3.0 ms</td>"),
+            "{h}"
+        );
+        // The section comes before the charts.
+        assert!(h.find("HTTP requests") < h.find("Over time"), "{h}");
+    }
+
+    #[test]
+    fn a_run_without_requests_has_no_http_section() {
+        let state = MonitorState::new();
+        let summary = state.summary();
+        let h = render(&state, &summary, &[]);
+        assert!(!h.contains("HTTP requests"), "{h}");
+        assert!(h.contains("no thresholds"), "{h}");
+    }
+
+    #[test]
+    fn values_take_the_unit_their_limit_was_written_in() {
+        assert_eq!(with_unit(1.173, "http.request p99 < 500ms"), "1.173 ms");
+        assert_eq!(with_unit(0.5, "http.request errors < 1%"), "0.500 %");
+        assert_eq!(with_unit(3.0, "users failed == 0"), "3");
+        assert_eq!(plural(1, "threshold"), "threshold");
+        assert_eq!(plural(3, "threshold"), "thresholds");
+    }
 }

@@ -39,6 +39,14 @@ pub mod view;
 pub use eval::{ThresholdResult, ThresholdSet};
 pub use parse::{Metric, Op, Subject, Threshold, ThresholdError, Unit};
 
+/// The unit an expression's limit is written in (`ms` of `p99 < 250ms`, `%` of `< 1%`; empty
+/// for a plain count): the values of [`ThresholdResult`] are in it.
+pub fn unit_written(expr: &str) -> &str {
+    let end = expr.trim_end();
+    let digits = end.trim_end_matches(|c: char| !(c.is_ascii_digit() || c == '.'));
+    &end[digits.len()..]
+}
+
 /// The longest window, in seconds (the per-second latency kept, see
 /// [`RECENT_SECONDS`](crate::monitor::RECENT_SECONDS)).
 pub const MAX_WINDOW_S: u64 = crate::monitor::RECENT_SECONDS;
