@@ -127,8 +127,37 @@ fn some<T: Copy + Into<f64>>(v: &[T]) -> Vec<Option<f64>> {
     v.iter().map(|&x| Some(x.into())).collect()
 }
 
+/// Per-second values of a series whose last bucket may be cut short by the end of the run:
+/// that bucket's value is scaled to the time it covered, or left out when it covered less than
+/// half its step (a few requests in the last 15 ms would otherwise draw a drop to zero).
+fn per_second(
+    values: impl IntoIterator<Item = f64>,
+    xs: &[u64],
+    step_s: u64,
+    duration_s: f64,
+) -> Vec<Option<f64>> {
+    let step = step_s.max(1) as f64;
+    let last = xs.len().checked_sub(1);
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if Some(i) != last {
+                return Some(v);
+            }
+            let covered = (duration_s - xs[i] as f64).clamp(0.0, step);
+            if covered < step / 2.0 {
+                None
+            } else {
+                Some(v * step / covered)
+            }
+        })
+        .collect()
+}
+
 fn charts(summary: &Summary) -> Vec<Chart> {
     let s = &summary.series;
+    let rate = |values: Vec<f64>| per_second(values, &s.t_s, s.step_s, summary.duration_s);
     let mut out = Vec::new();
     let mut users = vec![line(
         0,
@@ -155,8 +184,8 @@ fn charts(summary: &Summary) -> Vec<Chart> {
             y: "per second",
             lines: vec![
                 line(0, "set rate", t.rate_per_s.clone()),
-                line(1, "executes", some(&t.executes_per_s)),
-                line(2, "requests", some(&t.requests_per_s)),
+                line(1, "executes", rate(t.executes_per_s.clone())),
+                line(2, "requests", rate(t.requests_per_s.clone())),
             ],
         });
     }
@@ -187,10 +216,7 @@ fn charts(summary: &Summary) -> Vec<Chart> {
             errors.push(line(
                 i + 3,
                 format!("{name} exceptions"),
-                sp.exceptions
-                    .iter()
-                    .map(|&e| Some(e as f64 / step))
-                    .collect(),
+                rate(sp.exceptions.iter().map(|&e| e as f64 / step).collect()),
             ));
         }
     }
@@ -198,10 +224,7 @@ fn charts(summary: &Summary) -> Vec<Chart> {
         errors.push(line(
             3,
             "users failed",
-            s.users_failed
-                .iter()
-                .map(|&f| Some(f as f64 / step))
-                .collect(),
+            rate(s.users_failed.iter().map(|&f| f as f64 / step).collect()),
         ));
     }
     if !errors.is_empty() {
@@ -216,7 +239,7 @@ fn charts(summary: &Summary) -> Vec<Chart> {
         id: "events".into(),
         title: "Events per second".into(),
         y: "events/s",
-        lines: vec![line(0, "events", some(&s.events_per_s))],
+        lines: vec![line(0, "events", rate(s.events_per_s.clone()))],
     });
     out
 }
@@ -452,6 +475,27 @@ mod tests {
         let h = render(&state, &summary, &[]);
         assert!(!h.contains("HTTP requests"), "{h}");
         assert!(h.contains("no thresholds"), "{h}");
+    }
+
+    #[test]
+    fn a_last_bucket_cut_short_is_scaled_to_its_time_or_left_out() {
+        let xs = [0, 1, 2];
+        // 15 ms of the last second: 10 requests are not a drop to 10/s.
+        assert_eq!(
+            per_second([2000.0, 2000.0, 10.0], &xs, 1, 2.015),
+            vec![Some(2000.0), Some(2000.0), None]
+        );
+        // Three quarters of it: scaled to the time it covered.
+        assert_eq!(
+            per_second([2000.0, 2000.0, 1500.0], &xs, 1, 2.75),
+            vec![Some(2000.0), Some(2000.0), Some(2000.0)]
+        );
+        // A whole last bucket (and doubled steps) stay as they are.
+        assert_eq!(
+            per_second([5.0, 6.0, 7.0], &[0, 2, 4], 2, 6.0),
+            vec![Some(5.0), Some(6.0), Some(7.0)]
+        );
+        assert_eq!(per_second([], &[], 1, 0.0), Vec::<Option<f64>>::new());
     }
 
     #[test]
