@@ -170,7 +170,11 @@ async fn run_async(
                 }
             ));
         }
-        super::replay::print_summary(&state.summary())?;
+        let summary = state.summary();
+        if let Some(w) = summary.http.as_ref().and_then(super::http::failure_warning) {
+            super::say(&w);
+        }
+        super::replay::print_summary(&summary)?;
     }
     let verdict = hooks.finish(args, &state)?;
     stopped?;
