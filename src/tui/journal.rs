@@ -46,6 +46,8 @@ struct Seen {
 pub struct Journal {
     lines: VecDeque<JournalLine>,
     total: u64,
+    /// Lines ever added at warning or error severity.
+    warnings: u64,
     seen: Seen,
 }
 
@@ -79,6 +81,9 @@ impl Journal {
             message: message.into(),
         });
         self.total += 1;
+        if severity != Severity::Info {
+            self.warnings += 1;
+        }
     }
 
     /// Lines kept, oldest first.
@@ -89,6 +94,12 @@ impl Journal {
     /// Lines ever added.
     pub fn total(&self) -> u64 {
         self.total
+    }
+
+    /// Lines ever added at warning or error severity (nodes down, failed users, drops, ...):
+    /// the log pane's title counts them with the state's own warnings.
+    pub fn warnings_total(&self) -> u64 {
+        self.warnings
     }
 
     /// Forgets everything (a replay seeked back and starts over).
@@ -313,6 +324,8 @@ mod tests {
             }
         }
         j.observe(&s);
+        // Six warning lines (five users and a count); `node2 up` is information.
+        assert_eq!(j.warnings_total(), 6);
         let text: Vec<String> = j.lines().iter().map(|l| l.message.clone()).collect();
         assert_eq!(
             text,
