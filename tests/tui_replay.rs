@@ -169,3 +169,29 @@ fn position_of_total_and_reading_warnings_reach_the_screen() {
     );
     assert_eq!(feed.wait_for_total(), Some(2000));
 }
+
+#[test]
+fn seeking_back_after_the_end_rewinds_from_the_last_event() {
+    let t0 = Instant::now();
+    let mut feed = open(Speed::Factor(1.0), t0);
+    let mut state = MonitorState::new();
+    // The 12.4 s log at 1x: over by 20 s; the key comes 40 s later, as a person would press it.
+    feed.pump_at(&mut state, t0 + Duration::from_secs(20));
+    feed.pump_at(&mut state, t0 + Duration::from_secs(20));
+    assert!(feed.finished());
+    let end = state.last_t_us();
+    assert!(end > 12_000_000, "{end}");
+    feed.control_at(
+        ReplayCtl::Seek(-10),
+        &mut state,
+        t0 + Duration::from_secs(60),
+    )
+    .expect("seek back");
+    assert!(!feed.finished(), "{}", feed.status());
+    assert!(
+        state.last_t_us() <= end - 10_000_000 && state.events() < 274,
+        "10 s before the last event, not 10 s before the wall clock: at {} µs, {} events",
+        state.last_t_us(),
+        state.events()
+    );
+}

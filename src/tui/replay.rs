@@ -160,6 +160,7 @@ impl ReplayFeed {
         now: Instant,
     ) -> Result<(), String> {
         let applied = self.replay.position_us();
+        let ended = self.replay.is_finished();
         let clock = &mut self.replay.clock;
         match ctl {
             ReplayCtl::TogglePause => clock.toggle_pause(now, applied),
@@ -179,8 +180,11 @@ impl ReplayFeed {
                 clock.set_speed(speed, now, applied);
             }
             ReplayCtl::Seek(secs) => {
+                // Once every event was applied the clock runs on past the end: seek from the
+                // last event, or ← pressed a while after the end would seek past it again.
                 let here = match clock.speed() {
                     Speed::Max => applied,
+                    _ if ended => applied,
                     Speed::Factor(_) => clock.log_time(now).max(applied),
                 };
                 let delta = secs.unsigned_abs() * 1_000_000;
