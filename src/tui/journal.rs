@@ -217,7 +217,7 @@ impl Journal {
                     now,
                     Severity::Info,
                     "ramp",
-                    format!("{} ramp finished at {rate}", t.name()),
+                    format!("{} ended at {rate}", t.name()),
                 ),
                 _ => {}
             }
@@ -398,7 +398,7 @@ mod tests {
                     "m started a gradual rate change (now ?)".to_owned()
                 ),
                 (Severity::Warning, "node2 down".to_owned()),
-                (Severity::Info, "m ramp finished at ?".to_owned()),
+                (Severity::Info, "m ended at ?".to_owned()),
                 (
                     Severity::Warning,
                     "pairs timed out (1 time in all)".to_owned()
