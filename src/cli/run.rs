@@ -65,6 +65,8 @@ pub fn run(args: &RunArgs, scenarios: &[Arc<dyn DynScenario>]) -> Result<(), Run
         ))
     })?;
     super::report::check_metrics_args(&args.output).map_err(RunError::Usage)?;
+    super::report::check_outputs(&args.results, args.output.report.as_deref())
+        .map_err(RunError::Usage)?;
     if let Some(path) = &args.record
         && !args.force
         && std::fs::symlink_metadata(path).is_ok()
