@@ -172,6 +172,31 @@ pub(crate) fn failure_warning(http: &crate::monitor::HttpSummary) -> Option<Stri
     Some(line)
 }
 
+/// The one-line warning a headless run prints when answers were client or server errors
+/// (4xx, 5xx): they are answers, not failed requests, so `errors` thresholds do not see them.
+pub(crate) fn status_warning(http: &crate::monitor::HttpSummary) -> Option<String> {
+    let bad: Vec<(&String, &u64)> = http
+        .status
+        .iter()
+        .filter(|(code, n)| **n > 0 && (code.starts_with('4') || code.starts_with('5')))
+        .collect();
+    if bad.is_empty() {
+        return None;
+    }
+    let answers: u64 = http.status.values().sum();
+    let n: u64 = bad.iter().map(|(_, n)| **n).sum();
+    let codes: Vec<String> = bad.iter().map(|(c, n)| format!("{c} {n}")).collect();
+    let all = if n == answers {
+        "every answer was an error: "
+    } else {
+        ""
+    };
+    Some(format!(
+        "warning: {all}{n} of {answers} answers had a 4xx or 5xx status ({})",
+        codes.join(", ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +218,24 @@ mod tests {
             service_us: Default::default(),
             backlog: Default::default(),
         }
+    }
+
+    #[test]
+    fn error_statuses_are_one_warning_line() {
+        let mut h = http_summary(90, [0; 4]);
+        assert_eq!(status_warning(&h), None);
+        h.status.insert("404".to_owned(), 8);
+        h.status.insert("503".to_owned(), 2);
+        assert_eq!(
+            status_warning(&h).as_deref(),
+            Some("warning: 10 of 100 answers had a 4xx or 5xx status (404 8, 503 2)")
+        );
+        h.status.remove("200");
+        assert!(
+            status_warning(&h)
+                .expect("a warning")
+                .starts_with("warning: every answer was an error: 10 of 10 answers"),
+        );
     }
 
     #[test]

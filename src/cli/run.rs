@@ -173,8 +173,14 @@ async fn run_async(
             ));
         }
         let summary = state.summary();
-        if let Some(w) = summary.http.as_ref().and_then(super::http::failure_warning) {
-            super::say(&w);
+        if let Some(http) = &summary.http {
+            let warnings = [
+                super::http::failure_warning(http),
+                super::http::status_warning(http),
+            ];
+            for w in warnings.into_iter().flatten() {
+                super::say(&w);
+            }
         }
         super::replay::print_summary(&summary)?;
     }
