@@ -28,6 +28,7 @@ th,td{padding:5px 12px;text-align:right;border-bottom:1px solid #e6e8eb}
 th:first-child,td:first-child{text-align:left}th{background:#eef0f3}
 td.ok{color:#2e7d32;font-weight:600}td.bad{color:#c62828;font-weight:600}
 .charts{display:flex;flex-wrap:wrap;gap:14px}
+.tables{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
 figure.chart{background:#fff;margin:0;padding:8px;border-radius:6px;box-shadow:0 1px 2px #0002}
 figcaption{font-weight:600;font-size:14px;margin:2px 4px 6px}
 ul.warnings{background:#fff;padding:10px 30px;font-size:13px;box-shadow:0 1px 2px #0002}

@@ -10,7 +10,7 @@ use crate::monitor::{HttpSummary, Percentiles};
 /// The section's HTML: a heading and three tables.
 pub fn section(http: &HttpSummary) -> String {
     let mut h = String::with_capacity(2048);
-    h.push_str(r#"<h2>HTTP requests</h2><div class="charts">"#);
+    h.push_str(r#"<h2>HTTP requests</h2><div class="tables">"#);
 
     let failed: u64 = http.errors.values().sum();
     h.push_str("<table><tr><th>outcome</th><th>requests</th><th>share</th></tr>");
@@ -149,7 +149,10 @@ mod tests {
     #[test]
     fn the_section_shows_outcomes_latency_beside_service_and_the_backlog() {
         let h = section(&summary(&[("200", 950), ("503", 40)], [0, 10, 0, 0]));
-        assert!(h.contains("<h2>HTTP requests</h2>"), "{h}");
+        assert!(
+            h.contains(r#"<h2>HTTP requests</h2><div class="tables">"#),
+            "tables keep their own height: {h}"
+        );
         assert!(
             h.contains("<td>status 200</td><td>950</td><td>95.00 %</td>"),
             "{h}"
