@@ -282,3 +282,36 @@ fn after_a_stop_timeout_the_recording_equals_the_live_summary() {
         assert_eq!(replayed, live, "round {round}");
     }
 }
+
+#[test]
+fn outputs_that_cannot_be_written_are_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-folder").join("summary.json");
+    let missing = missing.to_str().unwrap();
+    let folder = dir.path().to_str().unwrap();
+    // A 60 s run refused at once: nothing ran, no summary was printed.
+    for args in [
+        vec![
+            "run",
+            "--headless",
+            "--duration",
+            "60",
+            "--summary-json",
+            missing,
+        ],
+        vec!["run", "--headless", "--duration", "60", "--report", folder],
+    ] {
+        let started = std::time::Instant::now();
+        let (code, out, err) = rookery(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty(), "nothing ran: {out}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.starts_with("rookery: --"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    }
+    let log = dir.path().join("run.jsonl");
+    results_support::write_log(&log, 2);
+    let (code, _, err) = rookery(&["report", log.to_str().unwrap(), "-o", missing]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("does not exist"), "{err}");
+}

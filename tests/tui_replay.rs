@@ -169,3 +169,68 @@ fn position_of_total_and_reading_warnings_reach_the_screen() {
     );
     assert_eq!(feed.wait_for_total(), Some(2000));
 }
+
+#[test]
+fn seeking_back_after_the_end_rewinds_from_the_last_event() {
+    let t0 = Instant::now();
+    let mut feed = open(Speed::Factor(1.0), t0);
+    let mut state = MonitorState::new();
+    // The 12.4 s log at 1x: over by 20 s; the key comes 40 s later, as a person would press it.
+    feed.pump_at(&mut state, t0 + Duration::from_secs(20));
+    feed.pump_at(&mut state, t0 + Duration::from_secs(20));
+    assert!(feed.finished());
+    let end = state.last_t_us();
+    assert!(end > 12_000_000, "{end}");
+    feed.control_at(
+        ReplayCtl::Seek(-10),
+        &mut state,
+        t0 + Duration::from_secs(60),
+    )
+    .expect("seek back");
+    assert!(!feed.finished(), "{}", feed.status());
+    assert!(
+        state.last_t_us() <= end - 10_000_000 && state.events() < 274,
+        "10 s before the last event, not 10 s before the wall clock: at {} µs, {} events",
+        state.last_t_us(),
+        state.events()
+    );
+}
+
+#[test]
+fn a_reading_error_is_told_whole_in_the_log_pane() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &log,
+        "{\"rookery_log\":1,\"started_at\":\"2026-11-21T10:00:00Z\",\"source\":\"test\"}\n\
+         {\"t_us\":5,\"node\":\"n1\",\"event\":[\"a\",\"b\"],\"measurements\":{},\"metadata\":{}}\n\
+         {\"t_us\":9,\"node\":\"n1\",\"event\":[\"a\"\n\
+         {\"t_us\":12,\"node\":\"n1\",\"event\":[\"a\",\"b\"],\"measurements\":{},\"metadata\":{}}\n",
+    )
+    .expect("write the log");
+    let t0 = Instant::now();
+    let replay = Replay::open(&[log], ReadOptions::default(), Speed::Max, t0)
+        .expect("open")
+        .with_warning_events();
+    let mut feed = ReplayFeed::new(replay);
+    let mut state = MonitorState::new();
+    feed.pump_at(&mut state, t0);
+    feed.pump_at(&mut state, t0);
+    assert!(feed.error().is_some_and(|e| e.contains("bad.jsonl:3")));
+    // The status bar has room for the mode only; the reason is in the log pane, whole.
+    assert_eq!(feed.status(), "REPLAY error (see the log pane)");
+    let mut app = replay_app();
+    app.replay_status = Some(feed.status());
+    app.observe(&state);
+    let screen = capture::text(&app, &state, 160, 40);
+    assert!(
+        screen.contains("REPLAY error (see the log pane)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("error")
+            && screen.contains("the replay stopped: ")
+            && screen.contains("bad.jsonl:3"),
+        "{screen}"
+    );
+}

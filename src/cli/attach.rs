@@ -76,6 +76,8 @@ pub fn run(args: &AttachArgs) -> Result<(), AttachRunError> {
             "--threshold and --summary-json go with --headless on attach".into(),
         ));
     }
+    super::report::check_outputs(&args.results, args.report.as_deref())
+        .map_err(AttachRunError::Usage)?;
     let state = args.results.state().map_err(AttachRunError::Usage)?;
     let tui = if args.headless {
         None

@@ -131,9 +131,130 @@ pub fn run(args: HttpArgs) -> Result<(), RunError> {
     run::run(&run_args, &[boxed(scenario)])
 }
 
+/// The one-line warning a headless run prints on stderr when requests failed, with a hint for
+/// the classes that usually mean a mistake (a self-signed certificate, nothing listening); the
+/// summary on stdout has the counts too, but a CI log shows stderr first.
+pub(crate) fn failure_warning(http: &crate::monitor::HttpSummary) -> Option<String> {
+    let failed: u64 = http.errors.values().sum();
+    if failed == 0 {
+        return None;
+    }
+    let classes: Vec<String> = http
+        .errors
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(class, n)| format!("{class} {n}"))
+        .collect();
+    let mut hints = Vec::new();
+    if http.errors.get("tls").is_some_and(|n| *n > 0) {
+        hints.push("tls: a certificate refused or a failed handshake (--insecure accepts a self-signed certificate)");
+    }
+    if http.errors.get("connect").is_some_and(|n| *n > 0) {
+        hints.push("connect: nothing accepted the connection (is the server up at that address?)");
+    }
+    if http.errors.get("timeout").is_some_and(|n| *n > 0) {
+        hints.push("timeout: no answer within --timeout");
+    }
+    let all = if failed == http.requests {
+        "every request failed: "
+    } else {
+        ""
+    };
+    let mut line = format!(
+        "warning: {all}{failed} of {} requests failed ({})",
+        http.requests,
+        classes.join(", ")
+    );
+    for h in hints {
+        line.push_str("; ");
+        line.push_str(h);
+    }
+    Some(line)
+}
+
+/// The one-line warning a headless run prints when answers were client or server errors
+/// (4xx, 5xx): they are answers, not failed requests, so `errors` thresholds do not see them.
+pub(crate) fn status_warning(http: &crate::monitor::HttpSummary) -> Option<String> {
+    let bad: Vec<(&String, &u64)> = http
+        .status
+        .iter()
+        .filter(|(code, n)| **n > 0 && (code.starts_with('4') || code.starts_with('5')))
+        .collect();
+    if bad.is_empty() {
+        return None;
+    }
+    let answers: u64 = http.status.values().sum();
+    let n: u64 = bad.iter().map(|(_, n)| **n).sum();
+    let codes: Vec<String> = bad.iter().map(|(c, n)| format!("{c} {n}")).collect();
+    let all = if n == answers {
+        "every answer was an error: "
+    } else {
+        ""
+    };
+    Some(format!(
+        "warning: {all}{n} of {answers} answers had a 4xx or 5xx status ({})",
+        codes.join(", ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn http_summary(answered: u64, errors: [u64; 4]) -> crate::monitor::HttpSummary {
+        let errors: std::collections::BTreeMap<&'static str, u64> =
+            ["connect", "timeout", "tls", "other"]
+                .into_iter()
+                .zip(errors)
+                .collect();
+        crate::monitor::HttpSummary {
+            requests: answered + errors.values().sum::<u64>(),
+            status: [("200".to_owned(), answered)].into_iter().collect(),
+            errors,
+            bytes_in: 0,
+            bytes_out: 0,
+            late_starts: 0,
+            latency_us: Default::default(),
+            service_us: Default::default(),
+            backlog: Default::default(),
+        }
+    }
+
+    #[test]
+    fn error_statuses_are_one_warning_line() {
+        let mut h = http_summary(90, [0; 4]);
+        assert_eq!(status_warning(&h), None);
+        h.status.insert("404".to_owned(), 8);
+        h.status.insert("503".to_owned(), 2);
+        assert_eq!(
+            status_warning(&h).as_deref(),
+            Some("warning: 10 of 100 answers had a 4xx or 5xx status (404 8, 503 2)")
+        );
+        h.status.remove("200");
+        assert!(
+            status_warning(&h)
+                .expect("a warning")
+                .starts_with("warning: every answer was an error: 10 of 10 answers"),
+        );
+    }
+
+    #[test]
+    fn failed_requests_are_one_warning_line_with_a_hint_for_likely_mistakes() {
+        assert_eq!(failure_warning(&http_summary(100, [0; 4])), None);
+        let tls = failure_warning(&http_summary(0, [0, 0, 1902, 0])).expect("a warning");
+        assert_eq!(
+            tls,
+            "warning: every request failed: 1902 of 1902 requests failed (tls 1902); tls: a \
+             certificate refused or a failed handshake (--insecure accepts a self-signed \
+             certificate)"
+        );
+        let mixed = failure_warning(&http_summary(24245, [3, 0, 0, 9])).expect("a warning");
+        assert!(
+            mixed.starts_with("warning: 12 of 24257 requests failed (connect 3, other 9); connect: nothing accepted"),
+            "{mixed}"
+        );
+        assert!(!mixed.contains('\n'), "{mixed}");
+    }
 
     #[test]
     fn http_help_tells_its_own_defaults_and_hides_the_scenario() {

@@ -109,6 +109,7 @@ pub fn warning_lines(stats: &ReadStats, state: &MonitorState) -> Vec<String> {
 /// recorded pace (scaled by `--speed`). Thresholds and `--summary-json` are judged on the
 /// whole logs, read once more after the monitor closes.
 pub fn run(args: &ReplayArgs) -> Result<super::report::ThresholdVerdict, ReplayError> {
+    super::report::check_outputs(&args.results, None).map_err(ReplayError::Usage)?;
     if !args.headless {
         show(args)?;
         let r = &args.results;

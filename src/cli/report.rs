@@ -12,7 +12,7 @@ use clap::Args;
 use crate::eventlog::{ReadOptions, Replay, Speed};
 use crate::monitor::{LiveFeed, MonitorState};
 use crate::report::metrics::MetricsServer;
-use crate::report::threshold::{ThresholdResult, ThresholdSet};
+use crate::report::threshold::{ThresholdResult, ThresholdSet, unit_written};
 
 /// Pass/fail and the JSON summary: flattened into every mode that ends with a state.
 #[derive(Debug, Args, Default, Clone)]
@@ -107,19 +107,11 @@ pub fn failed_thresholds(results: &[ThresholdResult]) -> Option<String> {
         .iter()
         .filter(|r| !r.ok)
         .map(|r| match r.value {
-            Some(v) => format!("`{}` (was {}{})", r.expr, short(v), unit_of(&r.expr)),
+            Some(v) => format!("`{}` (was {}{})", r.expr, short(v), unit_written(&r.expr)),
             None => format!("`{}` (no value)", r.expr),
         })
         .collect();
     (!failed.is_empty()).then(|| format!("thresholds failed: {}", failed.join(", ")))
-}
-
-/// The unit an expression's limit is written in (`ms` of `p99 < 250ms`, `%` of `< 1%`; empty
-/// for a plain count): the values of [`ThresholdResult`] are in it.
-fn unit_of(expr: &str) -> &str {
-    let end = expr.trim_end();
-    let digits = end.trim_end_matches(|c: char| !(c.is_ascii_digit() || c == '.'));
-    &end[digits.len()..]
 }
 
 /// `v` with at most three decimals and no trailing zeros (`7.923`, `12`, `0.5`).
@@ -160,6 +152,7 @@ pub fn finish(
 /// Runs `rookery report`: reads the logs as fast as possible and writes the HTML report.
 pub fn run(args: &ReportArgs) -> Result<ThresholdVerdict, super::replay::ReplayError> {
     use super::replay::ReplayError;
+    check_outputs(&args.results, Some(&args.output)).map_err(ReplayError::Usage)?;
     let mut state = args.results.state().map_err(ReplayError::Usage)?;
     let opts = ReadOptions {
         skip_bad_lines: args.skip_bad_lines,
@@ -171,6 +164,37 @@ pub fn run(args: &ReportArgs) -> Result<ThresholdVerdict, super::replay::ReplayE
         super::say(&format!("warning: {w}"));
     }
     finish(&state, &args.results, Some(&args.output), &warnings).map_err(ReplayError::Other)
+}
+
+/// The files a run writes at its end (`--summary-json`, `--report`, `rookery report -o`) are
+/// checked before it starts: a folder that does not exist, or a path that is a folder, is a
+/// usage error (exit status 2) now rather than a lost summary after an hour's run.
+pub fn check_outputs(results: &ThresholdArgs, report: Option<&Path>) -> Result<(), String> {
+    let outputs = [
+        ("--summary-json", results.summary_json.as_deref()),
+        ("--report", report),
+    ];
+    for (flag, path) in outputs {
+        let Some(path) = path else { continue };
+        if path.is_dir() {
+            return Err(format!(
+                "{flag} {}: is a folder, not a file",
+                path.display()
+            ));
+        }
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !folder.is_dir() {
+            return Err(format!(
+                "{flag} {}: the folder {} does not exist",
+                path.display(),
+                folder.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `--metrics` without `--metrics-public` must be a loopback address; with it, a token is
@@ -269,6 +293,33 @@ impl RunHooks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outputs_in_a_missing_folder_or_on_a_folder_are_refused_up_front() {
+        let dir = std::env::temp_dir();
+        let missing = dir.join("rookery-no-such-folder-4f1c").join("s.json");
+        let results = |p: Option<PathBuf>| ThresholdArgs {
+            summary_json: p,
+            ..ThresholdArgs::default()
+        };
+        let e = check_outputs(&results(Some(missing.clone())), None).expect_err("missing folder");
+        assert!(
+            e.starts_with("--summary-json ") && e.contains("does not exist"),
+            "{e}"
+        );
+        let e = check_outputs(&results(None), Some(&dir)).expect_err("a folder");
+        assert!(
+            e.starts_with("--report ") && e.contains("is a folder"),
+            "{e}"
+        );
+        assert_eq!(
+            check_outputs(
+                &results(Some(PathBuf::from("s.json"))),
+                Some(&dir.join("r.html"))
+            ),
+            Ok(())
+        );
+    }
 
     fn failed(expr: &str, value: Option<f64>) -> ThresholdResult {
         ThresholdResult {

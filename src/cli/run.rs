@@ -65,6 +65,8 @@ pub fn run(args: &RunArgs, scenarios: &[Arc<dyn DynScenario>]) -> Result<(), Run
         ))
     })?;
     super::report::check_metrics_args(&args.output).map_err(RunError::Usage)?;
+    super::report::check_outputs(&args.results, args.output.report.as_deref())
+        .map_err(RunError::Usage)?;
     if let Some(path) = &args.record
         && !args.force
         && std::fs::symlink_metadata(path).is_ok()
@@ -170,7 +172,17 @@ async fn run_async(
                 }
             ));
         }
-        super::replay::print_summary(&state.summary())?;
+        let summary = state.summary();
+        if let Some(http) = &summary.http {
+            let warnings = [
+                super::http::failure_warning(http),
+                super::http::status_warning(http),
+            ];
+            for w in warnings.into_iter().flatten() {
+                super::say(&w);
+            }
+        }
+        super::replay::print_summary(&summary)?;
     }
     let verdict = hooks.finish(args, &state)?;
     stopped?;

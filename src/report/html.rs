@@ -28,6 +28,7 @@ th,td{padding:5px 12px;text-align:right;border-bottom:1px solid #e6e8eb}
 th:first-child,td:first-child{text-align:left}th{background:#eef0f3}
 td.ok{color:#2e7d32;font-weight:600}td.bad{color:#c62828;font-weight:600}
 .charts{display:flex;flex-wrap:wrap;gap:14px}
+.tables{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
 figure.chart{background:#fff;margin:0;padding:8px;border-radius:6px;box-shadow:0 1px 2px #0002}
 figcaption{font-weight:600;font-size:14px;margin:2px 4px 6px}
 ul.warnings{background:#fff;padding:10px 30px;font-size:13px;box-shadow:0 1px 2px #0002}
@@ -57,7 +58,7 @@ const CHECK: &str = r#"
 "#;
 
 /// Escapes text for HTML.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -89,6 +90,24 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
+/// A threshold's value in the unit its limit was written in (`1.173 ms` for `p99 < 500ms`).
+fn with_unit(v: f64, expr: &str) -> String {
+    match crate::report::threshold::unit_written(expr) {
+        "" => fmt_num(v),
+        "%" => format!("{} %", fmt_num(v)),
+        unit => format!("{} {unit}", fmt_num(v)),
+    }
+}
+
+/// `1 threshold`, `2 thresholds`.
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        word.to_owned()
+    } else {
+        format!("{word}s")
+    }
+}
+
 /// A chart to draw: its id, title, y axis and lines.
 struct Chart {
     id: String,
@@ -109,8 +128,37 @@ fn some<T: Copy + Into<f64>>(v: &[T]) -> Vec<Option<f64>> {
     v.iter().map(|&x| Some(x.into())).collect()
 }
 
+/// Per-second values of a series whose last bucket may be cut short by the end of the run:
+/// that bucket's value is scaled to the time it covered, or left out when it covered less than
+/// half its step (a few requests in the last 15 ms would otherwise draw a drop to zero).
+fn per_second(
+    values: impl IntoIterator<Item = f64>,
+    xs: &[u64],
+    step_s: u64,
+    duration_s: f64,
+) -> Vec<Option<f64>> {
+    let step = step_s.max(1) as f64;
+    let last = xs.len().checked_sub(1);
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if Some(i) != last {
+                return Some(v);
+            }
+            let covered = (duration_s - xs[i] as f64).clamp(0.0, step);
+            if covered < step / 2.0 {
+                None
+            } else {
+                Some(v * step / covered)
+            }
+        })
+        .collect()
+}
+
 fn charts(summary: &Summary) -> Vec<Chart> {
     let s = &summary.series;
+    let rate = |values: Vec<f64>| per_second(values, &s.t_s, s.step_s, summary.duration_s);
     let mut out = Vec::new();
     let mut users = vec![line(
         0,
@@ -137,8 +185,8 @@ fn charts(summary: &Summary) -> Vec<Chart> {
             y: "per second",
             lines: vec![
                 line(0, "set rate", t.rate_per_s.clone()),
-                line(1, "executes", some(&t.executes_per_s)),
-                line(2, "requests", some(&t.requests_per_s)),
+                line(1, "executes", rate(t.executes_per_s.clone())),
+                line(2, "requests", rate(t.requests_per_s.clone())),
             ],
         });
     }
@@ -169,10 +217,7 @@ fn charts(summary: &Summary) -> Vec<Chart> {
             errors.push(line(
                 i + 3,
                 format!("{name} exceptions"),
-                sp.exceptions
-                    .iter()
-                    .map(|&e| Some(e as f64 / step))
-                    .collect(),
+                rate(sp.exceptions.iter().map(|&e| e as f64 / step).collect()),
             ));
         }
     }
@@ -180,10 +225,7 @@ fn charts(summary: &Summary) -> Vec<Chart> {
         errors.push(line(
             3,
             "users failed",
-            s.users_failed
-                .iter()
-                .map(|&f| Some(f as f64 / step))
-                .collect(),
+            rate(s.users_failed.iter().map(|&f| f as f64 / step).collect()),
         ));
     }
     if !errors.is_empty() {
@@ -198,7 +240,7 @@ fn charts(summary: &Summary) -> Vec<Chart> {
         id: "events".into(),
         title: "Events per second".into(),
         y: "events/s",
-        lines: vec![line(0, "events", some(&s.events_per_s))],
+        lines: vec![line(0, "events", rate(s.events_per_s.clone()))],
     });
     out
 }
@@ -213,8 +255,14 @@ pub fn render(state: &MonitorState, summary: &Summary, warnings: &[String]) -> S
     let failed = summary.thresholds.iter().filter(|t| !t.ok).count();
     let verdict = match (summary.thresholds.len(), failed) {
         (0, _) => r#"<span class="verdict none">no thresholds</span>"#.to_owned(),
-        (n, 0) => format!(r#"<span class="verdict pass">PASSED: {n} thresholds</span>"#),
-        (n, f) => format!(r#"<span class="verdict fail">FAILED: {f} of {n} thresholds</span>"#),
+        (n, 0) => format!(
+            r#"<span class="verdict pass">PASSED: {n} {}</span>"#,
+            plural(n, "threshold")
+        ),
+        (n, f) => format!(
+            r#"<span class="verdict fail">FAILED: {f} of {n} {}</span>"#,
+            plural(n, "threshold")
+        ),
     };
     let _ = write!(
         h,
@@ -260,12 +308,16 @@ pub fn render(state: &MonitorState, summary: &Summary, warnings: &[String]) -> S
                 h,
                 r#"<tr><td><code>{}</code></td><td>{}</td><td class="{}">{}</td></tr>"#,
                 esc(&t.expr),
-                t.value.map_or("–".to_owned(), fmt_num),
+                t.value.map_or("–".to_owned(), |v| with_unit(v, &t.expr)),
                 if t.ok { "ok" } else { "bad" },
                 if t.ok { "pass" } else { "FAIL" }
             );
         }
         h.push_str("</table>\n");
+    }
+
+    if let Some(http) = &summary.http {
+        h.push_str(&super::http::section(http));
     }
 
     h.push_str(r#"<h2>Over time</h2><div class="charts">"#);
@@ -369,4 +421,90 @@ pub fn render(state: &MonitorState, summary: &Summary, warnings: &[String]) -> S
     }
     let _ = write!(h, "\n</main><script>{CHECK}</script></body></html>\n");
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::EventRef;
+    use crate::report::threshold::ThresholdSet;
+    use crate::telemetry::{EventName, Key, Value};
+
+    /// A state with `n` answered requests of 2 ms and one threshold.
+    fn http_run(n: u64, threshold: &str) -> MonitorState {
+        let set = ThresholdSet::parse(&[threshold.to_owned()]).expect("threshold");
+        let mut s = MonitorState::with_thresholds(set);
+        let name = EventName::new(&["http", "request", "stop"]).expect("name");
+        for i in 0..n {
+            let m = vec![
+                (Key::new("duration"), Value::Int(2_000_000)),
+                (Key::new("latency"), Value::Int(3_000_000)),
+            ];
+            let md = vec![(Key::new("status"), Value::Int(200))];
+            s.apply(&EventRef {
+                t_us: 1_000 + i * 10_000,
+                node: Some("node1"),
+                name: &name,
+                measurements: &m,
+                metadata: &md,
+            });
+        }
+        s
+    }
+
+    #[test]
+    fn an_http_run_has_its_section_and_thresholds_show_their_unit() {
+        let state = http_run(50, "http.request p99 < 500ms");
+        let summary = state.summary();
+        let h = render(&state, &summary, &[]);
+        assert!(h.contains("PASSED: 1 threshold<"), "{h}");
+        assert!(h.contains("<td>2 ms</td>"), "the value in ms: {h}");
+        assert!(h.contains("<h2>HTTP requests</h2>"), "{h}");
+        assert!(h.contains("<td>status 200</td><td>50</td>"), "{h}");
+        assert!(
+            h.contains("<td>latency (from the due instant)</td><td>3.0 ms</td>"),
+            "{h}"
+        );
+        // The section comes before the charts.
+        assert!(h.find("HTTP requests") < h.find("Over time"), "{h}");
+    }
+
+    #[test]
+    fn a_run_without_requests_has_no_http_section() {
+        let state = MonitorState::new();
+        let summary = state.summary();
+        let h = render(&state, &summary, &[]);
+        assert!(!h.contains("HTTP requests"), "{h}");
+        assert!(h.contains("no thresholds"), "{h}");
+    }
+
+    #[test]
+    fn a_last_bucket_cut_short_is_scaled_to_its_time_or_left_out() {
+        let xs = [0, 1, 2];
+        // 15 ms of the last second: 10 requests are not a drop to 10/s.
+        assert_eq!(
+            per_second([2000.0, 2000.0, 10.0], &xs, 1, 2.015),
+            vec![Some(2000.0), Some(2000.0), None]
+        );
+        // Three quarters of it: scaled to the time it covered.
+        assert_eq!(
+            per_second([2000.0, 2000.0, 1500.0], &xs, 1, 2.75),
+            vec![Some(2000.0), Some(2000.0), Some(2000.0)]
+        );
+        // A whole last bucket (and doubled steps) stay as they are.
+        assert_eq!(
+            per_second([5.0, 6.0, 7.0], &[0, 2, 4], 2, 6.0),
+            vec![Some(5.0), Some(6.0), Some(7.0)]
+        );
+        assert_eq!(per_second([], &[], 1, 0.0), Vec::<Option<f64>>::new());
+    }
+
+    #[test]
+    fn values_take_the_unit_their_limit_was_written_in() {
+        assert_eq!(with_unit(1.173, "http.request p99 < 500ms"), "1.173 ms");
+        assert_eq!(with_unit(0.5, "http.request errors < 1%"), "0.500 %");
+        assert_eq!(with_unit(3.0, "users failed == 0"), "3");
+        assert_eq!(plural(1, "threshold"), "threshold");
+        assert_eq!(plural(3, "threshold"), "thresholds");
+    }
 }

@@ -96,6 +96,68 @@ impl Out {
     }
 }
 
+/// The built-in `http` scenario's requests (the summary's `http` key): answers by status,
+/// failures by class, body bytes, late starts, the backlog, and latency percentiles measured
+/// from the due instant (`from="due"`, corrected for coordinated omission) and from the send
+/// (`from="send"`); the span histogram of `http.request` has the latter only.
+fn http_families(o: &mut Out, h: &crate::monitor::HttpSummary) {
+    o.counter(
+        "rookery_http_responses",
+        "HTTP answers by status code.",
+        &h.status
+            .iter()
+            .map(|(code, n)| (vec![("status", code.as_str())], *n))
+            .collect::<Vec<_>>(),
+    );
+    o.counter(
+        "rookery_http_errors",
+        "HTTP requests that failed, by class (connect, timeout, tls, other).",
+        &h.errors
+            .iter()
+            .map(|(class, n)| (vec![("class", *class)], *n))
+            .collect::<Vec<_>>(),
+    );
+    o.counter(
+        "rookery_http_body_bytes",
+        "Body bytes received (in) and sent (out).",
+        &[
+            (vec![("direction", "in")], h.bytes_in),
+            (vec![("direction", "out")], h.bytes_out),
+        ],
+    );
+    o.counter(
+        "rookery_http_late_starts",
+        "Requests sent 10 ms or more after they were due.",
+        &[(vec![], h.late_starts)],
+    );
+    o.gauge(
+        "rookery_http_backlog",
+        "Requests due and not yet sent, at the last report.",
+        &[(vec![], h.backlog.last as f64)],
+    );
+    let failed: u64 = h.errors.values().sum();
+    let mut rows = Vec::new();
+    if h.requests > failed {
+        for (from, p) in [("due", &h.latency_us), ("send", &h.service_us)] {
+            for (name, us) in [
+                ("p50", p.p50),
+                ("p90", p.p90),
+                ("p99", p.p99),
+                ("p999", p.p999),
+                ("max", p.max),
+            ] {
+                rows.push((vec![("from", from), ("percentile", name)], us as f64 / 1e6));
+            }
+        }
+    }
+    o.gauge(
+        "rookery_http_latency_seconds",
+        "Latency of answered requests since the start, from the due instant (from=due) or \
+         the send (from=send).",
+        &rows,
+    );
+}
+
 /// Renders `state` in OpenMetrics (`om`) or the Prometheus text format.
 pub fn render(state: &MonitorState, om: bool) -> String {
     let mut o = Out {
@@ -241,6 +303,9 @@ pub fn render(state: &MonitorState, om: bool) -> String {
             .map(|s| (vec![("span", s.name())], s.exceptions()))
             .collect::<Vec<_>>(),
     );
+    if let Some(http) = state.http() {
+        http_families(&mut o, &http.summary());
+    }
     let results = state.threshold_results();
     o.gauge(
         "rookery_threshold_ok",
@@ -460,3 +525,7 @@ async fn respond(
     conn.write_all(body.as_bytes()).await?;
     conn.shutdown().await
 }
+
+#[cfg(test)]
+#[path = "metrics_tests.rs"]
+mod tests;

@@ -5,4 +5,5 @@ pub mod threshold;
 
 mod charts;
 pub mod html;
+mod http;
 pub mod metrics;

@@ -46,6 +46,8 @@ struct Seen {
 pub struct Journal {
     lines: VecDeque<JournalLine>,
     total: u64,
+    /// Lines ever added at warning or error severity.
+    warnings: u64,
     seen: Seen,
 }
 
@@ -79,6 +81,9 @@ impl Journal {
             message: message.into(),
         });
         self.total += 1;
+        if severity != Severity::Info {
+            self.warnings += 1;
+        }
     }
 
     /// Lines kept, oldest first.
@@ -89,6 +94,12 @@ impl Journal {
     /// Lines ever added.
     pub fn total(&self) -> u64 {
         self.total
+    }
+
+    /// Lines ever added at warning or error severity (nodes down, failed users, drops, ...):
+    /// the log pane's title counts them with the state's own warnings.
+    pub fn warnings_total(&self) -> u64 {
+        self.warnings
     }
 
     /// Forgets everything (a replay seeked back and starts over).
@@ -206,7 +217,7 @@ impl Journal {
                     now,
                     Severity::Info,
                     "ramp",
-                    format!("{} ramp finished at {rate}", t.name()),
+                    format!("{} ended at {rate}", t.name()),
                 ),
                 _ => {}
             }
@@ -313,6 +324,8 @@ mod tests {
             }
         }
         j.observe(&s);
+        // Six warning lines (five users and a count); `node2 up` is information.
+        assert_eq!(j.warnings_total(), 6);
         let text: Vec<String> = j.lines().iter().map(|l| l.message.clone()).collect();
         assert_eq!(
             text,
@@ -385,7 +398,7 @@ mod tests {
                     "m started a gradual rate change (now ?)".to_owned()
                 ),
                 (Severity::Warning, "node2 down".to_owned()),
-                (Severity::Info, "m ramp finished at ?".to_owned()),
+                (Severity::Info, "m ended at ?".to_owned()),
                 (
                     Severity::Warning,
                     "pairs timed out (1 time in all)".to_owned()

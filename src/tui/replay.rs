@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use rookery_widgets::fmt::elapsed;
 
-use crate::eventlog::{MergedReader, ReadOptions, Replay, Speed};
+use crate::eventlog::{LOG_WARNING, MergedReader, ReadOptions, Replay, Speed};
+use crate::monitor::EventRef;
 use crate::monitor::LoggedEvent;
 use crate::monitor::MonitorState;
+use crate::telemetry::{Key, Value};
 
 use super::app::ReplayCtl;
 
@@ -146,8 +148,20 @@ impl ReplayFeed {
         match self.replay.advance(state, now, MAX_PER_FRAME) {
             Ok(p) => p.applied,
             Err(e) => {
+                // The status bar has room for `REPLAY error` only: the reason goes to the log
+                // pane, as an error line, where it can be read whole.
+                let msg = format!(
+                    "the replay stopped: {e} (--skip-bad-lines counts bad lines and goes on)"
+                );
+                let md = [
+                    (Key::new_static("log_level"), Value::atom("error")),
+                    (Key::new_static("msg"), Value::from(msg.as_str())),
+                ];
+                let m = [(Key::new_static("error"), Value::Int(1))];
+                let at = self.replay.position_us();
+                state.apply(&EventRef::new(at, &LOG_WARNING.get(), &m, &md));
                 self.error = Some(e.to_string());
-                0
+                1
             }
         }
     }
@@ -160,6 +174,7 @@ impl ReplayFeed {
         now: Instant,
     ) -> Result<(), String> {
         let applied = self.replay.position_us();
+        let ended = self.replay.is_finished();
         let clock = &mut self.replay.clock;
         match ctl {
             ReplayCtl::TogglePause => clock.toggle_pause(now, applied),
@@ -179,8 +194,11 @@ impl ReplayFeed {
                 clock.set_speed(speed, now, applied);
             }
             ReplayCtl::Seek(secs) => {
+                // Once every event was applied the clock runs on past the end: seek from the
+                // last event, or ← pressed a while after the end would seek past it again.
                 let here = match clock.speed() {
                     Speed::Max => applied,
+                    _ if ended => applied,
                     Speed::Factor(_) => clock.log_time(now).max(applied),
                 };
                 let delta = secs.unsigned_abs() * 1_000_000;
@@ -202,8 +220,8 @@ impl ReplayFeed {
 
     /// The status-bar mode text: `REPLAY 2x`, `REPLAY 1/4x paused`, `REPLAY max`, `REPLAY end`.
     pub fn status(&self) -> String {
-        if let Some(e) = &self.error {
-            return format!("REPLAY error: {e}");
+        if self.error.is_some() {
+            return "REPLAY error (see the log pane)".to_owned();
         }
         if self.replay.is_finished() {
             return "REPLAY end".to_owned();

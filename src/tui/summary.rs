@@ -132,6 +132,9 @@ impl std::fmt::Display for FinalSummary<'_> {
                 writeln!(f, "{line}")?;
             }
         }
+        if let Some(h) = s.http() {
+            http_lines(f, &h.summary())?;
+        }
         if s.warnings_total() > 0 || s.handler_failures() > 0 {
             writeln!(
                 f,
@@ -154,7 +157,101 @@ impl std::fmt::Display for FinalSummary<'_> {
     }
 }
 
+/// `rookery http`'s requests: outcome, then latency (from the due instant) beside service
+/// time (from the send), as the headless summary's `http` key has them.
+fn http_lines(
+    f: &mut std::fmt::Formatter<'_>,
+    h: &crate::monitor::HttpSummary,
+) -> std::fmt::Result {
+    let status: Vec<String> = h.status.iter().map(|(c, n)| format!("{c} {n}")).collect();
+    let errors: Vec<String> = h
+        .errors
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(c, n)| format!("{c} {n}"))
+        .collect();
+    writeln!(
+        f,
+        "  http        {} requests; status {}; errors {}; {} late starts",
+        h.requests,
+        if status.is_empty() {
+            "none".to_owned()
+        } else {
+            status.join(", ")
+        },
+        if errors.is_empty() {
+            "none".to_owned()
+        } else {
+            errors.join(", ")
+        },
+        h.late_starts
+    )?;
+    let failed: u64 = h.errors.values().sum();
+    if h.requests > failed {
+        for (name, p) in [("latency", &h.latency_us), ("service", &h.service_us)] {
+            writeln!(
+                f,
+                "              {name:<22} {:>7} {:>7} {:>7} {:>7}  (p50 p90 p99 max{})",
+                latency(p.p50),
+                latency(p.p90),
+                latency(p.p99),
+                latency(p.max),
+                if name == "latency" {
+                    ", from the due instant"
+                } else {
+                    ", from the send"
+                }
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// `name` cut to `width` characters keeping its distinguishing end (`…message.start`).
 fn cut(name: &str, width: usize) -> String {
     rookery_widgets::fmt::truncate_start(name, width)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::EventRef;
+    use crate::telemetry::{EventName, Key, Value};
+
+    #[test]
+    fn an_http_run_tells_its_requests_latency_and_service_time() {
+        let mut state = MonitorState::new();
+        let name = EventName::new(&["http", "request", "stop"]).expect("name");
+        for i in 0..20u64 {
+            let m = vec![
+                (Key::new("duration"), Value::Int(2_000_000)),
+                (Key::new("latency"), Value::Int(9_000_000)),
+            ];
+            let md = vec![(Key::new("status"), Value::Int(404))];
+            state.apply(&EventRef {
+                t_us: 1_000 + i * 1_000,
+                node: Some("node1"),
+                name: &name,
+                measurements: &m,
+                metadata: &md,
+            });
+        }
+        let text = FinalSummary::new(&state, "run finished").to_string();
+        assert!(
+            text.contains("  http        20 requests; status 404 20; errors none; 0 late starts"),
+            "{text}"
+        );
+        let line = |word: &str| {
+            text.lines()
+                .find(|l| l.trim_start().starts_with(word) && l.contains("(p50 p90 p99 max"))
+                .unwrap_or_else(|| panic!("no {word} line: {text}"))
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(line("latency "), ["latency", "9.0ms", "9.0ms"], "{text}");
+        assert_eq!(line("service "), ["service", "2.0ms", "2.0ms"], "{text}");
+        let quiet = FinalSummary::new(&MonitorState::new(), "run finished").to_string();
+        assert!(!quiet.contains("  http "), "{quiet}");
+    }
 }

@@ -212,7 +212,7 @@ fn window_value(t: &Threshold, state: &MonitorState, sec: u64, w: u64) -> Option
             }
         }
         Subject::Events => Some(per(sum(state.event_series().window(sec, n)))),
-        Subject::Nodes => None,
+        Subject::Nodes | Subject::HttpLatency | Subject::HttpService => None,
     }
 }
 
@@ -268,6 +268,7 @@ fn whole_run_value(t: &Threshold, state: &MonitorState) -> Option<f64> {
             Metric::Dropped => (state.dropped() + state.recorder_dropped()) as f64,
             _ => per(state.events()),
         }),
+        Subject::HttpLatency | Subject::HttpService => http_value(t, state),
         Subject::Nodes => {
             let up = state.nodes().iter().filter(|n| n.up).count();
             Some(match t.metric {
@@ -275,5 +276,84 @@ fn whole_run_value(t: &Threshold, state: &MonitorState) -> Option<f64> {
                 _ => (state.nodes().len() - up) as f64,
             })
         }
+    }
+}
+
+/// `http latency` / `http service` over the whole run, µs: no value (a failure) when no
+/// request was answered.
+fn http_value(t: &Threshold, state: &MonitorState) -> Option<f64> {
+    let h = state.http()?.summary();
+    let failed: u64 = h.errors.values().sum();
+    if h.requests <= failed {
+        return None;
+    }
+    let p = if t.subject == Subject::HttpLatency {
+        &h.latency_us
+    } else {
+        &h.service_us
+    };
+    let us = match t.metric {
+        Metric::Quantile(0.5) => p.p50,
+        Metric::Quantile(0.9) => p.p90,
+        Metric::Quantile(0.99) => p.p99,
+        Metric::Quantile(0.999) => p.p999,
+        Metric::Max => p.max,
+        _ => return None,
+    };
+    Some(us as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::EventRef;
+    use crate::telemetry::{EventName, Key, Value};
+
+    /// Requests answered in 1 ms (service) that were due 200 ms earlier than sent.
+    fn stalled_run(answered: u64) -> MonitorState {
+        let set = ThresholdSet::parse(&[
+            "http latency p99 < 100ms",
+            "http service p99 < 100ms",
+            "http.request p99 < 100ms",
+        ])
+        .expect("thresholds");
+        let mut s = MonitorState::with_thresholds(set);
+        let name = EventName::new(&["http", "request", "stop"]).expect("name");
+        for i in 0..answered {
+            let m = vec![
+                (Key::new("duration"), Value::Int(1_000_000)),
+                (Key::new("latency"), Value::Int(201_000_000)),
+            ];
+            let md = vec![(Key::new("status"), Value::Int(200))];
+            s.apply(&EventRef {
+                t_us: 1_000 + i * 1_000,
+                node: Some("node1"),
+                name: &name,
+                measurements: &m,
+                metadata: &md,
+            });
+        }
+        s
+    }
+
+    #[test]
+    fn http_latency_sees_the_stall_that_service_time_and_the_span_hide() {
+        let s = stalled_run(100);
+        let r = s.threshold_results();
+        let by = |e: &str| r.iter().find(|x| x.expr == e).expect("a result").clone();
+        let latency = by("http latency p99 < 100ms");
+        assert!(!latency.ok, "{latency:?}");
+        let v = latency.value.expect("a value");
+        assert!((200.0..=202.0).contains(&v), "{v} ms");
+        assert!(by("http service p99 < 100ms").ok);
+        assert!(by("http.request p99 < 100ms").ok);
+    }
+
+    #[test]
+    fn http_latency_without_an_answer_has_no_value_and_fails() {
+        let s = stalled_run(0);
+        let r = s.threshold_results();
+        assert_eq!(r[0].value, None);
+        assert!(!r[0].ok);
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! threshold := subject metric [ "[" window "]" ] op value
-//! subject   := "users" | "events" | "nodes" | "throttle" NAME | ["span"] PREFIX
+//! subject   := "users" | "events" | "nodes" | "throttle" NAME | "http latency"
+//!            | "http service" | ["span"] PREFIX
 //! op        := "<" | "<=" | ">" | ">=" | "==" | "!="
 //! window    := whole seconds: "10s", "1m", "90" (1 s to 300 s)
 //! value     := NUMBER | NUMBER "%" | NUMBER ("us" | "µs" | "ms" | "s" | "m")
@@ -13,6 +14,7 @@
 //! | subject | metrics |
 //! |---|---|
 //! | `PREFIX` (a span, e.g. `http.request`) | `p50` `p90` `p95` `p99` `p999` `max` (latency: the value needs a unit), `count`, `count/s`, `errors` (exceptions; with `%`, their share of stops + exceptions) |
+//! | `http latency`, `http service` | `p50` `p90` `p99` `p999` `max` of `rookery http`'s answered requests, from the due instant or from the send; whole run only |
 //! | `throttle NAME` | `requests`, `executes`, `requests/s`, `executes/s` |
 //! | `users` | `added`, `removed`, `started`, `stopped`, `failed` (with `%`: share of started), `running` |
 //! | `events` | `count`, `count/s`, `dropped` (by the monitor's queue or a recorder) |
@@ -38,6 +40,14 @@ pub mod view;
 
 pub use eval::{ThresholdResult, ThresholdSet};
 pub use parse::{Metric, Op, Subject, Threshold, ThresholdError, Unit};
+
+/// The unit an expression's limit is written in (`ms` of `p99 < 250ms`, `%` of `< 1%`; empty
+/// for a plain count): the values of [`ThresholdResult`] are in it.
+pub fn unit_written(expr: &str) -> &str {
+    let end = expr.trim_end();
+    let digits = end.trim_end_matches(|c: char| !(c.is_ascii_digit() || c == '.'));
+    &end[digits.len()..]
+}
 
 /// The longest window, in seconds (the per-second latency kept, see
 /// [`RECENT_SECONDS`](crate::monitor::RECENT_SECONDS)).

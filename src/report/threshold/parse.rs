@@ -13,6 +13,11 @@ pub enum Subject {
     Throttle(String),
     /// A span prefix, dotted.
     Span(String),
+    /// `http latency`: answered requests of the built-in `http` scenario, from the instant
+    /// each was due (corrected for coordinated omission).
+    HttpLatency,
+    /// `http service`: the same requests from the send (the `http.request` span's duration).
+    HttpService,
 }
 
 /// What is measured.
@@ -138,6 +143,7 @@ const THROTTLE_METRICS: &str = "requests, executes, requests/s, executes/s";
 const USER_METRICS: &str = "added, removed, started, stopped, failed, running";
 const EVENT_METRICS: &str = "count, count/s, dropped";
 const NODE_METRICS: &str = "up, down";
+const HTTP_METRICS: &str = "p50, p90, p99, p999, max";
 
 impl std::str::FromStr for Threshold {
     type Err = ThresholdError;
@@ -188,6 +194,8 @@ fn parse(s: &str) -> Result<Threshold, String> {
         ["nodes"] => Subject::Nodes,
         ["throttle"] => return Err("`throttle` needs a name".into()),
         ["throttle", name] => Subject::Throttle((*name).to_owned()),
+        ["http", "latency"] => Subject::HttpLatency,
+        ["http", "service"] => Subject::HttpService,
         ["span", prefix] | [prefix] => Subject::Span((*prefix).to_owned()),
         more => {
             return Err(format!(
@@ -208,6 +216,13 @@ fn parse(s: &str) -> Result<Threshold, String> {
             metrics_of(&subject)
         )
     })?;
+    if window_s.is_some() && matches!(subject, Subject::HttpLatency | Subject::HttpService) {
+        return Err(format!(
+            "{} takes no window: it is judged on the whole run (a span's window, e.g. \
+             `http.request p99[10s]`, is measured from the send)",
+            subject_label(&subject)
+        ));
+    }
     if window_s.is_some() && !windowable(&subject, metric) {
         return Err(format!(
             "`{name}` takes no window (it is a level, not a rate or a latency)"
@@ -233,6 +248,8 @@ fn subject_label(s: &Subject) -> String {
         Subject::Nodes => "nodes".into(),
         Subject::Throttle(n) => format!("throttle {n}"),
         Subject::Span(p) => format!("span {p}"),
+        Subject::HttpLatency => "http latency".into(),
+        Subject::HttpService => "http service".into(),
     }
 }
 
@@ -243,6 +260,7 @@ fn metrics_of(s: &Subject) -> &'static str {
         Subject::Nodes => NODE_METRICS,
         Subject::Throttle(_) => THROTTLE_METRICS,
         Subject::Span(_) => SPAN_METRICS,
+        Subject::HttpLatency | Subject::HttpService => HTTP_METRICS,
     }
 }
 
@@ -254,6 +272,11 @@ fn metric_of(subject: &Subject, name: &str, per_s: bool) -> Option<Metric> {
         (Subject::Span(_), "p99") => Metric::Quantile(0.99),
         (Subject::Span(_), "p999") => Metric::Quantile(0.999),
         (Subject::Span(_), "max") => Metric::Max,
+        (Subject::HttpLatency | Subject::HttpService, "p50") => Metric::Quantile(0.5),
+        (Subject::HttpLatency | Subject::HttpService, "p90") => Metric::Quantile(0.9),
+        (Subject::HttpLatency | Subject::HttpService, "p99") => Metric::Quantile(0.99),
+        (Subject::HttpLatency | Subject::HttpService, "p999") => Metric::Quantile(0.999),
+        (Subject::HttpLatency | Subject::HttpService, "max") => Metric::Max,
         (Subject::Span(_) | Subject::Events, "count") => Metric::Count,
         (Subject::Span(_), "errors") => Metric::Errors,
         (Subject::Throttle(_), "requests") => Metric::Requests,
@@ -278,7 +301,7 @@ fn windowable(subject: &Subject, m: Metric) -> bool {
         Subject::Span(_) | Subject::Throttle(_) => true,
         Subject::Users => matches!(m, Metric::Started | Metric::Failed),
         Subject::Events => m == Metric::Count,
-        Subject::Nodes => false,
+        Subject::Nodes | Subject::HttpLatency | Subject::HttpService => false,
     }
 }
 
@@ -387,6 +410,24 @@ mod tests {
         assert_eq!(e.expr, "http.request p99[10s]<400ms");
         assert_eq!(t("span demo.message max[1m] <= 1.5s").window_s, Some(60));
         assert_eq!(t("events count/s > 10").metric, Metric::Count);
+    }
+
+    #[test]
+    fn http_latency_and_service_are_subjects_judged_on_the_whole_run() {
+        let a = t("http latency p99 < 500ms");
+        assert_eq!(
+            (a.subject, a.metric, a.limit),
+            (Subject::HttpLatency, Metric::Quantile(0.99), 500_000.0)
+        );
+        assert_eq!(t("http service max <= 2s").subject, Subject::HttpService);
+        let e = |s: &str| s.parse::<Threshold>().unwrap_err().to_string();
+        assert!(
+            e("http latency p99[10s] < 1s").contains("http latency takes no window"),
+            "{}",
+            e("http latency p99[10s] < 1s")
+        );
+        assert!(e("http latency p95 < 1s").contains("expected p50, p90, p99, p999, max"));
+        assert!(e("http latency p99 < 5").contains("needs a unit"));
     }
 
     #[test]

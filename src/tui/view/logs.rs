@@ -22,7 +22,14 @@ fn level(s: Severity) -> &'static str {
 
 /// Draws the pane into `area`.
 pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, styles: &Styles) {
-    let title = format!("Warnings ({}) & engine log", state.warnings_total());
+    // Every warning or error line counts: the state's warnings and the journal's (a node
+    // down, failed users), not only the former.
+    let title = format!(
+        "Warnings ({}) & engine log",
+        state
+            .warnings_total()
+            .saturating_add(app.journal.warnings_total())
+    );
     let block = pane::block(&title, app.log_focused, styles);
     let inner = block.inner(area);
     block.render(area, buf);
@@ -89,4 +96,51 @@ pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState, sty
         styles,
     }
     .render(inner, buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::monitor::{EventRef, MonitorState};
+    use crate::telemetry::{EventName, Key, Value};
+    use crate::tui::app::{App, AppOptions};
+    use crate::tui::capture;
+    use crate::tui::keymap::Keymap;
+    use crate::tui::theme::builtin_themes;
+
+    #[test]
+    fn the_title_counts_the_warning_lines_the_pane_shows() {
+        let mut state = MonitorState::new();
+        let name = EventName::new(&["amoc", "scenario", "start", "exception"]).expect("name");
+        for i in 0..3u64 {
+            let m = vec![(Key::new("duration"), Value::Int(5))];
+            let md = vec![(Key::new("reason"), Value::from("killed"))];
+            state.apply(&EventRef {
+                t_us: i * 1000,
+                node: Some("node3"),
+                name: &name,
+                measurements: &m,
+                metadata: &md,
+            });
+        }
+        let mut app = App::new(
+            AppOptions {
+                keymap: Keymap::defaults().expect("built-in keymap"),
+                themes: builtin_themes().expect("built-in themes"),
+                colour: false,
+                users_step: 10,
+            },
+            None,
+        );
+        app.observe(&state);
+        let screen = capture::text(&app, &state, 120, 36);
+        let shown = screen
+            .lines()
+            .filter(|l| l.contains("warning users a user failed on node3: killed"))
+            .count();
+        assert_eq!(shown, 3, "{screen}");
+        assert!(
+            screen.contains("Warnings (3) & engine log"),
+            "three warning lines shown, three counted: {screen}"
+        );
+    }
 }
