@@ -65,7 +65,9 @@ fn cluster_rules_count_each_request_once() {
     assert_eq!(sum.nodes["master@h"], "up");
     assert_eq!(sum.nodes["worker@h"], "down");
     assert_eq!(sum.users.added, 4);
-    assert_eq!(sum.users.running, 2);
+    // The worker went down with 2 users running: they are lost with it, not running.
+    assert_eq!(sum.users.lost, 2);
+    assert_eq!(sum.users.running, 0);
     assert_eq!(sum.by_event["my.custom.event"], 1);
     assert_eq!(sum.cluster.connect_nodes, 1);
     assert_eq!(sum.cluster.nodedown, 1);

@@ -134,6 +134,9 @@ pub struct UserTally {
     pub started: u64,
     pub stopped: u64,
     pub exceptions: u64,
+    /// Users running on nodes that were reported down (a `nodedown`, `master_node_down`) and
+    /// have not ended since: the sum of the down nodes' [`NodeState::lost`].
+    pub lost: u64,
     /// Running users per second (a gauge).
     pub running_series: Series,
     /// Users started per second.
@@ -143,10 +146,13 @@ pub struct UserTally {
 }
 
 impl UserTally {
-    /// `started - stopped - exceptions` (negative if the log began mid-run).
+    /// `started - stopped - exceptions - lost` (negative if the log began mid-run).
     pub fn running(&self) -> i64 {
         // i128: no u64 count can overflow it; clamped to i64 on the way out.
-        let r = self.started as i128 - self.stopped as i128 - self.exceptions as i128;
+        let r = self.started as i128
+            - self.stopped as i128
+            - self.exceptions as i128
+            - self.lost as i128;
         r.clamp(i64::MIN as i128, i64::MAX as i128) as i64
     }
 }
@@ -255,6 +261,7 @@ impl MonitorState {
                 started: 0,
                 stopped: 0,
                 exceptions: 0,
+                lost: 0,
                 running_series: Series::gauge(),
                 started_series: Series::counter(),
                 exception_series: Series::counter(),

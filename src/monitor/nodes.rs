@@ -28,6 +28,9 @@ pub struct NodeState {
     pub started: u64,
     pub stopped: u64,
     pub exceptions: u64,
+    /// Users that were running here when the node was reported down and have not ended since
+    /// (a node killed or lost takes them with it; Amoc emits nothing for them).
+    pub lost: u64,
     /// Running users per second (a gauge).
     pub running_series: Series,
 }
@@ -44,14 +47,18 @@ impl NodeState {
             started: 0,
             stopped: 0,
             exceptions: 0,
+            lost: 0,
             running_series: Series::gauge(),
         }
     }
 
-    /// `started - stopped - exceptions` (negative if the log began mid-run).
+    /// `started - stopped - exceptions - lost` (negative if the log began mid-run).
     pub fn running(&self) -> i64 {
         // i128: no u64 count can overflow it; clamped to i64 on the way out.
-        let r = self.started as i128 - self.stopped as i128 - self.exceptions as i128;
+        let r = self.started as i128
+            - self.stopped as i128
+            - self.exceptions as i128
+            - self.lost as i128;
         r.clamp(i64::MIN as i128, i64::MAX as i128) as i64
     }
 }

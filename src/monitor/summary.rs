@@ -14,6 +14,10 @@ pub struct UsersSummary {
     pub started: u64,
     pub stopped: u64,
     pub exceptions: u64,
+    /// Users that were running on a node when it was reported down and never ended (a node
+    /// killed or lost takes its users with it). Always present, 0 in a run without one.
+    pub lost: u64,
+    /// `started - stopped - exceptions - lost`.
     pub running: i64,
 }
 
@@ -126,6 +130,7 @@ impl MonitorState {
                 started: u.started,
                 stopped: u.stopped,
                 exceptions: u.exceptions,
+                lost: u.lost,
                 running: u.running(),
             },
             throttles: self

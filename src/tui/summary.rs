@@ -77,6 +77,13 @@ impl std::fmt::Display for FinalSummary<'_> {
             u.exceptions,
             u.running().max(0)
         )?;
+        if u.lost > 0 {
+            writeln!(
+                f,
+                "              {} lost with a node that went down (not counted as running)",
+                u.lost
+            )?;
+        }
         let nodes = s.nodes();
         if !nodes.is_empty() {
             let down = nodes.iter().filter(|n| !n.up).count();

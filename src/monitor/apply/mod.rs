@@ -291,6 +291,12 @@ impl MonitorState {
                 Kind::UserStop => n.stopped = n.stopped.saturating_add(1),
                 _ => n.exceptions = n.exceptions.saturating_add(1),
             }
+            if kind != Kind::UserStart && n.lost > 0 {
+                // A user counted lost when its node went down ended after all: count it once.
+                n.lost -= 1;
+                u.lost = u.lost.saturating_sub(1);
+                u.running_series.set(sec, u.running().max(0) as u64);
+            }
             n.running_series.set(sec, n.running().max(0) as u64);
         }
         if self.scenario.is_none()
@@ -377,7 +383,7 @@ impl MonitorState {
                     .map(text);
                 self.warn(t, ev, setting);
             }
-            Kind::Cluster(k) => self.cluster_event(k, node, md),
+            Kind::Cluster(k) => self.cluster_event(k, node, t / US_PER_SEC, md),
             Kind::HandlerFailure => {
                 self.handler_failures = self.handler_failures.saturating_add(1);
                 let event = match md.lookup("event_name") {
@@ -437,13 +443,30 @@ impl MonitorState {
         push_bounded(&mut self.warnings, w);
     }
 
-    fn set_up(&mut self, node: NodeIdx, up: bool) {
+    /// A cluster event says `node` is up or down. A node that goes down takes its running users
+    /// with it: they count as `lost` (not running) until they end after all (a killed node's
+    /// users cancelled as it goes) or the node comes back.
+    fn set_up(&mut self, node: NodeIdx, up: bool, sec: u64) {
         let n = &mut self.nodes[node as usize];
+        let tally = &mut self.users;
+        if up && n.reported_down {
+            tally.lost = tally.lost.saturating_sub(n.lost);
+            n.lost = 0;
+        } else if !up && !n.reported_down {
+            let running = n.running().max(0) as u64;
+            n.lost = running;
+            tally.lost = tally.lost.saturating_add(running);
+        } else {
+            n.up = up;
+            return;
+        }
         n.up = up;
         n.reported_down = !up;
+        n.running_series.set(sec, n.running().max(0) as u64);
+        tally.running_series.set(sec, tally.running().max(0) as u64);
     }
 
-    fn cluster_event(&mut self, k: ClusterKind, node: NodeIdx, md: &[Field]) {
+    fn cluster_event(&mut self, k: ClusterKind, node: NodeIdx, sec: u64, md: &[Field]) {
         self.cluster_counts[k as usize] = self.cluster_counts[k as usize].saturating_add(1);
         let master = md.get_str("master").map(SmolStr::new).or_else(|| {
             md.lookup("state")
@@ -463,19 +486,19 @@ impl MonitorState {
         let up = k == ClusterKind::ConnectNodes;
         for n in &listed {
             let i = self.node_index(n);
-            self.set_up(i, up);
+            self.set_up(i, up, sec);
         }
         if up && node != NO_NODE {
             // A node that reports a connection is itself up.
-            self.set_up(node, true);
+            self.set_up(node, true, sec);
         }
         if k == ClusterKind::MasterNodeDown {
             if let Some(m) = self.master {
-                self.set_up(m, false);
+                self.set_up(m, false, sec);
             }
             // The node that reports it halts right after (Amoc's erlang:halt()).
             if node != NO_NODE {
-                self.set_up(node, false);
+                self.set_up(node, false, sec);
             }
         }
     }
