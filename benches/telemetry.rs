@@ -1,5 +1,5 @@
 //! Dispatch cost of `rookery::telemetry`, to compare with Erlang's telemetry measured on the same
-//! kind of machine (`shared/reference/telemetry.md` §2.2: 101 / 131 / 490 ns for 0 / 1 / 10
+//! kind of machine (Erlang/OTP's own figures there: 101 / 131 / 490 ns for 0 / 1 / 10
 //! handlers, 33 / 42 / 100 ns after `persist`).
 //!
 //! `cargo bench --bench telemetry`

@@ -1,4 +1,4 @@
-//! Every event of the Amoc catalogue (shared/seeds/001) emitted through an `Emitter`, carried by
+//! Every event of the Amoc catalogue emitted through an `Emitter`, carried by
 //! the live feed, and reduced by `MonitorState`.
 
 use std::time::Instant;

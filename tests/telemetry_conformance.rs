@@ -1,5 +1,5 @@
 //! Conformance with Erlang's telemetry: every case of `telemetry_SUITE` and
-//! `telemetry_test_SUITE` (`shared/reference/telemetry.md` §1.9), each run twice as upstream does:
+//! `telemetry_test_SUITE` (telemetry 1.3.0), each run twice as upstream does:
 //! once on a fresh registry (the `ets` group) and once on a persisted one (the `persisted`
 //! group). Each test gets its own registry, so tests run in parallel without seeing each other.
 

@@ -1,4 +1,4 @@
-//! The event catalogue (Amoc's, `shared/seeds/001_*.txt`) and the [`Emitter`] that every engine
+//! The event catalogue (Amoc 4.1's events, by name and shape) and the [`Emitter`] that every engine
 //! part uses to report.
 //!
 //! Amoc's `amoc_telemetry:execute` puts `monotonic_time` into the *metadata*; Rookery does the

@@ -1,4 +1,4 @@
-//! Event-log format v1 (`shared/DESIGN.md`): one header line, then one JSON event per line.
+//! Event-log format v1 (README, "Event logs"): one header line, then one JSON event per line.
 //!
 //! ```text
 //! {"rookery_log":1,"started_at":"2026-11-21T10:00:00.123456Z","source":"rookery 0.1.0"}

@@ -1,4 +1,4 @@
-//! Event logs (format v1, JSON Lines, `shared/DESIGN.md`): the [`Recorder`], the streaming
+//! Event logs (format v1, JSON Lines; README, "Event logs"): the [`Recorder`], the streaming
 //! [`LogReader`] and [`MergedReader`], and replay pacing ([`ReplayClock`], [`Replay`]).
 
 mod format;

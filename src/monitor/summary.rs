@@ -1,4 +1,4 @@
-//! The headless summary: [`MonitorState`] serialized as `shared/DESIGN.md` specifies.
+//! The headless summary: [`MonitorState`] serialized as the README's "Results" section documents.
 
 use std::collections::BTreeMap;
 
@@ -77,7 +77,7 @@ pub struct SpanSummary {
     pub exceptions: u64,
 }
 
-/// The headless summary JSON (`shared/DESIGN.md`, "Headless summary"). Maps are sorted by key
+/// The headless summary JSON (the README's "Results"). Maps are sorted by key
 /// so the output is stable.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {

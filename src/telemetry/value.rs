@@ -2,7 +2,7 @@
 //!
 //! Erlang passes maps of arbitrary terms. On the hot path Rookery passes a borrowed slice of
 //! `(key, value)` pairs built on the stack, which costs a few nanoseconds where a `HashMap` or a
-//! `serde_json::Value` map costs tens (`shared/reference/telemetry.md` §3.7). Keys and strings are
+//! `serde_json::Value` map costs tens. Keys and strings are
 //! [`SmolStr`]: a `&'static str` or a short string costs no allocation, and cloning is cheap.
 
 use std::fmt;
