@@ -84,6 +84,19 @@ fn bad_input_is_a_one_line_usage_error() {
         ],
         "bad header",
     );
+    // `\n` (backslash, n) separates headers in the `headers` setting every node reads, so the
+    // command line splits -H the same way: the second part is checked here, not by every
+    // node's init after the run started.
+    usage_error(
+        &[
+            "http",
+            "http://127.0.0.1:9/",
+            "-H",
+            "X: a\\nb",
+            "--headless",
+        ],
+        "bad header \"b\"",
+    );
     usage_error(
         &["http", "http://127.0.0.1:9/", "-m", "GE T", "--headless"],
         "bad method",

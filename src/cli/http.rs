@@ -88,7 +88,11 @@ impl HttpArgs {
             url: self.url.clone(),
             urls_file: self.urls.clone(),
             method: self.method.clone(),
-            headers: self.headers.clone(),
+            headers: self
+                .headers
+                .iter()
+                .flat_map(|h| crate::http::split_headers(h))
+                .collect(),
             body: self.body.clone(),
             body_file: self.body_file.clone(),
             timeout: self

@@ -43,6 +43,7 @@ mod tls;
 pub use client::{Connector, Response, UserClient};
 pub use error::{ErrorClass, RequestError};
 pub use options::{HttpOptions, HttpSpec, OptionsError, Target, parse_header};
+pub(crate) use scenario::split_headers;
 pub use scenario::{
     DEFAULT_RATE, DEFAULT_TIMEOUT, HttpScenario, RATE_SETTING, SCENARIO_NAME, THROTTLE,
 };

@@ -84,8 +84,9 @@ fn rate_value(r: Rate) -> ConfigValue {
 }
 
 /// `headers` setting text: one `Name: value` per line; `\n` (backslash, n) also separates, for
-/// `--set` on a shell.
-fn split_headers(text: &str) -> Vec<String> {
+/// `--set` on a shell. `-H` values are split the same way, so the command line checks what
+/// every node will read.
+pub(crate) fn split_headers(text: &str) -> Vec<String> {
     text.split('\n')
         .flat_map(|l| l.split("\\n"))
         .map(str::trim)
