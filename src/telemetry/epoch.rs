@@ -217,7 +217,7 @@ fn register(l: &Local) -> bool {
     });
     let owned = OWNER.try_with(|o| {
         let _ = o.0.set(slot.clone());
-        o.0.get().map(|s| Arc::as_ptr(s))
+        o.0.get().map(Arc::as_ptr)
     });
     let Ok(Some(p)) = owned else {
         return false;

@@ -179,16 +179,15 @@ fn emit_with_context(
         telemetry.execute(name, measurements, metadata);
         return;
     }
-    let extra = (Key::new_static(CONTEXT), context.clone());
     if metadata.len() < INLINE {
-        shallow_plus(metadata, extra, |md| {
+        shallow_plus(metadata, context, |md| {
             telemetry.execute(name, measurements, md)
         });
         return;
     }
     let mut md: Vec<Field> = Vec::with_capacity(metadata.len() + 1);
     md.extend(metadata.iter().cloned());
-    md.push(extra);
+    md.push((Key::new_static(CONTEXT), context.clone()));
     telemetry.execute(name, measurements, &md);
 }
 
@@ -205,35 +204,30 @@ fn timing_fields(a: (&'static str, i64), b: (&'static str, i64)) -> ManuallyDrop
 /// Fields a span event lays out on the stack.
 const INLINE: usize = 8;
 
-/// Calls `f` with `fields ++ [extra]` laid out on the stack (`fields.len() < INLINE`).
+/// Calls `f` with `fields ++ [(telemetry_span_context, context)]` laid out on the stack
+/// (`fields.len() < INLINE`).
 ///
-/// The caller's fields are copied bit for bit and never dropped: the copies only lend shared
-/// references while the originals, borrowed for the whole call, keep owning what they point to
-/// (a handler that clones a copy takes its own reference count, as cloning the original would).
-/// Only `extra`, which this function owns, is dropped. This saves a clone and a drop per field
-/// on every span event (the `span` bench, issue 13.7).
+/// Every field is a bit-for-bit copy that is never dropped: the copies only lend shared
+/// references while the originals (the caller's fields, and the span's context), borrowed for
+/// the whole call, keep owning what they point to (a handler that clones a copy takes its own
+/// reference count, as cloning the original would). The context's key is static and owns
+/// nothing. This saves a clone and a drop per field on every span event (the `span` bench,
+/// issue 13.7).
 #[inline]
-fn shallow_plus(fields: &[Field], extra: Field, f: impl FnOnce(&[Field])) {
+fn shallow_plus(fields: &[Field], context: &Value, f: impl FnOnce(&[Field])) {
     use std::mem::MaybeUninit;
     debug_assert!(fields.len() < INLINE);
     let n = fields.len();
     let mut buf: [MaybeUninit<Field>; INLINE] = [const { MaybeUninit::uninit() }; INLINE];
-    // SAFETY: `n < INLINE`, so both the copy and `extra` fit; the source and `buf` do not
-    // overlap. The first `n` slots are shallow copies, never dropped nor handed out by value.
+    // SAFETY: `n < INLINE`, so the copies and the context fit; the sources and `buf` do not
+    // overlap. All `n + 1` slots are shallow copies, never dropped (`MaybeUninit` does not
+    // drop) nor handed out by value.
     let all = unsafe {
         std::ptr::copy_nonoverlapping(fields.as_ptr(), buf.as_mut_ptr().cast::<Field>(), n);
-        buf[n].write(extra);
+        buf[n].write((Key::new_static(CONTEXT), std::ptr::read(context)));
         std::slice::from_raw_parts(buf.as_ptr().cast::<Field>(), n + 1)
     };
     f(all);
-    // SAFETY: slot `n` was written above and is owned here; the copies are left alone.
-    let extra = unsafe { buf[n].assume_init_read() };
-    if extra.0.is_heap_allocated() || !matches!(extra.1, Value::Int(_)) {
-        drop(extra);
-    } else {
-        // A static key and an integer own nothing: skip the drop call.
-        std::mem::forget(extra);
-    }
 }
 
 /// Calls `f` with `a ++ b` laid out on the stack (`a.len() + b.len() <= INLINE`), every field
