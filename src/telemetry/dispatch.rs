@@ -4,12 +4,13 @@
 //! taken once per call (a handler detached by an earlier handler in the same dispatch still
 //! runs, as in Erlang). No lock is taken:
 //!
-//! * `has_handlers` and `execute_with` of an event with no handler return after one atomic
-//!   load (the registry's `Silent` summary of its snapshot);
+//! * `has_handlers`, `execute` and `execute_with` of an event with no handler return after one
+//!   atomic load (the registry's `Silent` summary of its snapshot);
 //! * after `persist`, the snapshot is one atomic pointer load;
-//! * otherwise it is an `ArcSwap` load: a guard held for the dispatch only, so no thread keeps
-//!   a snapshot (and the handlers in it) alive between its events: a detached handler is
-//!   released as soon as the dispatches running it end.
+//! * otherwise the dispatch is *pinned* (see `epoch.rs`): the thread publishes the epoch it
+//!   entered in, reads the snapshot through a plain pointer, and clears its slot when done. No
+//!   thread keeps a snapshot (and the handlers in it) alive between its events: a detached
+//!   handler is dropped as soon as the dispatches that may run it end.
 //!
 //! A snapshot covers the event names interned when it was built (dense ids below its length,
 //! each with the [`EventName::serial`] of the name that had it, since a freed scoped name's id
@@ -20,28 +21,22 @@
 //! A handler that panics is detached from all of its events, `[telemetry, handler, failure]` is
 //! emitted, and dispatch goes on with the remaining handlers. The emitter never sees the panic.
 
-use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use smol_str::SmolStr;
 
-use super::guard;
 use super::registry::{Registration, Snapshot, Telemetry};
 use super::{EventName, Field, Key, StaticName, Value, monotonic_time, system_time};
+use super::{epoch, guard};
 
 /// `[telemetry, handler, failure]`, emitted when a handler panics.
 pub static HANDLER_FAILURE: StaticName = StaticName::new(&["telemetry", "handler", "failure"]);
 
-thread_local! {
-    /// How deep in dispatches this thread is (handlers' panics are caught while > 0).
-    static DEPTH: Cell<u32> = const { Cell::new(0) };
-}
-
 /// True while handlers are running on this thread (their panics are caught).
 pub(crate) fn in_dispatch() -> bool {
-    DEPTH.try_with(|d| d.get() > 0).unwrap_or(false)
+    epoch::in_dispatch()
 }
 
 impl Snapshot {
@@ -64,27 +59,10 @@ impl Telemetry {
     /// this thread, in no promised order.
     #[inline]
     pub fn execute(&self, event: EventName, measurements: &[Field], metadata: &[Field]) {
-        let inner = &*self.0;
-        let persisted = inner.persisted.load(Ordering::Acquire);
-        if !persisted.is_null() {
-            // SAFETY: a persisted snapshot is kept alive by the registry's `retired` list for
-            // as long as the registry lives, and `self` keeps the registry alive.
-            match unsafe { &*persisted }.handlers(&event) {
-                Some([]) => {}
-                Some(handlers) => self.run(handlers, &event, measurements, metadata),
-                None => self.execute_new_name(event, measurements, metadata),
-            }
+        if self.0.silent.has_none(&event) {
             return;
         }
-        let snap = inner.current.load();
-        match snap.handlers(&event) {
-            Some([]) => {}
-            Some(handlers) => self.run(handlers, &event, measurements, metadata),
-            None => {
-                drop(snap);
-                self.execute_new_name(event, measurements, metadata);
-            }
-        }
+        self.dispatch(event, measurements, || metadata);
     }
 
     /// [`execute`](Self::execute) whose metadata is built (by `metadata`) only when a handler
@@ -97,50 +75,78 @@ impl Telemetry {
         measurements: &[Field],
         metadata: impl FnOnce() -> M,
     ) {
-        let inner = &*self.0;
-        if inner.silent.has_none(&event) {
+        if self.0.silent.has_none(&event) {
             return;
         }
+        self.dispatch(event, measurements, metadata);
+    }
+
+    /// Runs the handlers of `event` from the persisted snapshot, or a pinned read of the
+    /// current one.
+    #[inline(always)]
+    fn dispatch<M: AsRef<[Field]>>(
+        &self,
+        event: EventName,
+        measurements: &[Field],
+        metadata: impl FnOnce() -> M,
+    ) {
+        let inner = &*self.0;
         let persisted = inner.persisted.load(Ordering::Acquire);
         if !persisted.is_null() {
-            // SAFETY: see `execute`.
+            let _mark = epoch::mark();
+            // SAFETY: a persisted snapshot is kept alive by the registry's `retired` list for
+            // as long as the registry lives, and `self` keeps the registry alive.
             match unsafe { &*persisted }.handlers(&event) {
                 Some([]) => {}
                 Some(handlers) => self.run(handlers, &event, measurements, metadata().as_ref()),
-                None => self.execute_new_name(event, measurements, metadata().as_ref()),
+                None => {
+                    self.refresh(&event);
+                    // SAFETY: as above; `refresh` may have published a newer one.
+                    let snap = unsafe { &*inner.persisted.load(Ordering::Acquire) };
+                    self.run_new(snap, &event, measurements, metadata().as_ref());
+                }
             }
             return;
         }
-        let snap = inner.current.load();
+        let Some(_pin) = epoch::pin(inner.reclaim_tag) else {
+            return self.dispatch_unpinned(event, measurements, metadata().as_ref());
+        };
+        // SAFETY: pinned: a snapshot loaded now is not dropped before `_pin` is.
+        let snap = unsafe { &*inner.current.load(Ordering::SeqCst) };
         match snap.handlers(&event) {
             Some([]) => {}
             Some(handlers) => self.run(handlers, &event, measurements, metadata().as_ref()),
             None => {
-                drop(snap);
-                self.execute_new_name(event, measurements, metadata().as_ref());
+                self.refresh(&event);
+                // SAFETY: still pinned; `refresh` published a snapshot that knows `event`.
+                let snap = unsafe { &*inner.current.load(Ordering::SeqCst) };
+                self.run_new(snap, &event, measurements, metadata().as_ref());
             }
         }
     }
 
-    /// A name interned after the snapshot, on a registry with prefix handlers: rebuild, then
-    /// dispatch.
+    /// A dispatch on a thread that is ending (its slot is gone): reads a counted snapshot.
     #[cold]
-    fn execute_new_name(&self, event: EventName, measurements: &[Field], metadata: &[Field]) {
-        self.refresh(&event);
-        let inner = &*self.0;
-        let persisted = inner.persisted.load(Ordering::Acquire);
-        let snap;
-        let table: &Snapshot = if persisted.is_null() {
-            snap = inner.current.load();
-            &snap
-        } else {
-            // SAFETY: see `execute`.
-            unsafe { &*persisted }
-        };
-        if let Some(handlers) = table.handlers(&event)
+    fn dispatch_unpinned(&self, event: EventName, measurements: &[Field], metadata: &[Field]) {
+        let snap = self.0.current_unpinned();
+        match snap.handlers(&event) {
+            Some([]) => {}
+            Some(handlers) => self.run(handlers, &event, measurements, metadata),
+            None => {
+                self.refresh(&event);
+                let snap = self.0.current_unpinned();
+                self.run_new(&snap, &event, measurements, metadata);
+            }
+        }
+    }
+
+    /// Dispatches a name interned after the previous snapshot, from the one `refresh` built.
+    #[cold]
+    fn run_new(&self, snap: &Snapshot, event: &EventName, m: &[Field], md: &[Field]) {
+        if let Some(handlers) = snap.handlers(event)
             && !handlers.is_empty()
         {
-            self.run(handlers, &event, measurements, metadata);
+            self.run(handlers, event, m, md);
         }
     }
 
@@ -152,11 +158,9 @@ impl Telemetry {
         measurements: &[Field],
         metadata: &[Field],
     ) {
-        let _ = DEPTH.try_with(|d| d.set(d.get() + 1));
         for h in handlers {
             self.call(h, event, measurements, metadata);
         }
-        let _ = DEPTH.try_with(|d| d.set(d.get() - 1));
     }
 
     /// Erlang's deprecated `execute(Name, Number, Metadata)`: the number arrives as the
@@ -175,9 +179,18 @@ impl Telemetry {
         }
         let persisted = inner.persisted.load(Ordering::Acquire);
         let found = if persisted.is_null() {
-            inner.current.load().handlers(&event).map(|h| !h.is_empty())
+            match epoch::pin(inner.reclaim_tag) {
+                // SAFETY: pinned while `_pin` lives.
+                Some(_pin) => unsafe { &*inner.current.load(Ordering::SeqCst) }
+                    .handlers(&event)
+                    .map(|h| !h.is_empty()),
+                None => inner
+                    .current_unpinned()
+                    .handlers(&event)
+                    .map(|h| !h.is_empty()),
+            }
         } else {
-            // SAFETY: see `execute`.
+            // SAFETY: see `dispatch`.
             unsafe { &*persisted }
                 .handlers(&event)
                 .map(|h| !h.is_empty())

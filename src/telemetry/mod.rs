@@ -35,6 +35,7 @@
 //! ```
 
 mod dispatch;
+mod epoch;
 pub mod guard;
 mod name;
 mod registry;

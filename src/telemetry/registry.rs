@@ -10,10 +10,10 @@
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use arc_swap::ArcSwap;
 use rustc_hash::FxHashSet;
 use smol_str::SmolStr;
 
+use super::epoch;
 use super::name::validate_prefix;
 use super::{EventName, Field, TelemetryError, Value};
 
@@ -158,9 +158,13 @@ impl Silent {
 pub(crate) struct Inner {
     /// Unique per registry (its `Debug` name).
     pub(crate) uid: u64,
+    /// [`epoch::registry_tag`] of `uid`: what a dispatch on this registry publishes.
+    pub(crate) reclaim_tag: u64,
     /// Event ids with no handler (see [`Silent`]).
     pub(crate) silent: Silent,
-    pub(crate) current: ArcSwap<Snapshot>,
+    /// The snapshot dispatches read: an `Arc` turned into a pointer (this field holds one
+    /// count), read under an [`epoch::pin`] and replaced only under the writer lock.
+    pub(crate) current: AtomicPtr<Snapshot>,
     /// Set by `persist`: a leaked snapshot read without reference counting.
     pub(crate) persisted: AtomicPtr<Snapshot>,
     writer: Mutex<Writer>,
@@ -201,17 +205,22 @@ impl Telemetry {
     /// A new, empty registry.
     pub fn new() -> Telemetry {
         static NEXT_UID: AtomicU64 = AtomicU64::new(1);
+        let uid = NEXT_UID.fetch_add(1, Ordering::Relaxed);
         let inner = Arc::new(Inner {
-            uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
+            uid,
+            reclaim_tag: epoch::registry_tag(uid),
             silent: Silent::new(),
-            current: ArcSwap::from_pointee(Snapshot {
-                by_event: Vec::new(),
-                has_prefix: false,
-            }),
+            current: AtomicPtr::new(
+                Arc::into_raw(Arc::new(Snapshot {
+                    by_event: Vec::new(),
+                    has_prefix: false,
+                }))
+                .cast_mut(),
+            ),
             persisted: AtomicPtr::new(std::ptr::null_mut()),
             writer: Mutex::new(Writer::default()),
         });
-        inner.silent.update(&inner.current.load());
+        inner.silent.update(inner.current_locked());
         Telemetry(inner)
     }
 
@@ -307,6 +316,8 @@ impl Telemetry {
             targets,
         }));
         Self::publish(&self.0, &mut w);
+        drop(w);
+        epoch::collect();
         Ok(())
     }
 
@@ -323,6 +334,10 @@ impl Telemetry {
             .iter()
             .any(|r| r.targets.iter().any(|t| matches!(t, Target::Prefix(_))));
         Self::publish(&self.0, &mut w);
+        drop(w);
+        // The old snapshot (and with it the handler, if nothing else holds it) is dropped here
+        // when no dispatch runs, else by the last dispatch that may read it, as it ends.
+        epoch::collect();
         Ok(())
     }
 
@@ -370,7 +385,7 @@ impl Telemetry {
         if !self.0.persisted.load(Ordering::Acquire).is_null() {
             return;
         }
-        let snap = self.0.current.load_full();
+        let snap = self.0.current_arc();
         self.0
             .persisted
             .store(Arc::as_ptr(&snap).cast_mut(), Ordering::Release);
@@ -421,7 +436,11 @@ impl Telemetry {
             by_event: slots,
             has_prefix: w.has_prefix,
         });
-        inner.current.store(snap.clone());
+        let new = Arc::into_raw(snap.clone()).cast_mut();
+        let old = epoch::locked(|| inner.current.swap(new, Ordering::SeqCst));
+        // SAFETY: `old` came from `Arc::into_raw`, and `current`'s count now passes to the
+        // collector, which drops it once no dispatch may read it.
+        epoch::retire(inner.reclaim_tag, Box::new(unsafe { Arc::from_raw(old) }));
         inner.silent.update(&snap);
         if !inner.persisted.load(Ordering::Acquire).is_null() {
             inner
@@ -435,8 +454,52 @@ impl Telemetry {
     /// called by a dispatch that met such a name while prefix handlers exist.
     pub(crate) fn refresh(&self, event: &EventName) {
         let mut w = lock(&self.0.writer);
-        if self.0.current.load().handlers(event).is_none() {
+        if self.0.current_locked().handlers(event).is_none() {
             Self::publish(&self.0, &mut w);
         }
+        drop(w);
+        epoch::collect();
+    }
+}
+
+impl Inner {
+    /// The current snapshot, for a caller that holds the writer lock (or owns the registry
+    /// alone): only writers under that lock replace it.
+    fn current_locked(&self) -> &Snapshot {
+        // SAFETY: `current` holds a count of the snapshot it points to, and it is not replaced
+        // (nor its count given away) while the writer lock is held.
+        unsafe { &*self.current.load(Ordering::SeqCst) }
+    }
+
+    /// A counted reference to the current snapshot (writer lock held).
+    fn current_arc(&self) -> Arc<Snapshot> {
+        let p = self.current.load(Ordering::SeqCst);
+        // SAFETY: as in `current_locked`: `p` holds a count while the lock is held.
+        unsafe {
+            Arc::increment_strong_count(p);
+            Arc::from_raw(p)
+        }
+    }
+
+    /// A counted reference to the current snapshot, for a thread that cannot pin (its locals
+    /// are being destroyed): taken under the collector's lock, which a writer holds to swap.
+    pub(crate) fn current_unpinned(&self) -> Arc<Snapshot> {
+        epoch::locked(|| {
+            let p = self.current.load(Ordering::SeqCst);
+            // SAFETY: `p` cannot be swapped out while the collector's lock is held, and until
+            // then `current` holds a count of it.
+            unsafe {
+                Arc::increment_strong_count(p);
+                Arc::from_raw(p)
+            }
+        })
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // SAFETY: the registry is going away: no dispatch reads it (each holds a `Telemetry`),
+        // and `current` holds one count of its snapshot.
+        drop(unsafe { Arc::from_raw(self.current.load(Ordering::SeqCst)) });
     }
 }

@@ -73,6 +73,10 @@ impl ActiveSpan {
 
     /// Emits `prefix ++ [stop]`.
     pub fn stop(self, telemetry: &Telemetry, extra_measurements: &[Field], metadata: &[Field]) {
+        if telemetry.0.silent.has_none(&self.names[1]) {
+            // Nobody listens: no clock read, no fields.
+            return;
+        }
         let now = monotonic_time();
         let timing = timing_fields(("duration", now - self.start_time), ("monotonic_time", now));
         if extra_measurements.is_empty() {
@@ -82,6 +86,7 @@ impl ActiveSpan {
                 &*timing,
                 metadata,
                 &self.context,
+                metadata.has(CONTEXT),
             );
             return;
         }
@@ -89,7 +94,14 @@ impl ActiveSpan {
         if 2 + extra_measurements.len() <= INLINE && !extra_measurements.iter().any(reserved) {
             // The common case (an HTTP request's stop): no clone or drop of the caller's fields.
             shallow_concat(&*timing, extra_measurements, |m| {
-                emit_with_context(telemetry, self.names[1].clone(), m, metadata, &self.context)
+                emit_with_context(
+                    telemetry,
+                    self.names[1].clone(),
+                    m,
+                    metadata,
+                    &self.context,
+                    metadata.has(CONTEXT),
+                )
             });
             return;
         }
@@ -107,6 +119,7 @@ impl ActiveSpan {
             &m,
             metadata,
             &self.context,
+            metadata.has(CONTEXT),
         );
     }
 
@@ -135,37 +148,46 @@ impl ActiveSpan {
         md.push((Key::new_static("kind"), Value::from(kind)));
         md.push((Key::new_static("reason"), reason.into()));
         md.push((Key::new_static("stacktrace"), stacktrace));
-        emit_with_context(telemetry, self.names[2].clone(), &m, &md, &self.context);
+        let has_context = md.has(CONTEXT);
+        emit_with_context(
+            telemetry,
+            self.names[2].clone(),
+            &m,
+            &md,
+            &self.context,
+            has_context,
+        );
     }
 }
 
 /// Fields on the stack: spans build their events without allocating for up to 8 fields.
 type Buf = SmallVec<[Field; 8]>;
 
-/// Executes `name` with `metadata` plus `telemetry_span_context` when it lacks one. Up to
-/// [`INLINE`] fields are laid out on the stack as shallow copies of the caller's (no clone, no
-/// drop: see `shallow_plus`); more are cloned into a vector.
+/// Executes `name` with `metadata` plus `telemetry_span_context` unless `has_context` (the
+/// caller looked: `metadata` has one). Up to [`INLINE`] fields are laid out on the stack as
+/// shallow copies of the caller's (no clone, no drop: see `shallow_plus`); more are cloned into
+/// a vector.
 fn emit_with_context(
     telemetry: &Telemetry,
     name: EventName,
     measurements: &[Field],
     metadata: &[Field],
     context: &Value,
+    has_context: bool,
 ) {
-    if metadata.has(CONTEXT) {
+    if has_context {
         telemetry.execute(name, measurements, metadata);
         return;
     }
-    let extra = (Key::new_static(CONTEXT), context.clone());
     if metadata.len() < INLINE {
-        shallow_plus(metadata, extra, |md| {
+        shallow_plus(metadata, context, |md| {
             telemetry.execute(name, measurements, md)
         });
         return;
     }
     let mut md: Vec<Field> = Vec::with_capacity(metadata.len() + 1);
     md.extend(metadata.iter().cloned());
-    md.push(extra);
+    md.push((Key::new_static(CONTEXT), context.clone()));
     telemetry.execute(name, measurements, &md);
 }
 
@@ -182,35 +204,30 @@ fn timing_fields(a: (&'static str, i64), b: (&'static str, i64)) -> ManuallyDrop
 /// Fields a span event lays out on the stack.
 const INLINE: usize = 8;
 
-/// Calls `f` with `fields ++ [extra]` laid out on the stack (`fields.len() < INLINE`).
+/// Calls `f` with `fields ++ [(telemetry_span_context, context)]` laid out on the stack
+/// (`fields.len() < INLINE`).
 ///
-/// The caller's fields are copied bit for bit and never dropped: the copies only lend shared
-/// references while the originals, borrowed for the whole call, keep owning what they point to
-/// (a handler that clones a copy takes its own reference count, as cloning the original would).
-/// Only `extra`, which this function owns, is dropped. This saves a clone and a drop per field
-/// on every span event (the `span` bench, issue 13.7).
+/// Every field is a bit-for-bit copy that is never dropped: the copies only lend shared
+/// references while the originals (the caller's fields, and the span's context), borrowed for
+/// the whole call, keep owning what they point to (a handler that clones a copy takes its own
+/// reference count, as cloning the original would). The context's key is static and owns
+/// nothing. This saves a clone and a drop per field on every span event (the `span` bench,
+/// issue 13.7).
 #[inline]
-fn shallow_plus(fields: &[Field], extra: Field, f: impl FnOnce(&[Field])) {
+fn shallow_plus(fields: &[Field], context: &Value, f: impl FnOnce(&[Field])) {
     use std::mem::MaybeUninit;
     debug_assert!(fields.len() < INLINE);
     let n = fields.len();
     let mut buf: [MaybeUninit<Field>; INLINE] = [const { MaybeUninit::uninit() }; INLINE];
-    // SAFETY: `n < INLINE`, so both the copy and `extra` fit; the source and `buf` do not
-    // overlap. The first `n` slots are shallow copies, never dropped nor handed out by value.
+    // SAFETY: `n < INLINE`, so the copies and the context fit; the sources and `buf` do not
+    // overlap. All `n + 1` slots are shallow copies, never dropped (`MaybeUninit` does not
+    // drop) nor handed out by value.
     let all = unsafe {
         std::ptr::copy_nonoverlapping(fields.as_ptr(), buf.as_mut_ptr().cast::<Field>(), n);
-        buf[n].write(extra);
+        buf[n].write((Key::new_static(CONTEXT), std::ptr::read(context)));
         std::slice::from_raw_parts(buf.as_ptr().cast::<Field>(), n + 1)
     };
     f(all);
-    // SAFETY: slot `n` was written above and is owned here; the copies are left alone.
-    let extra = unsafe { buf[n].assume_init_read() };
-    if extra.0.is_heap_allocated() || !matches!(extra.1, Value::Int(_)) {
-        drop(extra);
-    } else {
-        // A static key and an integer own nothing: skip the drop call.
-        std::mem::forget(extra);
-    }
 }
 
 /// Calls `f` with `a ++ b` laid out on the stack (`a.len() + b.len() <= INLINE`), every field
@@ -233,25 +250,56 @@ fn shallow_concat(a: &[Field], b: &[Field], f: impl FnOnce(&[Field])) {
     f(all);
 }
 
+/// A new span context: unique in the process. Each thread takes contexts from a block of
+/// [`CONTEXT_BLOCK`] it reserved, so a span does not contend on one shared counter.
 fn next_context() -> Value {
+    use std::cell::Cell;
     static NEXT: AtomicI64 = AtomicI64::new(1);
-    Value::Int(NEXT.fetch_add(1, Ordering::Relaxed))
+    thread_local! {
+        /// The next context of this thread's block, and the end of the block.
+        static BLOCK: Cell<(i64, i64)> = const { Cell::new((0, 0)) };
+    }
+    let reserve = || NEXT.fetch_add(CONTEXT_BLOCK, Ordering::Relaxed);
+    let id = BLOCK
+        .try_with(|b| {
+            let (next, end) = b.get();
+            if next < end {
+                b.set((next + 1, end));
+                next
+            } else {
+                let start = reserve();
+                b.set((start + 1, start + CONTEXT_BLOCK));
+                start
+            }
+        })
+        .unwrap_or_else(|_| NEXT.fetch_add(1, Ordering::Relaxed));
+    Value::Int(id)
 }
+
+/// Span contexts a thread reserves at a time.
+const CONTEXT_BLOCK: i64 = 1024;
 
 impl Telemetry {
     /// Emits `prefix ++ [start]` and returns the running span.
     pub fn span_start(&self, prefix: EventName, start_metadata: &[Field]) -> ActiveSpan {
         let names = prefix.span_names();
         let start_time = monotonic_time();
-        let context = start_metadata
-            .lookup(CONTEXT)
-            .cloned()
-            .unwrap_or_else(next_context);
-        let m = timing_fields(
-            ("monotonic_time", start_time),
-            ("system_time", system_time_at(start_time)),
-        );
-        emit_with_context(self, names[0].clone(), &*m, start_metadata, &context);
+        let given = start_metadata.lookup(CONTEXT);
+        let context = given.cloned().unwrap_or_else(next_context);
+        if !self.0.silent.has_none(&names[0]) {
+            let m = timing_fields(
+                ("monotonic_time", start_time),
+                ("system_time", system_time_at(start_time)),
+            );
+            emit_with_context(
+                self,
+                names[0].clone(),
+                &*m,
+                start_metadata,
+                &context,
+                given.is_some(),
+            );
+        }
         ActiveSpan {
             names,
             start_time,
@@ -281,6 +329,10 @@ impl Telemetry {
         match outcome {
             Ok((result, stop)) => {
                 span.stop(self, &stop.measurements, &stop.metadata);
+                if stop.measurements.capacity() == 0 && stop.metadata.capacity() == 0 {
+                    // Two empty vectors own nothing: skip their drop (the common case).
+                    std::mem::forget(stop);
+                }
                 result
             }
             Err(payload) => {
