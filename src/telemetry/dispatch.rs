@@ -128,6 +128,9 @@ impl Telemetry {
     /// A dispatch on a thread that is ending (its slot is gone): reads a counted snapshot.
     #[cold]
     fn dispatch_unpinned(&self, event: EventName, measurements: &[Field], metadata: &[Field]) {
+        // Counted as a dispatch (`LOCAL` has no destructor, so this works while the thread
+        // ends): the handlers' caught panics are known to be caught.
+        let _mark = epoch::mark();
         let snap = self.0.current_unpinned();
         match snap.handlers(&event) {
             Some([]) => {}

@@ -280,7 +280,14 @@ pub(crate) fn collect() {
         g.retired = kept;
         freed.into_iter().map(|(.., o)| o).collect()
     };
-    drop(freed);
+    // A handler's captures are dropped here, possibly inside an unrelated dispatch that ends
+    // (or while one unwinds): a panicking `Drop` is caught and logged, never passed on to that
+    // emitter.
+    for garbage in freed {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(garbage))).is_err() {
+            log::error!(target: "telemetry", "a detached handler panicked while it was dropped");
+        }
+    }
 }
 
 #[cfg(test)]

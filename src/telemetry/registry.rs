@@ -328,7 +328,13 @@ impl Telemetry {
         if !w.ids.remove(&id) {
             return Err(TelemetryError::NotFound(id));
         }
-        w.registrations.retain(|r| r.id != id);
+        // The registration leaves the table under the lock but is dropped after it: when no
+        // snapshot holds it (a prefix handler that matched no name yet), this is the handler's
+        // last reference, and its captures' `Drop` may call this registry.
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut w.registrations)
+            .into_iter()
+            .partition(|r| r.id == id);
+        w.registrations = kept;
         w.has_prefix = w
             .registrations
             .iter()
@@ -338,6 +344,7 @@ impl Telemetry {
         // The old snapshot (and with it the handler, if nothing else holds it) is dropped here
         // when no dispatch runs, else by the last dispatch that may read it, as it ends.
         epoch::collect();
+        drop(gone);
         Ok(())
     }
 
