@@ -9,10 +9,10 @@ use std::task::Poll;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::Request;
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
-use hyper::header::{HOST, HeaderMap, HeaderValue};
-use hyper::{Request, Uri};
+use hyper::header::{HOST, HeaderValue};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
@@ -26,8 +26,8 @@ use super::tls::client_config;
 /// What the users of one node share: the options and what is prepared from them.
 pub struct Connector {
     options: HttpOptions,
-    /// Per target: the URI and headers a request carries.
-    prepared: Vec<(Uri, HeaderMap)>,
+    /// Per target: the request to send, cloned for each one (method, URI, headers, body).
+    prepared: Vec<Request<Full<Bytes>>>,
     tls: Option<TlsConnector>,
 }
 
@@ -55,17 +55,22 @@ impl Connector {
             .iter()
             .map(|t| {
                 let mut headers = options.headers.clone();
-                if options.http2 {
+                let uri = if options.http2 {
                     // HTTP/2 carries the authority in the URI (`:authority`).
-                    (t.absolute.clone(), headers)
+                    t.absolute.clone()
                 } else {
                     if !headers.contains_key(HOST)
                         && let Ok(v) = HeaderValue::from_str(&t.authority)
                     {
                         headers.insert(HOST, v);
                     }
-                    (t.origin_form.clone(), headers)
-                }
+                    t.origin_form.clone()
+                };
+                let mut req = Request::new(Full::new(options.body.clone()));
+                *req.method_mut() = options.method.clone();
+                *req.uri_mut() = uri;
+                *req.headers_mut() = headers;
+                req
             })
             .collect();
         Ok(Connector {
@@ -81,12 +86,8 @@ impl Connector {
     }
 
     fn request(&self, target: usize) -> Request<Full<Bytes>> {
-        let (uri, headers) = &self.prepared[target];
-        let mut req = Request::new(Full::new(self.options.body.clone()));
-        *req.method_mut() = self.options.method.clone();
-        *req.uri_mut() = uri.clone();
-        *req.headers_mut() = headers.clone();
-        req
+        // One clone of a prepared request: no default URI and header map made and dropped.
+        self.prepared[target].clone()
     }
 
     async fn connect(&self, t: &Target) -> Result<Sender, RequestError> {
@@ -192,13 +193,24 @@ impl UserClient {
     /// Sends the request for target `i` (an index into the options' targets) and reads the
     /// whole response, within the timeout. A failure closes the connection it used.
     pub async fn send(&mut self, c: &Connector, i: usize) -> Result<Response, RequestError> {
+        self.send_from(c, i, Instant::now()).await
+    }
+
+    /// [`send`](Self::send) with the timeout counted from `start` (the instant the caller
+    /// sends it, already read from the clock).
+    pub async fn send_from(
+        &mut self,
+        c: &Connector,
+        i: usize,
+        start: Instant,
+    ) -> Result<Response, RequestError> {
         let target = &c.options.targets[i];
         if self.conns.len() < c.options.origins {
             self.conns.resize_with(c.options.origins, || None);
         }
         let slot = &mut self.conns[target.origin];
         let timeout = c.options.timeout;
-        let deadline = Instant::now() + timeout;
+        let deadline = start + timeout;
         let timer = self
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));

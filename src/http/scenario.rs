@@ -238,13 +238,13 @@ impl Scenario for HttpScenario {
         let mut answered: u64 = 0;
         while !user.removal_requested() {
             // Not raced against `removed()`: a release the throttle counted is always sent.
-            let due = gate
+            let (due, now) = gate
                 .next_due()
                 .await
                 .map_err(|e| ScenarioError::new(format!("throttle {THROTTLE}: {e}")))?;
             let i = next;
             next = (next + 1) % n;
-            let sent_at = Instant::now();
+            let sent_at = if now { due } else { Instant::now() };
             let due = due.min(sent_at);
             let delay = nanos(sent_at - due);
             // `node` as `Emitter::span_start` would add it, without its copy of the rest.
@@ -258,7 +258,7 @@ impl Scenario for HttpScenario {
                 (Key::new_static("url"), state.urls[i].clone()),
             ];
             let span = telemetry.span_start(REQUEST.get(), &start_md);
-            match client.send(c, i).await {
+            match client.send_from(c, i, sent_at).await {
                 Ok(r) => {
                     let m = [
                         (Key::new_static(LATENCY), Value::Int(nanos(due.elapsed()))),

@@ -318,6 +318,17 @@ impl HttpStats {
     pub fn service(&self) -> Percentiles {
         self.service.percentiles()
     }
+    /// Latency p50 and p99 since the start, µs: what [`latency`](Self::latency) gives, without
+    /// the longer scans for p90 and p99.9 (the pane's every frame).
+    pub fn latency_p50_p99(&self) -> (u64, u64) {
+        let [p50, p99] = self.latency.quantiles([0.5, 0.99]);
+        (p50, p99)
+    }
+    /// Service time p50 and p99 since the start, µs (see [`latency_p50_p99`](Self::latency_p50_p99)).
+    pub fn service_p50_p99(&self) -> (u64, u64) {
+        let [p50, p99] = self.service.quantiles([0.5, 0.99]);
+        (p50, p99)
+    }
     /// Latency quantile `q` over the last [`WINDOW_SECONDS`] up to second `now`.
     pub fn window_latency(&self, now: u64, q: f64) -> u64 {
         self.window.quantiles(now, [q])[0]
