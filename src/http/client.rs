@@ -214,7 +214,12 @@ impl UserClient {
         let timer = self
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        match within(deadline, timer.as_mut(), exchange(slot, c, i)).await {
+        let outcome = {
+            // Pinned where it is made: moving it into `within` would copy it once more.
+            let work = std::pin::pin!(exchange(slot, c, i));
+            within(deadline, timer.as_mut(), work).await
+        };
+        match outcome {
             Some(Ok(r)) => Ok(r),
             Some(Err(e)) => {
                 self.conns[target.origin] = None;
@@ -242,12 +247,11 @@ impl UserClient {
 pub(crate) async fn within<F: Future>(
     deadline: Instant,
     mut timer: Pin<&mut Sleep>,
-    work: F,
+    mut work: Pin<&mut F>,
 ) -> Option<F::Output> {
     if timer.deadline() > deadline {
         timer.as_mut().reset(deadline);
     }
-    let mut work = std::pin::pin!(work);
     std::future::poll_fn(move |cx| {
         if let Poll::Ready(out) = work.as_mut().poll(cx) {
             return Poll::Ready(Some(out));
@@ -297,6 +301,7 @@ async fn exchange(
 
 #[cfg(test)]
 mod tests {
+    use std::pin::pin;
     use std::time::Duration;
 
     use tokio::time::{Instant, sleep, sleep_until};
@@ -312,7 +317,7 @@ mod tests {
         let quick = within(
             t0 + second,
             timer.as_mut(),
-            sleep(Duration::from_millis(10)),
+            pin!(sleep(Duration::from_millis(10))),
         )
         .await;
         assert_eq!(quick, Some(()));
@@ -320,19 +325,29 @@ mod tests {
         // A request that hangs, sent at 0.61 s: the timer fires at 1 s (the first request's
         // deadline), is moved to 1.61 s, and the request is abandoned then, not before.
         let start = Instant::now();
-        let hung = within(start + second, timer.as_mut(), std::future::pending::<()>()).await;
+        let hung = within(
+            start + second,
+            timer.as_mut(),
+            pin!(std::future::pending::<()>()),
+        )
+        .await;
         assert_eq!(hung, None);
         assert_eq!(Instant::now() - start, second);
         // An earlier deadline than the timer's (a shorter timeout) moves it back.
         let start = Instant::now();
         timer.as_mut().reset(start + 10 * second);
         let short = Duration::from_millis(250);
-        let hung = within(start + short, timer.as_mut(), std::future::pending::<()>()).await;
+        let hung = within(
+            start + short,
+            timer.as_mut(),
+            pin!(std::future::pending::<()>()),
+        )
+        .await;
         assert_eq!(hung, None);
         assert_eq!(Instant::now() - start, short);
         // Work that ends at its deadline's instant still counts (polled first).
         let start = Instant::now();
-        let at_edge = within(start + short, timer.as_mut(), sleep(short)).await;
+        let at_edge = within(start + short, timer.as_mut(), pin!(sleep(short))).await;
         assert_eq!(at_edge, Some(()));
     }
 }
