@@ -465,6 +465,19 @@ mod tests {
     }
 
     #[test]
+    fn the_panes_p50_p99_are_the_summarys() {
+        let mut s = HttpStats::new();
+        for ms in 1..=200 {
+            stop(&mut s, ms as u64 / 50, 200, ms * 3, ms);
+        }
+        let (l, v) = (s.latency(), s.service());
+        assert_eq!(s.latency_p50_p99(), (l.p50, l.p99));
+        assert_eq!(s.service_p50_p99(), (v.p50, v.p99));
+        assert!(l.p50 >= 299_000 && l.p50 <= 301_000, "{l:?}");
+        assert!(v.p99 >= 197_000 && v.p99 <= 199_000, "{v:?}");
+    }
+
+    #[test]
     fn late_starts_count_from_the_threshold() {
         let mut s = HttpStats::new();
         let delay = |us: i64| fields! {"start_delay" => us * 1_000};
