@@ -2,17 +2,21 @@
 //! configuration) and a [`UserClient`] per virtual user holding its keep-alive connections, one
 //! per origin, opened on first use and again after a failure.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::Request;
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
-use hyper::header::{HOST, HeaderMap, HeaderValue};
-use hyper::{Request, Uri};
+use hyper::header::{HOST, HeaderValue};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsConnector;
 
 use super::error::{ErrorClass, RequestError, chain};
@@ -22,8 +26,8 @@ use super::tls::client_config;
 /// What the users of one node share: the options and what is prepared from them.
 pub struct Connector {
     options: HttpOptions,
-    /// Per target: the URI and headers a request carries.
-    prepared: Vec<(Uri, HeaderMap)>,
+    /// Per target: the request to send, cloned for each one (method, URI, headers, body).
+    prepared: Vec<Request<Full<Bytes>>>,
     tls: Option<TlsConnector>,
 }
 
@@ -51,17 +55,22 @@ impl Connector {
             .iter()
             .map(|t| {
                 let mut headers = options.headers.clone();
-                if options.http2 {
+                let uri = if options.http2 {
                     // HTTP/2 carries the authority in the URI (`:authority`).
-                    (t.absolute.clone(), headers)
+                    t.absolute.clone()
                 } else {
                     if !headers.contains_key(HOST)
                         && let Ok(v) = HeaderValue::from_str(&t.authority)
                     {
                         headers.insert(HOST, v);
                     }
-                    (t.origin_form.clone(), headers)
-                }
+                    t.origin_form.clone()
+                };
+                let mut req = Request::new(Full::new(options.body.clone()));
+                *req.method_mut() = options.method.clone();
+                *req.uri_mut() = uri;
+                *req.headers_mut() = headers;
+                req
             })
             .collect();
         Ok(Connector {
@@ -77,12 +86,8 @@ impl Connector {
     }
 
     fn request(&self, target: usize) -> Request<Full<Bytes>> {
-        let (uri, headers) = &self.prepared[target];
-        let mut req = Request::new(Full::new(self.options.body.clone()));
-        *req.method_mut() = self.options.method.clone();
-        *req.uri_mut() = uri.clone();
-        *req.headers_mut() = headers.clone();
-        req
+        // One clone of a prepared request: no default URI and header map made and dropped.
+        self.prepared[target].clone()
     }
 
     async fn connect(&self, t: &Target) -> Result<Sender, RequestError> {
@@ -168,6 +173,9 @@ pub struct Response {
 #[derive(Default)]
 pub struct UserClient {
     conns: Vec<Option<Sender>>,
+    /// The timer that bounds each request, kept from one request to the next (see
+    /// [`within`]); made by the first request.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl std::fmt::Debug for UserClient {
@@ -185,19 +193,39 @@ impl UserClient {
     /// Sends the request for target `i` (an index into the options' targets) and reads the
     /// whole response, within the timeout. A failure closes the connection it used.
     pub async fn send(&mut self, c: &Connector, i: usize) -> Result<Response, RequestError> {
+        self.send_from(c, i, Instant::now()).await
+    }
+
+    /// [`send`](Self::send) with the timeout counted from `start` (the instant the caller
+    /// sends it, already read from the clock).
+    pub async fn send_from(
+        &mut self,
+        c: &Connector,
+        i: usize,
+        start: Instant,
+    ) -> Result<Response, RequestError> {
         let target = &c.options.targets[i];
         if self.conns.len() < c.options.origins {
             self.conns.resize_with(c.options.origins, || None);
         }
         let slot = &mut self.conns[target.origin];
         let timeout = c.options.timeout;
-        match tokio::time::timeout(timeout, exchange(slot, c, i)).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => {
+        let deadline = start + timeout;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        let outcome = {
+            // Pinned where it is made: moving it into `within` would copy it once more.
+            let work = std::pin::pin!(exchange(slot, c, i));
+            within(deadline, timer.as_mut(), work).await
+        };
+        match outcome {
+            Some(Ok(r)) => Ok(r),
+            Some(Err(e)) => {
                 self.conns[target.origin] = None;
                 Err(e)
             }
-            Err(_) => {
+            None => {
                 self.conns[target.origin] = None;
                 Err(RequestError::new(
                     ErrorClass::Timeout,
@@ -206,6 +234,38 @@ impl UserClient {
             }
         }
     }
+}
+
+/// Runs `work` until it ends (`Some`) or `deadline` passes (`None`), like
+/// `tokio::time::timeout_at`, on a `timer` kept from one call to the next.
+///
+/// A fresh timeout per request registers a timer in the runtime's wheel and removes it again,
+/// under the timer driver's lock, for every request, although almost none times out. Here the
+/// timer is left where it is while it is due no later than `deadline`: it fires at most once
+/// per timeout period, and then, if the request running has time left, is set to that
+/// request's own deadline. A request is abandoned at its deadline exactly as with `timeout`.
+pub(crate) async fn within<F: Future>(
+    deadline: Instant,
+    mut timer: Pin<&mut Sleep>,
+    mut work: Pin<&mut F>,
+) -> Option<F::Output> {
+    if timer.deadline() > deadline {
+        timer.as_mut().reset(deadline);
+    }
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        while timer.as_mut().poll(cx).is_ready() {
+            if Instant::now() >= deadline {
+                return Poll::Ready(None);
+            }
+            // An earlier request's deadline: this one has time left.
+            timer.as_mut().reset(deadline);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 async fn exchange(
@@ -221,7 +281,10 @@ async fn exchange(
     }
     let sender = match slot {
         Some(s) => s,
-        None => slot.insert(c.connect(&c.options.targets[i]).await?),
+        // Boxed: connecting (TCP, TLS, the handshake) is the largest state of this future by
+        // far, and rare; unboxed, every request would carry its size, and the future is moved
+        // (copied whole) on its way into the timer's select.
+        None => slot.insert(Box::pin(c.connect(&c.options.targets[i])).await?),
     };
     let other = |e: hyper::Error| RequestError::other(&e);
     let resp = sender.send(c.request(i)).await.map_err(other)?;
@@ -234,4 +297,57 @@ async fn exchange(
         }
     }
     Ok(Response { status, bytes_in })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+    use std::time::Duration;
+
+    use tokio::time::{Instant, sleep, sleep_until};
+
+    use super::within;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_kept_timer_bounds_each_request_by_its_own_deadline() {
+        let second = Duration::from_secs(1);
+        let t0 = Instant::now();
+        let mut timer = Box::pin(sleep_until(t0 + second));
+        // A quick answer leaves the timer armed for the first deadline.
+        let quick = within(
+            t0 + second,
+            timer.as_mut(),
+            pin!(sleep(Duration::from_millis(10))),
+        )
+        .await;
+        assert_eq!(quick, Some(()));
+        sleep(Duration::from_millis(600)).await;
+        // A request that hangs, sent at 0.61 s: the timer fires at 1 s (the first request's
+        // deadline), is moved to 1.61 s, and the request is abandoned then, not before.
+        let start = Instant::now();
+        let hung = within(
+            start + second,
+            timer.as_mut(),
+            pin!(std::future::pending::<()>()),
+        )
+        .await;
+        assert_eq!(hung, None);
+        assert_eq!(Instant::now() - start, second);
+        // An earlier deadline than the timer's (a shorter timeout) moves it back.
+        let start = Instant::now();
+        timer.as_mut().reset(start + 10 * second);
+        let short = Duration::from_millis(250);
+        let hung = within(
+            start + short,
+            timer.as_mut(),
+            pin!(std::future::pending::<()>()),
+        )
+        .await;
+        assert_eq!(hung, None);
+        assert_eq!(Instant::now() - start, short);
+        // Work that ends at its deadline's instant still counts (polled first).
+        let start = Instant::now();
+        let at_edge = within(start + short, timer.as_mut(), pin!(sleep(short))).await;
+        assert_eq!(at_edge, Some(()));
+    }
 }

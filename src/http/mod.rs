@@ -17,7 +17,7 @@
 //! sends its next request as soon as the last one is answered. The throttle then costs a user
 //! one atomic load per request: what passed is reported to it in batches (its `requests` and
 //! `executes` stay exact; its `[amoc, throttle, request | execute]` events carry `count = n`,
-//! at most 64 requests or 50 ms apart per user).
+//! at most 64 requests or 100 ms apart per user).
 //!
 //! # Events
 //!

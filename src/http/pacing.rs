@@ -25,8 +25,9 @@ pub const BACKLOG_EVERY: Duration = Duration::from_secs(1);
 
 /// Requests a user lets pass on its own before it reports them to an open throttle.
 pub const OPEN_BATCH: u64 = 64;
-/// The longest a user keeps requests that passed an open throttle unreported.
-pub const OPEN_REPORT_EVERY: Duration = Duration::from_millis(50);
+/// The longest a user keeps requests that passed an open throttle unreported: one frame of
+/// the monitor, which redraws for new events at most 10 times a second.
+pub const OPEN_REPORT_EVERY: Duration = Duration::from_millis(100);
 
 /// One user's way past the `requests` throttle.
 ///
@@ -54,9 +55,10 @@ impl Gate {
         }
     }
 
-    /// Waits until the next request may go and returns the instant it was due (now, when the
-    /// throttle is open).
-    pub(crate) async fn next_due(&mut self) -> Result<Instant, ThrottleError> {
+    /// Waits until the next request may go and returns the instant it was due, and whether
+    /// that instant is now (the throttle is open: the clock was just read, no need to read it
+    /// again).
+    pub(crate) async fn next_due(&mut self) -> Result<(Instant, bool), ThrottleError> {
         if self.throttle.is_open() {
             let now = Instant::now();
             if self.owed == 0 {
@@ -66,10 +68,10 @@ impl Gate {
             if self.owed >= OPEN_BATCH || now.duration_since(self.since) >= OPEN_REPORT_EVERY {
                 self.report();
             }
-            return Ok(now);
+            return Ok((now, true));
         }
         self.report();
-        Ok(self.throttle.wait_permit().await?.scheduled())
+        Ok((self.throttle.wait_permit().await?.scheduled(), false))
     }
 
     /// Hands what passed open to the throttle.
@@ -167,12 +169,15 @@ mod tests {
     async fn a_finite_rate_waits_for_each_release_after_reporting_what_passed_open() {
         let (t, h, counts) = throttle(Rate::Infinity);
         let mut gate = Gate::new(h);
-        gate.next_due().await.expect("passes");
+        let (due, now) = gate.next_due().await.expect("passes");
+        assert!(now, "open: due now");
+        assert_eq!(due, Instant::now());
         t.change_rate("requests", ThrottleConfig::new(Rate::Finite(10), 1000))
             .expect("a finite rate");
         let start = Instant::now();
         for _ in 0..5 {
-            gate.next_due().await.expect("released");
+            let (_, now) = gate.next_due().await.expect("released");
+            assert!(!now, "a release carries its scheduled instant");
         }
         // The open request is reported first; then 10/s: 5 releases take about 0.4 s.
         assert_eq!(counts.lock().unwrap().first(), Some(&1));

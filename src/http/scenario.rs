@@ -239,50 +239,52 @@ impl Scenario for HttpScenario {
         let mut answered: u64 = 0;
         while !user.removal_requested() {
             // Not raced against `removed()`: a release the throttle counted is always sent.
-            let due = gate
+            let (due, now) = gate
                 .next_due()
                 .await
                 .map_err(|e| ScenarioError::new(format!("throttle {THROTTLE}: {e}")))?;
             let i = next;
             next = (next + 1) % n;
-            let sent_at = Instant::now();
+            let sent_at = if now { due } else { Instant::now() };
             let due = due.min(sent_at);
             let delay = nanos(sent_at - due);
             // `node` as `Emitter::span_start` would add it, without its copy of the rest.
+            // Keys in the order the monitor looks for them: `node` for every event, then
+            // `start_delay` (start) or `status` (stop); a lookup scans from the first.
             let start_md = [
+                (Key::new_static("node"), node.clone()),
+                (Key::new_static(START_DELAY), Value::Int(delay)),
                 (Key::new_static("user_id"), id.clone()),
                 (Key::new_static("method"), state.method.clone()),
                 (Key::new_static("url"), state.urls[i].clone()),
-                (Key::new_static(START_DELAY), Value::Int(delay)),
-                (Key::new_static("node"), node.clone()),
             ];
             let span = telemetry.span_start(REQUEST.get(), &start_md);
-            match client.send(c, i).await {
+            match client.send_from(c, i, sent_at).await {
                 Ok(r) => {
                     let m = [
                         (Key::new_static(LATENCY), Value::Int(nanos(due.elapsed()))),
-                        (Key::new_static(START_DELAY), Value::Int(delay)),
                         (
                             Key::new_static(BYTES_IN),
                             Value::Int(i64::try_from(r.bytes_in).unwrap_or(i64::MAX)),
                         ),
                         (Key::new_static(BYTES_OUT), Value::Int(state.bytes_out)),
+                        (Key::new_static(START_DELAY), Value::Int(delay)),
                     ];
                     let md = [
-                        (Key::new_static("user_id"), id.clone()),
-                        (Key::new_static(STATUS), Value::Int(i64::from(r.status))),
                         (Key::new_static("node"), node.clone()),
+                        (Key::new_static(STATUS), Value::Int(i64::from(r.status))),
+                        (Key::new_static("user_id"), id.clone()),
                     ];
                     span.stop(telemetry, &m, &md);
                     answered += 1;
                 }
                 Err(e) => {
                     let md = [
+                        (Key::new_static("node"), node.clone()),
+                        (Key::new_static(CLASS), Value::from(e.class.as_str())),
                         (Key::new_static("user_id"), id.clone()),
                         (Key::new_static("method"), state.method.clone()),
                         (Key::new_static("url"), state.urls[i].clone()),
-                        (Key::new_static(CLASS), Value::from(e.class.as_str())),
-                        (Key::new_static("node"), node.clone()),
                     ];
                     span.exception(telemetry, &md, "error", e.reason.as_str(), Value::list([]));
                 }

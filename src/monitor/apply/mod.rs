@@ -23,6 +23,8 @@ pub const MAX_THROTTLES: usize = 1024;
 pub const MAX_COORDINATORS: usize = 1024;
 /// See [`MAX_THROTTLES`].
 pub const MAX_NODES: usize = 1024;
+/// Up to this many nodes, an event's node is found by comparing names rather than hashing.
+const SCAN_NODES: usize = 8;
 /// The name of the bucket that counts what is past a cap.
 pub const OTHER: &str = "(other)";
 
@@ -153,7 +155,17 @@ impl MonitorState {
         if self.last_node != NO_NODE && self.nodes[self.last_node as usize].name == name {
             return self.last_node;
         }
-        let idx = self.node_index(name);
+        // A run's events interleave its nodes (three by default): a few names are compared
+        // faster than one is hashed.
+        let scanned = if self.nodes.len() <= SCAN_NODES {
+            self.nodes.iter().position(|n| n.name == name)
+        } else {
+            None
+        };
+        let idx = match scanned {
+            Some(i) => i as NodeIdx,
+            None => self.node_index(name),
+        };
         self.last_node = idx;
         idx
     }

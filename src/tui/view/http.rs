@@ -36,8 +36,8 @@ pub fn render(area: Rect, buf: &mut Buffer, _app: &App, state: &MonitorState, st
     // The current second is still filling: its p99 is not known yet.
     let p99_history = h.latency_series().1.window(now.saturating_sub(1), width);
     let (window_p50_us, window_p99_us) = h.window_p50_p99(now);
-    let latency = h.latency();
-    let service = h.service();
+    let (latency_p50_us, latency_p99_us) = h.latency_p50_p99();
+    let (service_p50_us, service_p99_us) = h.service_p50_p99();
     let data = HttpData {
         requests: h.requests(),
         per_s: recent_rate(&h.request_series().window(now, RATE_SPAN), now),
@@ -47,10 +47,10 @@ pub fn render(area: Rect, buf: &mut Buffer, _app: &App, state: &MonitorState, st
         window_s: WINDOW_SECONDS as u64,
         window_p50_us,
         window_p99_us,
-        latency_p50_us: latency.p50,
-        latency_p99_us: latency.p99,
-        service_p50_us: service.p50,
-        service_p99_us: service.p99,
+        latency_p50_us,
+        latency_p99_us,
+        service_p50_us,
+        service_p99_us,
         bytes_in: h.bytes_in(),
         bytes_in_per_s: recent_rate(&h.bytes_in_series().window(now, RATE_SPAN), now),
         bytes_out: h.bytes_out(),

@@ -33,13 +33,19 @@ pub const MIN_HEIGHT: u16 = 24;
 
 /// Draws the whole screen into a frame.
 pub fn draw(frame: &mut Frame<'_>, app: &App, state: &MonitorState) {
-    render(frame.area(), frame.buffer_mut(), app, state);
+    // A frame's buffer starts blank (the terminal resets it after each flush): no `Clear`.
+    render_blank(frame.area(), frame.buffer_mut(), app, state);
 }
 
 /// Draws the whole screen into `buf` (what [`draw`] does, for callers without a `Frame`).
 pub fn render(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState) {
-    let styles = app.styles();
     Clear.render(area, buf);
+    render_blank(area, buf, app, state);
+}
+
+/// [`render`] into a buffer whose `area` is blank.
+fn render_blank(area: Rect, buf: &mut Buffer, app: &App, state: &MonitorState) {
+    let styles = app.styles();
     buf.set_style(area, styles.base);
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         TooSmall {

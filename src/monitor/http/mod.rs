@@ -10,18 +10,20 @@
 //!   (`catch_up`), reported every second by the scenario while the rate is finite.
 //!
 //! Memory is fixed: two HDR histograms since the start (3 significant digits, up to
-//! [`SPAN_MAX_US`]), a ring of [`WINDOW_SECONDS`] per-second histograms (2 digits) for the
+//! [`SPAN_MAX_US`](super::SPAN_MAX_US)), a ring of [`WINDOW_SECONDS`] per-second histograms (2 digits) for the
 //! rolling window, per-second series, and one counter per distinct status code.
 
 use std::collections::BTreeMap;
 
-use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::series::{Series, SeriesKind};
-use super::spans::{SPAN_MAX_US, SPAN_SIGFIG};
+use self::window::{Hist, Window};
+use super::series::Series;
+use super::spans::SPAN_SIGFIG;
 use crate::http::ErrorClass;
 use crate::telemetry::{EventName, Field, Fields, Value};
+
+mod window;
 
 /// A request that starts this long (µs) after its due instant or later is a late start.
 pub const LATE_START_US: u64 = 10_000;
@@ -116,132 +118,6 @@ pub struct HttpStats {
     backlog_hit_bound: bool,
 }
 
-/// A histogram with its exact maximum.
-#[derive(Clone, Debug)]
-struct Hist {
-    h: Histogram<u64>,
-    max: u64,
-}
-
-impl Hist {
-    fn new(sigfig: u8) -> Hist {
-        Hist {
-            // Constant bounds the crate accepts: cannot fail.
-            h: Histogram::new_with_bounds(1, SPAN_MAX_US, sigfig).expect("constant bounds"),
-            max: 0,
-        }
-    }
-
-    fn record(&mut self, us: u64) {
-        self.max = self.max.max(us);
-        self.h.saturating_record(us);
-    }
-
-    fn quantile(&self, q: f64) -> u64 {
-        self.quantiles([q])[0]
-    }
-
-    /// Quantiles `qs` (ascending) in one pass over the histogram (what `value_at_quantile`
-    /// gives for each, without a pass per quantile): the pane asks for several every frame.
-    fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [u64; N] {
-        let mut out = [0; N];
-        let total = self.h.len();
-        if total == 0 {
-            return out;
-        }
-        let rank = |q: f64| ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
-        let mut next = 0;
-        let mut seen = 0u64;
-        for v in self.h.iter_recorded() {
-            seen += v.count_since_last_iteration();
-            while next < N && seen >= rank(qs[next]) {
-                out[next] = v.value_iterated_to().min(self.max);
-                next += 1;
-            }
-            if next == N {
-                break;
-            }
-        }
-        for o in out.iter_mut().skip(next) {
-            *o = self.max;
-        }
-        out
-    }
-
-    fn percentiles(&self) -> Percentiles {
-        let [p50, p90, p99, p999] = self.quantiles([0.5, 0.9, 0.99, 0.999]);
-        Percentiles {
-            p50,
-            p90,
-            p99,
-            p999,
-            max: self.max,
-        }
-    }
-}
-
-/// Per-second latency histograms of the last [`WINDOW_SECONDS`], and the p50 / p99 of every
-/// second that ended.
-#[derive(Clone, Debug)]
-struct Window {
-    secs: [Option<u64>; WINDOW_SECONDS],
-    hists: Vec<Hist>,
-    last: Option<u64>,
-    p50: Series,
-    p99: Series,
-}
-
-impl Window {
-    fn new() -> Window {
-        Window {
-            secs: [None; WINDOW_SECONDS],
-            hists: (0..WINDOW_SECONDS).map(|_| Hist::new(2)).collect(),
-            last: None,
-            p50: Series::new(SeriesKind::Counter, super::DEFAULT_SECONDS),
-            p99: Series::new(SeriesKind::Counter, super::DEFAULT_SECONDS),
-        }
-    }
-
-    fn slot(sec: u64) -> usize {
-        (sec % WINDOW_SECONDS as u64) as usize
-    }
-
-    fn record(&mut self, sec: u64, us: u64) {
-        if let Some(last) = self.last
-            && sec > last
-        {
-            // `last` has ended: its figures join the per-second series.
-            let h = &self.hists[Window::slot(last)];
-            self.p50.set(last, h.quantile(0.5));
-            self.p99.set(last, h.quantile(0.99));
-        }
-        let i = Window::slot(sec);
-        if self.secs[i] != Some(sec) {
-            if self.secs[i].is_some_and(|s| s > sec) {
-                return; // older than the window
-            }
-            self.hists[i].h.reset();
-            self.hists[i].max = 0;
-            self.secs[i] = Some(sec);
-        }
-        self.hists[i].record(us);
-        self.last = Some(self.last.map_or(sec, |l| l.max(sec)));
-    }
-
-    /// The window's quantiles `qs` as of second `now` (the seconds `now - W + 1 ..= now`).
-    fn quantiles<const N: usize>(&self, now: u64, qs: [f64; N]) -> [u64; N] {
-        let lo = now.saturating_sub(WINDOW_SECONDS as u64 - 1);
-        let mut merged = Hist::new(2);
-        for (s, h) in self.secs.iter().zip(&self.hists) {
-            if s.is_some_and(|s| s >= lo && s <= now) {
-                let _ = merged.h.add(&h.h);
-                merged.max = merged.max.max(h.max);
-            }
-        }
-        merged.quantiles(qs)
-    }
-}
-
 /// A nanosecond measurement or metadata value as whole µs, rounded up.
 fn us_of(fields: &[Field], key: &str) -> Option<u64> {
     us_in(fields.lookup(key)?)
@@ -290,6 +166,9 @@ impl StopReading {
                 1 => r.latency = us_in(v),
                 2 => r.bytes_in = Some(count(v)),
                 _ => r.bytes_out = Some(count(v)),
+            }
+            if seen == [true; 4] {
+                break; // the scenario's `start_delay` follows: not read here
             }
         }
         r
@@ -439,6 +318,17 @@ impl HttpStats {
     pub fn service(&self) -> Percentiles {
         self.service.percentiles()
     }
+    /// Latency p50 and p99 since the start, µs: what [`latency`](Self::latency) gives, without
+    /// the longer scans for p90 and p99.9 (the pane's every frame).
+    pub fn latency_p50_p99(&self) -> (u64, u64) {
+        let [p50, p99] = self.latency.quantiles([0.5, 0.99]);
+        (p50, p99)
+    }
+    /// Service time p50 and p99 since the start, µs (see [`latency_p50_p99`](Self::latency_p50_p99)).
+    pub fn service_p50_p99(&self) -> (u64, u64) {
+        let [p50, p99] = self.service.quantiles([0.5, 0.99]);
+        (p50, p99)
+    }
     /// Latency quantile `q` over the last [`WINDOW_SECONDS`] up to second `now`.
     pub fn window_latency(&self, now: u64, q: f64) -> u64 {
         self.window.quantiles(now, [q])[0]
@@ -575,16 +465,16 @@ mod tests {
     }
 
     #[test]
-    fn one_pass_quantiles_agree_with_the_histogram() {
-        let mut h = Hist::new(SPAN_SIGFIG);
-        for v in (1..=10_000u64).map(|i| i * i % 97_001 + 1) {
-            h.record(v);
+    fn the_panes_p50_p99_are_the_summarys() {
+        let mut s = HttpStats::new();
+        for ms in 1..=200 {
+            stop(&mut s, ms as u64 / 50, 200, ms * 3, ms);
         }
-        let qs = [0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0];
-        let got = h.quantiles(qs);
-        for (q, g) in qs.iter().zip(got) {
-            assert_eq!(g, h.h.value_at_quantile(*q).min(h.max), "q {q}");
-        }
+        let (l, v) = (s.latency(), s.service());
+        assert_eq!(s.latency_p50_p99(), (l.p50, l.p99));
+        assert_eq!(s.service_p50_p99(), (v.p50, v.p99));
+        assert!(l.p50 >= 299_000 && l.p50 <= 301_000, "{l:?}");
+        assert!(v.p99 >= 197_000 && v.p99 <= 199_000, "{v:?}");
     }
 
     #[test]
