@@ -86,6 +86,10 @@ cpu_of() {
 NGX=$TMP/nginx
 mkdir -p "$NGX/www" "$NGX/logs"
 printf 'hello from nginx\n' >"$NGX/www/index.html"
+# Run as root, nginx serves with its workers as `nobody`: mktemp's folder (mode 700) would make
+# every answer a 403. The file must be readable by them.
+chmod 755 "$TMP" "$NGX" "$NGX/www"
+chmod 644 "$NGX/www/index.html"
 NGX_PORT=$(free_port)
 cat >"$NGX/nginx.conf" <<EOF
 worker_processes 1;
@@ -114,6 +118,13 @@ NGX_PID=$!
 SERVER_PIDS+=("$NGX_PID")
 wait_port "$NGX_PORT"
 NGX_URL="http://127.0.0.1:$NGX_PORT/index.html"
+# Every contender must get the static file, not an error page.
+ngx_status=$(curl -s -o /dev/null -w '%{http_code}' "$NGX_URL")
+if [ "$ngx_status" != 200 ]; then
+    echo "nginx answers $NGX_URL with status $ngx_status, not 200: see $NGX/logs/error.log" >&2
+    cat "$NGX/logs/error.log" >&2
+    exit 1
+fi
 ngx_requests() { curl -s "http://127.0.0.1:$NGX_PORT/stub_status" | awk 'NR == 3 { print $3 }'; }
 
 # A fresh hyper server; sets HYPER_PID and HYPER_URL.

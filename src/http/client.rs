@@ -279,6 +279,7 @@ async fn exchange(
     {
         *slot = None;
     }
+    let reused = slot.is_some();
     let sender = match slot {
         Some(s) => s,
         // Boxed: connecting (TCP, TLS, the handshake) is the largest state of this future by
@@ -287,7 +288,19 @@ async fn exchange(
         None => slot.insert(Box::pin(c.connect(&c.options.targets[i])).await?),
     };
     let other = |e: hyper::Error| RequestError::other(&e);
-    let resp = sender.send(c.request(i)).await.map_err(other)?;
+    let resp = match sender.send(c.request(i)).await {
+        Ok(resp) => resp,
+        // The server closed a kept-alive connection before it took this request: an HTTP/2
+        // GOAWAY at its per-connection limit (nginx's `keepalive_requests`, 1,000 by default),
+        // or an HTTP/1.1 close that crossed the send. hyper calls such a request canceled: it
+        // was never processed, so it goes again, once, on a new connection.
+        Err(e) if reused && e.is_canceled() => {
+            *slot = None;
+            let sender = slot.insert(Box::pin(c.connect(&c.options.targets[i])).await?);
+            sender.send(c.request(i)).await.map_err(other)?
+        }
+        Err(e) => return Err(other(e)),
+    };
     let status = resp.status().as_u16();
     let mut body = resp.into_body();
     let mut bytes_in = 0u64;
