@@ -218,8 +218,8 @@ mod tests {
             bytes_in: 0,
             bytes_out: 0,
             late_starts: 0,
-            latency_us: Default::default(),
-            service_us: Default::default(),
+            latency_us: None,
+            service_us: None,
             backlog: Default::default(),
         }
     }

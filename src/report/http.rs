@@ -60,7 +60,7 @@ pub fn section(http: &HttpSummary) -> String {
         ("latency (from the due instant)", &http.latency_us),
         ("service (from the send)", &http.service_us),
     ] {
-        let _ = write!(h, "<tr><td>{name}</td>{}</tr>", cells(p, answered));
+        let _ = write!(h, "<tr><td>{name}</td>{}</tr>", cells(p.as_ref(), answered));
     }
     h.push_str("</table>");
 
@@ -94,17 +94,14 @@ pub fn section(http: &HttpSummary) -> String {
 }
 
 /// A row's percentile cells; dashes when no request was answered (there is no latency).
-fn cells(p: &Percentiles, answered: u64) -> String {
-    [p.p50, p.p90, p.p99, p.p999, p.max]
-        .iter()
-        .map(|&us| {
-            if answered == 0 {
-                "<td>–</td>".to_owned()
-            } else {
-                format!("<td>{}</td>", fmt_us(us))
-            }
-        })
-        .collect()
+fn cells(p: Option<&Percentiles>, answered: u64) -> String {
+    match p {
+        Some(p) if answered > 0 => [p.p50, p.p90, p.p99, p.p999, p.max]
+            .iter()
+            .map(|&us| format!("<td>{}</td>", fmt_us(us)))
+            .collect(),
+        _ => "<td>–</td>".repeat(5),
+    }
 }
 
 #[cfg(test)]
@@ -136,8 +133,8 @@ mod tests {
             bytes_in: 6_000,
             bytes_out: 70,
             late_starts: 12,
-            latency_us: p(900),
-            service_us: p(100),
+            latency_us: Some(p(900)),
+            service_us: Some(p(100)),
             backlog: BacklogSummary {
                 last: 3,
                 max: 41,

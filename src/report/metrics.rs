@@ -139,6 +139,7 @@ fn http_families(o: &mut Out, h: &crate::monitor::HttpSummary) {
     let mut rows = Vec::new();
     if h.requests > failed {
         for (from, p) in [("due", &h.latency_us), ("send", &h.service_us)] {
+            let Some(p) = p else { continue };
             for (name, us) in [
                 ("p50", p.p50),
                 ("p90", p.p90),

@@ -37,6 +37,8 @@ struct Seen {
     failures: u64,
     dropped: u64,
     recorder_dropped: u64,
+    /// HTTP error classes whose first failure was told.
+    http_errors: [bool; 4],
     /// The last `log` record taken.
     log_seq: u64,
 }
@@ -112,6 +114,7 @@ impl Journal {
         let now = state.last_t_us();
         self.nodes(state, now);
         self.users(state, now);
+        self.http(state, now);
         self.ramps(state, now);
         self.coordinators(state, now);
         self.losses(state, now);
@@ -193,6 +196,22 @@ impl Journal {
             );
         }
         self.seen.exceptions = total;
+    }
+
+    /// The first failure of each HTTP error class, with its reason (the pane has the counts).
+    fn http(&mut self, state: &MonitorState, now: u64) {
+        let Some(h) = state.http() else { return };
+        for class in crate::http::ErrorClass::ALL {
+            let told = &mut self.seen.http_errors[class as usize];
+            if *told {
+                continue;
+            }
+            if let Some(reason) = h.first_reason(class) {
+                *told = true;
+                let msg = format!("first {} error: {reason}", class.as_str());
+                self.push(now, Severity::Warning, "http", msg);
+            }
+        }
     }
 
     fn ramps(&mut self, state: &MonitorState, now: u64) {
@@ -337,6 +356,53 @@ mod tests {
                 "a user failed on node2: boom 3",
                 "a user failed on node2: boom 4",
                 "3 more users failed (8 in all)",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_first_http_failure_of_each_class_is_told_with_its_reason() {
+        let mut s = MonitorState::new();
+        let mut j = Journal::default();
+        let fail = |s: &mut MonitorState, t: u64, class: &str, reason: &str| {
+            ev(
+                s,
+                t,
+                "node1",
+                &["http", "request", "exception"],
+                vec![
+                    (Key::new("class"), Value::from(class)),
+                    (Key::new("reason"), Value::from(reason)),
+                ],
+            )
+        };
+        fail(
+            &mut s,
+            1_000,
+            "tls",
+            "invalid peer certificate: UnknownIssuer",
+        );
+        j.observe(&s);
+        fail(
+            &mut s,
+            2_000,
+            "tls",
+            "invalid peer certificate: UnknownIssuer",
+        );
+        fail(&mut s, 3_000, "connect", "connection refused");
+        j.observe(&s);
+        j.observe(&s);
+        let text: Vec<String> = j
+            .lines()
+            .iter()
+            .filter(|l| l.message.starts_with("first"))
+            .map(|l| l.message.clone())
+            .collect();
+        assert_eq!(
+            text,
+            vec![
+                "first tls error: invalid peer certificate: UnknownIssuer",
+                "first connect error: connection refused",
             ]
         );
     }

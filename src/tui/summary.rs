@@ -196,6 +196,7 @@ fn http_lines(
     let failed: u64 = h.errors.values().sum();
     if h.requests > failed {
         for (name, p) in [("latency", &h.latency_us), ("service", &h.service_us)] {
+            let Some(p) = p else { continue };
             writeln!(
                 f,
                 "              {name:<22} {:>7} {:>7} {:>7} {:>7}  (p50 p90 p99 max{})",

@@ -13,6 +13,11 @@ use crate::fmt::{count, per_sec};
 use crate::latency::micros;
 use crate::{Styles, pane};
 
+/// A duration, or `–` when there is none (no request answered): never a made-up `0µs`.
+fn maybe_micros(us: Option<u64>) -> String {
+    us.map_or_else(|| "–".to_owned(), micros)
+}
+
 /// What the pane shows. Durations are in µs.
 #[derive(Clone, Debug, Default)]
 pub struct HttpData<'a> {
@@ -26,16 +31,17 @@ pub struct HttpData<'a> {
     pub status: &'a [(u16, u64)],
     /// Failures by class name, in the order to show.
     pub errors: &'a [(&'a str, u64)],
-    /// Latency percentiles over the last `window_s` seconds.
+    /// Latency percentiles over the last `window_s` seconds; `None` (shown as `–`) when no
+    /// request was answered in it.
     pub window_s: u64,
-    pub window_p50_us: u64,
-    pub window_p99_us: u64,
-    /// Latency (from the due instant) since the start.
-    pub latency_p50_us: u64,
-    pub latency_p99_us: u64,
-    /// Service time (from the send) since the start.
-    pub service_p50_us: u64,
-    pub service_p99_us: u64,
+    pub window_p50_us: Option<u64>,
+    pub window_p99_us: Option<u64>,
+    /// Latency (from the due instant) since the start; `None` until a request is answered.
+    pub latency_p50_us: Option<u64>,
+    pub latency_p99_us: Option<u64>,
+    /// Service time (from the send) since the start; `None` until a request is answered.
+    pub service_p50_us: Option<u64>,
+    pub service_p99_us: Option<u64>,
     pub bytes_in: u64,
     /// Recent response bytes per second.
     pub bytes_in_per_s: f64,
@@ -125,23 +131,32 @@ impl HttpPane<'_> {
         lines.push(Line::from(errors));
         lines.push(Line::from(vec![
             label("latency"),
-            Span::styled(format!("p50 {:>6}", micros(d.window_p50_us)), s.accent),
-            Span::styled(format!(" p99 {:>6}", micros(d.window_p99_us)), s.accent),
+            Span::styled(
+                format!("p50 {:>6}", maybe_micros(d.window_p50_us)),
+                s.accent,
+            ),
+            Span::styled(
+                format!(" p99 {:>6}", maybe_micros(d.window_p99_us)),
+                s.accent,
+            ),
             Span::styled(format!(" ({} s)", d.window_s), s.dim),
             Span::styled("  all ", s.dim),
             Span::styled(
                 format!(
                     "{} / {}",
-                    micros(d.latency_p50_us),
-                    micros(d.latency_p99_us)
+                    maybe_micros(d.latency_p50_us),
+                    maybe_micros(d.latency_p99_us)
                 ),
                 s.base,
             ),
         ]));
         lines.push(Line::from(vec![
             label("service"),
-            Span::styled(format!("p50 {:>6}", micros(d.service_p50_us)), s.base),
-            Span::styled(format!(" p99 {:>6}", micros(d.service_p99_us)), s.base),
+            Span::styled(format!("p50 {:>6}", maybe_micros(d.service_p50_us)), s.base),
+            Span::styled(
+                format!(" p99 {:>6}", maybe_micros(d.service_p99_us)),
+                s.base,
+            ),
             Span::styled("  (from the send)", s.dim),
         ]));
         let late_style = if d.late_starts > 0 { s.warn } else { s.dim };
@@ -261,12 +276,12 @@ mod tests {
             status,
             errors,
             window_s: 10,
-            window_p50_us: 1_250,
-            window_p99_us: 905_000,
-            latency_p50_us: 1_100,
-            latency_p99_us: 850_000,
-            service_p50_us: 900,
-            service_p99_us: 4_200,
+            window_p50_us: Some(1_250),
+            window_p99_us: Some(905_000),
+            latency_p50_us: Some(1_100),
+            latency_p99_us: Some(850_000),
+            service_p50_us: Some(900),
+            service_p99_us: Some(4_200),
             bytes_in: 12_345_678,
             bytes_in_per_s: 612_000.0,
             bytes_out: 0,

@@ -74,10 +74,11 @@ pub struct HttpSummary {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub late_starts: u64,
-    /// From the instant each request was due (corrected for coordinated omission).
-    pub latency_us: Percentiles,
-    /// From the send.
-    pub service_us: Percentiles,
+    /// From the instant each request was due (corrected for coordinated omission); `None`
+    /// (`null`) when no request was answered: there is no latency to give, not a latency of 0.
+    pub latency_us: Option<Percentiles>,
+    /// From the send; `None` (`null`) when no request was answered.
+    pub service_us: Option<Percentiles>,
     /// Requests the throttle owed at the last report, the most it ever owed, and whether the
     /// users could not serve it (it kept growing, or reached the throttle's bound).
     pub backlog: BacklogSummary,
@@ -97,6 +98,8 @@ pub struct HttpStats {
     started: u64,
     answered: u64,
     errors: [u64; 4],
+    /// The first failure's reason of each class (`reason` of its exception event).
+    first_reasons: [Option<smol_str::SmolStr>; 4],
     status: BTreeMap<u16, u64>,
     bytes_in: u64,
     bytes_out: u64,
@@ -191,6 +194,7 @@ impl HttpStats {
             started: 0,
             answered: 0,
             errors: [0; 4],
+            first_reasons: Default::default(),
             status: BTreeMap::new(),
             bytes_in: 0,
             bytes_out: 0,
@@ -258,6 +262,14 @@ impl HttpStats {
                     .get_str(crate::http::events::CLASS)
                     .map_or(ErrorClass::Other, ErrorClass::parse);
                 self.errors[class as usize] += 1;
+                let first = &mut self.first_reasons[class as usize];
+                if first.is_none() {
+                    *first = Some(match metadata.lookup("reason") {
+                        Some(Value::Str(s)) => s.clone(),
+                        Some(other) => smol_str::SmolStr::new(other.to_string()),
+                        None => smol_str::SmolStr::new_static("no reason given"),
+                    });
+                }
                 self.request_series.add(sec, 1);
                 self.error_series.add(sec, 1);
             }
@@ -306,6 +318,11 @@ impl HttpStats {
     pub fn late_starts(&self) -> u64 {
         self.late_starts
     }
+    /// The reason the first failure of `class` gave (`invalid peer certificate: …`), if one
+    /// failed: what the counts alone do not tell.
+    pub fn first_reason(&self, class: ErrorClass) -> Option<&str> {
+        self.first_reasons[class as usize].as_deref()
+    }
     /// How late (µs) the latest request started.
     pub fn last_start_delay_us(&self) -> u64 {
         self.last_delay_us
@@ -319,24 +336,29 @@ impl HttpStats {
         self.service.percentiles()
     }
     /// Latency p50 and p99 since the start, µs: what [`latency`](Self::latency) gives, without
-    /// the longer scans for p90 and p99.9 (the pane's every frame).
-    pub fn latency_p50_p99(&self) -> (u64, u64) {
+    /// the longer scans for p90 and p99.9 (the pane's every frame). `None` until a request is
+    /// answered.
+    pub fn latency_p50_p99(&self) -> Option<(u64, u64)> {
         let [p50, p99] = self.latency.quantiles([0.5, 0.99]);
-        (p50, p99)
+        (self.answered > 0).then_some((p50, p99))
     }
     /// Service time p50 and p99 since the start, µs (see [`latency_p50_p99`](Self::latency_p50_p99)).
-    pub fn service_p50_p99(&self) -> (u64, u64) {
+    pub fn service_p50_p99(&self) -> Option<(u64, u64)> {
         let [p50, p99] = self.service.quantiles([0.5, 0.99]);
-        (p50, p99)
+        (self.answered > 0).then_some((p50, p99))
     }
     /// Latency quantile `q` over the last [`WINDOW_SECONDS`] up to second `now`.
     pub fn window_latency(&self, now: u64, q: f64) -> u64 {
         self.window.quantiles(now, [q])[0]
     }
-    /// Latency p50 and p99 over the last [`WINDOW_SECONDS`] up to second `now`.
-    pub fn window_p50_p99(&self, now: u64) -> (u64, u64) {
+    /// Latency p50 and p99 over the last [`WINDOW_SECONDS`] up to second `now`; `None` when no
+    /// request was answered in that window.
+    pub fn window_p50_p99(&self, now: u64) -> Option<(u64, u64)> {
+        if self.window.is_empty_at(now) {
+            return None;
+        }
         let [p50, p99] = self.window.quantiles(now, [0.5, 0.99]);
-        (p50, p99)
+        Some((p50, p99))
     }
     /// Per-second latency p50 and p99 of the seconds that ended, µs.
     pub fn latency_series(&self) -> (&Series, &Series) {
@@ -392,8 +414,8 @@ impl HttpStats {
             bytes_in: self.bytes_in,
             bytes_out: self.bytes_out,
             late_starts: self.late_starts,
-            latency_us: self.latency(),
-            service_us: self.service(),
+            latency_us: (self.answered > 0).then(|| self.latency()),
+            service_us: (self.answered > 0).then(|| self.service()),
             backlog: BacklogSummary {
                 last: self.backlog,
                 max: self.backlog_max,
@@ -440,8 +462,8 @@ mod tests {
         assert_eq!(sum.errors["timeout"], 1);
         assert_eq!(sum.errors["connect"], 0);
         assert_eq!((sum.bytes_in, sum.bytes_out), (20, 6));
-        assert_eq!(sum.latency_us.max, 2_000);
-        assert_eq!(sum.service_us.max, 1_000);
+        assert_eq!(sum.latency_us.as_ref().unwrap().max, 2_000);
+        assert_eq!(sum.service_us.as_ref().unwrap().max, 1_000);
     }
 
     #[test]
@@ -457,11 +479,63 @@ mod tests {
             &fields! {"status" => 200},
         );
         let sum = s.summary();
-        assert_eq!(sum.service_us.max, 3_001);
-        assert_eq!(sum.latency_us.max, 3_001);
+        assert_eq!(sum.service_us.as_ref().unwrap().max, 3_001);
+        assert_eq!(sum.latency_us.as_ref().unwrap().max, 3_001);
         assert_eq!((sum.bytes_in, sum.bytes_out), (7, 0));
         let r = StopReading::of(&fields! {"latency" => "slow", "latency" => 5_000});
         assert_eq!((r.latency, r.service, r.bytes_in), (None, None, None));
+    }
+
+    #[test]
+    fn the_first_reason_of_each_error_class_is_kept() {
+        let mut s = HttpStats::new();
+        for (class, reason) in [
+            ("tls", "invalid peer certificate: UnknownIssuer"),
+            ("tls", "a later one"),
+            ("connect", "connection refused"),
+        ] {
+            s.apply(
+                HttpEvent::Exception,
+                0,
+                &fields! {"duration" => 1_000},
+                &fields! {"class" => class, "kind" => "error", "reason" => reason},
+            );
+        }
+        assert_eq!(
+            s.first_reason(ErrorClass::Tls),
+            Some("invalid peer certificate: UnknownIssuer")
+        );
+        assert_eq!(
+            s.first_reason(ErrorClass::Connect),
+            Some("connection refused")
+        );
+        assert_eq!(s.first_reason(ErrorClass::Timeout), None);
+        assert_eq!(s.errors(ErrorClass::Tls), 2);
+    }
+
+    #[test]
+    fn no_answered_request_has_no_latency_not_a_latency_of_zero() {
+        let s = HttpStats::new();
+        let sum = s.summary();
+        assert_eq!((sum.latency_us, sum.service_us), (None, None));
+        assert_eq!((s.latency_p50_p99(), s.service_p50_p99()), (None, None));
+        assert_eq!(s.window_p50_p99(5), None);
+        let json = serde_json::to_value(s.summary()).unwrap();
+        assert!(
+            json["latency_us"].is_null() && json["service_us"].is_null(),
+            "{json}"
+        );
+
+        let mut s = HttpStats::new();
+        stop(&mut s, 1, 200, 3, 2);
+        assert!(s.summary().latency_us.is_some());
+        assert!(s.window_p50_p99(1).is_some());
+        // The window moves on: 30 seconds later nothing was answered in it.
+        assert_eq!(s.window_p50_p99(1 + 30 + WINDOW_SECONDS as u64), None);
+        assert!(
+            s.latency_p50_p99().is_some(),
+            "since the start it still has one"
+        );
     }
 
     #[test]
@@ -471,8 +545,8 @@ mod tests {
             stop(&mut s, ms as u64 / 50, 200, ms * 3, ms);
         }
         let (l, v) = (s.latency(), s.service());
-        assert_eq!(s.latency_p50_p99(), (l.p50, l.p99));
-        assert_eq!(s.service_p50_p99(), (v.p50, v.p99));
+        assert_eq!(s.latency_p50_p99(), Some((l.p50, l.p99)));
+        assert_eq!(s.service_p50_p99(), Some((v.p50, v.p99)));
         assert!(l.p50 >= 299_000 && l.p50 <= 301_000, "{l:?}");
         assert!(v.p99 >= 197_000 && v.p99 <= 199_000, "{v:?}");
     }

@@ -124,6 +124,16 @@ impl Window {
     }
 
     /// The window's quantiles `qs` as of second `now` (the seconds `now - W + 1 ..= now`).
+    /// No latency was recorded in the window that ends at second `now`.
+    pub(super) fn is_empty_at(&self, now: u64) -> bool {
+        let lo = now.saturating_sub(WINDOW_SECONDS as u64 - 1);
+        !self
+            .secs
+            .iter()
+            .zip(&self.hists)
+            .any(|(s, h)| s.is_some_and(|s| s >= lo && s <= now) && !h.h.is_empty())
+    }
+
     pub(super) fn quantiles<const N: usize>(&self, now: u64, qs: [f64; N]) -> [u64; N] {
         let lo = now.saturating_sub(WINDOW_SECONDS as u64 - 1);
         let mut merged = Hist::new(2);

@@ -288,9 +288,9 @@ fn http_value(t: &Threshold, state: &MonitorState) -> Option<f64> {
         return None;
     }
     let p = if t.subject == Subject::HttpLatency {
-        &h.latency_us
+        h.latency_us.as_ref()?
     } else {
-        &h.service_us
+        h.service_us.as_ref()?
     };
     let us = match t.metric {
         Metric::Quantile(0.5) => p.p50,

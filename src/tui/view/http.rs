@@ -35,9 +35,10 @@ pub fn render(area: Rect, buf: &mut Buffer, _app: &App, state: &MonitorState, st
     let rate_history = h.request_series().window(now, width);
     // The current second is still filling: its p99 is not known yet.
     let p99_history = h.latency_series().1.window(now.saturating_sub(1), width);
-    let (window_p50_us, window_p99_us) = h.window_p50_p99(now);
-    let (latency_p50_us, latency_p99_us) = h.latency_p50_p99();
-    let (service_p50_us, service_p99_us) = h.service_p50_p99();
+    let split = |p: Option<(u64, u64)>| (p.map(|p| p.0), p.map(|p| p.1));
+    let (window_p50_us, window_p99_us) = split(h.window_p50_p99(now));
+    let (latency_p50_us, latency_p99_us) = split(h.latency_p50_p99());
+    let (service_p50_us, service_p99_us) = split(h.service_p50_p99());
     let data = HttpData {
         requests: h.requests(),
         per_s: recent_rate(&h.request_series().window(now, RATE_SPAN), now),
