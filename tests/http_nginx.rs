@@ -35,7 +35,18 @@ fn nginx_binary() -> PathBuf {
 struct Nginx {
     port: u16,
     h2_port: u16,
-    _proc: Proc,
+    proc: Proc,
+}
+
+impl Drop for Nginx {
+    /// SIGTERM, so that the master stops its workers: a SIGKILL (what [`Proc`] sends when it
+    /// is dropped) would leave them running without it.
+    fn drop(&mut self) {
+        self.proc.sigterm();
+        if self.proc.wait_timeout(Duration::from_secs(10)).is_none() {
+            eprintln!("nginx did not stop within 10 s of SIGTERM: killed");
+        }
+    }
 }
 
 const KEEPALIVE_REQUESTS: u64 = 50;
@@ -81,7 +92,7 @@ impl Nginx {
         let n = Nginx {
             port,
             h2_port,
-            _proc: proc,
+            proc,
         };
         let up = wait_until(Duration::from_secs(10), || n.received().is_some());
         let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
