@@ -230,6 +230,8 @@ fn control_worker(url: &str, name: &str, run: &str) -> std::thread::JoinHandle<R
         run: run.into(),
         record: None,
         gzip: false,
+        // Users on threads of their own, as `rookery node` runs them by default.
+        user_threads: 2,
     };
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()

@@ -102,6 +102,11 @@ pub struct RunArgs {
     /// Colour theme: dark, light, high-contrast, or a path to a theme file.
     #[arg(long, value_name = "NAME|PATH")]
     pub theme: Option<String>,
+    /// Threads the virtual users run on: user N on thread N mod T, with the tasks it spawns
+    /// (its connections), none moved between threads. 0 runs them on the engine's shared,
+    /// work-stealing runtime instead [default: the number of CPUs].
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u16).range(0..=1024))]
+    pub user_threads: Option<u16>,
     #[command(flatten)]
     pub results: report::ThresholdArgs,
     #[command(flatten)]
@@ -149,6 +154,14 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
 }
 
 /// `--nodes`: 1 to 64 simulated nodes.
+/// `--user-threads`, or the number of CPUs (1 when it cannot be told).
+fn user_threads(arg: Option<u16>) -> usize {
+    arg.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    )
+}
+
 fn parse_nodes(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (1..=64).contains(&n) => Ok(n),

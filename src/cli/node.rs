@@ -35,6 +35,10 @@ pub struct NodeArgs {
     /// Compress event batches (gzip): less bandwidth, more CPU.
     #[arg(long)]
     pub gzip: bool,
+    /// Threads the virtual users run on (as `rookery run --user-threads`; 0: the node's
+    /// shared runtime) [default: the number of CPUs].
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u16).range(0..=1024))]
+    pub user_threads: Option<u16>,
 }
 
 /// The `--cluster` options of `rookery run`.
@@ -92,6 +96,7 @@ pub fn run(args: &NodeArgs, scenarios: &[Arc<dyn DynScenario>]) -> Result<(), St
         run: args.run.clone(),
         record: args.record.clone(),
         gzip: args.gzip,
+        user_threads: super::user_threads(args.user_threads),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

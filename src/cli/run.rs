@@ -129,6 +129,7 @@ async fn run_async(
     let engine = match EngineHandle::start(EngineOptions {
         nodes: args.nodes,
         telemetry: telemetry.clone(),
+        user_threads: super::user_threads(args.user_threads),
         ..EngineOptions::default()
     }) {
         Ok(engine) => engine,

@@ -100,6 +100,10 @@ pub struct EngineOptions {
     /// node that does not answer is reported as such). The master answers at once unless it
     /// is waiting for nodes (a scenario's `init` on each of them, say).
     pub master_timeout: Duration,
+    /// Users run on this many threads of their own, each with a single-threaded runtime
+    /// (see [`UserThreads`](super::UserThreads)); 0 (the default) runs them on the engine's
+    /// runtime, which tests under virtual time need.
+    pub user_threads: usize,
 }
 
 impl Default for EngineOptions {
@@ -111,6 +115,7 @@ impl Default for EngineOptions {
             grace: ControllerOptions::default().grace,
             node_timeout: super::protocol::DEFAULT_TIMEOUT,
             master_timeout: DEFAULT_MASTER_TIMEOUT,
+            user_threads: 0,
         }
     }
 }
@@ -142,7 +147,19 @@ impl EngineHandle {
         let setup = Setup {
             nodes: options.nodes,
             rate: options.user_rate,
-            options: ControllerOptions::with_grace(options.grace),
+            options: ControllerOptions {
+                threads: match options.user_threads {
+                    0 => None,
+                    n => match super::UserThreads::start(n) {
+                        Ok(t) => Some(t),
+                        Err(e) => {
+                            log::error!(target: "engine", "cannot start {n} user threads, users run on the engine's runtime: {e}");
+                            None
+                        }
+                    },
+                },
+                ..ControllerOptions::with_grace(options.grace)
+            },
             node_timeout: options.node_timeout,
             master_timeout: options.master_timeout,
         };

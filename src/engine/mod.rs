@@ -88,4 +88,4 @@ pub use status::{ControllerStatus, NodeInfo, NodeShare, RunningInfo, UserCounts}
 pub(crate) use transport::NodeLink;
 #[doc(hidden)]
 pub use user::UserGuard;
-pub use user::{Removed, UserContext};
+pub use user::{Removed, UserContext, UserThreads};

@@ -44,6 +44,9 @@ pub struct WorkerOptions {
     pub record: Option<PathBuf>,
     /// Compress event batches.
     pub gzip: bool,
+    /// Threads its users run on (0: the current runtime); see
+    /// [`UserThreads`](crate::engine::UserThreads).
+    pub user_threads: usize,
 }
 
 /// How one membership ended.
@@ -84,7 +87,15 @@ pub async fn run_worker(
                 () = signals.recv() => return Ok(()),
             };
             let session = Session::begin(
-                accepted, &client, &opts.addr, &subjects, &telemetry, scenarios, start, opts.gzip,
+                accepted,
+                &client,
+                &opts.addr,
+                &subjects,
+                &telemetry,
+                scenarios,
+                start,
+                opts.gzip,
+                opts.user_threads,
             )
             .await?;
             match session.serve(&mut end, signals).await? {

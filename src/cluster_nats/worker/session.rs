@@ -17,7 +17,9 @@ use crate::engine::coordinator::Coordinators;
 use crate::engine::events::Emitter;
 use crate::engine::protocol::{self, NodeCommand, NodeReport, Reply, Request, RequestId};
 use crate::engine::throttle::{Rate, ThrottleConfig};
-use crate::engine::{Catalogue, Controller, ControllerOptions, DynScenario, NodeLink, Services};
+use crate::engine::{
+    Catalogue, Controller, ControllerOptions, DynScenario, NodeLink, Services, UserThreads,
+};
 use crate::telemetry::{Key, Telemetry};
 
 use super::Outcome;
@@ -61,6 +63,7 @@ impl Session {
         scenarios: &[Arc<dyn DynScenario>],
         start: Instant,
         gzip: bool,
+        user_threads: usize,
     ) -> Result<Session, String> {
         let JoinReply::Accepted {
             node,
@@ -85,7 +88,16 @@ impl Session {
             tokio::runtime::Handle::current(),
             emitter.clone(),
             services.clone(),
-            ControllerOptions::default(),
+            ControllerOptions {
+                threads: match user_threads {
+                    0 => None,
+                    n => Some(
+                        UserThreads::start(n)
+                            .map_err(|e| format!("cannot start {n} user threads: {e}"))?,
+                    ),
+                },
+                ..ControllerOptions::default()
+            },
         );
         let catalogue = Catalogue::default();
         catalogue

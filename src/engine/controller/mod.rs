@@ -61,6 +61,8 @@ pub struct ControllerOptions {
     pub grace: Duration,
     /// Also told of every change (the cluster's watch, for `wait_for`).
     pub(crate) notify: Option<Arc<super::changes::Changes>>,
+    /// Threads users run on instead of the controller's runtime (see [`UserThreads`]).
+    pub threads: Option<super::user::UserThreads>,
 }
 
 impl Default for ControllerOptions {
@@ -68,6 +70,7 @@ impl Default for ControllerOptions {
         ControllerOptions {
             grace: Duration::from_secs(2),
             notify: None,
+            threads: None,
         }
     }
 }
@@ -457,7 +460,11 @@ impl ControllerCore {
         for id in first..=last {
             let slot = Arc::new(UserSlot::new(id));
             let (ctx, guard) = env.user(slot.clone());
-            spawned.push((slot, run.spawn_user(&self.rt, ctx, guard)));
+            let rt = match &self.options.threads {
+                Some(threads) => threads.handle_for(id),
+                None => &self.rt,
+            };
+            spawned.push((slot, run.spawn_user(rt, ctx, guard)));
         }
         let state = self.lock();
         if self.goes_on(&state, env, halts) {

@@ -25,7 +25,9 @@ mod context;
 pub(crate) mod registry;
 pub(crate) mod slot;
 pub(crate) mod task;
+pub(crate) mod threads;
 
 pub use context::{Removed, UserContext};
 #[doc(hidden)]
 pub use task::UserGuard;
+pub use threads::UserThreads;
