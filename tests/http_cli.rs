@@ -204,3 +204,53 @@ async fn a_refused_connection_is_counted_not_fatal() {
     assert!(connect >= 20, "{}", s["http"]);
     assert_eq!(s["http"]["requests"].as_u64(), Some(connect));
 }
+
+/// Users on threads of their own (the default; `--user-threads 3` here) and on the engine's
+/// shared runtime (`--user-threads 0`) speak TLS and HTTP/2 alike: every request answered, one
+/// connection per user kept the whole run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_http2_on_user_threads_and_on_the_shared_runtime() {
+    let server = TestServer::start(Proto {
+        http2: true,
+        tls: true,
+    })
+    .await;
+    let url = server.url("/");
+    for threads in ["3", "0"] {
+        let connections = server.connections();
+        let out = run(&[
+            "http",
+            &url,
+            "--insecure",
+            "--http2",
+            "--headless",
+            "--duration",
+            "1.5",
+            "--users",
+            "4",
+            "--rate",
+            "200",
+            "--user-threads",
+            threads,
+        ])
+        .await;
+        let s = summary(&out);
+        let http = &s["http"];
+        let requests = http["requests"].as_u64().expect("requests");
+        assert!(
+            (200..=400).contains(&requests),
+            "--user-threads {threads}: {http}"
+        );
+        assert_eq!(http["status"]["200"].as_u64(), Some(requests), "{http}");
+        assert_eq!(
+            server.connections() - connections,
+            4,
+            "--user-threads {threads}: one connection per user"
+        );
+    }
+    let out = rookery(&["http", &url, "--user-threads", "2000"])
+        .output()
+        .expect("run rookery");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2000 is not in 0..=1024"));
+}
