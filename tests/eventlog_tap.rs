@@ -178,3 +178,63 @@ fn a_failing_disk_is_an_error_on_the_monitor_at_once() {
     let err = rec.finish().expect_err("the recording failed");
     assert!(err.to_string().contains("closed.jsonl"), "{err}");
 }
+
+/// How many of this process's threads are named `name`.
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task lists this process's threads")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == name)
+        .count()
+}
+
+/// Waits (10 s at most) until `cond` holds.
+fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn the_pumper_empties_half_full_shards_while_nobody_drains_and_ends_with_the_tap() {
+    let t = Telemetry::new();
+    // A shard holds 1,024 events; a burst of 600 passes half of it.
+    let without = tap(&t, 1024);
+    let behind = LiveFeed::on_tap(&without, usize::MAX);
+    for i in 0..6_000u64 {
+        t.execute(rookery::event_name!("e"), &fields! {"i" => i}, &[]);
+    }
+    assert!(
+        without.dropped() > 0,
+        "no pumper, no drain: the shard overflows"
+    );
+    without.close();
+    drop(behind);
+
+    let with = tap(&t, 1024);
+    let feed = LiveFeed::on_tap(&with, usize::MAX);
+    with.start_pumper().expect("the pumper starts");
+    for burst in 0..10u64 {
+        for i in 0..600u64 {
+            t.execute(
+                rookery::event_name!("e"),
+                &fields! {"i" => burst * 600 + i},
+                &[],
+            );
+        }
+        // Nobody drains the feed: only the pumper can empty the shard.
+        eventually("the pumper empties the shard", || with.pending() == 0);
+    }
+    assert_eq!(with.dropped(), 0);
+    let mut live = MonitorState::new();
+    feed.drain_into(&mut live);
+    assert_eq!(live.count(rookery::event_name!("e")), 6_000);
+    assert_eq!(live.dropped(), 0);
+    assert_eq!(threads_named("rookery-pump"), 1);
+    with.close();
+    eventually("the pumper ends with the tap", || {
+        threads_named("rookery-pump") == 0
+    });
+}

@@ -115,6 +115,8 @@ pub async fn run_master(
     let start = Instant::now();
     let feed = LiveFeed::attach(&telemetry, "rookery-monitor", DEFAULT_FEED_CAPACITY, start)
         .map_err(|e| format!("monitor: {e}"))?;
+    feed.start_pumper()
+        .map_err(|e| format!("cannot start the event pump's thread: {e}"))?;
     let hooks = super::report::RunHooks::install(args, &feed).await?;
     let mut feed = Some(feed);
     let recorder = cluster_nats::record(args.record.as_deref(), &telemetry, start)?;

@@ -118,6 +118,8 @@ async fn run_async(
     )
     .map_err(|e| format!("monitor: {e}"))?;
     let feed = LiveFeed::on_tap(&tap, FEED_BACKLOG);
+    feed.start_pumper()
+        .map_err(|e| format!("cannot start the event pump's thread: {e}"))?;
     let hooks = super::report::RunHooks::install(args, &feed).await?;
     let recorder = match &args.record {
         Some(path) => Some(

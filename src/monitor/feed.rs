@@ -70,6 +70,12 @@ impl LiveFeed {
         }
     }
 
+    /// Starts its tap's pumper thread (see [`Tap::start_pumper`]): bursts of events wait in
+    /// the feed, not in the tap's small per-thread shards, until the next drain.
+    pub fn start_pumper(&self) -> std::io::Result<()> {
+        self.tap.start_pumper()
+    }
+
     /// Applies every event emitted so far to `state`, in time order; a loss on the way is
     /// applied as its `dropped` event. Returns how many events were applied.
     pub fn drain_into(&self, state: &mut MonitorState) -> usize {

@@ -27,6 +27,7 @@
 //! in its metadata.
 
 mod event;
+mod pumper;
 pub(crate) mod queue;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -179,6 +180,11 @@ impl Tap {
     /// `[rookery, tap, dropped]` event).
     pub fn dropped(&self) -> u64 {
         self.0.queue.dropped()
+    }
+
+    /// Whether its handler is still attached (not [`close`](Self::close)d).
+    pub fn is_attached(&self) -> bool {
+        self.0.attached.load(Ordering::Acquire)
     }
 
     /// Events queued and not yet pumped.
