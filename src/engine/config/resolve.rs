@@ -1,5 +1,6 @@
-//! Resolution of values: explicit settings over `ROOKERY_<NAME>` over the default, then
-//! verification. Shared by scenario start, live updates and `--list-settings`.
+//! Resolution of values: explicit settings over `ROOKERY_<NAME>` over the command's own
+//! default (`rookery http`'s) over the declared default, then verification. Shared by scenario
+//! start, live updates and `--list-settings`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -67,20 +68,17 @@ pub(crate) fn read_explicit(d: &Declared, e: &Explicit) -> Result<ConfigValue, C
     })
 }
 
-/// Environment over default; an unreadable variable emits `[amoc, config, env]` (when an
-/// emitter is given) and the default is used.
+/// Environment over `default` (the command's own default if it gives one, else the declared
+/// one); an unreadable variable emits `[amoc, config, env]` (when an emitter is given) and the
+/// default is used.
 pub(crate) fn env_or_default(
     d: &Declared,
     env: EnvLookup<'_>,
+    default: Candidate,
     emitter: Option<&Emitter>,
 ) -> Candidate {
     let s = &d.setting;
     let var = env_var_name(&s.name);
-    let default = Candidate {
-        value: s.default.clone(),
-        source: Source::Default,
-        env_problem: None,
-    };
     let Some(text) = env(&var).filter(|t| !t.is_empty()) else {
         return default;
     };
@@ -100,7 +98,7 @@ pub(crate) fn env_or_default(
                         field("setting", s.name.as_str()),
                         field("variable_name", var.as_str()),
                         field("variable_value", text.as_str()),
-                        field("default_value", opt_value(&s.default)),
+                        field("default_value", opt_value(&default.value)),
                         field("error", reason.as_str()),
                     ],
                 );
@@ -237,7 +235,30 @@ pub(crate) fn resolve_one(
                 };
             }
         },
-        None => env_or_default(d, env, emitter),
+        None => {
+            let default = match explicit.fallback(&d.setting.name) {
+                Some(f) => match read_explicit(d, f) {
+                    Ok(v) => Candidate {
+                        value: Some(v),
+                        source: f.source.clone(),
+                        env_problem: None,
+                    },
+                    Err(err) => {
+                        return Resolution {
+                            value: Err(err),
+                            source: f.source.clone(),
+                            env_problem: None,
+                        };
+                    }
+                },
+                None => Candidate {
+                    value: d.setting.default.clone(),
+                    source: Source::Default,
+                    env_problem: None,
+                },
+            };
+            env_or_default(d, env, default, emitter)
+        }
     };
     let value = match candidate.value {
         Some(v) => verify(d, v, &candidate.source, emitter).map(Some),
