@@ -105,6 +105,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub results: report::ThresholdArgs,
     #[command(flatten)]
+    pub abort: report::AbortArgs,
+    #[command(flatten)]
     pub output: report::OutputArgs,
     /// How long stopping the users may take before the run ends anyway [default: 10].
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, hide = true)]
