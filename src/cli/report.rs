@@ -160,17 +160,23 @@ pub fn finish(
 pub fn run(args: &ReportArgs) -> Result<ThresholdVerdict, super::replay::ReplayError> {
     use super::replay::ReplayError;
     check_outputs(&args.results, Some(&args.output)).map_err(ReplayError::Usage)?;
-    let mut state = args.results.state().map_err(ReplayError::Usage)?;
+    let state = args.results.state().map_err(ReplayError::Usage)?;
     let opts = ReadOptions {
         skip_bad_lines: args.skip_bad_lines,
     };
-    let mut replay = Replay::open(&args.files, opts, Speed::Max, Instant::now())?;
-    replay.run_to_end(&mut state)?;
-    let warnings = super::replay::warning_lines(&replay.stats(), &state);
+    let replay = Replay::open(&args.files, opts, Speed::Max, Instant::now())?;
+    let read = super::replay::read_to_end(replay, state)?;
+    let mut warnings = super::replay::warning_lines(&read.stats, &read.state);
     for w in &warnings {
         super::say(&format!("warning: {w}"));
     }
-    finish(&state, &args.results, Some(&args.output), &warnings).map_err(ReplayError::Other)
+    // The report has every event read, and names the bad data after them.
+    if let Some(t) = &read.trailing {
+        warnings.push(t.to_string());
+    }
+    let verdict = finish(&read.state, &args.results, Some(&args.output), &warnings)
+        .map_err(ReplayError::Other)?;
+    super::replay::then_trailing(verdict, read.trailing)
 }
 
 /// The files a run writes at its end (`--summary-json`, `--report`, `rookery report -o`) are
