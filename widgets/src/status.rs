@@ -185,22 +185,33 @@ mod tests {
             .collect()
     }
 
-    /// The bar of a replay that stopped on an error, with a notice and lost events, at `width`.
-    fn narrow(width: u16) -> String {
+    /// A bar with the figures of 75 s and 123,456 events, and three key hints, at `width`.
+    fn bar(mode: &str, dropped: u64, failures: u64, notice: Option<&str>, width: u16) -> String {
         let styles = Styles::default();
         let hints = hints();
         let bar = StatusBar {
-            mode: "REPLAY error (see the log pane)",
+            mode,
             elapsed_s: 75.2,
             events_per_s: 1520.0,
             events_total: 123_456,
-            dropped: 3,
-            failures: 0,
-            notice: Some("theme: high-contrast"),
+            dropped,
+            failures,
+            notice,
             hints: &hints,
             styles: &styles,
         };
         render_text(bar, width, 1)
+    }
+
+    /// The bar of a replay that stopped on an error, with a notice and lost events, at `width`.
+    fn narrow(width: u16) -> String {
+        bar(
+            "REPLAY error (see the log pane)",
+            3,
+            0,
+            Some("theme: high-contrast"),
+            width,
+        )
     }
 
     #[test]
@@ -223,20 +234,7 @@ mod tests {
         );
         assert!(!text.contains("ev/s") && !text.contains("quit"), "{text}");
         // Wide enough for all but the time: the figures give way whole, and ` …` says so.
-        let styles = Styles::default();
-        let hints = hints();
-        let bar = StatusBar {
-            mode: "LIVE 0:42 left",
-            elapsed_s: 18.0,
-            events_per_s: 20.0,
-            events_total: 360,
-            dropped: 0,
-            failures: 2,
-            notice: None,
-            hints: &hints,
-            styles: &styles,
-        };
-        let text = render_text(bar, 40, 1);
+        let text = bar("LIVE 0:42 left", 0, 2, None, 40);
         insta::assert_snapshot!("narrow_40_figures_left_out", text);
         assert_eq!(text.trim_end(), " LIVE 0:42 left  handler failures 2  …");
         // Everything fits: drawn in its own order, with the hints.

@@ -220,7 +220,10 @@ pub(crate) fn resolve_one(
     env: EnvLookup<'_>,
     emitter: Option<&Emitter>,
 ) -> Resolution {
-    let candidate = match explicit.get(&d.setting.name) {
+    let name = &d.setting.name;
+    let given = explicit.get(name);
+    // An explicit setting, else the command's own default, else the declared one.
+    let candidate = match given.or_else(|| explicit.fallback(name)) {
         Some(e) => match read_explicit(d, e) {
             Ok(v) => Candidate {
                 value: Some(v),
@@ -235,30 +238,16 @@ pub(crate) fn resolve_one(
                 };
             }
         },
-        None => {
-            let default = match explicit.fallback(&d.setting.name) {
-                Some(f) => match read_explicit(d, f) {
-                    Ok(v) => Candidate {
-                        value: Some(v),
-                        source: f.source.clone(),
-                        env_problem: None,
-                    },
-                    Err(err) => {
-                        return Resolution {
-                            value: Err(err),
-                            source: f.source.clone(),
-                            env_problem: None,
-                        };
-                    }
-                },
-                None => Candidate {
-                    value: d.setting.default.clone(),
-                    source: Source::Default,
-                    env_problem: None,
-                },
-            };
-            env_or_default(d, env, default, emitter)
-        }
+        None => Candidate {
+            value: d.setting.default.clone(),
+            source: Source::Default,
+            env_problem: None,
+        },
+    };
+    // The environment is under an explicit setting and over any default.
+    let candidate = match given {
+        Some(_) => candidate,
+        None => env_or_default(d, env, candidate, emitter),
     };
     let value = match candidate.value {
         Some(v) => verify(d, v, &candidate.source, emitter).map(Some),
