@@ -266,6 +266,8 @@ async fn a_refused_connection_is_counted_not_fatal() {
     let connect = s["http"]["errors"]["connect"]
         .as_u64()
         .expect("connect errors");
-    assert!(connect >= 20, "{}", s["http"]);
+    // Each user tries again after a backoff (1 ms doubling to 250 ms): about 12 attempts each
+    // in the second, where 50/s would make 50 (and a closed model tens of thousands).
+    assert!((10..=40).contains(&connect), "{}", s["http"]);
     assert_eq!(s["http"]["requests"].as_u64(), Some(connect));
 }
