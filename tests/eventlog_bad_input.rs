@@ -282,6 +282,20 @@ fn junk_after_a_gzip_stream_keeps_every_event_and_names_where_it_starts() {
 }
 
 #[test]
+fn a_last_line_without_its_newline_before_the_junk_is_still_read() {
+    let text = std::fs::read_to_string(asset("amoc-sample.jsonl")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.trim_end().as_bytes()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-newline.jsonl.gz");
+    // Junk shorter than a gzip header, too.
+    std::fs::write(&path, [gz.finish().unwrap(), b"junk".to_vec()].concat()).unwrap();
+    let (n, stats) = read_all(&path, false).expect("every event");
+    assert_eq!(n, 274);
+    assert_eq!(stats.trailing.expect("the junk is told").line, 275);
+}
+
+#[test]
 fn cli_junk_after_a_gzip_stream_still_summarises_and_reports_then_fails() {
     let (dir, path, end) = gz_with_junk(b"\x00\x01 garbage");
     let file = path.to_str().unwrap();

@@ -6,6 +6,9 @@ use std::io::{self, BufRead, Read};
 
 use flate2::bufread::GzDecoder;
 
+/// The first two bytes of every gzip member.
+const MAGIC: [u8; 2] = [0x1f, 0x8b];
+
 /// Counts the bytes taken from a buffered input.
 struct Counted<R> {
     inner: R,
@@ -90,10 +93,16 @@ impl<R: BufRead> Read for GzMembers<R> {
                     // This member ended (its checksum was right): another may follow.
                     let mut input = self.decoder.take().expect("a decoder").into_inner();
                     self.members += 1;
-                    if input.fill_buf()?.is_empty() {
+                    self.start = input.consumed;
+                    let next = input.fill_buf()?;
+                    if next.is_empty() {
                         return Ok(0);
                     }
-                    self.start = input.consumed;
+                    // Junk shorter than a header would read as a cut stream: told by its
+                    // first bytes instead.
+                    if next[0] != MAGIC[0] || next.get(1).is_some_and(|b| *b != MAGIC[1]) {
+                        return Err(self.not_gzip("invalid gzip header".to_owned()));
+                    }
                     self.produced = 0;
                     self.decoder = Some(GzDecoder::new(input));
                 }
@@ -109,18 +118,25 @@ impl<R: BufRead> Read for GzMembers<R> {
                         && e.kind() != io::ErrorKind::UnexpectedEof =>
                 {
                     self.decoder = None;
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        NotGzipAfterEnd {
-                            offset: self.start,
-                            bytes: self.file_len.saturating_sub(self.start),
-                            reason: e.to_string(),
-                        },
-                    ));
+                    return Err(self.not_gzip(e.to_string()));
                 }
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+impl<R> GzMembers<R> {
+    /// The error for data that is not gzip from the member that should start at `start`.
+    fn not_gzip(&self, reason: String) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            NotGzipAfterEnd {
+                offset: self.start,
+                bytes: self.file_len.saturating_sub(self.start),
+                reason,
+            },
+        )
     }
 }
 
@@ -175,6 +191,21 @@ mod tests {
         assert_eq!(at.offset, (first.len() + second.len()) as u64);
         assert_eq!(at.bytes, 16);
         assert!(at.reason.contains("invalid gzip header"), "{at}");
+    }
+
+    #[test]
+    fn junk_shorter_than_a_header_is_junk_too() {
+        let mut bytes = gz(b"one\n");
+        let end = bytes.len() as u64;
+        bytes.extend_from_slice(b"xy");
+        let (out, end_err) = read_all(&bytes);
+        assert_eq!(out, b"one\n");
+        let err = end_err.expect_err("junk");
+        let at = err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<NotGzipAfterEnd>())
+            .expect("its position");
+        assert_eq!((at.offset, at.bytes), (end, 2));
     }
 
     #[test]

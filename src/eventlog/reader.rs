@@ -225,9 +225,12 @@ impl LogReader {
                         .get_ref()
                         .and_then(|inner| inner.downcast_ref::<NotGzipAfterEnd>())
                     {
+                        // A last line without its newline, read before the bad data, is
+                        // still read (as a plain log's last line would be).
+                        let partial = !self.buf.is_empty();
                         let t = TrailingData {
                             file: self.path.clone(),
-                            line: self.line_no,
+                            line: self.line_no + u64::from(partial),
                             after: after.clone(),
                         };
                         if self.options.skip_bad_lines {
@@ -236,22 +239,26 @@ impl LogReader {
                         } else {
                             self.stats.trailing = Some(t);
                         }
-                        return Ok(false);
+                        if !partial {
+                            return Ok(false);
+                        }
+                        self.buf.len()
+                    } else {
+                        // A gzip stream cut short is a truncated log, like a cut last line.
+                        if e.kind() == io::ErrorKind::UnexpectedEof {
+                            self.stats.truncated_last_line = true;
+                            self.stats.warn(format!(
+                                "{}: compressed stream ends abruptly after line {} (the recorder was killed?)",
+                                self.path.display(),
+                                self.line_no
+                            ));
+                            return Ok(false);
+                        }
+                        return Err(LogError::Io {
+                            file: self.path.clone(),
+                            source: e,
+                        });
                     }
-                    // A gzip stream cut short is a truncated log, like a cut last line.
-                    if e.kind() == io::ErrorKind::UnexpectedEof {
-                        self.stats.truncated_last_line = true;
-                        self.stats.warn(format!(
-                            "{}: compressed stream ends abruptly after line {} (the recorder was killed?)",
-                            self.path.display(),
-                            self.line_no
-                        ));
-                        return Ok(false);
-                    }
-                    return Err(LogError::Io {
-                        file: self.path.clone(),
-                        source: e,
-                    });
                 }
             };
             if n == 0 {
