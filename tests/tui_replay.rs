@@ -234,3 +234,38 @@ fn a_reading_error_is_told_whole_in_the_log_pane() {
         "{screen}"
     );
 }
+
+#[test]
+fn junk_after_a_gzip_log_is_told_after_every_event_is_replayed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("junk.jsonl.gz");
+    let gz = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/logs/amoc-sample.jsonl.gz"),
+    )
+    .expect("the sample's gzip");
+    std::fs::write(&log, [gz, b"not gzip\n".to_vec()].concat()).expect("write the log");
+    let t0 = Instant::now();
+    let replay = Replay::open(&[log], ReadOptions::default(), Speed::Max, t0)
+        .expect("open")
+        .with_warning_events();
+    let mut feed = ReplayFeed::new(replay);
+    let mut state = MonitorState::new();
+    while !feed.finished() {
+        feed.pump_at(&mut state, t0);
+    }
+    assert_eq!(state.events() - 1, 274, "every event, and the error's");
+    assert!(
+        feed.error()
+            .is_some_and(|e| e.contains("junk.jsonl.gz: after line 275")),
+        "{:?}",
+        feed.error()
+    );
+    let told = state.warnings().back().expect("the error in the log pane");
+    assert_eq!(told.level, "error");
+    assert!(
+        told.msg
+            .starts_with("every event was replayed, then bad input: "),
+        "{}",
+        told.msg
+    );
+}
