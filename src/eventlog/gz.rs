@@ -166,6 +166,13 @@ mod tests {
         }
     }
 
+    /// Where the data that is not gzip starts, as `err` carries it.
+    fn position(err: &io::Error) -> &NotGzipAfterEnd {
+        err.get_ref()
+            .and_then(|e| e.downcast_ref::<NotGzipAfterEnd>())
+            .expect("its position")
+    }
+
     #[test]
     fn concatenated_members_read_as_one_text() {
         let mut bytes = gz(b"one\n");
@@ -184,10 +191,7 @@ mod tests {
         let (out, end) = read_all(&bytes);
         assert_eq!(out, b"one\ntwo\n");
         let err = end.expect_err("the junk is an error");
-        let at = err
-            .get_ref()
-            .and_then(|e| e.downcast_ref::<NotGzipAfterEnd>())
-            .expect("its position");
+        let at = position(&err);
         assert_eq!(at.offset, (first.len() + second.len()) as u64);
         assert_eq!(at.bytes, 16);
         assert!(at.reason.contains("invalid gzip header"), "{at}");
@@ -201,10 +205,7 @@ mod tests {
         let (out, end_err) = read_all(&bytes);
         assert_eq!(out, b"one\n");
         let err = end_err.expect_err("junk");
-        let at = err
-            .get_ref()
-            .and_then(|e| e.downcast_ref::<NotGzipAfterEnd>())
-            .expect("its position");
+        let at = position(&err);
         assert_eq!((at.offset, at.bytes), (end, 2));
     }
 
