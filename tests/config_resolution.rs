@@ -317,6 +317,61 @@ fn list_settings_shows_value_and_source_without_events() {
 }
 
 #[test]
+fn a_command_default_is_under_set_file_and_env_and_over_the_declared_default() {
+    let mut d = decls();
+    d.declare(CONTROLLER, user_rate_setting(UpdateRule::Accept))
+        .unwrap();
+    let http = |e: ExplicitSettings| e.fallback_to("user_rate", "infinity", "rookery http");
+    let listed = |explicit: &ExplicitSettings, env: &[(&str, &str)]| {
+        let env = env_map(env);
+        let list = list_settings(&d, explicit, &|v| env.get(v).cloned());
+        let rate = list.into_iter().find(|s| s.name == "user_rate").unwrap();
+        (rate.value.unwrap(), rate.source, rate.note)
+    };
+    assert_eq!(
+        listed(&http(ExplicitSettings::new()), &[]),
+        (
+            Some(ConfigValue::Infinity),
+            Source::CommandDefault("rookery http".into()),
+            None
+        )
+    );
+    assert_eq!(
+        listed(&http(ExplicitSettings::new().set("user_rate", "60")), &[]).1,
+        Source::Explicit
+    );
+    let file = ExplicitSettings::from_toml_str("user_rate = 90\n", Path::new("run.toml")).unwrap();
+    assert_eq!(
+        listed(&http(file), &[]),
+        (
+            Some(ConfigValue::Int(90)),
+            Source::File("run.toml".into()),
+            None
+        )
+    );
+    let env = [("ROOKERY_USER_RATE", "30")];
+    assert_eq!(
+        listed(&http(ExplicitSettings::new()), &env).1,
+        Source::Env("ROOKERY_USER_RATE".into())
+    );
+    // An unreadable variable falls back to the command's default, and says so.
+    let (value, source, note) = listed(
+        &http(ExplicitSettings::new()),
+        &[("ROOKERY_USER_RATE", "fast")],
+    );
+    assert_eq!(value, Some(ConfigValue::Infinity));
+    assert_eq!(source, Source::CommandDefault("rookery http".into()));
+    assert!(note.unwrap().contains("ROOKERY_USER_RATE"));
+    // The text names the command.
+    let list = list_settings(&d, &http(ExplicitSettings::new()), &|_| None);
+    let text = format_settings(&list);
+    assert!(
+        text.contains("infinity  (from rookery http default)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn user_rate_is_an_integer_or_infinity_defaulting_to_1200() {
     let d = || rookery::engine::config::engine_declarations(UpdateRule::Accept);
     let (c, _) = resolve_with(d(), &ExplicitSettings::new(), &HashMap::new());

@@ -248,3 +248,89 @@ fn cli_gzip_gives_the_same_summary() {
     assert_eq!(s["events"], 274);
     assert_eq!(s["throttles"]["post"]["rate"], 2400);
 }
+
+/// The sample log gzip-compressed (a real recorder's `.gz`) with `junk` appended, in a
+/// temporary folder; returns the folder, the file and the compressed stream's length.
+fn gz_with_junk(junk: &[u8]) -> (tempfile::TempDir, PathBuf, usize) {
+    let gz = std::fs::read(asset("amoc-sample.jsonl.gz")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("junk.jsonl.gz");
+    let mut f = std::fs::File::create(&path).unwrap();
+    f.write_all(&gz).unwrap();
+    f.write_all(junk).unwrap();
+    (dir, path, gz.len())
+}
+
+#[test]
+fn junk_after_a_gzip_stream_keeps_every_event_and_names_where_it_starts() {
+    let junk = b"this is not gzip\n";
+    let (_dir, path, end) = gz_with_junk(junk);
+    let (n, stats) = read_all(&path, false).expect("every event before the junk");
+    assert_eq!(n, 274, "nothing lost");
+    let t = stats.trailing.expect("the junk is told");
+    assert_eq!((t.line, t.offset()), (275, end as u64));
+    let msg = t.to_string();
+    assert!(
+        msg.contains("junk.jsonl.gz: after line 275: 17 bytes at byte 5256 of the file")
+            && msg.contains("not gzip (invalid gzip header)"),
+        "{msg}"
+    );
+    // Under --skip-bad-lines it is a bad line: counted, warned about, not an error.
+    let (n, stats) = read_all(&path, true).unwrap();
+    assert_eq!((n, stats.bad_lines, &stats.trailing), (274, 1, &None));
+    assert!(stats.warnings[0].contains("after line 275"), "{stats:?}");
+}
+
+#[test]
+fn a_last_line_without_its_newline_before_the_junk_is_still_read() {
+    let text = std::fs::read_to_string(asset("amoc-sample.jsonl")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.trim_end().as_bytes()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-newline.jsonl.gz");
+    // Junk shorter than a gzip header, too.
+    std::fs::write(&path, [gz.finish().unwrap(), b"junk".to_vec()].concat()).unwrap();
+    let (n, stats) = read_all(&path, false).expect("every event");
+    assert_eq!(n, 274);
+    assert_eq!(stats.trailing.expect("the junk is told").line, 275);
+}
+
+#[test]
+fn cli_junk_after_a_gzip_stream_still_summarises_and_reports_then_fails() {
+    let (dir, path, end) = gz_with_junk(b"\x00\x01 garbage");
+    let file = path.to_str().unwrap();
+    let (_, clean, _) = rookery(&[
+        "replay",
+        "--headless",
+        asset("amoc-sample.jsonl.gz").to_str().unwrap(),
+    ]);
+    let told = |stderr: &str| {
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line: {stderr}");
+        assert!(
+            lines[0].contains("junk.jsonl.gz: after line 275")
+                && lines[0].contains(&format!("at byte {end} of the file")),
+            "{stderr}"
+        );
+    };
+    // The summary of every event, then the bad input as the error (exit 1), as a bad line is.
+    let (code, stdout, stderr) = rookery(&["replay", "--headless", file]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stdout, clean, "the same summary as the clean log");
+    told(&stderr);
+    // The report is written, with every event, and names the bad input too.
+    let html = dir.path().join("report.html");
+    let (code, _, stderr) = rookery(&["report", file, "-o", html.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    told(&stderr);
+    let report = std::fs::read_to_string(&html).expect("the report is written");
+    assert!(report.contains("after line 275"), "the report tells it");
+    // --skip-bad-lines: a warning, and a success.
+    let (code, stdout, stderr) = rookery(&["replay", "--headless", "--skip-bad-lines", file]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, clean);
+    assert!(
+        stderr.contains("after line 275") && stderr.contains("skipped"),
+        "{stderr}"
+    );
+}

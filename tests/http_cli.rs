@@ -124,6 +124,71 @@ fn bad_input_is_a_one_line_usage_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("`fast` is not a rate"));
 }
 
+/// The `value:` line of `user_rate` in `rookery http ... --list-settings`.
+fn listed_user_rate(args: &[&str], env: Option<&str>) -> String {
+    let mut cmd = rookery(args);
+    cmd.env_remove("ROOKERY_USER_RATE");
+    if let Some(v) = env {
+        cmd.env("ROOKERY_USER_RATE", v);
+    }
+    let out = cmd.output().expect("run rookery");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let block = text
+        .split_once("\nuser_rate  (")
+        .or_else(|| text.strip_prefix("user_rate  (").map(|t| ("", t)))
+        .unwrap_or_else(|| panic!("no user_rate in:\n{text}"))
+        .1;
+    block
+        .lines()
+        .find(|l| l.trim_start().starts_with("value:"))
+        .unwrap_or_else(|| panic!("no value line in:\n{text}"))
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn list_settings_tells_that_user_rate_is_the_http_commands_default() {
+    let url = "http://127.0.0.1:9/";
+    let listed = |extra: &[&str], env| {
+        let mut args = vec!["http", url, "--list-settings"];
+        args.extend_from_slice(extra);
+        listed_user_rate(&args, env)
+    };
+    // No --set given: the value is rookery http's own, not a --set.
+    assert_eq!(
+        listed(&[], None),
+        "value:   infinity  (from rookery http default)"
+    );
+    // Real sources stay what they are, and win over the command's default.
+    assert_eq!(
+        listed(&["--set", "user_rate=600"], None),
+        "value:   600  (from --set)"
+    );
+    assert_eq!(
+        listed(&[], Some("300")),
+        "value:   300  (from environment variable ROOKERY_USER_RATE)"
+    );
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let file = dir.path().join("run.toml");
+    std::fs::write(&file, "user_rate = 90\n").expect("write the settings file");
+    let file = file.to_str().expect("a UTF-8 path");
+    assert_eq!(
+        listed(&["--settings", file], Some("300")),
+        format!("value:   90  (from settings file {file})")
+    );
+    // `rookery run` has no such default: the declared one.
+    assert_eq!(
+        listed_user_rate(&["run", "--list-settings"], None),
+        "value:   1200  (from default)"
+    );
+}
+
 fn summary(out: &Output) -> Value {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {err}");
@@ -201,7 +266,9 @@ async fn a_refused_connection_is_counted_not_fatal() {
     let connect = s["http"]["errors"]["connect"]
         .as_u64()
         .expect("connect errors");
-    assert!(connect >= 20, "{}", s["http"]);
+    // Each user tries again after a backoff (1 ms doubling to 250 ms): about 12 attempts each
+    // in the second, where 50/s would make 50 (and a closed model tens of thousands).
+    assert!((10..=40).contains(&connect), "{}", s["http"]);
     assert_eq!(s["http"]["requests"].as_u64(), Some(connect));
 }
 

@@ -1,6 +1,6 @@
 //! `--metrics`: a live run serves its state at /metrics; Debian's `promtool check metrics`
 //! (a linter no one here wrote) accepts the page; OpenMetrics is served to scrapers that ask
-//! for it; non-loopback addresses need `--metrics-public` and a token.
+//! for it; non-loopback addresses need `--metrics-public` and a token; the `http` families.
 //! Needs `promtool` (Debian's `prometheus`, installed by `.ci/install-deps`); fails without it.
 
 mod results_support;
@@ -10,9 +10,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use results_support::{ChildGuard, rookery};
-
-const PROMTOOL: &str = "/usr/bin/promtool";
+use results_support::{ChildGuard, promtool, rookery};
+use rookery::monitor::{EventRef, MonitorState};
+use rookery::report::metrics::render;
+use rookery::telemetry::{EventName, Key, Value};
 
 /// A GET of /metrics: (status line, headers and body).
 fn get(addr: SocketAddr, headers: &str) -> (String, String) {
@@ -23,31 +24,6 @@ fn get(addr: SocketAddr, headers: &str) -> (String, String) {
     s.read_to_string(&mut out).unwrap();
     let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
     (head.to_owned(), body.to_owned())
-}
-
-fn promtool(page: &str) -> (bool, String) {
-    assert!(
-        std::path::Path::new(PROMTOOL).exists(),
-        "{PROMTOOL} is missing: install Debian's prometheus (.ci/install-deps does)"
-    );
-    let mut child = Command::new(PROMTOOL)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start promtool");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(page.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
 }
 
 #[test]
@@ -180,4 +156,66 @@ fn a_public_endpoint_requires_the_bearer_token() {
         assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
         assert!(with.starts_with("HTTP/1.1 200"), "{with}");
     });
+}
+
+/// 40 answers (30 of 200, 10 of 503) and 5 tls failures.
+fn http_state() -> MonitorState {
+    let mut s = MonitorState::new();
+    let stop = EventName::new(&["http", "request", "stop"]).expect("name");
+    let exc = EventName::new(&["http", "request", "exception"]).expect("name");
+    for i in 0..45u64 {
+        let (name, m, md) = if i < 40 {
+            (
+                &stop,
+                vec![
+                    (Key::new("duration"), Value::Int(2_000_000)),
+                    (Key::new("latency"), Value::Int(8_000_000)),
+                    (Key::new("bytes_in"), Value::Int(6)),
+                ],
+                vec![(
+                    Key::new("status"),
+                    Value::Int(if i < 30 { 200 } else { 503 }),
+                )],
+            )
+        } else {
+            (
+                &exc,
+                vec![(Key::new("duration"), Value::Int(1_000_000))],
+                vec![(Key::new("class"), Value::from("tls"))],
+            )
+        };
+        s.apply(&EventRef {
+            t_us: 1_000 + i * 1_000,
+            node: Some("node1"),
+            name,
+            measurements: &m,
+            metadata: &md,
+        });
+    }
+    s
+}
+
+#[test]
+fn http_requests_have_their_own_families() {
+    let page = render(&http_state(), false);
+    for line in [
+        "rookery_http_responses_total{status=\"200\"} 30",
+        "rookery_http_responses_total{status=\"503\"} 10",
+        "rookery_http_errors_total{class=\"tls\"} 5",
+        "rookery_http_errors_total{class=\"connect\"} 0",
+        "rookery_http_body_bytes_total{direction=\"in\"} 240",
+        "rookery_http_latency_seconds{from=\"due\",percentile=\"p50\"} 0.008",
+        "rookery_http_latency_seconds{from=\"send\",percentile=\"p99\"} 0.002",
+    ] {
+        assert!(page.lines().any(|l| l == line), "no `{line}` in:\n{page}");
+    }
+    // A run without requests has none of them.
+    assert!(!render(&MonitorState::new(), false).contains("rookery_http_"));
+}
+
+#[test]
+fn promtool_accepts_the_http_families() {
+    let page = render(&http_state(), false);
+    let (ok, said) = promtool(&page);
+    assert!(ok && said.trim().is_empty(), "{said}\n{page}");
 }

@@ -120,3 +120,57 @@ fn abort_on_fail_stops_a_live_run_at_the_first_breach() {
     assert!(s["duration_s"].as_f64().unwrap() < 60.0);
     assert!(err.contains("demo.message p50[1s] < 1us"), "{err}");
 }
+
+#[test]
+fn abort_on_fail_is_refused_where_nothing_runs_report_and_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("run.jsonl");
+    write_log(&log, 3);
+    let log = log.to_str().unwrap();
+    let html = dir.path().join("report.html");
+    let html = html.to_str().unwrap();
+    let threshold = "users failed == 0";
+    for args in [
+        vec![
+            "report",
+            log,
+            "-o",
+            html,
+            "--threshold",
+            threshold,
+            "--abort-on-fail",
+        ],
+        vec![
+            "replay",
+            "--headless",
+            log,
+            "--threshold",
+            threshold,
+            "--abort-on-fail",
+        ],
+    ] {
+        let (code, out, err) = rookery(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        let first = err.lines().next().unwrap_or_default();
+        assert!(
+            first.contains("unexpected argument '--abort-on-fail'"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!std::path::Path::new(html).exists(), "no report is written");
+    for command in ["report", "replay"] {
+        let (code, help, err) = rookery(&[command, "--help"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(help.contains("--threshold"), "{help}");
+        assert!(
+            !help.contains("--abort-on-fail"),
+            "{command} --help: {help}"
+        );
+    }
+    for command in ["run", "http", "attach"] {
+        let (code, help, err) = rookery(&[command, "--help"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(help.contains("--abort-on-fail"), "{command} --help: {help}");
+    }
+}

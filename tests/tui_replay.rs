@@ -21,6 +21,15 @@ fn open(speed: Speed, now: Instant) -> ReplayFeed {
     ReplayFeed::new(Replay::open(&sample(), ReadOptions::default(), speed, now).expect("open"))
 }
 
+/// The monitor's replay of `log` at full speed, its reading warnings applied as events.
+fn with_warnings(log: PathBuf, now: Instant) -> ReplayFeed {
+    ReplayFeed::new(
+        Replay::open(&[log], ReadOptions::default(), Speed::Max, now)
+            .expect("open")
+            .with_warning_events(),
+    )
+}
+
 #[test]
 fn whole_amoc_sample_on_screen() {
     let now = Instant::now();
@@ -209,10 +218,7 @@ fn a_reading_error_is_told_whole_in_the_log_pane() {
     )
     .expect("write the log");
     let t0 = Instant::now();
-    let replay = Replay::open(&[log], ReadOptions::default(), Speed::Max, t0)
-        .expect("open")
-        .with_warning_events();
-    let mut feed = ReplayFeed::new(replay);
+    let mut feed = with_warnings(log, t0);
     let mut state = MonitorState::new();
     feed.pump_at(&mut state, t0);
     feed.pump_at(&mut state, t0);
@@ -232,5 +238,37 @@ fn a_reading_error_is_told_whole_in_the_log_pane() {
             && screen.contains("the replay stopped: ")
             && screen.contains("bad.jsonl:3"),
         "{screen}"
+    );
+}
+
+#[test]
+fn junk_after_a_gzip_log_is_told_after_every_event_is_replayed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("junk.jsonl.gz");
+    let gz = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/logs/amoc-sample.jsonl.gz"),
+    )
+    .expect("the sample's gzip");
+    std::fs::write(&log, [gz, b"not gzip\n".to_vec()].concat()).expect("write the log");
+    let t0 = Instant::now();
+    let mut feed = with_warnings(log, t0);
+    let mut state = MonitorState::new();
+    while !feed.finished() {
+        feed.pump_at(&mut state, t0);
+    }
+    assert_eq!(state.events() - 1, 274, "every event, and the error's");
+    assert!(
+        feed.error()
+            .is_some_and(|e| e.contains("junk.jsonl.gz: after line 275")),
+        "{:?}",
+        feed.error()
+    );
+    let told = state.warnings().back().expect("the error in the log pane");
+    assert_eq!(told.level, "error");
+    assert!(
+        told.msg
+            .starts_with("every event was replayed, then bad input: "),
+        "{}",
+        told.msg
     );
 }

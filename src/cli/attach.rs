@@ -45,6 +45,8 @@ pub struct AttachArgs {
     pub report: Option<PathBuf>,
     #[command(flatten)]
     pub results: super::report::ThresholdArgs,
+    #[command(flatten)]
+    pub abort: super::report::AbortArgs,
 }
 
 /// How often the headless client moves events from the queue into the state.
@@ -123,7 +125,7 @@ async fn run_async(
     let outcome = match tui {
         None => {
             let deadline = args.duration.map(Duration::from_secs_f64);
-            let abort = args.results.abort_on_fail;
+            let abort = args.abort.abort_on_fail;
             let state = headless(&feed, state, deadline, abort, &mut signals).await;
             // Before we disconnect: did the bridge end the stream itself?
             let ended = feed.closed();

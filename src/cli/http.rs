@@ -22,7 +22,8 @@ pub const DEFAULT_HTTP_USERS: u64 = 50;
 #[derive(Debug, Args)]
 #[command(
     after_help = "With rookery http, --users defaults to 50 (connections, one per user) \
-    and every user connects at once (user_rate=infinity); the scenario is always `http` (its \
+    and every user connects at once (the default user_rate is infinity; --set user_rate=N, \
+    --settings or ROOKERY_USER_RATE override it); the scenario is always `http` (its \
     settings: rookery http URL --list-settings)."
 )]
 pub struct HttpArgs {
@@ -129,9 +130,13 @@ pub fn run(args: HttpArgs) -> Result<(), RunError> {
     let mut run_args = args.run;
     run_args.scenario = Some(SCENARIO_NAME.to_owned());
     run_args.users = Some(run_args.users.unwrap_or(DEFAULT_HTTP_USERS));
-    // Every user connects at once unless a `--set user_rate=...` (later, so it wins) says
+    // Every user connects at once unless `--set`, `--settings` or `ROOKERY_USER_RATE` says
     // otherwise.
-    run_args.set.insert(0, "user_rate=infinity".to_owned());
+    run_args.command_defaults.push(super::CommandDefault {
+        command: "rookery http",
+        name: crate::engine::USER_RATE,
+        value: "infinity",
+    });
     run::run(&run_args, &[boxed(scenario)])
 }
 

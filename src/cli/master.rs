@@ -89,6 +89,34 @@ impl CommandSink for ClusterSink {
     }
 }
 
+/// The `--set`s the workers get: the command's own defaults (`rookery http`'s `user_rate`)
+/// that neither a `--set` nor the settings file gives go first, as `--set`s (the join carries
+/// only `--set`s and the file, so on a real cluster they are not under `ROOKERY_<NAME>`).
+fn sets_with_command_defaults(
+    args: &RunArgs,
+    file: Option<&cluster_nats::settings::SettingsFile>,
+) -> Vec<String> {
+    let in_file = file.and_then(|f| {
+        crate::engine::config::ExplicitSettings::from_toml_str(
+            &f.text,
+            std::path::Path::new(&f.path),
+        )
+        .ok()
+    });
+    let given = |name: &str| {
+        args.set
+            .iter()
+            .any(|s| crate::engine::config::parse_set(s).is_ok_and(|(n, _)| n == name))
+            || in_file.as_ref().is_some_and(|f| f.get(name).is_some())
+    };
+    args.command_defaults
+        .iter()
+        .filter(|d| !given(d.name))
+        .map(|d| format!("{}={}", d.name, d.value))
+        .chain(args.set.iter().cloned())
+        .collect()
+}
+
 /// Runs the master until `--duration`, `q`, a signal or a failed threshold with
 /// `--abort-on-fail`; then stops the workers' users, waits for their last events, shows or
 /// prints the result, ends the run, and judges it as a simulated `run` does: `--threshold`
@@ -103,9 +131,10 @@ pub async fn run_master(
         Some(path) => Some(cluster_nats::settings::SettingsFile::read(path)?),
         None => None,
     };
+    let sets = sets_with_command_defaults(args, settings_file.as_ref());
     // Bad settings are refused here, before any worker is involved.
     let (config, _) =
-        cluster_nats::settings::resolve(&scenario, &args.set, settings_file.as_ref(), None)?;
+        cluster_nats::settings::resolve(&scenario, &sets, settings_file.as_ref(), None)?;
     let config = Arc::new(config);
     if !args.headless {
         crate::tui::terminal::ensure_terminal().map_err(|e| format!("terminal: {e}"))?;
@@ -127,7 +156,7 @@ pub async fn run_master(
         ca: args.cluster.cluster_ca.clone(),
     };
     let opts = MasterOptions {
-        settings: args.set.clone(),
+        settings: sets,
         ..MasterOptions::new(addr, &args.cluster.run, scenario.name())
     };
     let master = Master::start_with(opts, settings_file, telemetry.clone(), start).await?;
@@ -283,5 +312,38 @@ async fn drive(
 fn drain(feed: &Option<LiveFeed>, state: &mut MonitorState) {
     if let Some(f) = feed {
         f.drain_into(state);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::CommandDefault;
+    use crate::cluster_nats::settings::SettingsFile;
+
+    #[test]
+    fn a_command_default_goes_to_the_workers_unless_a_set_or_the_file_gives_it() {
+        let args = |set: &[&str]| RunArgs {
+            set: set.iter().map(|s| (*s).to_owned()).collect(),
+            command_defaults: vec![CommandDefault {
+                command: "rookery http",
+                name: "user_rate",
+                value: "infinity",
+            }],
+            ..RunArgs::default()
+        };
+        assert_eq!(
+            sets_with_command_defaults(&args(&["url=http://x/"]), None),
+            ["user_rate=infinity", "url=http://x/"]
+        );
+        assert_eq!(
+            sets_with_command_defaults(&args(&["user_rate=60"]), None),
+            ["user_rate=60"]
+        );
+        let file = SettingsFile {
+            path: "run.toml".into(),
+            text: "user_rate = 90\n".into(),
+        };
+        assert!(sets_with_command_defaults(&args(&[]), Some(&file)).is_empty());
     }
 }

@@ -110,12 +110,45 @@ pub struct RunArgs {
     #[command(flatten)]
     pub results: report::ThresholdArgs,
     #[command(flatten)]
+    pub abort: report::AbortArgs,
+    #[command(flatten)]
     pub output: report::OutputArgs,
     /// How long stopping the users may take before the run ends anyway [default: 10].
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, hide = true)]
     pub stop_timeout: Option<f64>,
     #[command(flatten)]
     pub cluster: node::ClusterRunArgs,
+    /// Settings' defaults the command itself gives (`rookery http`: every user at once), not
+    /// on the command line: under `--set`, `--settings` and `ROOKERY_<NAME>`, over the declared
+    /// default, and listed by `--list-settings` as coming from the command.
+    #[arg(skip)]
+    pub command_defaults: Vec<CommandDefault>,
+}
+
+/// A setting's default given by a command rather than by its declaration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandDefault {
+    /// The command, as `--list-settings` names it: `rookery http`.
+    pub command: &'static str,
+    pub name: &'static str,
+    /// Read like a `--set` value.
+    pub value: &'static str,
+}
+
+impl RunArgs {
+    /// The `--settings` file (read here when given as text) and every `--set`, over the
+    /// command's own defaults.
+    pub(crate) fn explicit_settings(
+        &self,
+    ) -> Result<crate::engine::config::ExplicitSettings, String> {
+        let explicit =
+            crate::engine::config::ExplicitSettings::from_cli(&self.set, self.settings.as_deref())
+                .map_err(|e| format!("settings: {e}"))?;
+        Ok(self
+            .command_defaults
+            .iter()
+            .fold(explicit, |e, d| e.fallback_to(d.name, d.value, d.command)))
+    }
 }
 
 #[derive(Debug, Args)]

@@ -72,13 +72,54 @@ fn refuse_repeats(files: &[std::path::PathBuf]) -> Result<(), ReplayError> {
     Ok(())
 }
 
+/// What reading the logs to their end gave: a summary of every event, the state, the
+/// reading's warnings, and bad data after a `.gz` log's stream (every event before it was
+/// read: the caller shows them, then fails with it as with a bad line).
+pub struct Summarized {
+    pub summary: Summary,
+    pub state: MonitorState,
+    pub stats: ReadStats,
+    pub trailing: Option<LogError>,
+}
+
 /// Reads every event of the logs into a fresh state, as fast as possible.
-pub fn summarize(args: &ReplayArgs) -> Result<(Summary, MonitorState, ReadStats), ReplayError> {
+pub fn summarize(args: &ReplayArgs) -> Result<Summarized, ReplayError> {
     let (opts, _speed) = options(args)?;
-    let mut replay = Replay::open(&args.files, opts, Speed::Max, Instant::now())?;
-    let mut state = args.results.state().map_err(ReplayError::Usage)?;
-    replay.run_to_end(&mut state)?;
-    Ok((state.summary(), state, replay.stats()))
+    let replay = Replay::open(&args.files, opts, Speed::Max, Instant::now())?;
+    let state = args.results.state().map_err(ReplayError::Usage)?;
+    read_to_end(replay, state)
+}
+
+/// Applies every event of `replay` to `state`; bad data after a `.gz` stream does not lose them.
+pub fn read_to_end(mut replay: Replay, mut state: MonitorState) -> Result<Summarized, ReplayError> {
+    let trailing = match replay.run_to_end(&mut state) {
+        Ok(()) => None,
+        Err(e @ LogError::Trailing(_)) => Some(e),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Summarized {
+        summary: state.summary(),
+        state,
+        stats: replay.stats(),
+        trailing,
+    })
+}
+
+/// The end of a command that showed every event it read: bad data after a `.gz` stream is
+/// its error (exit status 1), told after the outputs; a failed threshold is said before it.
+pub fn then_trailing(
+    verdict: super::report::ThresholdVerdict,
+    trailing: Option<LogError>,
+) -> Result<super::report::ThresholdVerdict, ReplayError> {
+    match trailing {
+        None => Ok(verdict),
+        Some(e) => {
+            if let super::report::ThresholdVerdict::Failed(reason) = &verdict {
+                super::say(reason);
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// One line per warning, for stderr.
@@ -116,17 +157,25 @@ pub fn run(args: &ReplayArgs) -> Result<super::report::ThresholdVerdict, ReplayE
         if r.thresholds.is_empty() && r.summary_json.is_none() {
             return Ok(super::report::ThresholdVerdict::Passed);
         }
-        let (_, state, stats) = summarize(args)?;
-        return super::report::finish(&state, r, None, &warning_lines(&stats, &state))
-            .map_err(ReplayError::Other);
+        // The monitor told bad data after a `.gz` stream already.
+        let read = summarize(args)?;
+        return super::report::finish(
+            &read.state,
+            r,
+            None,
+            &warning_lines(&read.stats, &read.state),
+        )
+        .map_err(ReplayError::Other);
     }
-    let (summary, state, stats) = summarize(args)?;
-    let warnings = warning_lines(&stats, &state);
+    let read = summarize(args)?;
+    let warnings = warning_lines(&read.stats, &read.state);
     for w in &warnings {
         super::say(&format!("warning: {w}"));
     }
-    print_summary(&summary).map_err(ReplayError::Other)?;
-    super::report::finish(&state, &args.results, None, &warnings).map_err(ReplayError::Other)
+    print_summary(&read.summary).map_err(ReplayError::Other)?;
+    let verdict = super::report::finish(&read.state, &args.results, None, &warnings)
+        .map_err(ReplayError::Other)?;
+    then_trailing(verdict, read.trailing)
 }
 
 /// The monitor on the replay.

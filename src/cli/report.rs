@@ -1,6 +1,7 @@
-//! What every mode leaves behind: `--threshold`, `--abort-on-fail`, `--summary-json`,
-//! `--report`, `--metrics` (shared argument structs that `run`, `replay` and later modes
-//! flatten), and `rookery report LOG... -o FILE.html`.
+//! What every mode leaves behind: `--threshold`, `--summary-json`, `--report`, `--metrics`
+//! (shared argument structs that `run`, `replay` and later modes flatten), `--abort-on-fail`
+//! (only the live modes: a finished log has nothing to stop), and
+//! `rookery report LOG... -o FILE.html`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,12 +23,18 @@ pub struct ThresholdArgs {
     /// Exit status 99 when one fails. Grammar: see the README, "Results".
     #[arg(long = "threshold", value_name = "EXPR", value_parser = parse_threshold)]
     pub thresholds: Vec<String>,
-    /// Stop the run as soon as a windowed threshold fails.
-    #[arg(long, requires = "thresholds")]
-    pub abort_on_fail: bool,
     /// Write the JSON summary to this file when the run ends (any mode, with or without a UI).
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
+}
+
+/// `--abort-on-fail`: only in the modes that have something to stop (`run`, `http`,
+/// `attach`), not in `replay` or `report`, which read a finished log.
+#[derive(Debug, Args, Default, Clone)]
+pub struct AbortArgs {
+    /// Stop the run as soon as a windowed threshold fails.
+    #[arg(long, requires = "thresholds")]
+    pub abort_on_fail: bool,
 }
 
 /// Outputs of a live run: flattened into `run` (and modes like it).
@@ -153,17 +160,23 @@ pub fn finish(
 pub fn run(args: &ReportArgs) -> Result<ThresholdVerdict, super::replay::ReplayError> {
     use super::replay::ReplayError;
     check_outputs(&args.results, Some(&args.output)).map_err(ReplayError::Usage)?;
-    let mut state = args.results.state().map_err(ReplayError::Usage)?;
+    let state = args.results.state().map_err(ReplayError::Usage)?;
     let opts = ReadOptions {
         skip_bad_lines: args.skip_bad_lines,
     };
-    let mut replay = Replay::open(&args.files, opts, Speed::Max, Instant::now())?;
-    replay.run_to_end(&mut state)?;
-    let warnings = super::replay::warning_lines(&replay.stats(), &state);
+    let replay = Replay::open(&args.files, opts, Speed::Max, Instant::now())?;
+    let read = super::replay::read_to_end(replay, state)?;
+    let mut warnings = super::replay::warning_lines(&read.stats, &read.state);
     for w in &warnings {
         super::say(&format!("warning: {w}"));
     }
-    finish(&state, &args.results, Some(&args.output), &warnings).map_err(ReplayError::Other)
+    // The report has every event read, and names the bad data after them.
+    if let Some(t) = &read.trailing {
+        warnings.push(t.to_string());
+    }
+    let verdict = finish(&read.state, &args.results, Some(&args.output), &warnings)
+        .map_err(ReplayError::Other)?;
+    super::replay::then_trailing(verdict, read.trailing)
 }
 
 /// The files a run writes at its end (`--summary-json`, `--report`, `rookery report -o`) are
@@ -247,7 +260,7 @@ impl RunHooks {
             None => None,
         };
         let breach = Arc::new(tokio::sync::Notify::new());
-        let abort_on_fail = args.results.abort_on_fail && checks;
+        let abort_on_fail = args.abort.abort_on_fail && checks;
         if abort_on_fail {
             let b = breach.clone();
             let mut fired = false;

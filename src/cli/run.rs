@@ -79,8 +79,7 @@ pub fn run(args: &RunArgs, scenarios: &[Arc<dyn DynScenario>]) -> Result<(), Run
             path.display()
         )));
     }
-    let explicit = ExplicitSettings::from_cli(&args.set, args.settings.as_deref())
-        .map_err(|e| format!("settings: {e}"))?;
+    let explicit = args.explicit_settings()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("rookery-engine")

@@ -7,11 +7,14 @@
 //! itself (a handler on the master's thread may command the master), and two actors that wait
 //! on each other (the master waiting for a node whose `init` runs a handler that commands the
 //! master) serve each other instead of deadlocking.
+//!
+//! Both actors serve their mailbox the same way ([`Mailbox::serve`]); each says only what it
+//! does with its own kind of mail ([`Serves`]), and [`run`] is the life of its thread.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::Instant;
 
 use super::cluster::MasterAnswer;
@@ -170,4 +173,134 @@ impl Calls {
         self.arrived.borrow_mut().insert(token, answer);
         None
     }
+}
+
+/// What an actor's mailbox carries, as far as its calls go: the answers to them, and other
+/// mail the actor handles.
+pub(crate) trait Mail: Send + Sized + 'static {
+    /// The mail that carries `answer` to call `token`.
+    fn answer(token: u64, answer: Answer) -> Self;
+    /// The answer this mail carries, or the mail itself when it is not an answer.
+    fn into_answer(self) -> Result<(u64, Answer), Self>;
+}
+
+/// An actor thread's mailbox (and its own sending side, where the answers to its calls come),
+/// the calls it waits for, and whether it is ending.
+pub(crate) struct Mailbox<M> {
+    mailbox: Receiver<M>,
+    own: Sender<M>,
+    calls: Calls,
+    ending: Cell<bool>,
+}
+
+impl<M: Mail> Mailbox<M> {
+    /// Serves `mailbox`, whose sending side is `own`.
+    pub(crate) fn new(mailbox: Receiver<M>, own: Sender<M>) -> Mailbox<M> {
+        Mailbox {
+            mailbox,
+            own,
+            calls: Calls::default(),
+            ending: Cell::new(false),
+        }
+    }
+
+    /// The thread ends once the mail being handled at the outermost level is done.
+    pub(crate) fn end(&self) {
+        self.ending.set(true);
+    }
+
+    pub(crate) fn is_ending(&self) -> bool {
+        self.ending.get()
+    }
+
+    fn open(&self) -> (u64, AnswerTo) {
+        let token = self.calls.open();
+        let own = self.own.clone();
+        let to: AnswerTo = Box::new(move |answer| {
+            let _ = own.send(M::answer(token, answer));
+        });
+        (token, to)
+    }
+
+    /// Serves the mailbox, handing every mail that is not an awaited answer to `handle`,
+    /// until call `token` is answered or its `deadline` passes (`None` then), or, with `until`
+    /// `None`, until the actor ends or nobody can send to it any more.
+    fn serve(&self, until: Option<(u64, Instant)>, mut handle: impl FnMut(M)) -> Option<Answer> {
+        loop {
+            let mail = match until {
+                Some((token, deadline)) => {
+                    if let Some(answer) = self.calls.take(token) {
+                        return Some(answer);
+                    }
+                    // Checked before every message: a busy mailbox does not stretch the wait.
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let mail = if left.is_zero() {
+                        None
+                    } else {
+                        self.mailbox.recv_timeout(left).ok()
+                    };
+                    match mail {
+                        Some(mail) => mail,
+                        None => {
+                            self.calls.give_up(token);
+                            return None;
+                        }
+                    }
+                }
+                None if self.ending.get() => return None,
+                None => match self.mailbox.recv() {
+                    Ok(mail) => mail,
+                    Err(_) => return None,
+                },
+            };
+            match mail.into_answer() {
+                Ok((token, answer)) => {
+                    if let Some(answer) = self.calls.arrive(token, answer, until.map(|(t, _)| t)) {
+                        return Some(answer);
+                    }
+                }
+                Err(mail) => handle(mail),
+            }
+        }
+    }
+}
+
+/// An actor: its mailbox, and what it does with mail that is not an answer to its calls.
+/// Every `Serves` is an [`Actor`]: a call its thread makes waits by serving this mailbox.
+pub(crate) trait Serves {
+    type Mail: Mail;
+
+    fn mailbox(&self) -> &Mailbox<Self::Mail>;
+
+    /// Handles one mail (may run user code, which may call an actor: then it is re-entered).
+    fn handle(&self, mail: Self::Mail);
+
+    /// A mail still there when the thread ends: a command in it is refused.
+    fn left_over(&self, mail: Self::Mail);
+}
+
+impl<T: Serves> Actor for T {
+    fn open(&self) -> (u64, AnswerTo) {
+        self.mailbox().open()
+    }
+
+    fn wait(&self, token: u64, deadline: Instant) -> Option<Answer> {
+        self.mailbox()
+            .serve(Some((token, deadline)), |mail| self.handle(mail))
+    }
+
+    fn forget(&self, token: u64) {
+        self.mailbox().calls.forget(token);
+    }
+}
+
+/// The life of an actor's thread: it is `actor`'s, serves its mailbox until the actor ends,
+/// refuses what is left ([`Serves::left_over`]), and is no actor's any more.
+pub(crate) fn run<T: Serves + 'static>(actor: &Rc<T>) {
+    set_current(Some(actor.clone() as Rc<dyn Actor>));
+    actor.mailbox().serve(None, |mail| actor.handle(mail));
+    while let Ok(mail) = actor.mailbox().mailbox.try_recv() {
+        actor.left_over(mail);
+    }
+    set_current(None);
 }

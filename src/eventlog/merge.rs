@@ -102,12 +102,20 @@ impl MergedReader {
         Ok(true)
     }
 
-    /// Warnings and counts of all files together.
+    /// The first file whose `.gz` data went on after its compressed stream with data that is
+    /// not gzip (see [`ReadStats::trailing`]).
+    pub fn trailing(&self) -> Option<&super::TrailingData> {
+        self.readers
+            .iter()
+            .find_map(|r| r.stats().trailing.as_ref())
+    }
+
     /// Warnings so far over every file (cheap: no copy).
     pub fn warning_count(&self) -> u64 {
         self.readers.iter().map(|r| r.stats().warning_count()).sum()
     }
 
+    /// Warnings and counts of all files together.
     pub fn stats(&self) -> ReadStats {
         let mut s = ReadStats::default();
         for r in &self.readers {

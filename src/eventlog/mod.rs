@@ -2,6 +2,7 @@
 //! [`LogReader`] and [`MergedReader`], and replay pacing ([`ReplayClock`], [`Replay`]).
 
 mod format;
+mod gz;
 mod merge;
 mod names;
 mod reader;
@@ -17,7 +18,7 @@ pub use format::{
 };
 pub use merge::MergedReader;
 pub use names::{LogNames, MAX_LOG_NAME_BYTES, MAX_LOG_NAMES, OTHER_NAME};
-pub use reader::{LogReader, ReadOptions, ReadStats};
+pub use reader::{LogReader, ReadOptions, ReadStats, TrailingData};
 pub use recorder::{
     DROPPED_EVENT, RECORDER_ERROR, Recorder, RecorderHandle, RecorderOptions, RecorderStats,
     is_gzip_path,
@@ -41,4 +42,8 @@ pub enum LogError {
     },
     #[error("the recorder's writer thread failed: {0}")]
     Writer(String),
+    /// A `.gz` log goes on, after the end of its compressed stream, with data that is not gzip.
+    /// Every event before it was read: a replay or a report shows them, then tells this.
+    #[error("{0}")]
+    Trailing(TrailingData),
 }

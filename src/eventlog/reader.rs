@@ -4,9 +4,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use flate2::read::MultiGzDecoder;
-
 use super::format::{Header, LineError, parse_event_with, parse_header};
+use super::gz::{GzMembers, NotGzipAfterEnd};
 use super::names::LogNames;
 use super::{LogError, LoggedEvent};
 
@@ -38,6 +37,28 @@ pub struct ReadStats {
     /// Events whose name came past the reader's limit of distinct names and were read as
     /// `rookery.other.event` (see [`MAX_LOG_NAMES`](super::MAX_LOG_NAMES)).
     pub other_names: u64,
+    /// A `.gz` log went on after its compressed stream with data that is not gzip (without
+    /// `skip_bad_lines`; with it, that is a bad line and a warning). The events before it were
+    /// read; [`Replay`](super::Replay) tells it as an error once they are applied.
+    pub trailing: Option<TrailingData>,
+}
+
+/// Where a `.gz` log's data that is not gzip starts, after the end of its compressed stream.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}: after line {line}: {after}", file.display())]
+pub struct TrailingData {
+    pub file: PathBuf,
+    /// The lines read before it (the header is line 1).
+    pub line: u64,
+    /// Where it starts in the compressed file, how long it is and what the decompressor said.
+    after: NotGzipAfterEnd,
+}
+
+impl TrailingData {
+    /// The byte of the compressed file it starts at.
+    pub fn offset(&self) -> u64 {
+        self.after.offset
+    }
 }
 
 impl ReadStats {
@@ -65,6 +86,12 @@ impl ReadStats {
         }
         self.more_warnings += other.more_warnings;
         self.other_names += other.other_names;
+        // The first file's is the error; another file's is told too.
+        match (&self.trailing, &other.trailing) {
+            (None, t) => self.trailing = t.clone(),
+            (Some(_), Some(t)) => self.warn(t.to_string()),
+            (Some(_), None) => {}
+        }
     }
 }
 
@@ -99,13 +126,15 @@ fn open_input(path: &Path) -> Result<Box<dyn BufRead + Send>, LogError> {
         file: path.to_path_buf(),
         source: e,
     };
-    let mut file = BufReader::with_capacity(256 * 1024, File::open(path).map_err(io_err)?);
+    let file = File::open(path).map_err(io_err)?;
+    let len = file.metadata().map_err(io_err)?.len();
+    let mut file = BufReader::with_capacity(256 * 1024, file);
     // gzip by content (magic bytes), so a renamed file still reads.
     let gz = file.fill_buf().map_err(io_err)?.starts_with(&[0x1f, 0x8b]);
     if gz {
         Ok(Box::new(BufReader::with_capacity(
             256 * 1024,
-            MultiGzDecoder::new(file),
+            GzMembers::new(file, len),
         )))
     } else {
         Ok(Box::new(file))
@@ -192,20 +221,44 @@ impl LogReader {
                 Ok(n) => n,
                 Err(e) => {
                     self.done = true;
-                    // A gzip stream cut short is a truncated log, like a cut last line.
-                    if e.kind() == io::ErrorKind::UnexpectedEof {
-                        self.stats.truncated_last_line = true;
-                        self.stats.warn(format!(
-                            "{}: compressed stream ends abruptly after line {} (the recorder was killed?)",
-                            self.path.display(),
-                            self.line_no
-                        ));
-                        return Ok(false);
+                    if let Some(after) = e
+                        .get_ref()
+                        .and_then(|inner| inner.downcast_ref::<NotGzipAfterEnd>())
+                    {
+                        // A last line without its newline, read before the bad data, is
+                        // still read (as a plain log's last line would be).
+                        let partial = !self.buf.is_empty();
+                        let t = TrailingData {
+                            file: self.path.clone(),
+                            line: self.line_no + u64::from(partial),
+                            after: after.clone(),
+                        };
+                        if self.options.skip_bad_lines {
+                            self.stats.bad_lines += 1;
+                            self.stats.warn(format!("{t}: skipped"));
+                        } else {
+                            self.stats.trailing = Some(t);
+                        }
+                        if !partial {
+                            return Ok(false);
+                        }
+                        self.buf.len()
+                    } else {
+                        // A gzip stream cut short is a truncated log, like a cut last line.
+                        if e.kind() == io::ErrorKind::UnexpectedEof {
+                            self.stats.truncated_last_line = true;
+                            self.stats.warn(format!(
+                                "{}: compressed stream ends abruptly after line {} (the recorder was killed?)",
+                                self.path.display(),
+                                self.line_no
+                            ));
+                            return Ok(false);
+                        }
+                        return Err(LogError::Io {
+                            file: self.path.clone(),
+                            source: e,
+                        });
                     }
-                    return Err(LogError::Io {
-                        file: self.path.clone(),
-                        source: e,
-                    });
                 }
             };
             if n == 0 {

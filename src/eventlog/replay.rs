@@ -187,6 +187,8 @@ pub struct Replay {
     warning_events: bool,
     /// Read warnings applied so far.
     warnings_applied: u64,
+    /// The end of the logs was told: [`LogError::Trailing`] once, if a file had it.
+    end_told: bool,
     /// The pacing; the TUI changes speed, pauses and resumes through it.
     pub clock: ReplayClock,
     /// Thresholds for the state this replay first applies to (`--threshold`).
@@ -215,6 +217,7 @@ impl Replay {
             position_us: 0,
             warning_events: false,
             warnings_applied: 0,
+            end_told: false,
             clock: ReplayClock::new(speed, now),
             thresholds: None,
         })
@@ -343,6 +346,14 @@ impl Replay {
             self.has_peeked = false;
             applied += 1;
         }
+        // Bad data after a `.gz` log's stream is told once every event was applied, as the
+        // error a bad line is (the state keeps what was applied).
+        if self.finished && !self.end_told {
+            self.end_told = true;
+            if let Some(t) = self.reader.trailing() {
+                return Err(LogError::Trailing(t.clone()));
+            }
+        }
         Ok(ReplayProgress {
             applied,
             finished: self.finished,
@@ -376,6 +387,7 @@ impl Replay {
             self.finished = false;
             self.position_us = 0;
             self.warnings_applied = 0;
+            self.end_told = false;
             state.reset();
         }
         self.apply_until(state, t_us, usize::MAX)?;
@@ -383,7 +395,8 @@ impl Replay {
         Ok(())
     }
 
-    /// Applies everything left, ignoring the clock (headless replay).
+    /// Applies everything left, ignoring the clock (headless replay). On
+    /// [`LogError::Trailing`] every event was applied all the same.
     pub fn run_to_end(&mut self, state: &mut MonitorState) -> Result<(), LogError> {
         self.apply_until(state, u64::MAX, usize::MAX).map(|_| ())
     }

@@ -29,6 +29,14 @@ pub const OPEN_BATCH: u64 = 64;
 /// the monitor, which redraws for new events at most 10 times a second.
 pub const OPEN_REPORT_EVERY: Duration = Duration::from_millis(100);
 
+/// A user's wait before it connects again after a connect error (refused, unreachable); it
+/// doubles with every connect error in a row, up to [`BACKOFF_MAX`], and a connection made
+/// ends it. Without it a closed port was tried as fast as the loop goes (two users made 52k
+/// attempts in 2 s).
+pub const BACKOFF_FIRST: Duration = Duration::from_millis(1);
+/// The longest wait between two connect attempts of one user.
+pub const BACKOFF_MAX: Duration = Duration::from_millis(250);
+
 /// One user's way past the `requests` throttle.
 ///
 /// A finite rate (the open model) waits for each release ([`ThrottleHandle::wait_permit`]) and
@@ -38,12 +46,21 @@ pub const OPEN_REPORT_EVERY: Duration = Duration::from_millis(100);
 /// [`OPEN_BATCH`] requests or [`OPEN_REPORT_EVERY`] late, and the rest when the rate becomes
 /// finite or the user ends. The throttle's `requests` and `executes` stay exact; its
 /// `[amoc, throttle, request | execute]` events carry `count = n` for those batches.
+///
+/// After a connect error ([`Gate::connect_failed`]) the next request waits out the user's
+/// backoff ([`BACKOFF_FIRST`] doubling to [`BACKOFF_MAX`]) before it takes its turn: at a
+/// finite rate the instants that come due meanwhile are owed, and sent late, as when every
+/// user is busy.
 pub(crate) struct Gate {
     throttle: ThrottleHandle,
     /// Requests passed open and not yet reported.
     owed: u64,
     /// When the oldest of them passed.
     since: Instant,
+    /// The last wait after a connect error, while they come in a row.
+    backoff: Option<Duration>,
+    /// When the next request may connect, after a connect error.
+    resume_at: Option<Instant>,
 }
 
 impl Gate {
@@ -52,13 +69,35 @@ impl Gate {
             throttle,
             owed: 0,
             since: Instant::now(),
+            backoff: None,
+            resume_at: None,
         }
+    }
+
+    /// The last request failed to connect: the next one waits first (see [`Gate`]).
+    pub(crate) fn connect_failed(&mut self) {
+        let wait = self
+            .backoff
+            .map_or(BACKOFF_FIRST, |w| (w * 2).min(BACKOFF_MAX));
+        self.backoff = Some(wait);
+        self.resume_at = Some(Instant::now() + wait);
+    }
+
+    /// The last request did not fail to connect (an answer, or an error of another class):
+    /// the backoff ends.
+    pub(crate) fn reset_backoff(&mut self) {
+        self.backoff = None;
+        self.resume_at = None;
     }
 
     /// Waits until the next request may go and returns the instant it was due, and whether
     /// that instant is now (the throttle is open: the clock was just read, no need to read it
     /// again).
     pub(crate) async fn next_due(&mut self) -> Result<(Instant, bool), ThrottleError> {
+        if let Some(at) = self.resume_at.take() {
+            // Boxed: rare, and the request loop's future stays small without it.
+            Box::pin(tokio::time::sleep_until(at)).await;
+        }
         if self.throttle.is_open() {
             let now = Instant::now();
             if self.owed == 0 {
@@ -143,6 +182,79 @@ mod tests {
             .expect("start");
         let h = t.handle("requests").expect("handle");
         (t, h, counts)
+    }
+
+    /// How many requests `gate` lets go, each failing to connect, until one goes `secs` or more
+    /// of (virtual) time after `start` (that one counted; at most 100,000: without a backoff,
+    /// time never passes).
+    async fn failing_attempts(gate: &mut Gate, start: Instant, secs: f64) -> u64 {
+        let mut attempts = 0;
+        while start.elapsed() < Duration::from_secs_f64(secs) && attempts < 100_000 {
+            gate.next_due().await.expect("passes");
+            attempts += 1;
+            gate.connect_failed();
+        }
+        attempts
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_port_is_tried_a_bounded_number_of_times_with_a_capped_backoff() {
+        // The closed model: nothing else holds a user back.
+        let (t, h, _) = throttle(Rate::Infinity);
+        let mut gate = Gate::new(h);
+        let start = Instant::now();
+        // Attempts at 0, 1, 3, 7, ..., 127, 255 ms (the wait doubling from 1 ms), then every
+        // 250 ms: 505, 755, ..., 1755, 2005 ms.
+        assert_eq!(failing_attempts(&mut gate, start, 2.0).await, 16);
+        let start = Instant::now();
+        assert_eq!(
+            failing_attempts(&mut gate, start, 10.0).await,
+            40,
+            "capped at one per 250 ms"
+        );
+        // A connection made ends the backoff: the next request goes at once, and a connect
+        // error after it waits 1 ms again.
+        gate.reset_backoff();
+        let before = Instant::now();
+        gate.next_due().await.expect("passes");
+        assert_eq!(Instant::now(), before);
+        gate.connect_failed();
+        gate.next_due().await.expect("passes");
+        assert_eq!(Instant::now() - before, BACKOFF_FIRST);
+        drop(gate);
+        // Every attempt passed the throttle (and is a request, failed or not).
+        assert_eq!(t.info("requests").expect("info").executes, 16 + 40 + 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_a_fixed_rate_the_instants_missed_while_backing_off_are_sent_late() {
+        let t = Throttles::new(Emitter::new(Telemetry::new(), "master"));
+        t.start(
+            "requests",
+            ThrottleConfig::new(Rate::Finite(1000), 1000).catch_up(CATCH_UP),
+        )
+        .expect("start");
+        let mut gate = Gate::new(t.handle("requests").expect("handle"));
+        let start = Instant::now();
+        // A second of a closed port: a dozen attempts (the last at 1.005 s), not a thousand.
+        let failed = failing_attempts(&mut gate, start, 1.0).await;
+        assert_eq!(failed, 12);
+        assert!(t.overdue("requests").expect("overdue") > 900);
+        // The port opens: every instant owed goes, late, then the rate's own pace.
+        let mut late = 0;
+        let mut sent = 0;
+        while start.elapsed() < Duration::from_millis(1500) {
+            let (due, _) = gate.next_due().await.expect("released");
+            gate.reset_backoff();
+            sent += 1;
+            if Instant::now() - due >= Duration::from_millis(10) {
+                late += 1;
+            }
+        }
+        let total = failed + sent;
+        assert!((1499..=1502).contains(&total), "{failed} + {sent}");
+        assert!(late > 900, "{late} late of {sent}");
+        assert_eq!(t.overdue("requests").expect("overdue"), 0);
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::client::{Connector, UserClient};
+use super::error::ErrorClass;
 use super::events::{BYTES_IN, BYTES_OUT, CLASS, LATENCY, REQUEST, START_DELAY, STATUS};
 use super::options::HttpSpec;
 use super::pacing::{CATCH_UP, Gate, report_backlog};
@@ -277,8 +278,14 @@ impl Scenario for HttpScenario {
                     ];
                     span.stop(telemetry, &m, &md);
                     answered += 1;
+                    gate.reset_backoff();
                 }
                 Err(e) => {
+                    if e.class == ErrorClass::Connect {
+                        gate.connect_failed();
+                    } else {
+                        gate.reset_backoff();
+                    }
                     let md = [
                         (Key::new_static("node"), node.clone()),
                         (Key::new_static(CLASS), Value::from(e.class.as_str())),

@@ -526,7 +526,3 @@ async fn respond(
     conn.write_all(body.as_bytes()).await?;
     conn.shutdown().await
 }
-
-#[cfg(test)]
-#[path = "metrics_tests.rs"]
-mod tests;

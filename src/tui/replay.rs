@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rookery_widgets::fmt::elapsed;
 
-use crate::eventlog::{LOG_WARNING, MergedReader, ReadOptions, Replay, Speed};
+use crate::eventlog::{LOG_WARNING, LogError, MergedReader, ReadOptions, Replay, Speed};
 use crate::monitor::EventRef;
 use crate::monitor::LoggedEvent;
 use crate::monitor::MonitorState;
@@ -150,9 +150,15 @@ impl ReplayFeed {
             Err(e) => {
                 // The status bar has room for `REPLAY error` only: the reason goes to the log
                 // pane, as an error line, where it can be read whole.
-                let msg = format!(
-                    "the replay stopped: {e} (--skip-bad-lines counts bad lines and goes on)"
-                );
+                let msg = match &e {
+                    LogError::Trailing(_) => format!(
+                        "every event was replayed, then bad input: {e} (--skip-bad-lines \
+                         counts it as a bad line)"
+                    ),
+                    _ => format!(
+                        "the replay stopped: {e} (--skip-bad-lines counts bad lines and goes on)"
+                    ),
+                };
                 let md = [
                     (Key::new_static("log_level"), Value::atom("error")),
                     (Key::new_static("msg"), Value::from(msg.as_str())),

@@ -1,11 +1,41 @@
 //! Helpers shared by the results tests: the binary, a synthetic event log, a child process
-//! that is killed on drop.
+//! that is killed on drop, Debian's `promtool` on a metrics page.
 
 #![allow(dead_code)]
 
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+
+/// Where Debian's `prometheus` package puts `promtool`.
+pub const PROMTOOL: &str = "/usr/bin/promtool";
+
+/// `promtool check metrics` on `page`: whether it passed, and what it said (stdout and
+/// stderr). Fails the test when promtool is not installed.
+pub fn promtool(page: &str) -> (bool, String) {
+    assert!(
+        Path::new(PROMTOOL).exists(),
+        "{PROMTOOL} is missing: install Debian's prometheus (.ci/install-deps does)"
+    );
+    let mut child = Command::new(PROMTOOL)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start promtool");
+    child
+        .stdin
+        .take()
+        .expect("promtool's stdin")
+        .write_all(page.as_bytes())
+        .expect("write the page to promtool");
+    let out = child.wait_with_output().expect("promtool's output");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
 
 pub fn rookery(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_rookery"))

@@ -1,28 +1,29 @@
 //! The master's own thread, named `master`: it owns the [`ClusterState`] (no lock around it)
 //! and serves the master's mailbox, one command at a time, until the engine is dropped.
 //!
-//! The thread is an actor ([`actor::current`] names it). While a command waits for a node's
-//! answer, the thread keeps serving its mailbox: the command that comes may be what the
-//! awaited node waits for (a handler in its `init` or `terminate` commanding the master, or
-//! another caller's stop of the node that handler waits for), so commands interleave only
-//! where one waits for a node, as an async actor's would at an `await`. The state is borrowed
+//! The thread is an actor ([`actor::current`] names it; [`actor::run`] is its life). While a
+//! command waits for a node's answer, the thread keeps serving its mailbox: the command that
+//! comes may be what the awaited node waits for (a handler in its `init` or `terminate`
+//! commanding the master, or another caller's stop of the node that handler waits for), so
+//! commands interleave only where one waits for a node, as an async actor's would at an
+//! `await`. The state is borrowed
 //! only to decide, never while the master waits, emits an event or runs user code, so a
 //! command served within another finds it free.
 
-use std::cell::{Cell, RefCell, RefMut};
+use std::cell::{RefCell, RefMut};
 use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::runtime::Handle;
 
 use crate::telemetry::Telemetry;
 
-use super::super::actor::{self, Actor, Answer, AnswerTo, Calls};
+use super::super::actor::{self, Answer, AnswerTo, Mail, Mailbox, Serves};
 use super::super::changes::Changes;
 use super::super::controller::ControllerOptions;
 use super::super::error::EngineError;
@@ -46,8 +47,21 @@ pub(crate) enum MasterMail {
     Stop,
 }
 
-/// What the master is built from (shared with the engine's front, except the state).
-pub(super) struct Parts {
+impl Mail for MasterMail {
+    fn answer(token: u64, answer: Answer) -> MasterMail {
+        MasterMail::Answer(token, answer)
+    }
+
+    fn into_answer(self) -> Result<(u64, Answer), MasterMail> {
+        match self {
+            MasterMail::Answer(token, answer) => Ok((token, answer)),
+            mail => Err(mail),
+        }
+    }
+}
+
+/// What the master works with besides its state (shared with the engine's front).
+pub(super) struct Tools {
     pub(super) rt: Handle,
     pub(super) telemetry: Telemetry,
     pub(super) services: Services,
@@ -57,26 +71,21 @@ pub(super) struct Parts {
     /// How long the master waits for a node's answer.
     pub(super) node_timeout: Duration,
     pub(super) inbox: Inbox,
+}
+
+/// What the master is built from.
+pub(super) struct Parts {
+    pub(super) tools: Tools,
     pub(super) published: Arc<ArcSwap<Snapshot>>,
     pub(super) state: ClusterState,
 }
 
 /// The master: what its thread owns. Not `Sync`: only that thread touches it.
 pub(super) struct Master {
-    pub(super) rt: Handle,
-    pub(super) telemetry: Telemetry,
-    pub(super) services: Services,
-    pub(super) catalogue: Catalogue,
-    pub(super) changed: Arc<Changes>,
-    pub(super) options: ControllerOptions,
-    pub(super) node_timeout: Duration,
-    pub(super) inbox: Inbox,
+    pub(super) tools: Tools,
     published: Arc<ArcSwap<Snapshot>>,
     state: RefCell<ClusterState>,
-    mailbox: Receiver<MasterMail>,
-    own: Sender<MasterMail>,
-    calls: Calls,
-    ending: Cell<bool>,
+    mailbox: Mailbox<MasterMail>,
 }
 
 /// The master's state, borrowed to decide; its snapshot is published when the borrow ends.
@@ -115,51 +124,50 @@ pub(super) fn start(
     std::thread::Builder::new()
         .name("master".to_owned())
         .spawn(move || {
-            let rt = parts.rt.clone();
+            let rt = parts.tools.rt.clone();
             let _rt = rt.enter();
             parts.published.store(Arc::new(parts.state.snapshot()));
             let master = Rc::new(Master {
-                rt: parts.rt,
-                telemetry: parts.telemetry,
-                services: parts.services,
-                catalogue: parts.catalogue,
-                changed: parts.changed,
-                options: parts.options,
-                node_timeout: parts.node_timeout,
-                inbox: parts.inbox,
+                tools: parts.tools,
                 published: parts.published,
                 state: RefCell::new(parts.state),
-                mailbox,
-                own,
-                calls: Calls::default(),
-                ending: Cell::new(false),
+                mailbox: Mailbox::new(mailbox, own),
             });
-            actor::set_current(Some(master.clone() as Rc<dyn Actor>));
-            master.serve(None);
-            master.drain();
-            actor::set_current(None);
+            actor::run(&master);
             // The node table goes with the master: nodes whose last link this was end.
             drop(master);
             let _ = ended.send(());
         })
 }
 
-impl Actor for Master {
-    fn open(&self) -> (u64, AnswerTo) {
-        let token = self.calls.open();
-        let own = self.own.clone();
-        let to: AnswerTo = Box::new(move |answer| {
-            let _ = own.send(MasterMail::Answer(token, answer));
-        });
-        (token, to)
+impl Serves for Master {
+    type Mail = MasterMail;
+
+    fn mailbox(&self) -> &Mailbox<MasterMail> {
+        &self.mailbox
     }
 
-    fn wait(&self, token: u64, deadline: Instant) -> Option<Answer> {
-        self.serve(Some((token, deadline)))
+    fn handle(&self, mail: MasterMail) {
+        match mail {
+            MasterMail::Command { command, to } => {
+                let answer = if self.mailbox.is_ending() {
+                    Err(EngineError::ShutDown)
+                } else {
+                    self.handle_command(command)
+                };
+                to(Answer::Master(answer));
+            }
+            // Answers are the mailbox's.
+            MasterMail::Answer(..) => {}
+            MasterMail::Stop => self.mailbox.end(),
+        }
     }
 
-    fn forget(&self, token: u64) {
-        self.calls.forget(token);
+    /// The thread ends: commands still waiting are answered `ShutDown`.
+    fn left_over(&self, mail: MasterMail) {
+        if let MasterMail::Command { to, .. } = mail {
+            to(Answer::Master(Err(EngineError::ShutDown)));
+        }
     }
 }
 
@@ -175,74 +183,10 @@ impl Master {
 
     /// Something readers may wait for changed (`wait_for`).
     pub(super) fn bump(&self) {
-        self.changed.bump();
+        self.tools.changed.bump();
     }
 
-    /// Serves the mailbox until call `token` is answered or its `deadline` passes (`None`
-    /// then), or, with `until` `None`, until the engine is dropped.
-    fn serve(&self, until: Option<(u64, Instant)>) -> Option<Answer> {
-        loop {
-            let mail = match until {
-                Some((token, deadline)) => {
-                    if let Some(answer) = self.calls.take(token) {
-                        return Some(answer);
-                    }
-                    // Checked before every message: a busy mailbox does not stretch the wait.
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    let mail = if left.is_zero() {
-                        None
-                    } else {
-                        self.mailbox.recv_timeout(left).ok()
-                    };
-                    match mail {
-                        Some(mail) => mail,
-                        None => {
-                            self.calls.give_up(token);
-                            return None;
-                        }
-                    }
-                }
-                None => {
-                    if self.ending.get() {
-                        return None;
-                    }
-                    match self.mailbox.recv() {
-                        Ok(mail) => mail,
-                        Err(_) => return None,
-                    }
-                }
-            };
-            match mail {
-                MasterMail::Command { command, to } => self.answer(command, to),
-                MasterMail::Answer(token, answer) => {
-                    if let Some(answer) = self.calls.arrive(token, answer, until.map(|(t, _)| t)) {
-                        return Some(answer);
-                    }
-                }
-                MasterMail::Stop => self.ending.set(true),
-            }
-        }
-    }
-
-    fn answer(&self, command: MasterCommand, to: AnswerTo) {
-        let answer = if self.ending.get() {
-            Err(EngineError::ShutDown)
-        } else {
-            self.handle(command)
-        };
-        to(Answer::Master(answer));
-    }
-
-    /// The thread ends: commands still waiting are answered `ShutDown`.
-    fn drain(&self) {
-        while let Ok(mail) = self.mailbox.try_recv() {
-            if let MasterMail::Command { to, .. } = mail {
-                to(Answer::Master(Err(EngineError::ShutDown)));
-            }
-        }
-    }
-
-    fn handle(&self, command: MasterCommand) -> MasterAnswer {
+    fn handle_command(&self, command: MasterCommand) -> MasterAnswer {
         let answer = match command {
             MasterCommand::StartScenario {
                 scenario,

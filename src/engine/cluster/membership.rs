@@ -16,20 +16,20 @@ impl Master {
         let mut st = self.state();
         let name = Key::new(format!("node{}", st.next_index));
         st.next_index += 1;
-        let emitter = Emitter::new(self.telemetry.clone(), name.clone());
+        let emitter = Emitter::new(self.tools.telemetry.clone(), name.clone());
         let controller = Controller::new(
-            self.rt.clone(),
+            self.tools.rt.clone(),
             emitter.clone(),
-            self.services.clone(),
-            self.options.clone(),
+            self.tools.services.clone(),
+            self.tools.options.clone(),
         );
         let link = NodeLink::with_timeout(
-            self.rt.clone(),
+            self.tools.rt.clone(),
             emitter,
             controller,
-            self.catalogue.clone(),
-            self.inbox.clone(),
-            self.node_timeout,
+            self.tools.catalogue.clone(),
+            self.tools.inbox.clone(),
+            self.tools.node_timeout,
         );
         let master = st.nodes.is_empty();
         let peers: Vec<(NodeLink, Key)> = st

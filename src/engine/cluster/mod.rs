@@ -150,14 +150,16 @@ impl Cluster {
         let (tx, rx) = mpsc::channel();
         let (ended_tx, ended) = mpsc::sync_channel(1);
         let parts = master::Parts {
-            rt: rt.clone(),
-            telemetry: telemetry.clone(),
-            services: services.clone(),
-            catalogue: catalogue.clone(),
-            changed: changed.clone(),
-            options,
-            node_timeout: setup.node_timeout,
-            inbox,
+            tools: master::Tools {
+                rt: rt.clone(),
+                telemetry: telemetry.clone(),
+                services: services.clone(),
+                catalogue: catalogue.clone(),
+                changed: changed.clone(),
+                options,
+                node_timeout: setup.node_timeout,
+                inbox,
+            },
             published: published.clone(),
             state,
         };

@@ -22,7 +22,7 @@ impl Master {
                 Step::Send(link, id, command) => {
                     link.ask(id, command);
                 }
-                Step::ShutDownServices => self.services.shut_down(),
+                Step::ShutDownServices => self.tools.services.shut_down(),
             }
         }
         self.bump();
@@ -56,12 +56,13 @@ impl Master {
                 .collect();
             (st.run, targets)
         };
-        self.catalogue
+        self.tools
+            .catalogue
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(name.clone(), scenario);
         if let Some(config) = config {
-            self.services.set_config(config);
+            self.tools.services.set_config(config);
         }
         if let Err(e) = self.set_rate(rate) {
             self.state().running = false;
@@ -97,7 +98,8 @@ impl Master {
     /// Sets the cluster-wide `user_rate` throttle (which reports the `rate` event).
     pub(super) fn set_rate(&self, rate: UserRate) -> Result<(), EngineError> {
         self.state().check_master()?;
-        self.services
+        self.tools
+            .services
             .set_user_rate(rate)
             .map_err(EngineError::Throttle)
     }
@@ -105,7 +107,7 @@ impl Master {
     /// `user_rate` through the scenario's settings when it has them, else the throttle.
     pub(super) fn set_user_rate(&self, rate: UserRate) -> Result<(), EngineError> {
         self.state().check_master()?;
-        if self.services.config().is_some() {
+        if self.tools.services.config().is_some() {
             let setting = ExplicitSettings::new().set_value(USER_RATE, rate.to_setting());
             return self.update_settings(&setting).map(|_| ());
         }
@@ -117,9 +119,13 @@ impl Master {
         &self,
         settings: &ExplicitSettings,
     ) -> Result<Vec<String>, EngineError> {
-        let config = self.services.config().ok_or(EngineError::NoScenario)?;
+        let config = self
+            .tools
+            .services
+            .config()
+            .ok_or(EngineError::NoScenario)?;
         let changed = config.update(settings).map_err(EngineError::Settings)?;
-        let throttles = self.services.throttles();
+        let throttles = self.tools.services.throttles();
         for e in settings.iter() {
             let Some(d) = config.declarations().get(&e.name) else {
                 continue;

@@ -12,6 +12,9 @@ pub enum Source {
     File(PathBuf),
     /// The environment variable with this name.
     Env(String),
+    /// A default the command itself gives, below `--set`, the file and the environment
+    /// (`rookery http` starts every user at once: `user_rate` infinity). Holds the command.
+    CommandDefault(String),
     /// The declared default.
     Default,
 }
@@ -22,6 +25,7 @@ impl fmt::Display for Source {
             Source::Explicit => f.write_str("--set"),
             Source::File(p) => write!(f, "settings file {}", p.display()),
             Source::Env(v) => write!(f, "environment variable {v}"),
+            Source::CommandDefault(c) => write!(f, "{c} default"),
             Source::Default => f.write_str("default"),
         }
     }

@@ -36,9 +36,14 @@ pub struct Explicit {
 
 /// Explicit settings in order of precedence resolution: for a name given several times, the
 /// last `--set` wins, and any `--set` wins over the file.
+///
+/// It also carries a command's own defaults ([`ExplicitSettings::fallback_to`]): values that
+/// apply only when neither an explicit setting nor the environment gives one, above the
+/// declared default.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ExplicitSettings {
     entries: Vec<Explicit>,
+    fallbacks: Vec<Explicit>,
 }
 
 /// Splits `name=value` (the value may contain `=`; the name is trimmed).
@@ -142,6 +147,31 @@ impl ExplicitSettings {
         self.entries.iter().find(|e| e.name == name)
     }
 
+    /// Gives `name` the value `text` (read like `--set`) when neither an explicit setting nor
+    /// `ROOKERY_<NAME>` gives one: a command's own default, shown as coming from `command`
+    /// (`rookery http`). A later call for the same name replaces an earlier one.
+    pub fn fallback_to(
+        mut self,
+        name: impl Into<String>,
+        text: impl Into<String>,
+        command: impl Into<String>,
+    ) -> ExplicitSettings {
+        let name = name.into();
+        self.fallbacks.retain(|e| e.name != name);
+        self.fallbacks.push(Explicit {
+            name,
+            raw: RawValue::Text(text.into()),
+            source: Source::CommandDefault(command.into()),
+        });
+        self
+    }
+
+    /// The command's own default for `name`, if it gives one.
+    pub fn fallback(&self, name: &str) -> Option<&Explicit> {
+        self.fallbacks.iter().find(|e| e.name == name)
+    }
+
+    /// The explicit settings (not the command's defaults).
     pub fn iter(&self) -> impl Iterator<Item = &Explicit> {
         self.entries.iter()
     }

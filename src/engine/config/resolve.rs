@@ -1,5 +1,6 @@
-//! Resolution of values: explicit settings over `ROOKERY_<NAME>` over the default, then
-//! verification. Shared by scenario start, live updates and `--list-settings`.
+//! Resolution of values: explicit settings over `ROOKERY_<NAME>` over the command's own
+//! default (`rookery http`'s) over the declared default, then verification. Shared by scenario
+//! start, live updates and `--list-settings`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -67,20 +68,17 @@ pub(crate) fn read_explicit(d: &Declared, e: &Explicit) -> Result<ConfigValue, C
     })
 }
 
-/// Environment over default; an unreadable variable emits `[amoc, config, env]` (when an
-/// emitter is given) and the default is used.
+/// Environment over `default` (the command's own default if it gives one, else the declared
+/// one); an unreadable variable emits `[amoc, config, env]` (when an emitter is given) and the
+/// default is used.
 pub(crate) fn env_or_default(
     d: &Declared,
     env: EnvLookup<'_>,
+    default: Candidate,
     emitter: Option<&Emitter>,
 ) -> Candidate {
     let s = &d.setting;
     let var = env_var_name(&s.name);
-    let default = Candidate {
-        value: s.default.clone(),
-        source: Source::Default,
-        env_problem: None,
-    };
     let Some(text) = env(&var).filter(|t| !t.is_empty()) else {
         return default;
     };
@@ -100,7 +98,7 @@ pub(crate) fn env_or_default(
                         field("setting", s.name.as_str()),
                         field("variable_name", var.as_str()),
                         field("variable_value", text.as_str()),
-                        field("default_value", opt_value(&s.default)),
+                        field("default_value", opt_value(&default.value)),
                         field("error", reason.as_str()),
                     ],
                 );
@@ -222,7 +220,10 @@ pub(crate) fn resolve_one(
     env: EnvLookup<'_>,
     emitter: Option<&Emitter>,
 ) -> Resolution {
-    let candidate = match explicit.get(&d.setting.name) {
+    let name = &d.setting.name;
+    let given = explicit.get(name);
+    // An explicit setting, else the command's own default, else the declared one.
+    let candidate = match given.or_else(|| explicit.fallback(name)) {
         Some(e) => match read_explicit(d, e) {
             Ok(v) => Candidate {
                 value: Some(v),
@@ -237,7 +238,16 @@ pub(crate) fn resolve_one(
                 };
             }
         },
-        None => env_or_default(d, env, emitter),
+        None => Candidate {
+            value: d.setting.default.clone(),
+            source: Source::Default,
+            env_problem: None,
+        },
+    };
+    // The environment is under an explicit setting and over any default.
+    let candidate = match given {
+        Some(_) => candidate,
+        None => env_or_default(d, env, candidate, emitter),
     };
     let value = match candidate.value {
         Some(v) => verify(d, v, &candidate.source, emitter).map(Some),

@@ -3,20 +3,18 @@
 //!
 //! The thread is an actor ([`actor::current`](super::super::actor::current) names it): a call
 //! the thread makes (from a telemetry handler or scenario code it runs, to a node or to the
-//! master) waits for its answer by serving this same mailbox (see [`Serving::serve`]), so a
+//! master) waits for its answer by serving this same mailbox (see [`actor::Serves`]), so a
 //! node never waits on itself, and a node and the master (or two nodes) waiting on each other
 //! serve each other.
 
-use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::mpsc::{Receiver, Sender};
-use std::time::Instant;
 
 use tokio::runtime::Handle;
 
 use crate::telemetry::Key;
 
-use super::super::actor::{self, Actor, Answer, AnswerTo, Calls};
+use super::super::actor::{self, Answer, Mail as ActorMail, Mailbox, Serves};
 use super::super::controller::Controller;
 use super::super::events::Emitter;
 use super::super::protocol::{NodeReport, Reply};
@@ -33,16 +31,24 @@ pub(crate) struct Parts {
     pub(crate) inbox: Inbox,
 }
 
-/// The node this thread serves, its mailbox, and the calls it waits for.
+/// The node this thread serves, and its mailbox (which ends when the node is down or its
+/// last handle is gone).
 pub(super) struct Serving {
-    mailbox: Receiver<Mail>,
-    /// This node's own mailbox, where the answers to its calls come.
-    own: Sender<Mail>,
+    mailbox: Mailbox<Mail>,
     actor: NodeActor,
-    /// The calls this thread waits for.
-    calls: Calls,
-    /// The node is down or its last handle is gone: the thread ends at the outermost level.
-    ending: Cell<bool>,
+}
+
+impl ActorMail for Mail {
+    fn answer(token: u64, answer: Answer) -> Mail {
+        Mail::Answer(token, answer)
+    }
+
+    fn into_answer(self) -> Result<(u64, Answer), Mail> {
+        match self {
+            Mail::Answer(token, answer) => Ok((token, answer)),
+            mail => Err(mail),
+        }
+    }
 }
 
 /// The thread's name for node `node` (a name must hold no NUL byte).
@@ -61,102 +67,48 @@ pub(super) fn start(
         let rt = parts.rt.clone();
         let _rt = rt.enter();
         let serving = Rc::new(Serving {
-            mailbox,
-            own: own.clone(),
+            mailbox: Mailbox::new(mailbox, own.clone()),
             actor: NodeActor::new(parts, own),
-            calls: Calls::default(),
-            ending: Cell::new(false),
         });
-        actor::set_current(Some(serving.clone() as Rc<dyn Actor>));
-        serving.serve(None);
-        serving.drain();
-        actor::set_current(None);
+        actor::run(&serving);
     })?;
     Ok(())
 }
 
-impl Actor for Serving {
-    fn open(&self) -> (u64, AnswerTo) {
-        let token = self.calls.open();
-        let own = self.own.clone();
-        let to: AnswerTo = Box::new(move |answer| {
-            let _ = own.send(Mail::Answer(token, answer));
-        });
-        (token, to)
+impl Serves for Serving {
+    type Mail = Mail;
+
+    fn mailbox(&self) -> &Mailbox<Mail> {
+        &self.mailbox
     }
 
-    fn wait(&self, token: u64, deadline: Instant) -> Option<Answer> {
-        self.serve(Some((token, deadline)))
-    }
-
-    fn forget(&self, token: u64) {
-        self.calls.forget(token);
-    }
-}
-
-impl Serving {
-    /// Serves the mailbox until call `token` is answered or its `deadline` passes (`None` for
-    /// a timeout), or, with `until` `None`, until the node ends.
-    fn serve(&self, until: Option<(u64, Instant)>) -> Option<Answer> {
-        loop {
-            let mail = match until {
-                Some((token, deadline)) => {
-                    if let Some(answer) = self.calls.take(token) {
-                        return Some(answer);
-                    }
-                    // Checked before every message: a busy mailbox does not stretch the wait.
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    let mail = if left.is_zero() {
-                        None
-                    } else {
-                        self.mailbox.recv_timeout(left).ok()
-                    };
-                    match mail {
-                        Some(mail) => mail,
-                        None => {
-                            self.calls.give_up(token);
-                            return None;
-                        }
-                    }
+    fn handle(&self, mail: Mail) {
+        match mail {
+            Mail::Request(request, reply_to) => {
+                let reply = if self.mailbox.is_ending() {
+                    Reply::to(&request, NodeReport::Down)
+                } else {
+                    self.actor.handle(&request)
+                };
+                reply_to(Answer::Node(reply));
+                if self.actor.is_down() {
+                    self.mailbox.end();
                 }
-                None if self.ending.get() => return None,
-                None => match self.mailbox.recv() {
-                    Ok(mail) => mail,
-                    Err(_) => return None,
-                },
-            };
-            match mail {
-                Mail::Request(request, reply_to) => {
-                    let reply = if self.ending.get() {
-                        Reply::to(&request, NodeReport::Down)
-                    } else {
-                        self.actor.handle(&request)
-                    };
-                    reply_to(Answer::Node(reply));
-                    if self.actor.is_down() {
-                        self.ending.set(true);
-                    }
-                }
-                Mail::Answer(token, answer) => {
-                    if let Some(answer) = self.calls.arrive(token, answer, until.map(|(t, _)| t)) {
-                        return Some(answer);
-                    }
-                }
-                Mail::Down => {
-                    self.actor.went_down();
-                    self.ending.set(true);
-                }
-                Mail::Stop => self.ending.set(true),
             }
+            // Answers are the mailbox's.
+            Mail::Answer(..) => {}
+            Mail::Down => {
+                self.actor.went_down();
+                self.mailbox.end();
+            }
+            Mail::Stop => self.mailbox.end(),
         }
     }
 
     /// The thread ends: what is still in the mailbox is answered `Down`.
-    fn drain(&self) {
-        while let Ok(mail) = self.mailbox.try_recv() {
-            if let Mail::Request(request, reply_to) = mail {
-                reply_to(Answer::Node(Reply::to(&request, NodeReport::Down)));
-            }
+    fn left_over(&self, mail: Mail) {
+        if let Mail::Request(request, reply_to) = mail {
+            reply_to(Answer::Node(Reply::to(&request, NodeReport::Down)));
         }
     }
 }
