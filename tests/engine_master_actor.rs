@@ -10,6 +10,7 @@
 
 #[path = "engine_support.rs"]
 mod support;
+mod thread_support;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -21,6 +22,7 @@ use rookery::engine::{
 };
 use rookery::telemetry::{Key, Telemetry, Value};
 use support::{Behaviour, scenario};
+use thread_support::threads_named;
 
 /// One engine at a time in this test binary.
 fn one_engine() -> MutexGuard<'static, ()> {
@@ -30,15 +32,6 @@ fn one_engine() -> MutexGuard<'static, ()> {
 
 fn this_thread() -> String {
     std::thread::current().name().unwrap_or("?").to_owned()
-}
-
-/// How many of this process's threads are named `name`.
-fn threads_named(name: &str) -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .expect("/proc/self/task lists this process's threads")
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|comm| comm.trim_end() == name)
-        .count()
 }
 
 fn engine(t: &Telemetry, node_timeout: Duration, master_timeout: Duration) -> EngineHandle {

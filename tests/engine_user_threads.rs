@@ -7,6 +7,7 @@
 
 #[path = "engine_support.rs"]
 mod support;
+mod thread_support;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,15 +43,6 @@ fn engine(t: &Telemetry, threads: usize, grace: Duration) -> EngineHandle {
         ..EngineOptions::default()
     })
     .expect("inside a runtime")
-}
-
-/// How many of this process's threads have a name starting with `prefix`.
-fn threads_starting(prefix: &str) -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .expect("/proc/self/task lists this process's threads")
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|comm| comm.starts_with(prefix))
-        .count()
 }
 
 fn this_thread() -> String {
@@ -156,14 +148,17 @@ fn dropping_the_engine_ends_its_user_threads() {
     rt.block_on(async {
         let t = Telemetry::new();
         let e = engine(&t, 2, Duration::from_secs(2));
-        assert_eq!(threads_starting("rookery-users-"), 2);
+        assert_eq!(
+            thread_support::threads_where(|n| n.starts_with("rookery-users-")),
+            2
+        );
         support::run_users(&e, 4).await;
         e.shutdown();
         drop(e);
     });
     drop(rt);
     assert_eq!(
-        threads_starting("rookery-users-"),
+        thread_support::threads_where(|n| n.starts_with("rookery-users-")),
         0,
         "the pool's threads end with the engine"
     );

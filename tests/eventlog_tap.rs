@@ -12,6 +12,9 @@ use rookery::monitor::{LiveFeed, MonitorState};
 use rookery::tap::{Tap, TapOptions};
 use rookery::telemetry::Telemetry;
 
+mod thread_support;
+use thread_support::threads_named;
+
 fn read_back(path: &Path) -> MonitorState {
     let mut r = LogReader::open(path, ReadOptions::default()).expect("opens");
     let mut s = MonitorState::new();
@@ -177,15 +180,6 @@ fn a_failing_disk_is_an_error_on_the_monitor_at_once() {
     tap.close();
     let err = rec.finish().expect_err("the recording failed");
     assert!(err.to_string().contains("closed.jsonl"), "{err}");
-}
-
-/// How many of this process's threads are named `name`.
-fn threads_named(name: &str) -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .expect("/proc/self/task lists this process's threads")
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|comm| comm.trim_end() == name)
-        .count()
 }
 
 /// Waits (10 s at most) until `cond` holds.
