@@ -61,7 +61,8 @@ pub struct ControllerOptions {
     pub grace: Duration,
     /// Also told of every change (the cluster's watch, for `wait_for`).
     pub(crate) notify: Option<Arc<super::changes::Changes>>,
-    /// Threads users run on instead of the controller's runtime (see [`UserThreads`]).
+    /// Threads users run on instead of the controller's runtime (see
+    /// [`UserThreads`](crate::engine::UserThreads)).
     pub threads: Option<super::user::UserThreads>,
 }
 
