@@ -116,6 +116,11 @@ fn a_feed_that_falls_behind_gets_a_dropped_event_and_the_recording_keeps_everyth
     let seen = live.count(rookery::event_name!("e"));
     assert!(seen < 1_000, "the feed was behind: saw {seen}");
     assert_eq!(seen + live.dropped(), 1_000, "every loss is counted");
+    assert_eq!(
+        live.summary().dropped_events,
+        live.dropped(),
+        "and told in the summary"
+    );
     assert_eq!(live.summary().by_event["rookery.monitor.dropped"], 1);
     assert_eq!(read_back(&path).count(rookery::event_name!("e")), 1_000);
 }

@@ -201,6 +201,7 @@ fn headless_replay_prints_spans() {
 #[test]
 fn headless_run_reports_the_scenarios_own_spans() {
     let s = rookery_json(&["run", "--headless", "--duration", "2", "--users", "6"]);
+    assert_eq!(s["dropped_events"], 0, "the summary saw every event");
     let spans = s["spans"].as_object().expect("spans");
     let msg = spans
         .iter()

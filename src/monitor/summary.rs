@@ -93,6 +93,9 @@ pub struct Summary {
     /// `"up"` or `"down"`.
     pub nodes: BTreeMap<String, &'static str>,
     pub handler_failures: u64,
+    /// Events this summary never saw: the event tap's queue was full, or the live feed fell
+    /// behind (the recording, when there is one, has the latter). 0: the summary is complete.
+    pub dropped_events: u64,
     pub duration_s: f64,
     /// Latency per span prefix (dotted), e.g. `http.request` (added after the original keys).
     pub spans: BTreeMap<String, SpanSummary>,
@@ -192,6 +195,7 @@ impl MonitorState {
                 .map(|n| (n.name.to_string(), if n.up { "up" } else { "down" }))
                 .collect(),
             handler_failures: self.handler_failures(),
+            dropped_events: self.dropped(),
             duration_s: self.duration_s(),
             spans: self
                 .spans()
