@@ -148,16 +148,14 @@ impl EngineHandle {
             nodes: options.nodes,
             rate: options.user_rate,
             options: ControllerOptions {
-                threads: match options.user_threads {
-                    0 => None,
-                    n => match super::UserThreads::start(n) {
-                        Ok(t) => Some(t),
-                        Err(e) => {
-                            log::error!(target: "engine", "cannot start {n} user threads, users run on the engine's runtime: {e}");
-                            None
-                        }
-                    },
-                },
+                threads: super::UserThreads::optional(options.user_threads).unwrap_or_else(|e| {
+                    log::error!(
+                        target: "engine",
+                        "cannot start {} user threads, users run on the engine's runtime: {e}",
+                        options.user_threads
+                    );
+                    None
+                }),
                 ..ControllerOptions::with_grace(options.grace)
             },
             node_timeout: options.node_timeout,

@@ -89,13 +89,8 @@ impl Session {
             emitter.clone(),
             services.clone(),
             ControllerOptions {
-                threads: match user_threads {
-                    0 => None,
-                    n => Some(
-                        UserThreads::start(n)
-                            .map_err(|e| format!("cannot start {n} user threads: {e}"))?,
-                    ),
-                },
+                threads: UserThreads::optional(user_threads)
+                    .map_err(|e| format!("cannot start {user_threads} user threads: {e}"))?,
                 ..ControllerOptions::default()
             },
         );

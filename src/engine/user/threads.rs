@@ -36,6 +36,14 @@ impl std::fmt::Debug for UserThreads {
 }
 
 impl UserThreads {
+    /// `n` threads, or none for 0 (users then run on the runtime of whoever spawns them).
+    pub fn optional(n: usize) -> std::io::Result<Option<UserThreads>> {
+        match n {
+            0 => Ok(None),
+            n => UserThreads::start(n).map(Some),
+        }
+    }
+
     /// Starts `n` threads (at least one) named `rookery-users-K`.
     pub fn start(n: usize) -> std::io::Result<UserThreads> {
         let n = n.max(1);
@@ -62,16 +70,6 @@ impl UserThreads {
                 stops: std::sync::Mutex::new(stops),
             }),
         })
-    }
-
-    /// How many threads.
-    pub fn len(&self) -> usize {
-        self.inner.handles.len()
-    }
-
-    /// Never: a pool has at least one thread.
-    pub fn is_empty(&self) -> bool {
-        self.inner.handles.is_empty()
     }
 
     /// The runtime user `id` runs on.
